@@ -1,0 +1,3 @@
+"""Caseroom: Debitura collection cases in Slack."""
+
+__version__ = "0.1.0"

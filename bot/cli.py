@@ -1,0 +1,82 @@
+"""The `caseroom` command: run | check | sandbox | relay.
+
+Each subcommand parses its own arguments and imports its module lazily, so `caseroom --help` and a
+bad configuration answer instantly and without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from bot import __version__
+from bot.config import ConfigError, Settings, load_settings
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="caseroom",
+        description="Caseroom: Debitura collection cases in Slack.",
+    )
+    parser.add_argument("--version", action="version", version=f"caseroom {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the Slack bot (and the relay, unless --no-relay)")
+    run.add_argument("--mode", choices=["socket", "http"], default=None,
+                     help="socket when SLACK_APP_TOKEN is set, http otherwise")
+    run.add_argument("--port", type=int, default=None, help="HTTP port (default CASEROOM_PORT, 3000)")
+    run.add_argument("--host", default="0.0.0.0", help="HTTP bind address (default 0.0.0.0)")
+    run.add_argument("--no-relay", action="store_true", help="do not run the relay in this process")
+
+    sub.add_parser("check", help="check Slack, Debitura, Redis and the settings; non-zero on failure")
+
+    sandbox = sub.add_parser("sandbox", help="serve a local Debitura Collection Partner API sandbox",
+                             add_help=False)
+    sandbox.add_argument("args", nargs=argparse.REMAINDER)
+
+    relay = sub.add_parser("relay", help="run the relay alone (case channels, chats, timelines)")
+    relay.add_argument("--port", type=int, default=None, help="health/metrics port (default CASEROOM_PORT)")
+    relay.add_argument("--host", default="0.0.0.0", help="health/metrics bind address")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if args_list[:1] == ["sandbox"]:
+        from bot.sandbox.cli import main as sandbox_main
+
+        return sandbox_main(args_list[1:])
+    args = parser.parse_args(args_list)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "run":
+        settings = _settings_or_exit()
+        from bot.server import run
+
+        return run(settings, mode=args.mode, host=args.host, port=args.port, relay=not args.no_relay)
+    if args.command == "relay":
+        settings = _settings_or_exit()
+        from bot.server import run_relay
+
+        return run_relay(settings, host=args.host, port=args.port)
+    if args.command == "check":
+        from bot.check import main as check_main
+
+        return check_main()
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

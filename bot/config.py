@@ -1,0 +1,216 @@
+"""Settings, read from the environment and an optional `.env` file.
+
+Every knob lives here; `caseroom check` and the README's configuration table are generated from this
+class (see `settings_table`). Secrets are `SecretStr`: they never show in reprs, logs or errors.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+DEFAULT_RELAY_LIFECYCLES = ("Active", "Paused", "NeedsAdditionalDetails", "PendingVerification")
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Caseroom's configuration. Field descriptions feed the README table."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    slack_bot_token: SecretStr = Field(description="Bot token of the Slack app (`xoxb-...`).")
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="Signing secret (HTTP mode); verifies requests from Slack."
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, description="App-level token (`xapp-...`, scope connections:write); enables Socket Mode."
+    )
+    slack_api_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://slack.com/api/"), description="Slack Web API base URL."
+    )
+    debitura_api_key: SecretStr = Field(description="Debitura Collection Partner API key (header XApiKey).")
+    debitura_api_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://collectionpartner-api.debitura.com"),
+        description="Debitura Collection Partner API base URL (point it at `caseroom sandbox` to try it).",
+    )
+    debitura_webhook_secret: SecretStr | None = Field(
+        default=None, description="Base64 secret of the Debitura webhook subscription (verifies deliveries)."
+    )
+    redis_url: str = Field(default="redis://localhost:6379/0", description="Redis connection URL.")
+
+    caseroom_command: str = Field(default="/case", description="The slash command's name.")
+    caseroom_redis_prefix: str = Field(default="caseroom:v1", description="Prefix of every Redis key.")
+    caseroom_port: int = Field(default=3000, ge=1, le=65535, description="HTTP port (events, webhooks, health).")
+    caseroom_admin_users: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Slack user ids allowed to close, activate, change fees and edit/delete payments.",
+    )
+    caseroom_admin_group: str | None = Field(
+        default=None, description="Slack user group id whose members are admins (see above)."
+    )
+    caseroom_relay_lifecycles: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_RELAY_LIFECYCLES),
+        description="Lifecycles (enum names) whose cases the relay watches.",
+    )
+    caseroom_backfill: int = Field(
+        default=0, ge=0, le=100, description="Items posted from a case's history when first seen."
+    )
+    caseroom_channel_prefix: str = Field(default="case-", description="Prefix of per-case channel names.")
+    caseroom_public_channels: bool = Field(default=False, description="Create public case channels.")
+    caseroom_default_members: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Slack user ids invited to every case channel."
+    )
+    caseroom_archive_on_close: bool = Field(default=True, description="Archive a case's channel on close.")
+    caseroom_feed_channel: str | None = Field(
+        default=None, description="Channel id that gets one line per relayed event."
+    )
+    caseroom_max_staleness: int = Field(
+        default=3600, ge=60, description="Longest wait, in seconds, between two checks of a case."
+    )
+    caseroom_relay_budget: Decimal = Field(
+        default=Decimal("0.6"), gt=0, le=1, description="Share of each Debitura rate limit the relay may use."
+    )
+    caseroom_rate_per_minute: int = Field(default=2000, ge=1, description="Debitura key limit per minute.")
+    caseroom_rate_per_hour: int = Field(default=20000, ge=1, description="Debitura key limit per hour.")
+    caseroom_rate_per_day: int = Field(default=100000, ge=1, description="Debitura key limit per day.")
+    caseroom_log_format: LogFormat = Field(default=LogFormat.text, description="`text` or `json` logs.")
+    caseroom_log_level: str = Field(default="INFO", description="Log level.")
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token_shape(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return v
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token_shape(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value():
+            return None
+        if v is not None and not v.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return v
+
+    @field_validator("slack_signing_secret", "debitura_webhook_secret")
+    @classmethod
+    def _empty_is_none(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().strip():
+            return None
+        return v
+
+    @field_validator("debitura_api_key")
+    @classmethod
+    def _key_present(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_shape(cls, v: str) -> str:
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// , rediss:// or unix:// URL")
+        return v
+
+    @field_validator("caseroom_command")
+    @classmethod
+    def _command_shape(cls, v: str) -> str:
+        if not v.startswith("/") or len(v) > 32 or " " in v:
+            raise ValueError("must start with / , have no spaces, and be at most 32 characters")
+        return v
+
+    @field_validator("caseroom_admin_users", "caseroom_relay_lifecycles", "caseroom_default_members",
+                     mode="before")
+    @classmethod
+    def _lists(cls, v: Any) -> Any:
+        return _split_list(v)
+
+    @field_validator("caseroom_feed_channel", "caseroom_admin_group")
+    @classmethod
+    def _blank_none(cls, v: str | None) -> str | None:
+        return v or None
+
+    @model_validator(mode="after")
+    def _transport(self) -> Settings:
+        if self.slack_app_token is None and self.slack_signing_secret is None:
+            raise ValueError(
+                "SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode, xapp-...) must be set"
+            )
+        return self
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+
+ENV_HINTS = {
+    "slack_bot_token": "a bot token, xoxb-...",
+    "slack_signing_secret": "the app's signing secret (Basic Information page)",
+    "slack_app_token": "an app-level token, xapp-... with connections:write",
+    "slack_api_url": "a URL such as https://slack.com/api/",
+    "debitura_api_key": "your Debitura API key (Partner Portal > API Keys)",
+    "debitura_api_url": "a URL such as https://collectionpartner-api.debitura.com",
+    "redis_url": "a URL such as redis://localhost:6379/0",
+}
+
+
+class ConfigError(Exception):
+    """Settings are missing or malformed. `str()` names every variable and what it should look like."""
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = ["Caseroom cannot start: the configuration is incomplete or invalid."]
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p != "__root__"]
+        field = loc[0] if loc else ""
+        env = field.upper() if field else ""
+        hint = ENV_HINTS.get(field, "")
+        if err.get("type") == "missing":
+            what = "is missing"
+        else:
+            what = str(err.get("msg", "is invalid")).removeprefix("Value error, ")
+        if env:
+            lines.append(f"  - {env} {what}" + (f" (expected {hint})" if hint else ""))
+        else:
+            lines.append(f"  - {what}")
+    lines.append("Set them in the environment or in a .env file; see README.md, Configuration.")
+    return "\n".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; raise ConfigError with one message naming every bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(ENV_NAME, default, description) for every setting, in declaration order."""
+    rows: list[tuple[str, str, str]] = []
+    for name, field in Settings.model_fields.items():
+        if field.is_required():
+            default = "(required)"
+        elif field.default_factory is not None:
+            value = field.default_factory()  # type: ignore[call-arg]
+            default = ",".join(value) if isinstance(value, list) else str(value)
+        else:
+            default = "" if field.default is None else str(field.default)
+        rows.append((name.upper(), default, field.description or ""))
+    return rows

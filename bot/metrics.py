@@ -1,0 +1,57 @@
+"""Prometheus metrics, one registry per process (no import-time global registry side effects).
+
+`Metrics()` is built once by the runtime and passed to whoever records. Served at /metrics.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
+LAG_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.commands = Counter(
+            "caseroom_commands_total", "Slash commands handled", ["subcommand", "outcome"], registry=r
+        )
+        self.actions = Counter(
+            "caseroom_actions_total", "Block actions and view submissions handled", ["kind", "id", "outcome"],
+            registry=r,
+        )
+        self.ack_latency = Histogram(
+            "caseroom_ack_seconds", "Time from request arrival to ack", ["kind"], buckets=ACK_BUCKETS, registry=r
+        )
+        self.relayed = Counter("caseroom_relayed_events_total", "Events posted to Slack", ["kind"], registry=r)
+        self.debitura_requests = Counter(
+            "caseroom_debitura_requests_total", "Debitura API requests", ["operation", "status"], registry=r
+        )
+        self.budget_used = Gauge(
+            "caseroom_budget_used", "Debitura requests counted in the current window", ["window", "pool"],
+            registry=r,
+        )
+        self.budget_limit = Gauge(
+            "caseroom_budget_limit", "Debitura request limit for the window", ["window", "pool"], registry=r
+        )
+        self.slack_ratelimited = Counter(
+            "caseroom_slack_ratelimited_total", "Slack 429 answers", ["method"], registry=r
+        )
+        self.queue_depth = Gauge("caseroom_relay_queue_depth", "Relay deliveries waiting", registry=r)
+        self.relay_lag = Histogram(
+            "caseroom_relay_lag_seconds", "From event time to Slack post", ["path"], buckets=LAG_BUCKETS,
+            registry=r,
+        )
+        self.staleness_bound = Gauge(
+            "caseroom_relay_staleness_bound_seconds", "Staleness the relay can hold with its budget",
+            registry=r,
+        )
+        self.cases_watched = Gauge("caseroom_relay_cases_watched", "Cases on the relay schedule", registry=r)
+        self.webhooks = Counter(
+            "caseroom_webhooks_total", "Debitura webhook deliveries", ["event", "outcome"], registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,93 @@
+"""Composition root: the only place real clients are built, and where they are closed (in reverse).
+
+Listeners, services and the relay receive a `Runtime` and never build clients themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+from bot.debitura.client import DebituraClient
+from bot.debitura.ratelimit import Priority, RateLimiter
+from bot.metrics import Metrics
+from bot.store.keys import Keys
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    keys: Keys
+    redis: aioredis.Redis
+    debitura: DebituraClient
+    """Interactive traffic (people using /case and modals)."""
+    debitura_background: DebituraClient
+    """Relay traffic: same connection pool, background priority in the shared limiter."""
+    slack: AsyncWebClient
+    metrics: Metrics
+    limiter: RateLimiter | None = None
+    process_id: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+
+    async def aclose(self) -> None:
+        await self.debitura.aclose()
+        await self.redis.aclose()
+
+
+def build_slack_client(settings: Settings) -> AsyncWebClient:
+    return AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=str(settings.slack_api_url),
+        timeout=15,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+        ],
+    )
+
+
+def build_redis(settings: Settings) -> aioredis.Redis:
+    return aioredis.Redis.from_url(
+        settings.redis_url, decode_responses=True, socket_connect_timeout=5, socket_timeout=10,
+        health_check_interval=15, retry_on_timeout=True,
+    )
+
+
+def build_limiter(settings: Settings, redis: aioredis.Redis, keys: Keys, metrics: Metrics) -> RateLimiter:
+    """The shared Redis budget (every process, every replica). Falls back to no limit only in tests."""
+    from bot.relay.budget import RedisRateLimiter
+
+    return RedisRateLimiter(redis, keys, settings, metrics)
+
+
+async def build_runtime(settings: Settings, *, limiter: RateLimiter | None = None) -> Runtime:
+    keys = Keys(settings.caseroom_redis_prefix)
+    redis = build_redis(settings)
+    metrics = Metrics()
+    if limiter is None:
+        limiter = build_limiter(settings, redis, keys, metrics)
+    debitura = DebituraClient(
+        str(settings.debitura_api_url),
+        settings.debitura_api_key,
+        limiter=limiter,
+        priority=Priority.INTERACTIVE,
+        metrics=metrics,
+    )
+    return Runtime(
+        settings=settings,
+        keys=keys,
+        redis=redis,
+        debitura=debitura,
+        debitura_background=debitura.with_priority(Priority.BACKGROUND),
+        slack=build_slack_client(settings),
+        metrics=metrics,
+        limiter=limiter,
+    )

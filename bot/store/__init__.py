@@ -1,0 +1,1 @@
+"""Redis-backed state. `keys.py` is the only place key names are built."""

@@ -1,0 +1,81 @@
+"""Every Redis key Caseroom uses is built here, under one versioned prefix.
+
+Add a method per key (append; never build key strings elsewhere). Durable state has no TTL; caches,
+dedupe markers and leases always do (the TTL lives next to the key, as a constant).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# TTLs (seconds) for non-durable keys, kept beside the key names they belong to.
+USER_CACHE_TTL = 6 * 3600
+SLACK_EVENT_DEDUPE_TTL = 2 * 3600
+WEBHOOK_EVENT_DEDUPE_TTL = 7 * 24 * 3600
+IDEMPOTENCY_TTL = 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "caseroom:v1"
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # --- identity and audit (Slack surface) ---
+    def debitura_users(self) -> str:
+        """Hash email(lower) -> Debitura user JSON; refreshed from GET /users."""
+        return self._k("debitura", "users")
+
+    def slack_user(self, slack_user_id: str) -> str:
+        """Cached Slack user profile (email, team, guest flags)."""
+        return self._k("slack", "user", slack_user_id)
+
+    def audit_stream(self) -> str:
+        """Stream of every successful write made from Slack."""
+        return self._k("audit")
+
+    def slack_event_seen(self, event_id: str) -> str:
+        return self._k("slack", "event", event_id)
+
+    def write_outcome(self, idempotency_key: str) -> str:
+        """Result of a write started from a modal, keyed by its derived idempotency key."""
+        return self._k("write", idempotency_key)
+
+    # --- rate budget (shared by every process) ---
+    def rate_window(self, window: str, bucket: str) -> str:
+        return self._k("rate", window, bucket)
+
+    # --- relay (cases, channels, cursors, schedules, leases) ---
+    def case_channel(self, case_id: str) -> str:
+        """Hash: channel id, name, archived flag, for one case."""
+        return self._k("case", case_id, "channel")
+
+    def channel_case(self, channel_id: str) -> str:
+        """Reverse map: Slack channel id -> case id."""
+        return self._k("channel", channel_id, "case")
+
+    def case_state(self, case_id: str) -> str:
+        """Hash: last known lifecycle, phase, dateUpdated, baseline flag, topic."""
+        return self._k("case", case_id, "state")
+
+    def relayed(self, case_id: str) -> str:
+        """Hash: relayed item id -> "<channel>|<ts>|<version>"."""
+        return self._k("case", case_id, "relayed")
+
+    def followed(self) -> str:
+        """Set of case ids someone followed."""
+        return self._k("relay", "followed")
+
+    def schedule(self) -> str:
+        """Sorted set: case id scored by next check time (unix seconds)."""
+        return self._k("relay", "schedule")
+
+    def lease(self, name: str) -> str:
+        return self._k("lease", name)
+
+    def webhook_seen(self, event_id: str) -> str:
+        return self._k("webhook", "seen", event_id)
+
+    def heartbeat(self, process_id: str) -> str:
+        return self._k("process", process_id, "heartbeat")
