@@ -32,7 +32,8 @@ class Metadata(BaseModel):
     def _encode(self, limit: int, what: str) -> str:
         raw = self.model_dump_json(by_alias=True, exclude_none=True, exclude_defaults=True)
         if len(raw) > limit:
-            raise MetadataError(f"{type(self).__name__} is {len(raw)} characters; a Slack {what} holds {limit}")
+            name = type(self).__name__
+            raise MetadataError(f"{name} is {len(raw)} characters; a Slack {what} holds {limit}")
         return raw
 
     def encode_metadata(self) -> str:
