@@ -46,6 +46,10 @@ class Keys:
     def rate_window(self, window: str, bucket: str) -> str:
         return self._k("rate", window, bucket)
 
+    def rate_pause(self) -> str:
+        """Unix ms until which no process may call Debitura (set after a 429); has a PX TTL."""
+        return self._k("rate", "pause")
+
     # --- relay (cases, channels, cursors, schedules, leases) ---
     def case_channel(self, case_id: str) -> str:
         """Hash: channel id, name, archived flag, for one case."""
