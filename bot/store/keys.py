@@ -13,6 +13,9 @@ USER_CACHE_TTL = 6 * 3600
 SLACK_EVENT_DEDUPE_TTL = 2 * 3600
 WEBHOOK_EVENT_DEDUPE_TTL = 7 * 24 * 3600
 IDEMPOTENCY_TTL = 24 * 3600
+SLACK_TEAM_TTL = 24 * 3600
+USERGROUP_CACHE_TTL = 5 * 60
+AUDIT_STREAM_MAXLEN = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +86,12 @@ class Keys:
 
     def heartbeat(self, process_id: str) -> str:
         return self._k("process", process_id, "heartbeat")
+
+    # --- identity caches (Slack surface, appended) ---
+    def slack_bot_team(self) -> str:
+        """The bot's own Slack team id (from auth.test); users of other teams are refused."""
+        return self._k("slack", "bot_team")
+
+    def slack_usergroup_members(self, group_id: str) -> str:
+        """Cached member ids of a Slack user group (CASEROOM_ADMIN_GROUP), JSON list."""
+        return self._k("slack", "usergroup", group_id)
