@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 DEFAULT_RELAY_LIFECYCLES = ("Active", "Paused", "NeedsAdditionalDetails", "PendingVerification")
 
@@ -38,7 +37,8 @@ class Settings(BaseSettings):
         default=None, description="Signing secret (HTTP mode); verifies requests from Slack."
     )
     slack_app_token: SecretStr | None = Field(
-        default=None, description="App-level token (`xapp-...`, scope connections:write); enables Socket Mode."
+        default=None,
+        description="App-level token (`xapp-...`, scope connections:write); enables Socket Mode.",
     )
     slack_api_url: AnyHttpUrl = Field(
         default=AnyHttpUrl("https://slack.com/api/"), description="Slack Web API base URL."
@@ -55,7 +55,9 @@ class Settings(BaseSettings):
 
     caseroom_command: str = Field(default="/case", description="The slash command's name.")
     caseroom_redis_prefix: str = Field(default="caseroom:v1", description="Prefix of every Redis key.")
-    caseroom_port: int = Field(default=3000, ge=1, le=65535, description="HTTP port (events, webhooks, health).")
+    caseroom_port: int = Field(
+        default=3000, ge=1, le=65535, description="HTTP port (events, webhooks, health)."
+    )
     caseroom_admin_users: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Slack user ids allowed to close, activate, change fees and edit/delete payments.",
@@ -128,6 +130,14 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis:// , rediss:// or unix:// URL")
         return v
 
+    @field_validator("caseroom_log_level")
+    @classmethod
+    def _log_level_name(cls, v: str) -> str:
+        level = v.strip().upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
     @field_validator("caseroom_command")
     @classmethod
     def _command_shape(cls, v: str) -> str:
@@ -149,9 +159,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _transport(self) -> Settings:
         if self.slack_app_token is None and self.slack_signing_secret is None:
-            raise ValueError(
-                "SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode, xapp-...) must be set"
-            )
+            raise ValueError(TRANSPORT_MISSING)
         return self
 
     @property
@@ -193,12 +201,35 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+TRANSPORT_MISSING = "SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode, xapp-...) must be set"
+
+
+class _TransportProbe(BaseSettings):
+    """Reads only the two transport credentials, from the same sources as Settings.
+
+    Settings' transport check runs only once every field is valid; the probe lets one message name a
+    missing transport together with the other missing variables.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Read settings; raise ConfigError with one message naming every bad variable."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from None
+        message = describe_validation_error(exc)
+        if TRANSPORT_MISSING not in message:
+            given = {k: v for k, v in overrides.items() if k in _TransportProbe.model_fields}
+            probe = _TransportProbe(**given)
+            if not (probe.slack_signing_secret or "").strip() and not (probe.slack_app_token or "").strip():
+                head, _, tail = message.rpartition("\n")
+                message = f"{head}\n  - {TRANSPORT_MISSING}\n{tail}"
+        raise ConfigError(message) from None
 
 
 def settings_table() -> list[tuple[str, str, str]]:

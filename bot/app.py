@@ -1,0 +1,172 @@
+"""The Bolt app: built once per process from a Runtime, nothing at import time.
+
+`build_app(runtime, socket_mode=...)` creates the `AsyncApp`, adds the measuring and dedupe
+middleware, then registers the listener modules in a fixed order (errors first, so the global error
+handler is in place before any listener can fail).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt import BoltResponse
+from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
+
+from blocks.ids import Action, Callback, Shortcut
+from bot.runtime import Runtime
+from bot.store.keys import SLACK_EVENT_DEDUPE_TTL
+
+log = logging.getLogger(__name__)
+
+_KNOWN_IDS = {str(i) for i in (*Action, *Callback, *Shortcut)}
+
+# Words that may appear as the `subcommand` label of caseroom_commands_total. Anything else (a case
+# reference, a search term) is labelled "lookup" when present, so a metric label never carries
+# user-typed text (cardinality, and personal data).
+COMMAND_WORDS = frozenset({
+    "help", "list", "find", "note", "pay", "chat", "close", "activate", "fees", "upload",
+    "timeline", "payments", "files", "period", "validation", "follow", "unfollow",
+})
+
+
+def request_kind(body: dict[str, Any]) -> str:
+    """The kind of a Slack request: command, block_actions, view_submission, event_callback..."""
+    if "command" in body and "type" not in body:
+        return "command"
+    kind = body.get("type")
+    return kind if isinstance(kind, str) and kind else "unknown"
+
+
+def command_label(body: dict[str, Any]) -> str:
+    words = str(body.get("text") or "").split()
+    if not words:
+        return "help"
+    first = words[0].lower()
+    return first if first in COMMAND_WORDS else "lookup"
+
+
+def action_label(body: dict[str, Any]) -> str:
+    """The id of an interaction, bounded to our own ids (anything else is "other")."""
+    kind = body.get("type")
+    candidate: Any = None
+    if kind == "block_actions":
+        actions = body.get("actions") or []
+        if actions and isinstance(actions[0], dict):
+            candidate = actions[0].get("action_id")
+    elif kind in ("view_submission", "view_closed"):
+        view = body.get("view") or {}
+        candidate = view.get("callback_id") if isinstance(view, dict) else None
+    elif kind in ("shortcut", "message_action", "block_suggestion"):
+        candidate = body.get("callback_id") or body.get("action_id")
+    return str(candidate) if candidate is not None and str(candidate) in _KNOWN_IDS else "other"
+
+
+def outcome_label(response: BoltResponse | None) -> str:
+    if response is None:
+        return "error"
+    if response.status == 200:
+        return "ok"
+    if response.status == 404:
+        return "unhandled"
+    return "error"
+
+
+def build_app(runtime: Runtime, *, socket_mode: bool) -> AsyncApp:
+    """The Bolt app with middleware and every listener module registered."""
+    settings = runtime.settings
+    secret = settings.slack_signing_secret
+    signing_secret = secret.get_secret_value() if secret is not None else None
+    if not socket_mode and signing_secret is None:
+        raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET to verify requests from Slack")
+    app = AsyncApp(
+        client=runtime.slack,
+        token=settings.slack_bot_token.get_secret_value(),
+        # Socket Mode envelopes arrive over an authenticated websocket and carry no signature.
+        signing_secret=signing_secret or "",
+        request_verification_enabled=not socket_mode,
+        process_before_response=False,
+        ignoring_self_events_enabled=True,
+        logger=logging.getLogger("caseroom.bolt"),
+    )
+    app.middleware(_measure_middleware(runtime))
+    app.middleware(_dedupe_middleware(runtime))
+    _register_listeners(app, runtime)
+    return app
+
+
+Next = Callable[[], Awaitable[BoltResponse]]
+
+
+def _measure_middleware(
+    runtime: Runtime,
+) -> Callable[[AsyncBoltRequest, BoltResponse, Next], Awaitable[BoltResponse | None]]:
+    metrics = runtime.metrics
+
+    async def measure(req: AsyncBoltRequest, resp: BoltResponse, next_: Next) -> BoltResponse | None:
+        started = time.perf_counter()
+        body = req.body
+        kind = request_kind(body)
+        response: BoltResponse | None = None
+        try:
+            # With process_before_response=False, Bolt returns from next() once the listener has
+            # acked (the listener keeps running in the background): this is the ack latency.
+            response = await next_()
+            return response
+        finally:
+            metrics.ack_latency.labels(kind=kind).observe(time.perf_counter() - started)
+            outcome = outcome_label(response)
+            if kind == "command":
+                metrics.commands.labels(subcommand=command_label(body), outcome=outcome).inc()
+            elif kind not in ("event_callback", "url_verification", "unknown"):
+                metrics.actions.labels(kind=kind, id=action_label(body), outcome=outcome).inc()
+
+    return measure
+
+
+def _dedupe_middleware(
+    runtime: Runtime,
+) -> Callable[[AsyncBoltRequest, BoltResponse, Next], Awaitable[BoltResponse | None]]:
+    """Events API: Slack retries an event it thinks we missed; handle each event_id once.
+
+    The marker is set on receipt (SET NX EX): a retry that arrives while the first delivery is
+    still running is acked and dropped. If Redis cannot answer, the event is handled (a rare
+    duplicate beats a lost event).
+    """
+
+    async def dedupe(req: AsyncBoltRequest, resp: BoltResponse, next_: Next) -> BoltResponse | None:
+        body = req.body
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if isinstance(event_id, str) and event_id:
+            try:
+                first = await runtime.redis.set(
+                    runtime.keys.slack_event_seen(event_id), "1", nx=True, ex=SLACK_EVENT_DEDUPE_TTL
+                )
+            except Exception as exc:  # redis down: process rather than drop
+                log.warning("event dedupe unavailable (%s); handling event %s", type(exc).__name__, event_id)
+                first = True
+            if not first:
+                log.info("duplicate Slack event %s ignored", event_id)
+                return BoltResponse(status=200, body="")
+        return await next_()
+
+    return dedupe
+
+
+def _register_listeners(app: AsyncApp, runtime: Runtime) -> None:
+    from bot.listeners import cards, commands, errors, modals
+
+    errors.register(app, runtime)
+    commands.register(app, runtime)
+    cards.register(app, runtime)
+    modals.register(app, runtime)
+    try:  # TODO(lead): import statically once bot/listeners/relay_actions.py lands
+        from bot.listeners import relay_actions
+    except ModuleNotFoundError as exc:
+        if exc.name != "bot.listeners.relay_actions":
+            raise
+        log.warning("bot.listeners.relay_actions is not available; Reply / Add note buttons are inactive")
+    else:
+        relay_actions.register(app, runtime)

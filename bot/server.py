@@ -1,0 +1,381 @@
+"""`caseroom run` and `caseroom relay`: one process, one event loop, one ASGI server.
+
+Start-up order: logging (with every secret masked), the runtime, Redis PING, Slack auth.test (a
+rejected token or an unreachable Slack is a clear one-line error and exit code 1, never a traceback),
+the Bolt app, the HTTP listener, the Socket Mode websocket, the relay.
+
+Shutdown on SIGTERM or SIGINT, in reverse: stop taking work (readyz turns 503, the websocket is
+closed, /slack/events answers 503 so Slack retries elsewhere), let in-flight HTTP requests finish,
+stop the relay gracefully (it finishes the deliveries it started), then close the runtime's clients.
+A second signal skips the waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import uvicorn
+from slack_sdk.errors import SlackApiError
+
+from bot.config import Settings
+from bot.logs import setup_logging
+from bot.runtime import Runtime, build_runtime
+from bot.web import WebState, build_web_app
+
+log = logging.getLogger("caseroom.server")
+
+EXIT_OK = 0
+EXIT_STARTUP = 1
+EXIT_CONFIG = 2
+
+GRACEFUL_HTTP_SECONDS = 10
+"""How long in-flight HTTP requests get to finish on shutdown."""
+REDIS_START_ATTEMPTS = 3
+
+
+class StartupError(Exception):
+    """The process cannot start; `str()` says why and what to do. Exit code in `.code`."""
+
+    def __init__(self, message: str, code: int = EXIT_STARTUP) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret in the settings, for the log filter (including a password inside REDIS_URL)."""
+    values = [
+        s.get_secret_value()
+        for s in (
+            settings.slack_bot_token,
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+            settings.debitura_api_key,
+            settings.debitura_webhook_secret,
+        )
+        if s is not None
+    ]
+    with contextlib.suppress(ValueError):
+        password = urlsplit(settings.redis_url).password
+        if password:
+            values.append(password)
+    return values
+
+
+def resolve_mode(settings: Settings, requested: str | None) -> str:
+    """socket or http. Raises StartupError (exit 2) when the mode's credential is missing."""
+    mode = requested or ("socket" if settings.slack_app_token is not None else "http")
+    if mode not in ("socket", "http"):
+        raise StartupError(f"unknown mode {mode!r}: use --mode socket or --mode http", EXIT_CONFIG)
+    if mode == "socket" and settings.slack_app_token is None:
+        raise StartupError(
+            "Socket Mode needs SLACK_APP_TOKEN (an app-level token, xapp-..., with connections:write). "
+            "Set it, or run with --mode http and SLACK_SIGNING_SECRET.",
+            EXIT_CONFIG,
+        )
+    if mode == "http" and settings.slack_signing_secret is None:
+        raise StartupError(
+            "HTTP mode needs SLACK_SIGNING_SECRET (Slack app > Basic Information > Signing Secret) "
+            "to verify requests from Slack. Set it, or run with --mode socket and SLACK_APP_TOKEN.",
+            EXIT_CONFIG,
+        )
+    return mode
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves, so a busy port is a clear error (and port 0 works)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror} (check --host)") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise StartupError(
+            f"cannot listen on {host}:{port}: {exc.strerror}. Another process may use the port; "
+            "choose another with --port or CASEROOM_PORT."
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the process owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def check_redis(runtime: Runtime) -> None:
+    last: Exception | None = None
+    for attempt in range(REDIS_START_ATTEMPTS):
+        try:
+            await asyncio.wait_for(runtime.redis.ping(), 5)
+            return
+        except Exception as exc:
+            last = exc
+            if attempt + 1 < REDIS_START_ATTEMPTS:
+                await asyncio.sleep(1)
+    raise StartupError(
+        f"cannot reach Redis at {_redact_url(runtime.settings.redis_url)} (REDIS_URL): "
+        f"{type(last).__name__}: {last}. Start Redis or fix REDIS_URL."
+    )
+
+
+async def check_slack(runtime: Runtime) -> dict[str, Any]:
+    """auth.test with the bot token. Returns the response data; raises StartupError."""
+    url = str(runtime.settings.slack_api_url)
+    try:
+        resp = await runtime.slack.auth_test()
+    except SlackApiError as exc:
+        error = exc.response.get("error", "unknown_error") if exc.response is not None else "unknown_error"
+        raise StartupError(
+            f"Slack rejected SLACK_BOT_TOKEN ({error}). Copy the Bot User OAuth Token (xoxb-...) from the "
+            "Slack app's OAuth & Permissions page, and reinstall the app if it was revoked."
+        ) from None
+    except Exception as exc:
+        raise StartupError(
+            f"cannot reach Slack at {url} (SLACK_API_URL): {type(exc).__name__}: {exc}"
+        ) from None
+    data = dict(resp.data) if isinstance(resp.data, dict) else {}
+    if not data.get("bot_id"):
+        raise StartupError(
+            "SLACK_BOT_TOKEN is not a bot token (auth.test returned no bot_id). Use the Bot User OAuth "
+            "Token (xoxb-...)."
+        )
+    return data
+
+
+@dataclass
+class _Signals:
+    stop: asyncio.Event
+    count: int = 0
+
+
+@contextlib.contextmanager
+def _signal_handlers(loop: asyncio.AbstractEventLoop, on_signal: Any) -> Iterator[None]:
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, on_signal, sig)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread
+            pass
+    try:
+        yield
+    finally:
+        for done in installed:
+            loop.remove_signal_handler(done)
+
+
+async def serve(
+    settings: Settings, *, mode: str, host: str, port: int, relay_enabled: bool
+) -> int:
+    """Run until SIGTERM/SIGINT. `mode` is "http", "socket" or "relay" (relay and health only)."""
+    loop = asyncio.get_running_loop()
+    signals = _Signals(stop=asyncio.Event())
+    server: _Server | None = None
+
+    def on_signal(sig: int) -> None:
+        signals.count += 1
+        name = signal.Signals(sig).name
+        if signals.count == 1:
+            log.info("%s received: shutting down gracefully", name)
+        else:
+            log.warning("%s received again: shutting down now", name)
+            if server is not None:
+                server.force_exit = True
+        signals.stop.set()
+
+    sock = bind_socket(host, port)
+    runtime: Runtime | None = None
+    socket_handler: Any = None
+    relay: Any = None
+    state: WebState | None = None
+    serve_task: asyncio.Task[None] | None = None
+    with _signal_handlers(loop, on_signal):
+        try:
+            runtime = await build_runtime(settings)
+            state = WebState(runtime=runtime, mode=mode)
+            await check_redis(runtime)
+            auth = await check_slack(runtime)
+            state.slack_ok = True
+            log.info(
+                "Slack: connected to team %s (%s) as bot user %s",
+                auth.get("team"), auth.get("team_id"), auth.get("user_id"),
+            )
+            slack_handler = None
+            if mode in ("http", "socket"):
+                from bot.app import build_app
+
+                app = build_app(runtime, socket_mode=mode == "socket")
+                if mode == "http":
+                    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+
+                    slack_handler = AsyncSlackRequestHandler(app)
+                else:
+                    socket_handler = await _open_socket_mode(app, runtime)
+                    state.socket_connected = socket_handler.client.is_connected
+            if relay_enabled:
+                relay = await _start_relay(runtime, state)
+            web_app = build_web_app(state, slack_handler=slack_handler)
+            config = uvicorn.Config(
+                web_app, log_config=None, lifespan="off", access_log=False, proxy_headers=True,
+                timeout_graceful_shutdown=GRACEFUL_HTTP_SECONDS, server_header=False,
+            )
+            server = _Server(config)
+            serve_task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
+            bound = sock.getsockname()
+            log.info(
+                "Caseroom %s listening on http://%s:%s (%s)",
+                "relay" if mode == "relay" else f"in {'Socket Mode' if mode == 'socket' else 'HTTP mode'}",
+                bound[0], bound[1],
+                "relay on" if relay is not None else "relay off",
+            )
+            stop_wait = asyncio.create_task(signals.stop.wait())
+            done, _ = await asyncio.wait({serve_task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            stop_wait.cancel()
+            if serve_task in done and not signals.stop.is_set():
+                exc = serve_task.exception()
+                log.error("the HTTP server stopped unexpectedly: %r", exc)
+                return EXIT_STARTUP
+            return EXIT_OK
+        except StartupError as exc:
+            log.error("%s", exc)
+            return exc.code
+        finally:
+            await _shutdown(state, server, serve_task, socket_handler, relay, runtime)
+            sock.close()
+
+
+async def _open_socket_mode(app: Any, runtime: Runtime) -> Any:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    token = runtime.settings.slack_app_token
+    assert token is not None  # resolve_mode checked it
+    handler = AsyncSocketModeHandler(app, token.get_secret_value(), web_client=runtime.slack)
+    # Ask for the websocket URL ourselves: a rejected app token is then a clear start-up error instead
+    # of the client's endless "Failed to connect; Retrying..." loop.
+    try:
+        handler.client.wss_uri = await handler.client.issue_new_wss_url()
+    except SlackApiError as exc:
+        await handler.close_async()  # type: ignore[no-untyped-call]
+        error = exc.response.get("error", "unknown_error") if exc.response is not None else "unknown_error"
+        raise StartupError(
+            f"Slack rejected SLACK_APP_TOKEN ({error}). Create an app-level token with the "
+            "connections:write scope (Basic Information > App-Level Tokens) and enable Socket Mode."
+        ) from None
+    except Exception as exc:
+        await handler.close_async()  # type: ignore[no-untyped-call]
+        raise StartupError(f"cannot open a Socket Mode connection: {type(exc).__name__}: {exc}") from None
+    await handler.connect_async()  # type: ignore[no-untyped-call]
+    log.info("Socket Mode: connected")
+    return handler
+
+
+async def _start_relay(runtime: Runtime, state: WebState) -> Any:
+    from bot.relay import Relay
+    from bot.relay.webhooks import handle_webhook
+
+    relay = Relay(runtime)
+    await relay.start()
+    state.relay = relay
+    state.webhook_handler = handle_webhook
+    return relay
+
+
+async def _shutdown(
+    state: WebState | None, server: _Server | None, serve_task: asyncio.Task[None] | None,
+    socket_handler: Any, relay: Any, runtime: Runtime | None,
+) -> None:
+    if state is not None:
+        state.shutting_down = True
+    if socket_handler is not None:
+        try:
+            await socket_handler.close_async()
+        except Exception as exc:
+            log.warning("closing the Socket Mode connection failed: %s", exc)
+    if server is not None and serve_task is not None:
+        server.should_exit = True
+        try:
+            await serve_task
+        except BaseException as exc:  # uvicorn may sys.exit on a failed start
+            log.warning("the HTTP server stopped with %r", exc)
+    if relay is not None:
+        try:
+            await relay.stop(graceful=True)
+        except Exception:
+            log.exception("stopping the relay failed")
+    await _drain_background_tasks()
+    if runtime is not None:
+        try:
+            await runtime.aclose()
+        except Exception as exc:
+            log.warning("closing clients failed: %s", exc)
+    log.info("Caseroom stopped")
+
+
+async def _drain_background_tasks(grace: float = GRACEFUL_HTTP_SECONDS) -> None:
+    """Bolt runs listeners after the ack as tasks; give those that are running time to finish."""
+    current = asyncio.current_task()
+    pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    if not pending:
+        return
+    _, still = await asyncio.wait(pending, timeout=grace)
+    for task in still:
+        task.cancel()
+
+
+def _redact_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def _run(coro_factory: Any, settings: Settings) -> int:
+    setup_logging(
+        settings.caseroom_log_format.value, settings.caseroom_log_level, secrets=secret_values(settings)
+    )
+    try:
+        return int(asyncio.run(coro_factory()))
+    except KeyboardInterrupt:  # pragma: no cover - signal arrived before handlers were installed
+        return 130
+
+
+def run(settings: Settings, *, mode: str | None, host: str, port: int | None, relay: bool) -> int:
+    """`caseroom run`: the Slack listener (Socket Mode or HTTP), health endpoints and the relay."""
+    try:
+        resolved = resolve_mode(settings, mode)
+    except StartupError as exc:
+        print(f"Caseroom cannot start: {exc}", file=sys.stderr)
+        return exc.code
+    listen_port = settings.caseroom_port if port is None else port
+    return _run(
+        lambda: serve(settings, mode=resolved, host=host, port=listen_port, relay_enabled=relay), settings
+    )
+
+
+def run_relay(settings: Settings, *, host: str, port: int | None) -> int:
+    """`caseroom relay`: the relay alone, with webhooks intake and health endpoints."""
+    listen_port = settings.caseroom_port if port is None else port
+    return _run(
+        lambda: serve(settings, mode="relay", host=host, port=listen_port, relay_enabled=True), settings
+    )
