@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -245,3 +246,25 @@ def settings_table() -> list[tuple[str, str, str]]:
             default = "" if field.default is None else str(field.default)
         rows.append((name.upper(), default, field.description or ""))
     return rows
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret in the settings, for the log filter (including a password inside REDIS_URL)."""
+    values = [
+        s.get_secret_value()
+        for s in (
+            settings.slack_bot_token,
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+            settings.debitura_api_key,
+            settings.debitura_webhook_secret,
+        )
+        if s is not None
+    ]
+    try:
+        password = urlsplit(settings.redis_url).password
+    except ValueError:
+        password = None
+    if password:
+        values.append(password)
+    return values

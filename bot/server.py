@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import uvicorn
 from slack_sdk.errors import SlackApiError
 
-from bot.config import Settings
+from bot.config import Settings, secret_values
 from bot.logs import setup_logging
 from bot.runtime import Runtime, build_runtime
 from bot.web import WebState, build_web_app
@@ -48,26 +48,6 @@ class StartupError(Exception):
     def __init__(self, message: str, code: int = EXIT_STARTUP) -> None:
         super().__init__(message)
         self.code = code
-
-
-def secret_values(settings: Settings) -> list[str]:
-    """Every secret in the settings, for the log filter (including a password inside REDIS_URL)."""
-    values = [
-        s.get_secret_value()
-        for s in (
-            settings.slack_bot_token,
-            settings.slack_signing_secret,
-            settings.slack_app_token,
-            settings.debitura_api_key,
-            settings.debitura_webhook_secret,
-        )
-        if s is not None
-    ]
-    with contextlib.suppress(ValueError):
-        password = urlsplit(settings.redis_url).password
-        if password:
-            values.append(password)
-    return values
 
 
 def resolve_mode(settings: Settings, requested: str | None) -> str:
