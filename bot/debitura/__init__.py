@@ -1,0 +1,1 @@
+"""Client of the Debitura Collection Partner API: client, models, errors, webhook signatures, rate limiter."""
