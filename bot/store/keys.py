@@ -16,6 +16,8 @@ IDEMPOTENCY_TTL = 24 * 3600
 SLACK_TEAM_TTL = 24 * 3600
 USERGROUP_CACHE_TTL = 5 * 60
 AUDIT_STREAM_MAXLEN = 100_000
+RELAY_SNAPSHOT_TTL = 15 * 60
+RELAY_DEAD_MAXLEN = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +97,48 @@ class Keys:
     def slack_usergroup_members(self, group_id: str) -> str:
         """Cached member ids of a Slack user group (CASEROOM_ADMIN_GROUP), JSON list."""
         return self._k("slack", "usergroup", group_id)
+
+    # --- relay internals (appended by the relay) ---
+    def relay_seen(self, case_id: str) -> str:
+        """Hash: short dedupe field per chat/timeline item/payment ever accounted for (durable)."""
+        return self._k("case", case_id, "seen")
+
+    def relay_snapshot(self, case_id: str) -> str:
+        """The case as the last sweep listed it (JSON), so a fetch need not GET it again; TTL."""
+        return self._k("case", case_id, "snapshot")
+
+    def relay_outbox(self, lane: str) -> str:
+        """List: deliveries waiting for one lane (a case id, or "feed"), oldest first (durable)."""
+        return self._k("relay", "outbox", lane)
+
+    def relay_ready(self) -> str:
+        """Sorted set: lane scored by the time its outbox may next be worked (429 backoff included)."""
+        return self._k("relay", "ready")
+
+    def relay_dead(self) -> str:
+        """List of deliveries Slack refused for good (bad request), kept for an operator; capped."""
+        return self._k("relay", "dead")
+
+    def relay_sweep(self) -> str:
+        """Hash: sweep watermark (newest dateUpdated seen), last incremental and full sweep times."""
+        return self._k("relay", "sweep")
+
+    def relay_activity(self) -> str:
+        """Sorted set: case id scored by its last relayed activity (trimmed to the last day)."""
+        return self._k("relay", "activity")
+
+    def relay_processes(self) -> str:
+        """Sorted set: relay process id scored by its last heartbeat (unix seconds)."""
+        return self._k("relay", "processes")
+
+    def slack_pace(self, channel_id: str) -> str:
+        """Unix ms before which nothing more is posted to the channel (~1 message a second); PX TTL."""
+        return self._k("slack", "pace", channel_id)
+
+    def slack_pause(self, scope: str) -> str:
+        """Unix ms until which a Slack method (or a channel) is paused after a 429; PX TTL."""
+        return self._k("slack", "pause", scope)
+
+    def channel_by_name(self, name: str) -> str:
+        """Channel id of a case channel Caseroom created under this name (durable)."""
+        return self._k("channel", "name", name)
