@@ -7,6 +7,7 @@ handler is in place before any listener can fail).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -81,20 +82,61 @@ def build_app(runtime: Runtime, *, socket_mode: bool) -> AsyncApp:
     signing_secret = secret.get_secret_value() if secret is not None else None
     if not socket_mode and signing_secret is None:
         raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET to verify requests from Slack")
-    app = AsyncApp(
-        client=runtime.slack,
-        token=settings.slack_bot_token.get_secret_value(),
+    bolt_log = logging.getLogger("caseroom.bolt")
+    # Bolt also reads SLACK_BOT_TOKEN from the environment and then warns that the client's token wins;
+    # the client is built from the same setting, so that warning is noise.
+    quiet = _DropMessage("`token` will be unused")
+    bolt_log.addFilter(quiet)
+    try:
+        app = _new_app(runtime, signing_secret, socket_mode, bolt_log)
+    finally:
+        bolt_log.removeFilter(quiet)
+    app.middleware(_measure_middleware(runtime))
+    app.middleware(_dedupe_middleware(runtime))
+    _register_listeners(app, runtime)
+    _register_app_events(app)
+    return app
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, fragment: str) -> None:
+        super().__init__()
+        self.fragment = fragment
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.fragment not in record.getMessage()
+
+
+def _new_app(
+    runtime: Runtime, signing_secret: str | None, socket_mode: bool, logger: logging.Logger
+) -> AsyncApp:
+    return AsyncApp(
+        client=runtime.slack,  # carries the bot token (Bolt reads it from the client)
         # Socket Mode envelopes arrive over an authenticated websocket and carry no signature.
         signing_secret=signing_secret or "",
         request_verification_enabled=not socket_mode,
         process_before_response=False,
         ignoring_self_events_enabled=True,
-        logger=logging.getLogger("caseroom.bolt"),
+        logger=logger,
     )
-    app.middleware(_measure_middleware(runtime))
-    app.middleware(_dedupe_middleware(runtime))
-    _register_listeners(app, runtime)
-    return app
+
+
+def _register_app_events(app: AsyncApp) -> None:
+    """Events about the app itself (manifest.yml subscribes to exactly these)."""
+
+    @app.event("app_uninstalled")
+    async def _uninstalled(body: dict[str, Any]) -> None:
+        log.error(
+            "Caseroom was uninstalled from Slack workspace %s: its tokens no longer work. "
+            "Reinstall the app, update SLACK_BOT_TOKEN and restart.", body.get("team_id"),
+        )
+
+    @app.event("tokens_revoked")
+    async def _revoked(body: dict[str, Any]) -> None:
+        log.error(
+            "Slack revoked tokens of Caseroom in workspace %s. Reinstall the app, update SLACK_BOT_TOKEN "
+            "and restart.", body.get("team_id"),
+        )
 
 
 Next = Callable[[], Awaitable[BoltResponse]]
@@ -163,7 +205,7 @@ def _register_listeners(app: AsyncApp, runtime: Runtime) -> None:
     cards.register(app, runtime)
     modals.register(app, runtime)
     try:  # TODO(lead): import statically once bot/listeners/relay_actions.py lands
-        from bot.listeners import relay_actions
+        relay_actions = importlib.import_module("bot.listeners.relay_actions")
     except ModuleNotFoundError as exc:
         if exc.name != "bot.listeners.relay_actions":
             raise

@@ -70,5 +70,8 @@ def setup_logging(fmt: str = "text", level: str = "INFO", secrets: Iterable[str]
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "slack_bolt.AsyncApp", "aiohttp.access"):
+    # slack_bolt.RequestVerification logs rejected request bodies at INFO (personal data): bot.web
+    # logs the rejection without the body instead.
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "slack_bolt.AsyncApp", "aiohttp.access",
+                  "slack_bolt.RequestVerification"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -23,9 +23,12 @@ class Metrics:
             registry=r,
         )
         self.ack_latency = Histogram(
-            "caseroom_ack_seconds", "Time from request arrival to ack", ["kind"], buckets=ACK_BUCKETS, registry=r
+            "caseroom_ack_seconds", "Time from request arrival to ack", ["kind"], buckets=ACK_BUCKETS,
+            registry=r,
         )
-        self.relayed = Counter("caseroom_relayed_events_total", "Events posted to Slack", ["kind"], registry=r)
+        self.relayed = Counter(
+            "caseroom_relayed_events_total", "Events posted to Slack", ["kind"], registry=r
+        )
         self.debitura_requests = Counter(
             "caseroom_debitura_requests_total", "Debitura API requests", ["operation", "status"], registry=r
         )

@@ -35,7 +35,9 @@ class Runtime:
     slack: AsyncWebClient
     metrics: Metrics
     limiter: RateLimiter | None = None
-    process_id: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    process_id: str = field(
+        default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    )
 
     async def aclose(self) -> None:
         await self.debitura.aclose()

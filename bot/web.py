@@ -156,7 +156,14 @@ def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | 
             if state.shutting_down:
                 # Slack retries; a 503 during shutdown sends the retry to another replica.
                 return Response("shutting down", status_code=503)
-            return await handler.handle(request)
+            response = await handler.handle(request)
+            if response.status_code == 401:
+                # Bolt's own log line carries the request body; ours does not.
+                log.warning(
+                    "rejected a request to /slack/events: bad or missing Slack signature "
+                    "(if every request is rejected, SLACK_SIGNING_SECRET is wrong)"
+                )
+            return response
 
         routes.append(Route("/slack/events", slack_events, methods=["POST"]))
     return Starlette(routes=routes)
