@@ -1,0 +1,147 @@
+"""What every write started from a modal shares: its result, its derived key, and the once-only guard.
+
+- `WriteResult`: what the person is shown when the write is over (mrkdwn text, Debitura's
+  `warnings[]`, detail lines) and whether it succeeded. JSON round-trips through Redis.
+- `derive_key()`: the Idempotency-Key of a submitted form: sha256 of kind, view id, case id and the
+  normalised form values. A double click or Slack retrying the same submission derives the same key;
+  a new modal (new view id) or a changed value derives another.
+- `run_once()`: a Redis `SET NX` on `Keys.write_outcome(key)` so a second submission that arrives
+  while the first is in flight does not call Debitura again; it waits for the first one's result
+  and shows the same. A failure releases the key (a fixed retry may run); a success is kept for
+  `IDEMPOTENCY_TTL`.
+
+Debitura itself honours the key on payments and chats; for notes, close, start and fees (no
+idempotency on the API) the guard is all that stops a duplicate, and an `OutcomeUnknown` is
+resolved by re-reading the case (see each use case).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from blocks.parse import form_fingerprint
+from bot.store.keys import IDEMPOTENCY_TTL
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+PENDING_PREFIX = "pending:"
+PENDING_TTL = 120
+"""How long a started write holds its key before another submission may take over (seconds)."""
+WAIT_FOR_OTHER = 30.0
+POLL_INTERVAL = 0.2
+MAX_KEY_LENGTH = 255
+
+_RELEASE_IF_OURS = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """The end of a write, as the person sees it."""
+
+    ok: bool
+    text: str
+    """mrkdwn, API values already escaped."""
+    warnings: Sequence[str] = ()
+    """Debitura's `warnings[]`, verbatim (the view escapes them)."""
+    details: Sequence[str] = ()
+    """Context lines (mrkdwn, escaped)."""
+    replayed: bool = False
+    """True when this result was recorded by an earlier submission of the same form."""
+    data: Mapping[str, str] = field(default_factory=dict)
+    """Small facts for the caller (payment id, case closed...)."""
+
+    def to_json(self) -> str:
+        return json.dumps({"ok": self.ok, "text": self.text, "warnings": list(self.warnings),
+                           "details": list(self.details), "data": dict(self.data)},
+                          ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str, *, replayed: bool = False) -> WriteResult:
+        data = json.loads(raw)
+        return cls(ok=bool(data["ok"]), text=str(data["text"]),
+                   warnings=tuple(str(w) for w in data.get("warnings") or ()),
+                   details=tuple(str(d) for d in data.get("details") or ()),
+                   data={str(k): str(v) for k, v in (data.get("data") or {}).items()},
+                   replayed=replayed)
+
+
+def derive_key(kind: str, view_id: str, case_id: str, values: Mapping[str, str]) -> str:
+    """The Idempotency-Key of one submitted form (at most 255 characters, as the API requires)."""
+    if not view_id or not case_id:
+        raise ValueError("a derived idempotency key needs the view id and the case id")
+    key = f"caseroom-{kind}-{form_fingerprint(kind, view_id, case_id, values)}"
+    return key[:MAX_KEY_LENGTH]
+
+
+class StillRunning(Exception):
+    """Another submission of the same form is still being processed after `WAIT_FOR_OTHER` seconds."""
+
+
+async def run_once(
+    runtime: Runtime,
+    key: str,
+    operation: Callable[[], Awaitable[WriteResult]],
+    *,
+    wait: float = WAIT_FOR_OTHER,
+    poll: float = POLL_INTERVAL,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> WriteResult:
+    """Run `operation` at most once per `key` at a time, and replay its successful result.
+
+    - Nobody holds the key: take it (`SET NX`, `PENDING_TTL`), run, store a success for
+      `IDEMPOTENCY_TTL`; on a failed result or an exception release the key (and re-raise).
+    - A success is stored: return it (`replayed=True`), without calling `operation`.
+    - Another submission is running: wait for its outcome; if it fails (key released), try to take
+      the key ourselves. Raises `StillRunning` after `wait` seconds.
+    """
+    redis = runtime.redis
+    redis_key = runtime.keys.write_outcome(key)
+    token = f"{PENDING_PREFIX}{runtime.process_id}:{uuid.uuid4().hex}"
+    waited = 0.0
+    while True:
+        if await redis.set(redis_key, token, nx=True, ex=PENDING_TTL):
+            break
+        raw = await redis.get(redis_key)
+        current = raw.decode() if isinstance(raw, bytes) else raw
+        if current is not None and not current.startswith(PENDING_PREFIX):
+            try:
+                return WriteResult.from_json(current, replayed=True)
+            except (ValueError, KeyError, TypeError):
+                log.warning("ignoring a malformed stored write outcome under %s", redis_key)
+                await redis.delete(redis_key)
+                continue
+        if current is None:
+            continue  # released between our SET and GET: try to take it again
+        if waited >= wait:
+            raise StillRunning(key)
+        await sleep(poll)
+        waited += poll
+    try:
+        result = await operation()
+    except BaseException:
+        await _release(runtime, redis_key, token)
+        raise
+    if result.ok:
+        await redis.set(redis_key, result.to_json(), ex=IDEMPOTENCY_TTL)
+    else:
+        await _release(runtime, redis_key, token)
+    return result
+
+
+async def _release(runtime: Runtime, redis_key: str, token: str) -> None:
+    try:
+        await runtime.redis.eval(_RELEASE_IF_OURS, 1, redis_key, token)
+    except Exception:
+        log.exception("could not release the write key %s (it expires in %s s)", redis_key, PENDING_TTL)
