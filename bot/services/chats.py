@@ -1,0 +1,33 @@
+"""Send a chat message to the creditor, in the name of the Slack user's Debitura team member.
+
+The Idempotency-Key is derived from the modal: Debitura replays the original message for the same
+key and body (kept 24 h), so a retried submission does not post twice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from blocks.parse import ChatForm
+from blocks.text import esc, one_line, truncate
+from bot.debitura.models import SendChatRequest
+from bot.services import audit
+from bot.services.writes import WriteResult
+
+if TYPE_CHECKING:
+    from bot.debitura.models import Case
+    from bot.runtime import Runtime
+
+
+async def send_chat(runtime: Runtime, *, case: Case, form: ChatForm, sender_email: str, idempotency_key: str,
+                    user_id: str) -> WriteResult:
+    reference = case.reference or case.id
+    request = SendChatRequest(message=form.text, user_email=sender_email)
+    chat = await runtime.debitura.send_chat(case.id, request, idempotency_key=idempotency_key)
+    await audit.record_write(
+        runtime, user_id=user_id, action="chat", case_id=case.id, case_reference=case.reference,
+        summary={"sender": sender_email, "chars": len(form.text),
+                 "excerpt": truncate(one_line(form.text), 200), "idempotency_key": idempotency_key},
+        result={"chat_id": chat.id}, line="sent a chat message to the creditor")
+    return WriteResult(ok=True, text=(f"Message sent on *{esc(reference)}*. The creditor is emailed and "
+                                      "gets a task to review it."), data={"chat_id": chat.id})
