@@ -1,14 +1,139 @@
-"""Read-side actions on the case card, list and views (Timeline, Payments, Files, Share, Follow)."""
+"""Read-side buttons of the case card, the case list and the views.
+
+Open (a list row), Back to the case, Timeline, Payments, Files, Follow, Share in channel, and the
+list's Previous / Next. Each acks at once, then answers through the action's response_url:
+- views and cards open as new ephemeral messages (the card stays where it was);
+- Previous / Next replace the list message;
+- Share in channel posts the card `in_channel`, for everyone, only because someone clicked it.
+
+The write buttons (OPEN_*, EDIT_PAYMENT, DELETE_PAYMENT) belong to `bot.listeners.modals`.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from typing import TYPE_CHECKING, Any
+
+from blocks.ids import Action
+from blocks.metadata import CaseRef, ListPage, MetadataError
+from bot.listeners.commands import answer, follow_case, load_card, load_list, load_view
+from bot.services import identity
+from bot.services.errors import BadInput, report
 
 if TYPE_CHECKING:
-    from slack_bolt.async_app import AsyncApp
+    from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
+    from blocks.views import Message
     from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+STALE_BUTTON = "This button is from an older message Caseroom cannot read any more. Run the command again."
+
+VIEW_ACTIONS = {
+    Action.SHOW_TIMELINE: "timeline",
+    Action.SHOW_PAYMENTS: "payments",
+    Action.SHOW_FILES: "files",
+}
+
+
+def action_value(body: dict[str, Any]) -> str:
+    actions = body.get("actions") or []
+    if not actions or not isinstance(actions[0], dict):
+        return ""
+    return str(actions[0].get("value") or "")
+
+
+def decode_case(body: dict[str, Any]) -> CaseRef:
+    try:
+        return CaseRef.decode(action_value(body))
+    except MetadataError:
+        raise BadInput(STALE_BUTTON) from None
+
+
+def user_and_channel(body: dict[str, Any]) -> tuple[str, str | None]:
+    user = body.get("user") or {}
+    channel = body.get("channel") or {}
+    return str(user.get("id") or ""), (str(channel.get("id") or "") or None)
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
-    """Registers the read-side block actions (filled in as the views land)."""
+    command = runtime.settings.caseroom_command
+
+    @app.action(Action.SHOW_CARD)
+    async def _show_card(ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
+        await ack()
+        user_id, channel_id = user_and_channel(body)
+
+        async def work() -> Message:
+            ref = decode_case(body)
+            await identity.check_user(runtime, user_id)
+            case = await runtime.debitura.get_case(ref.id)
+            return await load_card(runtime, case, channel_id=channel_id or ref.ch)
+
+        await answer(respond, work, where="action show_card")
+
+    for action_id, kind in VIEW_ACTIONS.items():
+        _register_view(app, runtime, action_id, kind)
+
+    @app.action(Action.FOLLOW)
+    async def _follow(ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
+        await ack()
+        user_id, _ = user_and_channel(body)
+
+        async def work() -> Message:
+            ref = decode_case(body)
+            await identity.check_user(runtime, user_id)
+            case = await runtime.debitura.get_case(ref.id)
+            return await follow_case(runtime, case, user_id=user_id)
+
+        await answer(respond, work, where="action follow")
+
+    @app.action(Action.SHARE)
+    async def _share(ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
+        await ack()
+        user_id, channel_id = user_and_channel(body)
+        try:
+            ref = decode_case(body)
+            await identity.check_user(runtime, user_id)
+            case = await runtime.debitura.get_case(ref.id)
+            card = await load_card(runtime, case, channel_id=channel_id, shared_by=user_id)
+        except Exception as exc:
+            text = report(exc, where="action share", logger=log)
+            await respond(text=text, response_type="ephemeral", replace_original=False)
+            return
+        await respond(**card, response_type="in_channel", replace_original=False)
+
+    @app.action(Action.LIST_PAGE)
+    async def _list_page(ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
+        await ack()
+        user_id, channel_id = user_and_channel(body)
+        try:
+            request = ListPage.decode(action_value(body))
+        except MetadataError:
+            await respond(text=report(BadInput(STALE_BUTTON), where="action list_page", logger=log),
+                          response_type="ephemeral", replace_original=False)
+            return
+        try:
+            await identity.check_user(runtime, user_id)
+            page = await load_list(runtime, request, channel_id=channel_id, command=command)
+        except Exception as exc:
+            await respond(text=report(exc, where="action list_page", logger=log),
+                          response_type="ephemeral", replace_original=False)
+            return
+        await respond(**page, response_type="ephemeral", replace_original=True)
+
+
+def _register_view(app: AsyncApp, runtime: Runtime, action_id: Action, kind: str) -> None:
+    @app.action(action_id)
+    async def _show_view(ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
+        await ack()
+        user_id, channel_id = user_and_channel(body)
+
+        async def work() -> Message:
+            ref = decode_case(body)
+            await identity.check_user(runtime, user_id)
+            case = await runtime.debitura.get_case(ref.id)
+            return await load_view(runtime, kind, case, user_id=user_id, channel_id=channel_id or ref.ch)
+
+        await answer(respond, work, where=f"action {kind}")

@@ -1,28 +1,355 @@
-"""The slash command (`/case` by default, settings.caseroom_command)."""
+"""The slash command (`/case` by default, `settings.caseroom_command`).
+
+The handler acks at once (usage and malformed input are answered in the ack itself), then does the
+API work and answers through `respond()` (the command's response_url), always ephemeral. Every
+failure becomes words plus an error id (`bot.services.errors.report`), never a traceback.
+
+`parse_command()` is pure. The `load_*` functions build a reply message from the runtime and are
+shared with the card buttons (`bot.listeners.cards`); they have no Bolt types.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from slack_sdk.errors import SlackApiError
+
+from blocks.card import CardOptions, build_case_card
+from blocks.metadata import ListPage
+from blocks.text import esc
+from blocks.views import (
+    LIST_PAGE_SIZE,
+    Message,
+    build_case_list,
+    build_files,
+    build_find_result,
+    build_follow_result,
+    build_notice,
+    build_payments,
+    build_period,
+    build_timeline,
+    build_unfollow_result,
+    build_usage,
+    build_validation,
+)
+from bot.debitura.errors import DebituraError, NotFound
+from bot.debitura.models import Case, CreateNoteRequest, Lifecycle
+from bot.services import audit, identity
+from bot.services.errors import BadInput, report, slack_error_code
+from bot.services.lookup import parse_ref, parse_refs, resolve_case, split_ref
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+    from slack_sdk.web.async_client import AsyncWebClient
 
     from bot.runtime import Runtime
 
-USAGE = (
-    "*Usage*\n"
-    "`{cmd} <ref>` the case card (ref: Debitura reference, case id, `partner:<ref>`, "
-    "`creditor:<creditor id>:<ref>`)\n"
-    "`{cmd} list [status ...] [page N]` · `{cmd} find <ref1,ref2,...>`\n"
-    "`{cmd} timeline|payments|files|period|validation <ref>`\n"
-    "`{cmd} note <ref> [text]` · `{cmd} pay|chat|close|activate|fees|upload <ref>`\n"
-    "`{cmd} follow|unfollow <ref>`"
-)
+log = logging.getLogger(__name__)
+
+VIEW_KINDS = ("timeline", "payments", "files", "period", "validation")
+MODAL_KINDS = ("pay", "chat", "close", "activate", "fees", "upload")
+CASE_KINDS = (*VIEW_KINDS, *MODAL_KINDS, "follow", "unfollow", "note")
+MAX_NOTE = 10_000
+MAX_LIST_PAGE = 10_000
+
+EXAMPLES: dict[str, str] = {
+    "card": "Q8OAXF3W",
+    "list": "list Active Paused page 2",
+    "find": "find INV-1001,INV-1002",
+    "note": "note Q8OAXF3W Called the debtor, promised to pay Friday",
+    "follow": "follow Q8OAXF3W",
+    "unfollow": "unfollow Q8OAXF3W",
+    **{k: f"{k} Q8OAXF3W" for k in (*VIEW_KINDS, *MODAL_KINDS)},
+}
+
+
+class UsageError(BadInput):
+    """A malformed command: answered with the usage and an example."""
+
+    def __init__(self, message: str, example: str | None = None) -> None:
+        super().__init__(message)
+        self.example = example
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCommand:
+    sub: str
+    """`help`, `card`, `list`, `find`, `note`, a view kind, a modal kind, `follow` or `unfollow`."""
+    ref: str | None = None
+    """The case as typed (None: the channel's case)."""
+    text: str = ""
+    """`note`: the note's text (empty opens the modal)."""
+    statuses: tuple[str, ...] = ()
+    page: int = 1
+    refs: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _statuses(words: list[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for word in words:
+        for part in word.split(","):
+            if not part.strip():
+                continue
+            member = Lifecycle.from_display(part)
+            if member is None:
+                names = ", ".join(
+                    m.value for m in (Lifecycle.PendingVerification, Lifecycle.NeedsAdditionalDetails,
+                                      Lifecycle.Active, Lifecycle.Paused, Lifecycle.Closed))
+                raise UsageError(f"`{esc(part)}` is not a case status. Use: {names}.", EXAMPLES["list"])
+            if member.value not in out:
+                out.append(member.value)
+    return tuple(out)
+
+
+def _parse_list(rest: str) -> ParsedCommand:
+    words = rest.split()
+    page = 1
+    lowered = [w.lower() for w in words]
+    if "page" in lowered:
+        at = lowered.index("page")
+        if at + 1 >= len(words) or not re.fullmatch(r"\d{1,6}", words[at + 1]) or int(words[at + 1]) < 1:
+            raise UsageError("`page` needs a page number (1, 2, ...).", EXAMPLES["list"])
+        page = int(words[at + 1])
+        if page > MAX_LIST_PAGE:
+            raise UsageError(f"Pages go up to {MAX_LIST_PAGE}.", EXAMPLES["list"])
+        words = words[:at] + words[at + 2:]
+    return ParsedCommand("list", statuses=_statuses(words), page=page)
+
+
+def parse_command(text: str) -> ParsedCommand:
+    """Parse the command text. Raises UsageError (with an example) on anything malformed."""
+    stripped = (text or "").strip()
+    if not stripped:
+        return ParsedCommand("help")
+    first, _, rest = stripped.partition(" ")
+    if "\n" in first:
+        first, _, more = first.partition("\n")
+        rest = f"{more} {rest}"
+    word = first.lower()
+    rest = rest.strip()
+    if word in ("help", "?", "-h", "--help", "usage"):
+        return ParsedCommand("help")
+    if word == "list":
+        return _parse_list(rest)
+    if word == "find":
+        try:
+            return ParsedCommand("find", refs=tuple(parse_refs(rest)))
+        except BadInput as exc:
+            raise UsageError(exc.message, EXAMPLES["find"]) from None
+    if word in CASE_KINDS:
+        try:
+            ref, extra = split_ref(rest)
+            if word == "note":
+                if ref:
+                    try:
+                        parse_ref(ref)
+                    except BadInput:
+                        # No ref: the whole text is the note, for the channel's case.
+                        return ParsedCommand("note", None, _note_text(rest))
+                return ParsedCommand("note", ref or None, _note_text(extra))
+            if ref:
+                parse_ref(ref)
+        except BadInput as exc:
+            raise UsageError(exc.message, EXAMPLES[word]) from None
+        if extra:
+            raise UsageError(f"`{esc(word)}` takes only a case, not `{esc(extra[:60])}`.", EXAMPLES[word])
+        return ParsedCommand(word, ref or None)
+    # `/case <ref>`
+    try:
+        ref, extra = split_ref(stripped)
+        parse_ref(ref)
+    except BadInput as exc:
+        if ":" in first or re.fullmatch(r"[A-Za-z0-9-]{8,36}", first):
+            raise UsageError(exc.message, EXAMPLES["card"]) from None
+        raise UsageError(f"Unknown command `{esc(first[:40])}`.", EXAMPLES["card"]) from None
+    if extra:
+        raise UsageError(f"A case card takes only the case, not `{esc(extra[:60])}`.", EXAMPLES["card"])
+    return ParsedCommand("card", ref)
+
+
+def _note_text(text: str) -> str:
+    text = text.strip()
+    if len(text) > MAX_NOTE:
+        raise UsageError(f"A note holds at most {MAX_NOTE:,} characters (yours has {len(text):,}).")
+    return text
+
+
+def today() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- loaders shared by commands and card buttons (no Bolt types) ----------------------------------------
+
+async def load_card(runtime: Runtime, case: Case, *, channel_id: str | None, shared_by: str | None = None
+                    ) -> Message:
+    validation = None
+    if case.needs_info:
+        try:
+            validation = await runtime.debitura.get_validation(case.id)
+        except DebituraError as exc:
+            # The card still shows "needs info"; the items are a bonus.
+            log.info("validation detail of %s unavailable: %s", case.id, type(exc).__name__)
+    options = CardOptions(today=today().date(), channel_id=channel_id, shared=shared_by is not None,
+                          shared_by=shared_by)
+    return build_case_card(case, options, validation)
+
+
+async def load_view(runtime: Runtime, kind: str, case: Case, *, user_id: str, channel_id: str | None
+                    ) -> Message:
+    client = runtime.debitura
+    if kind == "timeline":
+        return build_timeline(case, await client.get_timeline(case.id), channel_id=channel_id)
+    if kind == "payments":
+        payments = await client.list_payments(case.id)
+        can_edit = await identity.is_admin(runtime, user_id)
+        return build_payments(case, payments, can_edit=can_edit, channel_id=channel_id)
+    if kind == "files":
+        return build_files(case, await client.list_files(case.id), channel_id=channel_id)
+    if kind == "period":
+        try:
+            period = await client.get_exclusive_period(case.id)
+        except NotFound:
+            return build_notice(f"{esc(case.reference or case.id)} has no exclusive collection period "
+                                "(for example a case on custom terms).")
+        return build_period(case, period, today=today().date(), channel_id=channel_id)
+    if kind == "validation":
+        return build_validation(case, await client.get_validation(case.id), channel_id=channel_id)
+    raise ValueError(f"unknown view {kind!r}")
+
+
+async def load_list(runtime: Runtime, request: ListPage, *, channel_id: str | None, command: str) -> Message:
+    page = await runtime.debitura.list_cases(
+        page=request.page, page_size=LIST_PAGE_SIZE, statuses=list(request.st) or None,
+        sort="DateUpdated:desc",
+    )
+    return build_case_list(page, request, command=command, channel_id=channel_id)
+
+
+async def follow_case(runtime: Runtime, case: Case, *, user_id: str) -> Message:
+    """Create or reuse the case's channel, add the user, and mark the case followed (relayed).
+
+    Followed cases are in `Keys.followed()`; `/case unfollow` moves them to `Keys.unfollowed()`,
+    which the relay skips.
+    """
+    from bot.services.channels import ensure_case_channel
+
+    channel = await ensure_case_channel(runtime, case)
+    async with runtime.redis.pipeline(transaction=True) as pipe:
+        pipe.sadd(runtime.keys.followed(), case.id)
+        pipe.srem(runtime.keys.unfollowed(), case.id)
+        await pipe.execute()
+    try:
+        await runtime.slack.conversations_invite(channel=channel.id, users=user_id)
+    except SlackApiError as exc:
+        if slack_error_code(exc) != "already_in_channel":
+            raise
+    return build_follow_result(case, channel.id, created=channel.created)
+
+
+async def unfollow_case(runtime: Runtime, case: Case) -> Message:
+    """Stop relaying the case: out of `Keys.followed()`, into `Keys.unfollowed()`."""
+    async with runtime.redis.pipeline(transaction=True) as pipe:
+        pipe.srem(runtime.keys.followed(), case.id)
+        pipe.sadd(runtime.keys.unfollowed(), case.id)
+        removed, added = await pipe.execute()
+    return build_unfollow_result(case, was_followed=bool(removed) or bool(added))
+
+
+async def add_note(runtime: Runtime, case: Case, text: str, *, user_id: str) -> Message:
+    """`/case note <ref> <text>`: a direct write, audited."""
+    try:
+        request = CreateNoteRequest(description=text)
+    except ValueError:
+        raise BadInput("A note needs some text (at most 10,000 characters).") from None
+    note = await runtime.debitura.create_note(case.id, request)
+    ref = case.reference or case.id
+    await audit.record_write(
+        runtime, user_id=user_id, action="note", case_id=case.id, case_reference=case.reference,
+        summary={"length": len(text), "source": "command"}, result={"note_id": note.id}, line="added a note",
+    )
+    return build_notice(f":memo: Note added to *{esc(ref)}*.")
+
+
+# --- the command --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    user_id: str
+    channel_id: str | None
+    command: str
+    trigger_id: str
+
+
+async def run_command(runtime: Runtime, client: AsyncWebClient, parsed: ParsedCommand, inv: Invocation
+                      ) -> Message | None:
+    """Do what `parsed` asks after the ack. Returns the reply (None when a modal answered instead)."""
+    await identity.check_user(runtime, inv.user_id)
+    sub = parsed.sub
+    if sub in MODAL_KINDS or (sub == "note" and not parsed.text):
+        from bot.listeners.modals import open_write_modal
+
+        await open_write_modal(runtime, client, kind=sub, case_ref=parsed.ref, trigger_id=inv.trigger_id,
+                               user_id=inv.user_id, channel_id=inv.channel_id)
+        return None
+    if sub == "list":
+        request = ListPage(st=parsed.statuses, page=parsed.page)
+        return await load_list(runtime, request, channel_id=inv.channel_id, command=inv.command)
+    if sub == "find":
+        found = await runtime.debitura.get_cases_by_partner_references(list(parsed.refs))
+        return build_find_result(parsed.refs, found)
+    case = await resolve_case(runtime, parsed.ref, channel_id=inv.channel_id)
+    if sub == "card":
+        return await load_card(runtime, case, channel_id=inv.channel_id)
+    if sub in VIEW_KINDS:
+        return await load_view(runtime, sub, case, user_id=inv.user_id, channel_id=inv.channel_id)
+    if sub == "note":
+        return await add_note(runtime, case, parsed.text, user_id=inv.user_id)
+    if sub == "follow":
+        return await follow_case(runtime, case, user_id=inv.user_id)
+    if sub == "unfollow":
+        return await unfollow_case(runtime, case)
+    raise ValueError(f"unhandled subcommand {sub!r}")
+
+
+async def answer(respond: AsyncRespond, work: Callable[[], Awaitable[Message | None]], *, where: str) -> None:
+    """Run `work` and send its reply ephemeral; any error becomes words and an error id."""
+    try:
+        reply = await work()
+    except Exception as exc:
+        text = report(exc, where=where, logger=log)
+        await respond(text=text, response_type="ephemeral", replace_original=False)
+        return
+    if reply is not None:
+        await respond(**reply, response_type="ephemeral", replace_original=False)
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
-    command = runtime.settings.caseroom_command
+    command_name = runtime.settings.caseroom_command
 
-    @app.command(command)
-    async def _on_command(ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]) -> None:
-        await ack(response_type="ephemeral", text=USAGE.format(cmd=command.get("command") or "/case"))
+    @app.command(command_name)
+    async def _on_command(ack: AsyncAck, respond: AsyncRespond, client: AsyncWebClient,
+                          body: dict[str, Any]) -> None:
+        command = str(body.get("command") or command_name)
+        try:
+            parsed = parse_command(str(body.get("text") or ""))
+        except UsageError as exc:
+            usage = build_usage(command, problem=exc.message, example=exc.example)
+            await ack(response_type="ephemeral", **usage)
+            return
+        if parsed.sub == "help":
+            await ack(response_type="ephemeral", **build_usage(command))
+            return
+        await ack()
+        inv = Invocation(
+            user_id=str(body.get("user_id") or ""),
+            channel_id=str(body.get("channel_id") or "") or None,
+            command=command,
+            trigger_id=str(body.get("trigger_id") or ""),
+        )
+        await answer(respond, lambda: run_command(runtime, client, parsed, inv),
+                     where=f"command {parsed.sub}")

@@ -107,9 +107,9 @@ async def post_channel_line(runtime: Runtime, *, case_id: str, text: str) -> Non
         return
     if channel is None:
         return
-    channel_id = channel if isinstance(channel, str) else channel.channel_id
-    if getattr(channel, "archived", False):
+    if channel.archived:
         return
+    channel_id = channel.id
     try:
         await runtime.slack.chat_postMessage(channel=channel_id, text=text, unfurl_links=False,
                                              unfurl_media=False)

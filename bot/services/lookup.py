@@ -197,9 +197,4 @@ async def case_id_for_channel(runtime: Runtime, channel_id: str | None) -> str |
         return None
     from bot.services.channels import case_for_channel
 
-    found = await case_for_channel(runtime, channel_id)
-    if found is None:
-        return None
-    if isinstance(found, str):
-        return found
-    return str(found.case_id)
+    return await case_for_channel(runtime, channel_id)

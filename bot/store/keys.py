@@ -142,3 +142,7 @@ class Keys:
     def channel_by_name(self, name: str) -> str:
         """Channel id of a case channel Caseroom created under this name (durable)."""
         return self._k("channel", "name", name)
+
+    def unfollowed(self) -> str:
+        """Set of case ids someone stopped relaying (`/case unfollow`); `/case follow` removes the id."""
+        return self._k("relay", "unfollowed")
