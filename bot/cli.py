@@ -37,7 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="0.0.0.0", help="HTTP bind address (default 0.0.0.0)")
     run.add_argument("--no-relay", action="store_true", help="do not run the relay in this process")
 
-    sub.add_parser("check", help="check Slack, Debitura, Redis and the settings; non-zero on failure")
+    check = sub.add_parser("check", help="check Slack, Debitura, Redis and the settings; non-zero on failure")
+    check.add_argument("--create-webhook", metavar="URL", default=None,
+                       help="create the Debitura webhook subscription for URL "
+                            "(https://host/debitura/webhooks) and print its secret once")
+    check.add_argument("--test-mode", action="store_true",
+                       help="with --create-webhook: a test-mode subscription (events of test cases only)")
 
     sandbox = sub.add_parser("sandbox", help="serve a local Debitura Collection Partner API sandbox",
                              add_help=False)
@@ -73,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         from bot.check import main as check_main
 
-        return check_main()
+        return check_main(create_webhook=args.create_webhook, webhook_test_mode=args.test_mode)
     parser.print_help()
     return 2
 

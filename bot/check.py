@@ -1,0 +1,535 @@
+"""`caseroom check`: is this installation able to work? One line per check, a fix for each failure.
+
+Checks, in order (a check that depends on an earlier failed one is skipped, not failed twice):
+settings; Slack auth.test and the granted bot scopes against the manifest's; the Socket Mode app
+token or the HTTP signing secret; Debitura GET /me and GET /users; Redis PING, version and
+persistence; the Debitura webhook subscription; the admin settings; the relay's request budget and
+the staleness it can hold.
+
+`caseroom check --create-webhook https://host/debitura/webhooks` creates the subscription and prints
+its secret once. Exit status: 0 when nothing failed (warnings allowed), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.debitura.client import DebituraClient
+from bot.debitura.errors import ApiError, DebituraError, TransportError, Unauthorized
+from bot.debitura.models import CreateWebhookRequest, Webhook, WebhookEventType
+from bot.debitura.ratelimit import UnlimitedLimiter
+from bot.relay.budget import background_limit
+from bot.store.keys import Keys
+
+# The bot scopes Caseroom needs; manifest.yml declares exactly these (tests/ship/test_manifest.py).
+REQUIRED_SCOPES: tuple[str, ...] = (
+    "commands", "chat:write", "channels:manage", "groups:write", "channels:read", "groups:read",
+    "channels:history", "groups:history", "users:read", "users:read.email", "usergroups:read", "files:read",
+)
+
+WEBHOOK_EVENTS: tuple[str, ...] = tuple(e.value for e in WebhookEventType)
+"""Every event Debitura sends partners; the relay uses them all as triggers."""
+
+MIN_REDIS = (6, 2)
+CHECK_TIMEOUT = 15.0
+
+
+class Mark(StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "FAIL"
+    SKIP = "skip"
+
+
+MARK_TEXT = {Mark.OK: "[ ok ]", Mark.WARN: "[warn]", Mark.FAIL: "[FAIL]", Mark.SKIP: "[skip]"}
+
+
+@dataclass
+class Line:
+    name: str
+    mark: Mark
+    detail: str
+    fix: str = ""
+
+
+@dataclass
+class Report:
+    lines: list[Line] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Printed after the table (the new webhook secret, once)."""
+
+    def add(self, name: str, mark: Mark, detail: str, fix: str = "") -> Line:
+        line = Line(name, mark, detail, fix)
+        self.lines.append(line)
+        return line
+
+    @property
+    def failed(self) -> bool:
+        return any(line.mark is Mark.FAIL for line in self.lines)
+
+
+def render(report: Report) -> str:
+    width = max((len(line.name) for line in report.lines), default=10)
+    out: list[str] = []
+    for line in report.lines:
+        out.append(f"{MARK_TEXT[line.mark]} {line.name.ljust(width)}  {line.detail}")
+        if line.fix and line.mark in (Mark.FAIL, Mark.WARN):
+            out.append(f"{' ' * 7}{' ' * width}  fix: {line.fix}")
+    failed = sum(line.mark is Mark.FAIL for line in report.lines)
+    warned = sum(line.mark is Mark.WARN for line in report.lines)
+    out.append("")
+    if failed:
+        out.append(f"{failed} check(s) failed, {warned} warning(s). Fix the lines marked FAIL and run again.")
+    else:
+        out.append(f"All checks passed ({warned} warning(s)).")
+    out.extend(report.notes)
+    return "\n".join(out)
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _slack_error(exc: SlackApiError) -> str:
+    resp = exc.response
+    return str(resp.get("error", "unknown_error")) if resp is not None else "unknown_error"
+
+
+def granted_scopes(headers: Any) -> set[str] | None:
+    """The `x-oauth-scopes` header of a Slack answer (None when Slack sent none)."""
+    raw = None
+    for key, value in dict(headers or {}).items():
+        if str(key).lower() == "x-oauth-scopes":
+            raw = value[0] if isinstance(value, list | tuple) and value else value
+    if raw is None:
+        return None
+    return {s.strip() for s in str(raw).split(",") if s.strip()}
+
+
+def staleness_bound(cases: int, settings: Settings) -> float:
+    """Seconds between two checks of every case the relay can hold with its daily budget.
+
+    Each check costs 2 requests (chats and timeline), so N cases need 2N requests per round; the relay
+    may spend floor(day limit x CASEROOM_RELAY_BUDGET) requests a day.
+    """
+    per_day = background_limit(settings.caseroom_rate_per_day, settings.caseroom_relay_budget)
+    return 2 * cases * 86400 / per_day if per_day else float("inf")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class Checker:
+    """Runs every check against real services, each with its own short timeout."""
+
+    def __init__(
+        self, settings: Settings, *, slack: AsyncWebClient, debitura: DebituraClient, redis: aioredis.Redis,
+        create_webhook: str | None = None, webhook_test_mode: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.slack = slack
+        self.debitura = debitura
+        self.redis = redis
+        self.create_webhook_url = create_webhook
+        self.webhook_test_mode = webhook_test_mode
+        self.report = Report()
+        self.debitura_ok = False
+        self.slack_ok = False
+        self.redis_ok = False
+
+    async def _guard(self, name: str, check: Callable[[], Awaitable[None]], fix: str) -> None:
+        try:
+            await asyncio.wait_for(check(), CHECK_TIMEOUT)
+        except TimeoutError:
+            self.report.add(name, Mark.FAIL, f"no answer within {CHECK_TIMEOUT:.0f} s", fix)
+        except Exception as exc:  # a check must never crash the table
+            self.report.add(name, Mark.FAIL, _error_text(exc), fix)
+
+    async def run(self) -> Report:
+        s = self.settings
+        mode = "Socket Mode" if s.socket_mode else "HTTP mode"
+        self.report.add("settings", Mark.OK, f"loaded; {mode}; command {s.caseroom_command}")
+        await self._guard("slack auth.test", self.check_slack, "check SLACK_API_URL and the network")
+        await self._guard("slack transport", self.check_transport, "see README.md, Quickstart")
+        await self._guard("debitura /me", self.check_debitura, "check DEBITURA_API_URL and the network")
+        await self._guard("redis", self.check_redis, "check REDIS_URL")
+        await self._guard("webhooks", self.check_webhooks, "see README.md, Webhooks")
+        await self._guard("admins", self.check_admins, "see README.md, Security")
+        await self._guard("relay budget", self.check_budget, "see README.md, Scaling out")
+        return self.report
+
+    # --- Slack ---------------------------------------------------------------------------------
+
+    async def check_slack(self) -> None:
+        url = str(self.settings.slack_api_url)
+        try:
+            resp = await self.slack.auth_test()
+        except SlackApiError as exc:
+            error = _slack_error(exc)
+            self.report.add(
+                "slack auth.test", Mark.FAIL, f"Slack rejected SLACK_BOT_TOKEN ({error})",
+                "copy the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page; "
+                "reinstall the app if the token was revoked",
+            )
+            self.report.add("slack scopes", Mark.SKIP, "needs a working bot token")
+            return
+        except Exception as exc:
+            self.report.add(
+                "slack auth.test", Mark.FAIL, f"cannot reach Slack at {url}: {_error_text(exc)}",
+                "check the network (HTTPS to slack.com) and SLACK_API_URL",
+            )
+            self.report.add("slack scopes", Mark.SKIP, "needs Slack")
+            return
+        data = resp.data if isinstance(resp.data, dict) else {}
+        if not data.get("bot_id"):
+            self.report.add(
+                "slack auth.test", Mark.FAIL, "SLACK_BOT_TOKEN is not a bot token (no bot_id)",
+                "use the Bot User OAuth Token (xoxb-...)",
+            )
+            return
+        self.slack_ok = True
+        self.report.add(
+            "slack auth.test", Mark.OK,
+            f"team {data.get('team')} ({data.get('team_id')}), bot user {data.get('user_id')}",
+        )
+        scopes = granted_scopes(resp.headers)
+        if scopes is None:
+            self.report.add("slack scopes", Mark.WARN, "Slack did not report the granted scopes",
+                            "compare the app's OAuth scopes with manifest.yml by hand")
+            return
+        missing = [s for s in REQUIRED_SCOPES if s not in scopes]
+        extra = sorted(scopes - set(REQUIRED_SCOPES))
+        if missing:
+            self.report.add(
+                "slack scopes", Mark.FAIL, f"missing {', '.join(missing)}",
+                "add them (OAuth & Permissions, or update the app from manifest.yml), then reinstall the "
+                "app to the workspace",
+            )
+        elif extra:
+            self.report.add("slack scopes", Mark.WARN,
+                            f"all {len(REQUIRED_SCOPES)} needed scopes granted; also {', '.join(extra)}",
+                            "remove the scopes Caseroom does not need (least privilege)")
+        else:
+            self.report.add("slack scopes", Mark.OK, f"all {len(REQUIRED_SCOPES)} needed scopes granted")
+
+    async def check_transport(self) -> None:
+        s = self.settings
+        if s.slack_app_token is None:
+            self.report.add(
+                "slack transport", Mark.OK,
+                "HTTP mode: requests verified with SLACK_SIGNING_SECRET; Slack must reach "
+                "https://<your host>/slack/events",
+            )
+            return
+        try:
+            await self.slack.apps_connections_open(app_token=s.slack_app_token.get_secret_value())
+        except SlackApiError as exc:
+            self.report.add(
+                "slack transport", Mark.FAIL, f"Slack rejected SLACK_APP_TOKEN ({_slack_error(exc)})",
+                "create an app-level token with connections:write (Basic Information > App-Level Tokens) "
+                "and turn Socket Mode on",
+            )
+            return
+        except Exception as exc:
+            self.report.add("slack transport", Mark.FAIL, f"cannot reach Slack: {_error_text(exc)}",
+                            "check the network and SLACK_API_URL")
+            return
+        self.report.add("slack transport", Mark.OK, "Socket Mode: app token accepted")
+
+    # --- Debitura ------------------------------------------------------------------------------
+
+    async def check_debitura(self) -> None:
+        url = str(self.settings.debitura_api_url)
+        try:
+            me = await self.debitura.me()
+        except Unauthorized:
+            self.report.add(
+                "debitura /me", Mark.FAIL, "Debitura rejected DEBITURA_API_KEY (401)",
+                "create a key in the Debitura Partner Portal (API Keys) and set DEBITURA_API_KEY",
+            )
+            self.report.add("debitura /users", Mark.SKIP, "needs a working API key")
+            return
+        except TransportError as exc:
+            self.report.add(
+                "debitura /me", Mark.FAIL, f"cannot reach Debitura at {url}: {exc}",
+                "check the network and DEBITURA_API_URL (for the sandbox: http://127.0.0.1:8080)",
+            )
+            self.report.add("debitura /users", Mark.SKIP, "needs Debitura")
+            return
+        except DebituraError as exc:
+            self.report.add("debitura /me", Mark.FAIL, f"{url}: {exc}",
+                            "check DEBITURA_API_URL points at the Collection Partner API")
+            self.report.add("debitura /users", Mark.SKIP, "needs Debitura")
+            return
+        self.debitura_ok = True
+        name = me.company_name or me.id or "(unnamed)"
+        self.report.add("debitura /me", Mark.OK, f"partner {name} at {url}")
+        try:
+            users = await self.debitura.list_users(page=1, page_size=50)
+        except DebituraError as exc:
+            self.report.add("debitura /users", Mark.FAIL, str(exc),
+                            "the API key needs access to the team (GET /users)")
+            return
+        total = users.page.total_results if users.page and users.page.total_results is not None else None
+        count = total if total is not None else len(users.users)
+        with_email = sum(1 for u in users.users if u.email)
+        if count == 0:
+            self.report.add(
+                "debitura /users", Mark.WARN, "no team members",
+                "add your agents to the Debitura team: chats and activations are sent as a team member "
+                "matched by email",
+            )
+        else:
+            self.report.add(
+                "debitura /users", Mark.OK,
+                f"{count} team member(s); {with_email} of the first {len(users.users)} have an email",
+            )
+
+    # --- Redis ---------------------------------------------------------------------------------
+
+    async def check_redis(self) -> None:
+        where = _redact_url(self.settings.redis_url)
+        try:
+            await self.redis.ping()
+            info = await self.redis.info()
+        except Exception as exc:
+            self.report.add("redis", Mark.FAIL, f"cannot reach Redis at {where}: {_error_text(exc)}",
+                            "start Redis (docker compose up -d redis) or fix REDIS_URL")
+            return
+        self.redis_ok = True
+        version = str(info.get("redis_version", "?"))
+        try:
+            parts = tuple(int(p) for p in version.split(".")[:2])
+        except ValueError:
+            parts = (0, 0)
+        if parts < MIN_REDIS:
+            self.report.add("redis", Mark.FAIL, f"Redis {version} at {where} is too old",
+                            f"use Redis {MIN_REDIS[0]}.{MIN_REDIS[1]} or newer")
+            return
+        if str(info.get("aof_enabled", "0")) == "1":
+            self.report.add("redis", Mark.OK, f"Redis {version} at {where}, append-only file on")
+        else:
+            self.report.add(
+                "redis", Mark.WARN,
+                f"Redis {version} at {where}, append-only file off",
+                "turn on appendonly: after a Redis restart without it, the relay may lose track of what "
+                "it posted",
+            )
+
+    # --- webhooks ------------------------------------------------------------------------------
+
+    async def check_webhooks(self) -> None:
+        if not self.debitura_ok:
+            self.report.add("webhooks", Mark.SKIP, "needs Debitura")
+            return
+        if self.create_webhook_url is not None:
+            await self._create_webhook(self.create_webhook_url)
+            return
+        hooks = await self.debitura.list_webhooks()
+        active = [h for h in hooks if h.is_active is not False and h.url]
+        complete = [h for h in active if set(WEBHOOK_EVENTS) <= set(h.events)]
+        secret_set = self.settings.debitura_webhook_secret is not None
+        fix_create = "caseroom check --create-webhook https://<public host>/debitura/webhooks"
+        if not hooks:
+            self.report.add(
+                "webhooks", Mark.WARN, "no subscription: the relay only polls (events arrive later)",
+                f"expose POST /debitura/webhooks over public HTTPS, then run: {fix_create}",
+            )
+            return
+        if not active:
+            reasons = "; ".join(h.disabled_reason for h in hooks if h.disabled_reason) or "inactive"
+            self.report.add("webhooks", Mark.FAIL, f"{len(hooks)} subscription(s), none active ({reasons})",
+                            "fix the endpoint, then re-enable it in the Partner Portal or create a new one: "
+                            + fix_create)
+            return
+        best = complete[0] if complete else active[0]
+        if not complete:
+            missing = sorted(set(WEBHOOK_EVENTS) - set(best.events))
+            self.report.add("webhooks", Mark.WARN, f"{best.url} lacks {', '.join(missing)}",
+                            "add the missing events to the subscription (Partner Portal) or create a new "
+                            f"one: {fix_create}")
+        elif not secret_set:
+            self.report.add(
+                "webhooks", Mark.FAIL,
+                f"{best.url} is subscribed but DEBITURA_WEBHOOK_SECRET is not set: every delivery is refused",
+                "set DEBITURA_WEBHOOK_SECRET to the subscription's secret (or create a new subscription to "
+                "get a new secret)",
+            )
+        else:
+            extra = f" (+{len(active) - 1} more)" if len(active) > 1 else ""
+            test = ", test mode" if best.is_test_mode else ""
+            self.report.add("webhooks", Mark.OK, f"{best.url}, all {len(WEBHOOK_EVENTS)} events{test}{extra}")
+
+    async def _create_webhook(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            self.report.add("webhooks", Mark.FAIL, f"{url!r} is not a URL",
+                            "pass the public address, e.g. https://caseroom.example.com/debitura/webhooks")
+            return
+        request = CreateWebhookRequest(
+            url=url, events=list(WEBHOOK_EVENTS), is_test_mode=self.webhook_test_mode
+        )
+        try:
+            hook: Webhook = await self.debitura.create_webhook(request)
+        except ApiError as exc:
+            self.report.add("webhooks", Mark.FAIL, f"Debitura refused the subscription: {exc}",
+                            "Debitura delivers only to public HTTPS URLs on port 443 or 8443")
+            return
+        self.report.add("webhooks", Mark.OK, f"created subscription {hook.id} for {url}")
+        if hook.secret is not None:
+            self.report.notes += [
+                "",
+                "Webhook secret (shown once; Debitura will not show it again):",
+                f"  DEBITURA_WEBHOOK_SECRET={hook.secret.get_secret_value()}",
+                "Add it to the environment (or .env) of every Caseroom process and restart them.",
+            ]
+
+    # --- admins --------------------------------------------------------------------------------
+
+    async def check_admins(self) -> None:
+        s = self.settings
+        if not s.caseroom_admin_users and not s.caseroom_admin_group:
+            self.report.add(
+                "admins", Mark.WARN,
+                "neither CASEROOM_ADMIN_USERS nor CASEROOM_ADMIN_GROUP is set: everyone may close cases, "
+                "activate them, change fees and edit or delete payments",
+                "set CASEROOM_ADMIN_USERS (Slack user ids) or CASEROOM_ADMIN_GROUP (a user group id)",
+            )
+            return
+        parts = []
+        if s.caseroom_admin_users:
+            parts.append(f"{len(s.caseroom_admin_users)} admin user(s)")
+        if s.caseroom_admin_group:
+            if not self.slack_ok:
+                self.report.add("admins", Mark.SKIP, "needs Slack to check CASEROOM_ADMIN_GROUP")
+                return
+            try:
+                resp = await self.slack.usergroups_users_list(usergroup=s.caseroom_admin_group)
+            except SlackApiError as exc:
+                self.report.add(
+                    "admins", Mark.FAIL,
+                    f"CASEROOM_ADMIN_GROUP {s.caseroom_admin_group}: Slack says {_slack_error(exc)}",
+                    "use the user group's id (S...), and grant usergroups:read",
+                )
+                return
+            members = resp.get("users") or []
+            parts.append(f"group {s.caseroom_admin_group} with {len(members)} member(s)")
+        self.report.add("admins", Mark.OK, "; ".join(parts))
+
+    # --- budget --------------------------------------------------------------------------------
+
+    async def check_budget(self) -> None:
+        s = self.settings
+        per_day = background_limit(s.caseroom_rate_per_day, s.caseroom_relay_budget)
+        usage_text = ""
+        if self.redis_ok:
+            usage_text = await self._usage_text()
+        if not self.debitura_ok:
+            self.report.add("relay budget", Mark.SKIP,
+                            f"relay may use {per_day}/day; case count needs Debitura{usage_text}")
+            return
+        page = await self.debitura.list_cases(page=1, page_size=1, statuses=s.caseroom_relay_lifecycles)
+        known = page.page.total_results if page.page is not None else None
+        total = known if known is not None else len(page.cases)
+        followed = 0
+        if self.redis_ok:
+            followed = int(await self.redis.scard(Keys(s.caseroom_redis_prefix).followed()))
+        cases = total + followed
+        bound = staleness_bound(cases, s)
+        detail = (
+            f"{cases} case(s) watched ({total} in {', '.join(s.caseroom_relay_lifecycles)}, "
+            f"{followed} followed); relay may use {per_day}/day; every case checked at least every "
+            f"{_duration(bound)}"
+        )
+        if bound > s.caseroom_max_staleness:
+            self.report.add(
+                "relay budget", Mark.WARN,
+                f"{detail}, not within CASEROOM_MAX_STALENESS "
+                f"{_duration(s.caseroom_max_staleness)}{usage_text}",
+                "subscribe webhooks (they trigger fetches at once), narrow CASEROOM_RELAY_LIFECYCLES, raise "
+                "CASEROOM_RELAY_BUDGET, or accept the longer bound",
+            )
+        else:
+            self.report.add("relay budget", Mark.OK, detail + usage_text)
+
+    async def _usage_text(self) -> str:
+        from bot.metrics import Metrics
+        from bot.relay.budget import RedisRateLimiter
+
+        keys = Keys(self.settings.caseroom_redis_prefix)
+        limiter = RedisRateLimiter(self.redis, keys, self.settings, Metrics())
+        usage = await limiter.usage()
+        day = usage.window("day")
+        text = f"; used today {day.used}/{day.limit} (relay {day.background_used}/{day.background_limit})"
+        if usage.paused_for > 0:
+            text += f"; Debitura asked us to pause for {usage.paused_for:.0f} s"
+        return text
+
+
+def _redact_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    if parts.password:
+        return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+    return url
+
+
+async def run_check(
+    settings: Settings, *, create_webhook: str | None = None, webhook_test_mode: bool = False
+) -> Report:
+    slack = AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(), base_url=str(settings.slack_api_url), timeout=10
+    )
+    debitura = DebituraClient(
+        str(settings.debitura_api_url), settings.debitura_api_key, limiter=UnlimitedLimiter(), timeout=10,
+        max_retries=1,
+    )
+    redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True, socket_connect_timeout=3,
+                                    socket_timeout=5)
+    try:
+        checker = Checker(settings, slack=slack, debitura=debitura, redis=redis,
+                          create_webhook=create_webhook, webhook_test_mode=webhook_test_mode)
+        return await checker.run()
+    finally:
+        await debitura.aclose()
+        await redis.aclose()
+
+
+def main(
+    *, create_webhook: str | None = None, webhook_test_mode: bool = False, out: TextIO | None = None
+) -> int:
+    """Print the check table; 0 when nothing failed, 1 otherwise."""
+    stream = out or sys.stdout
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        report = Report()
+        report.add("settings", Mark.FAIL, str(exc).splitlines()[0],
+                   "set the variables below (environment or .env), see README.md, Configuration")
+        print(render(report), file=stream)
+        print(str(exc), file=stream)
+        return 1
+    report = asyncio.run(
+        run_check(settings, create_webhook=create_webhook, webhook_test_mode=webhook_test_mode)
+    )
+    print(render(report), file=stream)
+    return 1 if report.failed else 0
