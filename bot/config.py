@@ -93,6 +93,21 @@ class Settings(BaseSettings):
     caseroom_rate_per_day: int = Field(default=100000, ge=1, description="Debitura key limit per day.")
     caseroom_log_format: LogFormat = Field(default=LogFormat.text, description="`text` or `json` logs.")
     caseroom_log_level: str = Field(default="INFO", description="Log level.")
+    caseroom_relay_sweep_interval: int = Field(
+        default=120, ge=1, description="Seconds between two incremental sweeps of GET /cases."
+    )
+    caseroom_relay_min_interval: int = Field(
+        default=60, ge=1, description="Shortest wait (s) between two polls of a recently active case."
+    )
+    caseroom_relay_lease: int = Field(
+        default=30, ge=2, description="Relay worker lease on a case or channel (s): the takeover time."
+    )
+    caseroom_relay_fetch_workers: int = Field(
+        default=4, ge=1, le=50, description="Fetch workers per relay process."
+    )
+    caseroom_relay_delivery_workers: int = Field(
+        default=8, ge=1, le=50, description="Slack delivery workers per relay process."
+    )
 
     @field_validator("slack_bot_token")
     @classmethod
