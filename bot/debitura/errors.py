@@ -26,6 +26,7 @@ API key: requests' headers are never copied into errors, and response text is sc
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -224,7 +225,8 @@ class RateLimited(ApiError):
         super().__init__(status, **kw)
 
     def human_message(self) -> str:
-        wait = f"; try again in {self.retry_after:.0f} s" if self.retry_after else "; try again shortly"
+        seconds = math.ceil(self.retry_after)
+        wait = f"; try again in {seconds} s" if seconds else "; try again shortly"
         if self.local:
             return f"Caseroom's Debitura request budget is used up{wait}."
         return f"Debitura's rate limit was reached{wait}."

@@ -86,7 +86,7 @@ class ApiModel(BaseModel):
     """Base of every response model: camelCase aliases, unknown fields kept."""
 
     model_config = ConfigDict(
-        extra="allow", populate_by_name=True, alias_generator=to_camel, arbitrary_types_allowed=True
+        extra="allow", populate_by_name=True, alias_generator=to_camel
     )
 
 
@@ -163,17 +163,6 @@ class Lifecycle(_DisplayEnum):
     Paused = "Paused"
     Closed = "Closed"
     Merged = "Merged"
-    # UPPER_CASE aliases of the same members, for callers who prefer constant style.
-    PENDING_CONTRACT_SIGNING = "PendingContractSigning"
-    PENDING_VERIFICATION_INTERNAL = "PendingVerificationInternal"
-    PENDING_VERIFICATION = "PendingVerification"
-    NEEDS_ADDITIONAL_DETAILS = "NeedsAdditionalDetails"
-    LEADS = "Leads"
-    LEADS_QUOTE_GIVEN = "LeadsQuoteGiven"
-    ACTIVE = "Active"
-    PAUSED = "Paused"
-    CLOSED = "Closed"
-    MERGED = "Merged"
 
     @classmethod
     def _displays(cls) -> dict[str, str]:
@@ -224,23 +213,6 @@ class CloseCode(_DisplayEnum):
     NoQuotesReceived = "NoQuotesReceived"
     QuotesExpiredNotAccepted = "QuotesExpiredNotAccepted"
     Other = "Other"
-    PAID = "Paid"
-    PARTIALLY_PAID = "PartiallyPaid"
-    CASE_NEVER_STARTED = "CaseNeverStarted"
-    CASE_NEVER_STARTED_INTERNAL = "CaseNeverStartedInternal"
-    INVALID_CASE_DATA = "InvalidCaseData"
-    DEBTOR_INSOLVENT_BANKRUPT = "DebtorInsolventBankrupt"
-    DEBTOR_UNTRACEABLE = "DebtorUntraceable"
-    DISPUTED_LEGAL_ACTION_DECLINED_BY_CLIENT = "DisputedLegalActionDeclinedByClient"
-    WITHDRAWN_BY_CLIENT = "WithdrawnByClient"
-    PRE_LEGAL_EXHAUSTED_NO_PAYMENT = "PreLegalExhaustedNoPayment"
-    STATUTE_OF_LIMITATIONS_EXPIRED = "StatuteOfLimitationsExpired"
-    SETTLEMENT_REJECTED_BY_CLIENT = "SettlementRejectedByClient"
-    UNRESPONSIVE_CLIENT = "UnresponsiveClient"
-    UNECONOMICAL_TO_PURSUE = "UneconomicalToPursue"
-    NO_QUOTES_RECEIVED = "NoQuotesReceived"
-    QUOTES_EXPIRED_NOT_ACCEPTED = "QuotesExpiredNotAccepted"
-    OTHER = "Other"
 
     @classmethod
     def _displays(cls) -> dict[str, str]:
