@@ -34,6 +34,7 @@ from blocks.text import (
 from bot.debitura.models import Case, Lifecycle, ValidationStatus
 
 MAX_VALIDATION_ITEMS = 20
+MAX_VALIDATION_TEXT = 2800
 MAX_NAME = 200
 
 
@@ -142,13 +143,20 @@ def _validation_text(case: Case, validation: ValidationStatus | None) -> str:
         return "*Validation*\nOK"
     lines = ["*Validation* :warning: needs info"]
     if validation is not None:
+        shown = 0
+        size = len(lines[0])
         for item in validation.items[:MAX_VALIDATION_ITEMS]:
             area = esc_trunc(one_line(item.resolution_area), 80)
             desc = esc_trunc(one_line(item.description), 300)
-            lines.append(f"• {area + ': ' if area else ''}{desc}")
-        extra = len(validation.items) - MAX_VALIDATION_ITEMS
+            line = f"• {area + ': ' if area else ''}{desc}"
+            if size + len(line) + 1 > MAX_VALIDATION_TEXT:
+                break
+            lines.append(line)
+            size += len(line) + 1
+            shown += 1
+        extra = len(validation.items) - shown
         if extra > 0:
-            lines.append(f"… and {extra} more")
+            lines.append(f"… and {extra} more (see the validation view)")
         if validation.creditor_responded_at is not None:
             lines.append(f"Creditor responded {format_date(validation.creditor_responded_at)}")
     return "\n".join(lines)

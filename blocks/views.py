@@ -163,8 +163,8 @@ def build_case_list(page: CasePage, request: ListPage, *, command: str, channel_
     if has_more:
         nxt = ListPage(st=request.st, page=request.page + 1).encode_value()
         nav.append(button("Next", Action.LIST_PAGE, nxt))
-    if nav:
-        blocks.append(actions(nav))
+    # Both buttons share Action.LIST_PAGE, and Slack wants action_ids unique within a block.
+    blocks.extend(actions([element]) for element in nav)
     return message(f"Your cases, page {request.page}", blocks)
 
 
