@@ -427,8 +427,8 @@ class _Paged(ApiModel):
             return False
         p = self.page
         if p is not None and p.total_pages is not None:
-            current = p.current_page if p.current_page is not None else requested_page
-            return current < p.total_pages
+            # Count on the page we asked for: a server that echoes a wrong currentPage cannot loop us.
+            return requested_page < p.total_pages
         return received >= page_size
 
 

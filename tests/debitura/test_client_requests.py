@@ -667,3 +667,11 @@ async def test_with_priority_shares_pool_and_only_owner_closes(client: DebituraC
     await background.aclose()
     api.json(bodies.ME)
     await client.me()  # the shared pool is still open
+
+
+async def test_iter_cases_counts_pages_itself(client: DebituraClient, api: FakeApi) -> None:
+    # A server that always echoes currentPage=1 must not make the iterator loop forever.
+    for _ in range(3):
+        api.json({"page": bodies.page(1, 3, 1, 1, 3), "cases": [bodies.case()]})
+    assert len([c async for c in client.iter_cases(page_size=1)]) == 3
+    assert [dict(query(r))["Page"] for r in api.requests] == ["1", "2", "3"]
