@@ -1,0 +1,195 @@
+"""conversations.create/info/invite/setTopic/archive/unarchive/rename/history/members/join."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from tests.fakes.slack.api import Context, method
+from tests.fakes.slack.errors import SlackError
+from tests.fakes.slack.workspace import TOPIC_MAX, Channel, Workspace, channel_name_error
+
+MAX_INVITES = 1000
+HISTORY_MAX_LIMIT = 999
+
+
+def _member_channel(ws: Workspace, channel_id: str | None, *, allow_archived: bool = False) -> Channel:
+    channel = ws.channel(channel_id)
+    if channel.is_archived and not allow_archived:
+        raise SlackError("is_archived")
+    if ws.BOT_USER_ID not in channel.members:
+        raise SlackError("not_in_channel")
+    return channel
+
+
+def _check_name(ws: Workspace, name: Any, *, exclude: str | None = None) -> str:
+    error = channel_name_error(name)
+    if error:
+        raise SlackError(error)
+    existing = ws.channel_by_name(name)
+    if existing is not None and existing.id != exclude:
+        raise SlackError("name_taken")  # archived channels keep their names
+    return str(name)
+
+
+def _cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if kind != "offset":
+            raise ValueError(kind)
+        return int(value)
+    except ValueError:
+        raise SlackError("invalid_cursor") from None
+
+
+@method("conversations.create")
+async def create(ctx: Context) -> dict[str, Any]:
+    name = _check_name(ctx.ws, ctx.args.string("name"))
+    channel = ctx.ws.add_channel(name, is_private=ctx.args.flag("is_private"), creator=ctx.ws.BOT_USER_ID)
+    return {"channel": channel.to_api()}
+
+
+@method("conversations.info")
+async def info(ctx: Context) -> dict[str, Any]:
+    channel = ctx.ws.channel(ctx.args.string("channel"))
+    return {"channel": channel.to_api(include_num_members=ctx.args.flag("include_num_members"))}
+
+
+@method("conversations.invite")
+async def invite(ctx: Context) -> dict[str, Any]:
+    channel = _member_channel(ctx.ws, ctx.args.string("channel"))
+    users = ctx.args.items("users")
+    if not users:
+        raise SlackError("no_user")
+    if len(users) > MAX_INVITES:
+        raise SlackError("too_many_users")
+    errors: list[dict[str, Any]] = []
+    valid: list[str] = []
+    for user_id in users:
+        error = _invite_error(ctx.ws, channel, user_id)
+        if error:
+            errors.append({"user": user_id, "ok": False, "error": error})
+        else:
+            valid.append(user_id)
+    if errors and not ctx.args.flag("force"):
+        raise SlackError(errors[0]["error"], extra={"errors": errors})
+    channel.members.update(valid)
+    body: dict[str, Any] = {"channel": channel.to_api()}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def _invite_error(ws: Workspace, channel: Channel, user_id: str) -> str | None:
+    user = ws.users.get(user_id)
+    if user is None or user.deleted:
+        return "user_not_found"
+    if user_id == ws.BOT_USER_ID:
+        return "cant_invite_self"
+    if user_id in channel.members:
+        return "already_in_channel"
+    if user.is_ultra_restricted and any(user_id in c.members for c in ws.channels.values() if not c.is_im):
+        return "ura_max_channels"
+    return None
+
+
+@method("conversations.setTopic")
+async def set_topic(ctx: Context) -> dict[str, Any]:
+    channel = _member_channel(ctx.ws, ctx.args.string("channel"))
+    topic = ctx.args.string("topic") or ""
+    if len(topic) > TOPIC_MAX:
+        raise SlackError("too_long")
+    channel.topic = topic
+    return {"channel": channel.to_api()}
+
+
+@method("conversations.archive")
+async def archive(ctx: Context) -> dict[str, Any]:
+    channel = ctx.ws.channel(ctx.args.string("channel"))
+    if channel.is_archived:
+        raise SlackError("already_archived")
+    if channel.is_general:
+        raise SlackError("cant_archive_general")
+    if ctx.ws.BOT_USER_ID not in channel.members:
+        raise SlackError("not_in_channel")
+    channel.is_archived = True
+    return {}
+
+
+@method("conversations.unarchive")
+async def unarchive(ctx: Context) -> dict[str, Any]:
+    channel = ctx.ws.channel(ctx.args.string("channel"))
+    if not channel.is_archived:
+        raise SlackError("not_archived")
+    channel.is_archived = False
+    return {}
+
+
+@method("conversations.rename")
+async def rename(ctx: Context) -> dict[str, Any]:
+    channel = _member_channel(ctx.ws, ctx.args.string("channel"))
+    channel.name = _check_name(ctx.ws, ctx.args.string("name"), exclude=channel.id)
+    return {"channel": channel.to_api()}
+
+
+@method("conversations.history")
+async def history(ctx: Context) -> dict[str, Any]:
+    channel = _member_channel(ctx.ws, ctx.args.string("channel"), allow_archived=True)
+    limit = max(1, min(ctx.args.integer("limit", 100), HISTORY_MAX_LIMIT))
+    oldest = float(ctx.args.string("oldest") or 0)
+    latest = float(ctx.args.string("latest") or "inf")
+    inclusive = ctx.args.flag("inclusive")
+    include_metadata = ctx.args.flag("include_all_metadata")
+
+    def in_range(ts: float) -> bool:
+        if inclusive:
+            return oldest <= ts <= latest
+        return oldest < ts < latest
+
+    top_level = [
+        m for m in channel.messages if (m.thread_ts is None or m.thread_ts == m.ts) and in_range(float(m.ts))
+    ]
+    newest_first = sorted(top_level, key=lambda m: float(m.ts), reverse=True)
+    start = _offset(ctx.args.string("cursor"))
+    page = newest_first[start : start + limit]
+    has_more = start + limit < len(newest_first)
+    return {
+        "messages": [m.to_api(include_metadata=include_metadata) for m in page],
+        "has_more": has_more,
+        "pin_count": 0,
+        "response_metadata": {"next_cursor": _cursor(start + limit) if has_more else ""},
+    }
+
+
+@method("conversations.members")
+async def members(ctx: Context) -> dict[str, Any]:
+    channel = ctx.ws.channel(ctx.args.string("channel"))
+    limit = max(1, min(ctx.args.integer("limit", 100), 1000))
+    ids = sorted(channel.members)
+    start = _offset(ctx.args.string("cursor"))
+    has_more = start + limit < len(ids)
+    return {
+        "members": ids[start : start + limit],
+        "response_metadata": {"next_cursor": _cursor(start + limit) if has_more else ""},
+    }
+
+
+@method("conversations.join")
+async def join(ctx: Context) -> dict[str, Any]:
+    channel = ctx.ws.channel(ctx.args.string("channel"))
+    if channel.is_private or channel.is_im:
+        raise SlackError("method_not_supported_for_channel_type")
+    if channel.is_archived:
+        raise SlackError("is_archived")
+    body: dict[str, Any] = {"channel": channel.to_api()}
+    if ctx.ws.BOT_USER_ID in channel.members:
+        body["warning"] = "already_in_channel"
+        body["response_metadata"] = {"warnings": ["already_in_channel"]}
+    channel.members.add(ctx.ws.BOT_USER_ID)
+    return body

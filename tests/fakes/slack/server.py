@@ -1,0 +1,259 @@
+"""The fake Slack server: Web API at /api/<method>, upload URLs, response_urls, Socket Mode.
+
+    async with FakeSlack() as slack:
+        client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+        await client.chat_postMessage(channel=..., text="hi")
+        slack.journal.messages(channel_id)
+
+Requests are parsed as Slack parses them (query string, form body or JSON body; token from
+`Authorization: Bearer` or a `token` form field; JSON bodies need the header). Answers are
+`{"ok": true, ...}` or `{"ok": false, "error": <Slack's code>}`; 429 with Retry-After for rate limits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.slack.api import REGISTRY, Args, Context, load_all
+from tests.fakes.slack.clock import FakeClock
+from tests.fakes.slack.errors import SlackError
+from tests.fakes.slack.faults import Faults
+from tests.fakes.slack.journal import Call, Journal, ResponsePost
+from tests.fakes.slack.ratelimit import RateLimits
+from tests.fakes.slack.socket_mode import SocketModeHub
+from tests.fakes.slack.validation import MAX_MESSAGE_TEXT, validate_message
+from tests.fakes.slack.workspace import RESPONSE_URL_TTL, RESPONSE_URL_USES, Workspace
+
+load_all()
+
+DEFAULT_BOT_TOKEN = "xoxb-0000000000-fake-caseroom-bot"
+DEFAULT_APP_TOKEN = "xapp-1-A0CASEROOM-0000-fake-app-token"
+DEFAULT_SIGNING_SECRET = "fake-signing-secret-0123456789abcdef"
+
+
+class FakeSlack:
+    def __init__(
+        self,
+        *,
+        bot_token: str = DEFAULT_BOT_TOKEN,
+        app_token: str = DEFAULT_APP_TOKEN,
+        signing_secret: str = DEFAULT_SIGNING_SECRET,
+        rate_scale: float = 1.0,
+        rate_limits: bool = True,
+    ) -> None:
+        self.bot_token = bot_token
+        self.app_token = app_token
+        self.signing_secret = signing_secret
+        self.clock = FakeClock()
+        self.workspace = Workspace(self.clock, bot_token=bot_token, app_token=app_token)
+        self.journal = Journal(self.workspace)
+        self.faults = Faults()
+        self.rate_limits = RateLimits(self.clock, scale=rate_scale, enabled=rate_limits)
+        self.socket = SocketModeHub(self)
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        if not self.port:
+            raise RuntimeError("FakeSlack is not started")
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + "api/"
+
+    async def start(self, port: int = 0) -> FakeSlack:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_post("/response/{team}/{token}", self._response_url)
+        app.router.add_get("/link/", self.socket.handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        self.port = _bound_port(site)
+        return self
+
+    async def stop(self) -> None:
+        await self.socket.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeSlack:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- Web API ----------------------------------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.Response:
+        name = request.match_info["method"]
+        raw: dict[str, Any] = {}
+        try:
+            raw, token = await _parse(request)
+            answer = await self._dispatch(name, raw, token)
+            status, body, headers = 200, {"ok": True, **answer}, {}
+        except SlackError as exc:
+            status, body, headers = exc.status, exc.body(), exc.headers
+        self.journal.record_call(Call(name, raw, status, body, self.clock.time()))
+        return web.json_response(body, status=status, headers=headers)
+
+    async def _dispatch(self, name: str, raw: dict[str, Any], token: str | None) -> dict[str, Any]:
+        spec = REGISTRY.get(name)
+        if spec is None:
+            raise SlackError("unknown_method", status=404)
+        if not token:
+            raise SlackError("not_authed")
+        kind = "bot" if token == self.bot_token else "app" if token == self.app_token else None
+        if kind is None:
+            raise SlackError("invalid_auth")
+        if kind != spec.token:
+            raise SlackError("not_allowed_token_type")
+        await self.faults.apply(name, raw)
+        retry_after = self.rate_limits.check(name, _channel_key(raw))
+        if retry_after is not None:
+            raise SlackError("ratelimited", status=429, headers={"Retry-After": str(retry_after)})
+        return await spec.handler(Context(name, Args(raw), self, kind))
+
+    # -- upload URL (files.getUploadURLExternal) --------------------------------------------------
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        file = self.workspace.files.get(request.match_info["file_id"])
+        if file is None or file.content is not None:
+            return web.Response(status=404, text="file_not_found")
+        if request.content_type == "multipart/form-data":
+            form = await request.post()
+            part = next((v for v in form.values() if isinstance(v, web.FileField)), None)
+            data = part.file.read() if part is not None else b""
+        else:
+            data = await request.read()
+        if len(data) != file.length:
+            return web.Response(status=400, text=f"length_mismatch: declared {file.length}, got {len(data)}")
+        file.content = data
+        self.journal.notify()
+        return web.Response(text=f"OK - {len(data)}")
+
+    # -- response_url -----------------------------------------------------------------------------
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        url = f"{self.base_url}response/{request.match_info['team']}/{token}"
+        record = self.workspace.response_urls.get(token)
+        body: dict[str, Any] = {}
+        status, error = 200, None
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            status, error = 400, "invalid_payload"
+        if error is None:
+            if record is None:
+                status, error = 404, "no_service"
+            elif self.clock.time() - record.issued_at > RESPONSE_URL_TTL:
+                status, error = 404, "expired_url"
+            elif record.uses >= RESPONSE_URL_USES:
+                status, error = 404, "used_url"
+            else:
+                status, error = self._apply_response(record.channel_id, record.message_ts, body)
+                if error is None:
+                    record.uses += 1
+        self.journal.record_response(
+            ResponsePost(
+                token,
+                url,
+                record.user_id if record else None,
+                record.channel_id if record else None,
+                body,
+                status,
+                error,
+                self.clock.time(),
+            )
+        )
+        return web.Response(status=status, text=error or "ok")
+
+    def _apply_response(
+        self, channel_id: str | None, message_ts: str | None, body: dict[str, Any]
+    ) -> tuple[int, str | None]:
+        ws = self.workspace
+        channel = ws.channels.get(channel_id or "")
+        if body.get("delete_original"):
+            if channel is None or message_ts is None or channel.find(message_ts) is None:
+                return 404, "message_not_found"
+            channel.messages = [m for m in channel.messages if m.ts != message_ts]
+            return 200, None
+        errors = validate_message(body)
+        if errors:
+            return 400, "invalid_blocks"
+        text = str(body.get("text") or "")[:MAX_MESSAGE_TEXT]
+        if not text and not body.get("blocks") and not body.get("attachments"):
+            return 400, "no_text"
+        if body.get("replace_original") and message_ts is not None and channel is not None:
+            original = channel.find(message_ts)
+            if original is None:
+                return 404, "message_not_found"
+            original.text, original.blocks = text, body.get("blocks")
+            original.edited = {"user": ws.BOT_USER_ID, "ts": ws.new_ts()}
+            return 200, None
+        if body.get("response_type") == "in_channel":
+            if channel is None:
+                return 404, "channel_not_found"
+            if channel.is_archived:
+                return 410, "channel_is_archived"
+            ws.add_bot_message(
+                channel,
+                text=text,
+                blocks=body.get("blocks"),
+                attachments=body.get("attachments"),
+                thread_ts=body.get("thread_ts"),
+                metadata=None,
+            )
+        return 200, None
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    server = site._server
+    sockets = getattr(server, "sockets", None)
+    if not sockets:
+        raise RuntimeError("the fake Slack server did not bind a socket")
+    return int(sockets[0].getsockname()[1])
+
+
+async def _parse(request: web.Request) -> tuple[dict[str, Any], str | None]:
+    """Merge query string and body the way Slack reads them; return (args, token)."""
+    raw: dict[str, Any] = dict(request.query)
+    header = request.headers.get("Authorization", "")
+    token = header[len("Bearer ") :].strip() if header.startswith("Bearer ") else None
+    if request.method == "POST" and request.can_read_body:
+        ctype = request.content_type
+        if ctype == "application/json":
+            try:
+                body = await request.json()
+            except ValueError:
+                raise SlackError("invalid_json") from None
+            if not isinstance(body, dict):
+                raise SlackError("json_not_object")
+            raw.update(body)
+            return raw, token  # Slack ignores a token inside JSON bodies
+        if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            form = await request.post()
+            raw.update({k: v for k, v in form.items() if isinstance(v, str)})
+        elif await request.read():
+            raise SlackError("invalid_form_data")
+    if token is None and isinstance(raw.get("token"), str):
+        token = raw["token"]
+    raw.pop("token", None)
+    return raw, token
+
+
+def _channel_key(raw: dict[str, Any]) -> str | None:
+    channel = raw.get("channel")
+    return channel if isinstance(channel, str) else None
