@@ -164,7 +164,9 @@ def parse_command(text: str) -> ParsedCommand:
         ref, extra = split_ref(stripped)
         parse_ref(ref)
     except BadInput as exc:
-        if ":" in first or re.fullmatch(r"[A-Za-z0-9-]{8,36}", first):
+        # Something ref-shaped (a prefix, or letters with digits) gets the ref explanation;
+        # a plain word is an unknown subcommand.
+        if ":" in first or (re.fullmatch(r"[A-Za-z0-9-]{4,40}", first) and any(c.isdigit() for c in first)):
             raise UsageError(exc.message, EXAMPLES["card"]) from None
         raise UsageError(f"Unknown command `{esc(first[:40])}`.", EXAMPLES["card"]) from None
     if extra:
