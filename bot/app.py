@@ -17,6 +17,7 @@ from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 
 from blocks.ids import Action, Callback, Shortcut
+from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.store.keys import SLACK_EVENT_DEDUPE_TTL
 
@@ -75,7 +76,7 @@ def outcome_label(response: BoltResponse | None) -> str:
     return "error"
 
 
-def build_app(runtime: Runtime, *, socket_mode: bool) -> AsyncApp:
+def build_app(runtime: Runtime, *, socket_mode: bool) -> CaseroomApp:
     """The Bolt app with middleware and every listener module registered."""
     settings = runtime.settings
     secret = settings.slack_signing_secret
@@ -91,7 +92,7 @@ def build_app(runtime: Runtime, *, socket_mode: bool) -> AsyncApp:
         app = _new_app(runtime, signing_secret, socket_mode, bolt_log)
     finally:
         bolt_log.removeFilter(quiet)
-    app.middleware(_measure_middleware(runtime))
+    app.metrics = runtime.metrics
     app.middleware(_dedupe_middleware(runtime))
     _register_listeners(app, runtime)
     _register_app_events(app)
@@ -109,8 +110,8 @@ class _DropMessage(logging.Filter):
 
 def _new_app(
     runtime: Runtime, signing_secret: str | None, socket_mode: bool, logger: logging.Logger
-) -> AsyncApp:
-    return AsyncApp(
+) -> CaseroomApp:
+    return CaseroomApp(
         client=runtime.slack,  # carries the bot token (Bolt reads it from the client)
         # Socket Mode envelopes arrive over an authenticated websocket and carry no signature.
         signing_secret=signing_secret or "",
@@ -139,33 +140,42 @@ def _register_app_events(app: AsyncApp) -> None:
         )
 
 
-Next = Callable[[], Awaitable[BoltResponse]]
+Next = Callable[[], Awaitable[BoltResponse | None]]
 
 
-def _measure_middleware(
-    runtime: Runtime,
-) -> Callable[[AsyncBoltRequest, BoltResponse, Next], Awaitable[BoltResponse | None]]:
-    metrics = runtime.metrics
+class CaseroomApp(AsyncApp):
+    """AsyncApp that measures every request from arrival to ack.
 
-    async def measure(req: AsyncBoltRequest, resp: BoltResponse, next_: Next) -> BoltResponse | None:
+    Both transports (the Starlette adapter and the Socket Mode handler) call `async_dispatch` and send
+    back what it returns, which with process_before_response=False is the ack: the listener keeps
+    running in the background. (Bolt's global middleware cannot measure this: its `next()` does not
+    wrap the rest of the chain.)
+    """
+
+    metrics: Metrics | None = None
+
+    async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
         started = time.perf_counter()
-        body = req.body
-        kind = request_kind(body)
         response: BoltResponse | None = None
         try:
-            # With process_before_response=False, Bolt returns from next() once the listener has
-            # acked (the listener keeps running in the background): this is the ack latency.
-            response = await next_()
+            response = await super().async_dispatch(req)
             return response
         finally:
-            metrics.ack_latency.labels(kind=kind).observe(time.perf_counter() - started)
-            outcome = outcome_label(response)
-            if kind == "command":
-                metrics.commands.labels(subcommand=command_label(body), outcome=outcome).inc()
-            elif kind not in ("event_callback", "url_verification", "unknown"):
-                metrics.actions.labels(kind=kind, id=action_label(body), outcome=outcome).inc()
+            if self.metrics is not None:
+                record_request(self.metrics, req.body, response, time.perf_counter() - started)
 
-    return measure
+
+def record_request(
+    metrics: Metrics, body: dict[str, Any], response: BoltResponse | None, seconds: float
+) -> None:
+    """One Slack request: ack latency by kind, and the command/action counters."""
+    kind = request_kind(body)
+    metrics.ack_latency.labels(kind=kind).observe(seconds)
+    outcome = outcome_label(response)
+    if kind == "command":
+        metrics.commands.labels(subcommand=command_label(body), outcome=outcome).inc()
+    elif kind not in ("event_callback", "url_verification", "app_rate_limited", "unknown"):
+        metrics.actions.labels(kind=kind, id=action_label(body), outcome=outcome).inc()
 
 
 def _dedupe_middleware(
@@ -192,6 +202,7 @@ def _dedupe_middleware(
             if not first:
                 log.info("duplicate Slack event %s ignored", event_id)
                 return BoltResponse(status=200, body="")
+        # Bolt's next() only marks "continue"; the chain runs after this middleware returns.
         return await next_()
 
     return dedupe

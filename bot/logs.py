@@ -40,6 +40,20 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+QUIET_LOGGERS = frozenset({"slack_bolt.RequestVerification"})
+"""Loggers whose INFO records carry request bodies (personal data). Bolt resets these loggers' levels
+from the app's base logger, so they are filtered at the handler; bot.web logs the event without it."""
+
+
+class QuietBelowWarning(logging.Filter):
+    def __init__(self, names: Iterable[str]) -> None:
+        super().__init__()
+        self.names = frozenset(names)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name not in self.names
+
+
 class JsonFormatter(logging.Formatter):
     _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -63,6 +77,7 @@ def setup_logging(fmt: str = "text", level: str = "INFO", secrets: Iterable[str]
     for h in list(root.handlers):
         root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(QuietBelowWarning(QUIET_LOGGERS))
     handler.addFilter(RedactSecrets(secrets))
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -70,8 +85,5 @@ def setup_logging(fmt: str = "text", level: str = "INFO", secrets: Iterable[str]
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # slack_bolt.RequestVerification logs rejected request bodies at INFO (personal data): bot.web
-    # logs the rejection without the body instead.
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "slack_bolt.AsyncApp", "aiohttp.access",
-                  "slack_bolt.RequestVerification"):
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "slack_bolt.AsyncApp", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -181,7 +181,7 @@ async def serve(
                 server.force_exit = True
         signals.stop.set()
 
-    sock = bind_socket(host, port)
+    sock: socket.socket | None = None
     runtime: Runtime | None = None
     socket_handler: Any = None
     relay: Any = None
@@ -189,6 +189,7 @@ async def serve(
     serve_task: asyncio.Task[None] | None = None
     with _signal_handlers(loop, on_signal):
         try:
+            sock = bind_socket(host, port)
             runtime = await build_runtime(settings)
             state = WebState(runtime=runtime, mode=mode)
             await check_redis(runtime)
@@ -242,7 +243,8 @@ async def serve(
             return EXIT_STARTUP
         finally:
             await _shutdown(state, server, serve_task, socket_handler, relay, runtime)
-            sock.close()
+            if sock is not None:
+                sock.close()
 
 
 async def _open_socket_mode(app: Any, runtime: Runtime) -> Any:
