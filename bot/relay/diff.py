@@ -1,0 +1,274 @@
+"""From what a fetch returned and what the relay already knew, the deliveries to queue. Pure.
+
+What is known of a case lives in two Redis hashes (see bot/store/keys.py):
+
+* its *state* (`CaseState`): last lifecycle, phase, topic, which streams have a baseline, when the
+  relay first saw it, when it was last active;
+* its *seen* hash, one short field per item ever accounted for: `c<hash(chat id)>` ->
+  "<version>|<posted 0/1>", `t<hash(fingerprint)>` -> "", `p<hash(payment id)>` -> "amount|currency".
+
+First sight of a stream is its baseline: nothing is posted, except items dated after the moment the
+relay first saw the case (they happened while we were watching) and the newest `backfill` items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from blocks.relay import (
+    TimelineEntry,
+    build_chat_message,
+    build_close_summary,
+    build_lifecycle_message,
+    build_payment_message,
+    build_phase_message,
+    build_reopened_message,
+    build_timeline_messages,
+    build_topic,
+)
+from bot.relay.model import CaseSnap, ChatSnap, Delivery, PaymentSnap, TimelineSnap, short_hash
+
+STREAMS = ("chats", "timeline", "payments")
+FIRST_SEEN_SKEW = 5.0
+"""Items dated up to this long before first sight still count as history (clock skew)."""
+
+
+@dataclass
+class CaseState:
+    first_seen: float = 0.0
+    case: CaseSnap | None = None
+    topic: str = ""
+    baselined: set[str] = field(default_factory=set)
+    last_activity: float = 0.0
+
+    @classmethod
+    def from_hash(cls, raw: Mapping[str, str]) -> CaseState:
+        case = CaseSnap.model_validate_json(raw["case"]) if raw.get("case") else None
+        return cls(
+            first_seen=float(raw.get("fs") or 0),
+            case=case,
+            topic=raw.get("topic", ""),
+            baselined={s for s in (raw.get("base") or "").split(",") if s},
+            last_activity=float(raw.get("act") or 0),
+        )
+
+    def to_hash(self) -> dict[str, str]:
+        out = {
+            "fs": f"{self.first_seen:.3f}",
+            "topic": self.topic,
+            "base": ",".join(sorted(self.baselined)),
+            "act": f"{self.last_activity:.3f}",
+        }
+        if self.case is not None:
+            out["case"] = self.case.model_dump_json(exclude_defaults=True)
+        return out
+
+
+@dataclass
+class Fetched:
+    case: CaseSnap | None = None
+    chats: Sequence[ChatSnap] | None = None
+    timeline: Sequence[TimelineSnap] | None = None
+    payments: Sequence[PaymentSnap] | None = None
+
+
+@dataclass
+class DiffResult:
+    deliveries: list[Delivery]
+    state: CaseState
+    seen_set: dict[str, str]
+    seen_del: list[str]
+
+    @property
+    def active(self) -> bool:
+        return any(d.op in ("post", "update") for d in self.deliveries)
+
+
+def chat_field(chat_id: str) -> str:
+    return "c" + short_hash(chat_id)
+
+
+def timeline_field(fingerprint: str) -> str:
+    return "t" + fingerprint[:12]
+
+
+def payment_field(payment_id: str) -> str:
+    return "p" + short_hash(payment_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    backfill: int = 0
+    archive_on_close: bool = True
+
+
+def diff_case(
+    *,
+    case_id: str,
+    state: CaseState,
+    seen: Mapping[str, str],
+    fetched: Fetched,
+    now: float,
+    path: str,
+    settings: Settings,
+) -> DiffResult:
+    new_state = CaseState(
+        first_seen=state.first_seen or now,
+        case=state.case,
+        topic=state.topic,
+        baselined=set(state.baselined),
+        last_activity=state.last_activity,
+    )
+    out: list[Delivery] = []
+    seen_set: dict[str, str] = {}
+    seen_del: list[str] = []
+    since = new_state.first_seen - FIRST_SEEN_SKEW
+    case = fetched.case or state.case
+    ref = case.reference if case is not None and case.reference else case_id[:8]
+
+    # --- pick backfill candidates among streams baselined now -----------------------------------
+    backfill: set[str] = set()
+    if settings.backfill > 0:
+        dated: list[tuple[float, str]] = []
+        if fetched.chats is not None and "chats" not in state.baselined:
+            dated += [(c.created, "c" + c.id) for c in fetched.chats]
+        if fetched.timeline is not None and "timeline" not in state.baselined:
+            dated += [(t.date, "t" + t.fingerprint) for t in fetched.timeline]
+        dated.sort()
+        backfill = {key for _, key in dated[-settings.backfill:]}
+
+    # --- case-level changes ------------------------------------------------------------------------
+    if fetched.case is not None:
+        new = fetched.case
+        old = state.case
+        at = new.date_updated or now
+        stamp = f"{at:.0f}"
+        if old is not None and old.lifecycle and new.lifecycle and old.lifecycle != new.lifecycle:
+            if new.closed:
+                text, blocks = build_close_summary(
+                    reference=ref, debtor=new.debtor, close_code=new.close_code, outstanding=new.outstanding,
+                    currency=new.currency, at=at, archived=settings.archive_on_close,
+                )
+                out.append(Delivery(id=f"close:{stamp}", case_id=case_id, kind="closed", op="post", text=text,
+                                    blocks=blocks, at=at, path=path, case=new,
+                                    feed=f"closed ({new.close_code or 'no close code'})"))
+                if settings.archive_on_close:
+                    out.append(Delivery(id=f"archive:{stamp}", case_id=case_id, kind="archive", op="archive",
+                                        at=at, path=path, case=new))
+            elif old.closed:
+                out.append(Delivery(id=f"unarchive:{stamp}", case_id=case_id, kind="unarchive",
+                                    op="unarchive", at=at, path=path, case=new))
+                text, blocks = build_reopened_message(reference=ref, lifecycle=new.lifecycle_display, at=at)
+                out.append(Delivery(id=f"reopen:{stamp}", case_id=case_id, kind="reopened", op="post",
+                                    text=text, blocks=blocks, at=at, path=path, case=new,
+                                    feed=f"reopened (now {new.lifecycle_display})"))
+            else:
+                text, blocks = build_lifecycle_message(
+                    reference=ref, old=old.lifecycle_display or old.lifecycle,
+                    new=new.lifecycle_display or new.lifecycle, at=at,
+                )
+                feed = f"lifecycle {old.lifecycle_display} → {new.lifecycle_display}"
+                out.append(Delivery(id=f"lc:{old.lifecycle}>{new.lifecycle}@{stamp}", case_id=case_id,
+                                    kind="lifecycle", op="post", text=text, blocks=blocks, at=at, path=path,
+                                    case=new, feed=feed))
+        if old is not None and old.phase != new.phase:
+            text, blocks = build_phase_message(reference=ref, old=old.phase, new=new.phase, at=at)
+            out.append(Delivery(id=f"ph:{old.phase}>{new.phase}@{stamp}", case_id=case_id, kind="phase",
+                                op="post", text=text, blocks=blocks, at=at, path=path, case=new,
+                                feed=f"phase {old.phase or 'none'} → {new.phase or 'none'}"))
+        new_state.case = new
+        topic = build_topic(debtor=new.debtor, outstanding=new.outstanding, currency=new.currency,
+                            lifecycle=new.lifecycle_display or new.lifecycle, phase=new.phase)
+        if topic != state.topic:
+            new_state.topic = topic
+            out.append(Delivery(id=f"topic:{short_hash(topic)}", case_id=case_id, kind="topic", op="topic",
+                                text=topic, at=at, path=path, case=new))
+
+    # --- chats ---------------------------------------------------------------------------------------
+    if fetched.chats is not None:
+        baseline = "chats" not in state.baselined
+        for chat in sorted(fetched.chats, key=lambda c: (c.created, c.id)):
+            f = chat_field(chat.id)
+            known = seen.get(f)
+            if known is None:
+                post = (not baseline) or chat.created >= since or ("c" + chat.id) in backfill
+                seen_set[f] = f"{chat.version}|{1 if post else 0}"
+                if post:
+                    text, blocks = build_chat_message(
+                        case_id=case_id, reference=ref, author=chat.author, role_label=chat.role_label,
+                        from_creditor=chat.from_creditor, created=chat.created, message=chat.message,
+                        edited_at=chat.updated if chat.updated and chat.updated > chat.created + 1 else None,
+                    )
+                    out.append(Delivery(id=f"chat:{chat.id}", case_id=case_id, kind="chat", op="post",
+                                        text=text, blocks=blocks, version=chat.version, at=chat.created,
+                                        path="backfill" if baseline and chat.created < since else path,
+                                        case=case, feed=f"{chat.role_label} chat from {chat.author}"))
+                continue
+            version, _, posted = known.partition("|")
+            if version != chat.version:
+                seen_set[f] = f"{chat.version}|{posted or '0'}"
+                if posted == "1":
+                    text, blocks = build_chat_message(
+                        case_id=case_id, reference=ref, author=chat.author, role_label=chat.role_label,
+                        from_creditor=chat.from_creditor, created=chat.created, message=chat.message,
+                        edited_at=chat.updated or now,
+                    )
+                    out.append(Delivery(id=f"edit:{chat.id}@{chat.version}", case_id=case_id,
+                                        kind="chat_edit", op="update", text=text, blocks=blocks,
+                                        version=chat.version, at=chat.updated or now, path=path, case=case,
+                                        feed=f"{chat.role_label} chat from {chat.author} edited"))
+        new_state.baselined.add("chats")
+
+    # --- timeline ------------------------------------------------------------------------------------
+    if fetched.timeline is not None:
+        baseline = "timeline" not in state.baselined
+        fresh: list[TimelineSnap] = []
+        for item in fetched.timeline:
+            f = timeline_field(item.fingerprint)
+            if f in seen or f in seen_set:
+                continue
+            seen_set[f] = ""
+            if (not baseline) or item.date >= since or ("t" + item.fingerprint) in backfill:
+                fresh.append(item)
+        if fresh:
+            entries = [TimelineEntry(date=i.date, title=i.title, description=i.description, actor=i.actor,
+                                     type=i.type) for i in fresh]
+            messages = build_timeline_messages(reference=ref, entries=entries)
+            ordered = sorted(fresh, key=lambda i: i.date)
+            group_id = short_hash("".join(i.fingerprint for i in ordered), 16)
+            for n, (text, blocks) in enumerate(messages):
+                out.append(Delivery(id=f"tl:{group_id}:{n}", case_id=case_id, kind="timeline", op="post",
+                                    text=text, blocks=blocks, at=max(i.date for i in ordered), path=path,
+                                    case=case, feed=text))
+        new_state.baselined.add("timeline")
+
+    # --- payments --------------------------------------------------------------------------------------
+    if fetched.payments is not None:
+        baseline = "payments" not in state.baselined
+        current = {payment_field(p.id): p for p in fetched.payments}
+        for f, p in sorted(current.items(), key=lambda kv: kv[1].date):
+            if f in seen:
+                continue
+            seen_set[f] = f"{p.amount}|{p.currency}"
+            if (not baseline) or p.date >= since:
+                text, blocks = build_payment_message(reference=ref, amount=p.amount, currency=p.currency,
+                                                     recipient=p.recipient, method=p.method, date=p.date,
+                                                     deleted=False)
+                out.append(Delivery(id=f"pay:{p.id}", case_id=case_id, kind="payment", op="post", text=text,
+                                    blocks=blocks, at=p.date or now, path=path, case=case, feed=text))
+        if not baseline:
+            for f, value in sorted(seen.items()):
+                if not f.startswith("p") or f in current:
+                    continue
+                amount, _, currency = value.partition("|")
+                text, blocks = build_payment_message(reference=ref, amount=amount, currency=currency,
+                                                     recipient="", method="", date=now, deleted=True)
+                out.append(Delivery(id=f"paydel:{f[1:]}", case_id=case_id, kind="payment_deleted", op="post",
+                                    text=text, blocks=blocks, at=now, path=path, case=case, feed=text))
+                seen_del.append(f)
+        new_state.baselined.add("payments")
+
+    if any(d.op in ("post", "update") for d in out):
+        new_state.last_activity = now
+    return DiffResult(deliveries=out, state=new_state, seen_set=seen_set, seen_del=seen_del)

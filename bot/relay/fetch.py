@@ -1,0 +1,224 @@
+"""Fetch workers: claim a due case, read what it needs from Debitura, diff, queue deliveries. Once.
+
+The diff's outcome (new seen fields, new state, the deliveries, the next due time) is committed in
+one Redis transaction guarded by the fetch lease (WATCH on the lease and the case state): a worker
+that lost its lease commits nothing, and a webhook that asked for more while we were fetching is
+kept (its bits stay set and the case is due again at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from redis.exceptions import WatchError
+
+from bot.debitura.errors import DebituraError, NotFound, RateLimited
+from bot.relay import diff as diffmod
+from bot.relay.diff import CaseState, Fetched
+from bot.relay.model import (
+    CaseSnap,
+    Want,
+    snapshot_case,
+    snapshot_chat,
+    snapshot_payment,
+    snapshot_timeline_item,
+)
+from bot.relay.scheduler import Policy
+from bot.relay.store import RelayStore, get, hgetall
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_BACKOFF = 300.0
+
+
+@dataclass
+class FetchStats:
+    fetches: int = 0
+    requests: int = 0
+    deliveries: int = 0
+    errors: int = 0
+
+
+def relayed_lifecycle(snap: CaseSnap | None, lifecycles: set[str]) -> bool:
+    return snap is not None and (snap.lifecycle in lifecycles or snap.lifecycle_display in lifecycles)
+
+
+class Fetcher:
+    def __init__(self, runtime: Runtime, store: RelayStore, policy: Callable[[], Policy], *,
+                 lease_ms: int, clock: Callable[[], float] = time.time) -> None:
+        self.runtime = runtime
+        self.store = store
+        self.policy = policy
+        self.lease_ms = lease_ms
+        self.clock = clock
+        self.stats = FetchStats()
+        self.lifecycles = set(runtime.settings.caseroom_relay_lifecycles)
+        self.diff_settings = diffmod.Settings(backfill=runtime.settings.caseroom_backfill,
+                                              archive_on_close=runtime.settings.caseroom_archive_on_close)
+        self.on_enqueued: Callable[[], None] = lambda: None
+
+    async def run_once(self, token: str) -> bool:
+        """Claim one due case and process it; False when nothing is due."""
+        keys = self.store.keys
+        case_id = await self.store.claim(keys.schedule(), "fetch:", token, self.lease_ms, self.clock())
+        if case_id is None:
+            return False
+        renew = asyncio.create_task(self._keep_lease("fetch:" + case_id, token))
+        try:
+            await self.fetch_case(case_id, token)
+        finally:
+            renew.cancel()
+            await self.store.release_lease("fetch:" + case_id, token)
+        return True
+
+    async def _keep_lease(self, name: str, token: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ms / 3000)
+            if not await self.store.renew_lease(name, token, self.lease_ms):
+                log.warning("lost fetch lease", extra={"lease": name})
+                return
+
+    async def _reschedule(self, case_id: str, token: str, after: float) -> None:
+        lease_key = self.store.keys.lease("fetch:" + case_id)
+        if await self.store.redis.get(lease_key) == token:
+            await self.store.redis.zadd(self.store.keys.schedule(), {case_id: self.clock() + after})
+
+    async def fetch_case(self, case_id: str, token: str) -> None:
+        keys = self.store.keys
+        redis = self.store.redis
+        now = self.clock()
+        raw = await hgetall(redis, keys.case_state(case_id))
+        state = CaseState.from_hash(raw)
+        want = Want(int(raw.get("want") or 0))
+        due_poll = float(raw.get("next") or 0) <= now + 1
+        bits = want | (Want.POLL if due_poll or not want else Want.NONE)
+        if state.case is None:
+            bits |= Want.CASE
+        if "chats" not in state.baselined:
+            bits |= Want.CHATS
+        if "timeline" not in state.baselined:
+            bits |= Want.TIMELINE
+        asked = bits
+        path = "webhook" if raw.get("src") == "webhook" and want else ("sweep" if want else "poll")
+        client = self.runtime.debitura_background
+        fetched = Fetched()
+        try:
+            if bits & Want.CASE:
+                snap_raw = await get(redis, keys.relay_snapshot(case_id))
+                if snap_raw and raw.get("src") != "webhook":
+                    fetched.case = CaseSnap.model_validate_json(snap_raw)
+                else:
+                    self.stats.requests += 1
+                    fetched.case = snapshot_case(await client.get_case(case_id))
+            followed = bool(await redis.sismember(keys.followed(), case_id))
+            if not followed and not relayed_lifecycle(fetched.case or state.case, self.lifecycles):
+                bits &= Want.CASE  # not (or no longer) relayed: only its case-level changes matter
+            if bits & Want.CHATS:
+                self.stats.requests += 1
+                fetched.chats = [snapshot_chat(c) for c in await client.list_chats(case_id)]
+            if bits & Want.TIMELINE:
+                self.stats.requests += 1
+                timeline = await client.get_timeline(case_id)
+                fetched.timeline = [snapshot_timeline_item(i) for i in timeline.items]
+                if fetched.case is None and state.case is not None:
+                    phase = timeline.current_engagement_phase or ""
+                    if phase != state.case.phase:
+                        fetched.case = state.case.model_copy(update={"phase": phase})
+            if bits & Want.PAYMENTS:
+                self.stats.requests += 1
+                fetched.payments = [snapshot_payment(p) for p in await client.list_payments(case_id)]
+        except NotFound:
+            log.info("case no longer assigned to us; unwatched", extra={"case_id": case_id})
+            await self._commit_gone(case_id, token)
+            return
+        except RateLimited as exc:
+            await self._reschedule(case_id, token, max(1.0, exc.retry_after or 1.0))
+            return
+        except DebituraError as exc:
+            self.stats.errors += 1
+            errors = int(raw.get("err") or 0) + 1
+            await redis.hset(keys.case_state(case_id), "err", errors)
+            delay = min(MAX_ERROR_BACKOFF, 2.0 ** errors) * (0.5 + random.random() / 2)
+            log.warning("fetch failed; retrying later",
+                        extra={"case_id": case_id, "error": type(exc).__name__, "retry_in": round(delay, 1)})
+            await self._reschedule(case_id, token, delay)
+            return
+        self.stats.fetches += 1
+        seen = await hgetall(redis, keys.relay_seen(case_id))
+        result = diffmod.diff_case(case_id=case_id, state=state, seen=seen, fetched=fetched, now=now,
+                                   path=path, settings=self.diff_settings)
+        await self._commit(case_id, token, asked, result, now)
+
+    async def _commit(self, case_id: str, token: str, handled: Want, result: diffmod.DiffResult,
+                      now: float) -> None:
+        keys = self.store.keys
+        lease_key = keys.lease("fetch:" + case_id)
+        state_key = keys.case_state(case_id)
+        policy = self.policy()
+        polled = (handled & Want.POLL) == Want.POLL
+        async with self.store.redis.pipeline(transaction=True) as pipe:
+            for _ in range(20):
+                try:
+                    await pipe.watch(lease_key, state_key)
+                    if await pipe.get(lease_key) != token:
+                        log.warning("fetch lease lost before commit; another worker redoes it",
+                                    extra={"case_id": case_id})
+                        return
+                    current = await pipe.hmget(state_key, ["want", "next"])
+                    remaining = int(current[0] or 0) & ~int(handled)
+                    followed = await pipe.sismember(keys.followed(), case_id)
+                    watched = bool(followed) or relayed_lifecycle(result.state.case, self.lifecycles)
+                    if polled:
+                        interval = policy.interval_for(result.state.last_activity, now)
+                        next_poll = now + policy.jitter(interval)
+                    else:
+                        next_poll = float(current[1] or 0) or now + policy.quiet_interval
+                    due = now if remaining else next_poll
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    mapping = result.state.to_hash()
+                    mapping.update(want=str(remaining), next=f"{next_poll:.3f}", err="0", src="")
+                    pipe.hset(state_key, mapping=mapping)  # type: ignore[arg-type]
+                    if result.seen_set:
+                        pipe.hset(keys.relay_seen(case_id), mapping=result.seen_set)  # type: ignore[arg-type]
+                    if result.seen_del:
+                        pipe.hdel(keys.relay_seen(case_id), *result.seen_del)
+                    if result.deliveries:
+                        queued = [d.model_dump_json() for d in result.deliveries]
+                        pipe.rpush(keys.relay_outbox(case_id), *queued)
+                        pipe.zadd(keys.relay_ready(), {case_id: now}, nx=True)
+                    if result.active:
+                        pipe.zadd(keys.relay_activity(), {case_id: now})
+                    if watched:
+                        pipe.zadd(keys.schedule(), {case_id: due})
+                    else:
+                        pipe.zrem(keys.schedule(), case_id)
+                        pipe.zrem(keys.relay_activity(), case_id)
+                    pipe.delete(lease_key)
+                    await pipe.execute()
+                    break
+                except WatchError:
+                    continue
+        self.stats.deliveries += len(result.deliveries)
+        if result.deliveries:
+            self.on_enqueued()
+
+    async def _commit_gone(self, case_id: str, token: str) -> None:
+        keys = self.store.keys
+        lease_key = keys.lease("fetch:" + case_id)
+        if await self.store.redis.get(lease_key) != token:
+            return
+        async with self.store.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.schedule(), case_id)
+            pipe.zrem(keys.relay_activity(), case_id)
+            pipe.hset(keys.case_state(case_id), mapping={"want": "0", "gone": "1"})
+            pipe.delete(lease_key)
+            await pipe.execute()

@@ -1,0 +1,277 @@
+"""`Relay`: the relay's workers in one process, started and stopped as a unit.
+
+    relay = Relay(runtime)
+    await relay.start()
+    ...
+    await relay.stop(graceful=True)   # finishes the deliveries in flight, releases leases
+    relay.health()                    # dict for /healthz and `caseroom check`
+
+Any number of processes may run a Relay against the same Redis: they share the work through leases
+(see bot/relay/store.py), and one of them at a time sweeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from bot.relay.budget import RedisRateLimiter, background_limit
+from bot.relay.delivery import Deliverer
+from bot.relay.fetch import Fetcher
+from bot.relay.scheduler import ACTIVE_WINDOW, Policy
+from bot.relay.slackio import SlackIO
+from bot.relay.store import RelayStore, new_token
+from bot.relay.sweep import Sweeper, SweepInterrupted
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+IDLE_SLEEP = 0.5
+POLICY_REFRESH = 15.0
+HEARTBEAT_TTL = 60
+
+
+@dataclass
+class RelayOptions:
+    fetch_workers: int = 4
+    delivery_workers: int = 8
+    lease_seconds: float = 30.0
+    idle_sleep: float = IDLE_SLEEP
+    sweep: bool = True
+    stop_timeout: float = 30.0
+
+    @classmethod
+    def from_settings(cls, runtime: Runtime) -> RelayOptions:
+        s = runtime.settings
+        return cls(fetch_workers=s.caseroom_relay_fetch_workers,
+                   delivery_workers=s.caseroom_relay_delivery_workers,
+                   lease_seconds=float(s.caseroom_relay_lease))
+
+
+class Relay:
+    def __init__(self, runtime: Runtime, options: RelayOptions | None = None, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.runtime = runtime
+        self.options = options or RelayOptions.from_settings(runtime)
+        self.clock = clock
+        self.store = RelayStore(runtime.redis, runtime.keys)
+        lease_ms = int(self.options.lease_seconds * 1000)
+        self._policy = self._compute_policy(cases=0, active=0)
+        self.fetcher = Fetcher(runtime, self.store, self.policy, lease_ms=lease_ms, clock=clock)
+        self.slack = SlackIO(runtime.slack, self.store, runtime.metrics, clock=clock)
+        self.deliverer = Deliverer(runtime, self.store, self.slack, lease_ms=lease_ms, clock=clock)
+        self.sweeper = Sweeper(runtime, self.store, self.policy, clock=clock)
+        self.fetcher.on_enqueued = self._wake_delivery
+        self.sweeper.on_requested = self.nudge
+        self._fetch_wake = asyncio.Event()
+        self._delivery_wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._delivery_tasks: list[asyncio.Task[None]] = []
+        self.started_at = 0.0
+        self.last_sweep = 0.0
+        self.last_error = ""
+        self.redis_ok = True
+
+    # --- policy ------------------------------------------------------------------------------------
+    def daily_budget(self) -> int:
+        limiter = self.runtime.limiter
+        if isinstance(limiter, RedisRateLimiter):
+            return limiter.background_per_day
+        s = self.runtime.settings
+        return background_limit(s.caseroom_rate_per_day, s.caseroom_relay_budget)
+
+    def _compute_policy(self, cases: int, active: int) -> Policy:
+        s = self.runtime.settings
+        return Policy(cases=cases, active=active, daily_budget=self.daily_budget(),
+                      max_staleness=float(s.caseroom_max_staleness),
+                      min_interval=float(s.caseroom_relay_min_interval),
+                      sweep_interval=float(s.caseroom_relay_sweep_interval))
+
+    def policy(self) -> Policy:
+        return self._policy
+
+    async def refresh_policy(self) -> Policy:
+        keys = self.runtime.keys
+        redis = self.runtime.redis
+        now = self.clock()
+        cases = int(await redis.zcard(keys.schedule()))
+        await redis.zremrangebyscore(keys.relay_activity(), "-inf", now - ACTIVE_WINDOW)
+        active = int(await redis.zcard(keys.relay_activity()))
+        self._policy = self._compute_policy(cases=cases, active=active)
+        metrics = self.runtime.metrics
+        metrics.staleness_bound.set(self._policy.quiet_interval)
+        metrics.cases_watched.set(cases)
+        metrics.queue_depth.set(await self.store.queue_depth())
+        return self._policy
+
+    @property
+    def staleness_bound(self) -> float:
+        """Seconds: the longest a watched case can go unchecked with this budget (what we can hold)."""
+        return self._policy.quiet_interval
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._tasks:
+            raise RuntimeError("the relay is already running")
+        self.started_at = self.clock()
+        self._stopping.clear()
+        self.deliverer.stopping = False
+        with contextlib.suppress(RedisError, OSError):
+            await self.refresh_policy()
+        for i in range(self.options.fetch_workers):
+            self._tasks.append(asyncio.create_task(self._loop(f"fetch-{i}", self._fetch_step)))
+        for i in range(self.options.delivery_workers):
+            task = asyncio.create_task(self._loop(f"deliver-{i}", self._delivery_step))
+            self._delivery_tasks.append(task)
+        if self.options.sweep:
+            self._tasks.append(asyncio.create_task(self._loop("sweep", self._sweep_step)))
+        self._tasks.append(asyncio.create_task(self._loop("housekeeping", self._housekeeping_step)))
+        log.info("relay started", extra={"process": self.runtime.process_id,
+                                         "fetch_workers": self.options.fetch_workers,
+                                         "delivery_workers": self.options.delivery_workers})
+
+    async def stop(self, graceful: bool = True) -> None:
+        """Stop. Graceful: no new work is claimed, deliveries in flight finish and are recorded."""
+        self._stopping.set()
+        self.deliverer.stopping = True
+        self._fetch_wake.set()
+        self._delivery_wake.set()
+        if graceful and self._delivery_tasks:
+            _done, pending = await asyncio.wait(self._delivery_tasks, timeout=self.options.stop_timeout)
+            for task in pending:
+                task.cancel()
+        for task in [*self._tasks, *self._delivery_tasks]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._delivery_tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._delivery_tasks.clear()
+        with contextlib.suppress(RedisError, OSError):
+            await self.runtime.redis.zrem(self.runtime.keys.relay_processes(), self.runtime.process_id)
+        log.info("relay stopped", extra={"process": self.runtime.process_id})
+
+    def nudge(self) -> None:
+        """Something is due now (a webhook arrived): wake the fetch workers."""
+        self._fetch_wake.set()
+
+    def _wake_delivery(self) -> None:
+        self._delivery_wake.set()
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks) and not self._stopping.is_set()
+
+    def health(self) -> dict[str, Any]:
+        alive = sum(1 for t in [*self._tasks, *self._delivery_tasks] if not t.done())
+        p = self._policy
+        return {
+            "running": self.running,
+            "process_id": self.runtime.process_id,
+            "tasks_alive": alive,
+            "tasks_total": len(self._tasks) + len(self._delivery_tasks),
+            "redis_ok": self.redis_ok,
+            "last_sweep": self.last_sweep,
+            "cases_watched": p.cases,
+            "active_cases": p.active,
+            "staleness_bound_seconds": round(p.bound, 1),
+            "staleness_held_seconds": round(p.quiet_interval, 1),
+            "max_staleness_seconds": p.max_staleness,
+            "staleness_out_of_reach": p.out_of_reach,
+            "relay_daily_budget": p.daily_budget,
+            "fetches": self.fetcher.stats.fetches,
+            "posted": self.deliverer.stats.posted,
+            "last_error": self.last_error,
+        }
+
+    # --- loops -------------------------------------------------------------------------------------
+    async def _loop(self, name: str, step: Callable[[str], Awaitable[float]]) -> None:
+        """Run `step` until stopping; a step returns how long to idle. Errors back off, never kill."""
+        token = new_token()
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                idle = await step(token)
+                failures = 0
+                self.redis_ok = True
+            except asyncio.CancelledError:
+                raise
+            except (RedisConnectionError, OSError) as exc:
+                failures += 1
+                self.redis_ok = False
+                self.last_error = f"{name}: {type(exc).__name__}"
+                idle = min(10.0, 0.2 * 2 ** min(failures, 6))
+                if failures in (1, 10) or failures % 50 == 0:
+                    log.warning("relay %s: Redis unavailable (%s); retrying", name, type(exc).__name__)
+            except Exception as exc:
+                failures += 1
+                self.last_error = f"{name}: {type(exc).__name__}: {exc}"
+                idle = min(30.0, 0.5 * 2 ** min(failures, 6))
+                log.exception("relay %s step failed; retrying in %.1f s", name, idle)
+            if idle > 0 and not self._stopping.is_set():
+                await self._idle(name, idle)
+
+    async def _idle(self, name: str, seconds: float) -> None:
+        event = self._delivery_wake if name.startswith("deliver") else (
+            self._fetch_wake if name.startswith("fetch") else None)
+        if event is None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout=seconds)
+        event.clear()
+
+    async def _fetch_step(self, token: str) -> float:
+        did = await self.fetcher.run_once(token)
+        return 0.0 if did else self.options.idle_sleep * (0.75 + random.random() / 2)
+
+    async def _delivery_step(self, token: str) -> float:
+        did = await self.deliverer.run_once(token)
+        return 0.0 if did else self.options.idle_sleep * (0.75 + random.random() / 2)
+
+    async def _sweep_step(self, token: str) -> float:
+        lease_ms = int(self.options.lease_seconds * 1000)
+        store = self.store
+        if not await store.acquire_lease("sweep", token, lease_ms) and not await store.renew_lease(
+            "sweep", token, lease_ms
+        ):
+            return max(1.0, self.options.lease_seconds / 3)
+        kind = await self.sweeper.due()
+        if kind is None:
+            return 1.0
+        renew = asyncio.create_task(self._keep_sweep_lease(token, lease_ms))
+        try:
+            await self.sweeper.run(kind)
+            self.last_sweep = self.clock()
+        except SweepInterrupted as exc:
+            return exc.retry_after
+        finally:
+            renew.cancel()
+        await self.refresh_policy()
+        return 0.5
+
+    async def _keep_sweep_lease(self, token: str, lease_ms: int) -> None:
+        while True:
+            await asyncio.sleep(lease_ms / 3000)
+            if not await self.store.renew_lease("sweep", token, lease_ms):
+                return
+
+    async def _housekeeping_step(self, token: str) -> float:
+        keys = self.runtime.keys
+        now = self.clock()
+        await self.runtime.redis.set(keys.heartbeat(self.runtime.process_id), f"{now:.3f}", ex=HEARTBEAT_TTL)
+        await self.runtime.redis.zadd(keys.relay_processes(), {self.runtime.process_id: now})
+        await self.runtime.redis.zremrangebyscore(keys.relay_processes(), "-inf", now - HEARTBEAT_TTL)
+        await self.refresh_policy()
+        return POLICY_REFRESH

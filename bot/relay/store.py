@@ -1,0 +1,252 @@
+"""The relay's Redis operations: leases, claiming due work, outboxes, pacing. Atomic where it matters.
+
+Work is shared between processes through two sorted sets, claimed with a lease per member:
+
+* `schedule`: case id -> when it is next due for a fetch;
+* `ready`: lane (a case id, or "feed") -> when its outbox may next be worked.
+
+`claim()` takes the first due member whose lease it can set (`SET NX PX`, a random token) and pushes
+its score past the lease, so nobody else looks at it meanwhile. A process that dies holding a lease
+loses it when the lease expires; the member is due again by then and another process takes it.
+Leases are renewed and released by Lua scripts that compare the token first, so a process that
+lost its lease can never extend or delete someone else's.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Sequence
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from bot.relay.model import Delivery
+from bot.store.keys import RELAY_DEAD_MAXLEN, Keys
+
+# KEYS[1] zset, KEYS[2] lease; ARGV member, now (s), lease ms, token.
+_TRY_CLAIM = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return 0 end
+if redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', tonumber(ARGV[3])) then
+  redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[3]) / 1000, ARGV[1])
+  return 1
+end
+local left = redis.call('PTTL', KEYS[2])
+if left < 0 then left = 1000 end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + left / 1000, ARGV[1])
+return 0
+"""
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# KEYS[1] state hash, KEYS[2] schedule; ARGV bits, due (s), case id, source ('' or 'webhook').
+# ORs the wanted bits into the state and pulls the due time in (never pushes it out).
+_REQUEST_FETCH = """
+local want = tonumber(redis.call('HGET', KEYS[1], 'want') or '0')
+redis.call('HSET', KEYS[1], 'want', bit.bor(want, tonumber(ARGV[1])))
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'src', ARGV[4]) end
+redis.call('ZADD', KEYS[2], 'LT', tonumber(ARGV[2]), ARGV[3])
+return 1
+"""
+
+# KEYS[1] lease, KEYS[2] outbox, KEYS[3] relayed hash, KEYS[4] feed outbox, KEYS[5] ready zset.
+# ARGV token, item id, record field, record value, feed json, now, feed lane name.
+_COMPLETE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local head = redis.call('LINDEX', KEYS[2], 0)
+if head then
+  local ok, item = pcall(cjson.decode, head)
+  if (not ok) or item['id'] == ARGV[2] then redis.call('LPOP', KEYS[2]) end
+end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[3], ARGV[3], ARGV[4]) end
+if ARGV[5] ~= '' then
+  redis.call('RPUSH', KEYS[4], ARGV[5])
+  redis.call('ZADD', KEYS[5], 'NX', tonumber(ARGV[6]), ARGV[7])
+end
+return 1
+"""
+
+# KEYS[1] lease, KEYS[2] outbox, KEYS[3] ready; ARGV token, lane, next (s) or ''. Ends a lane's turn.
+_FINISH = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('LLEN', KEYS[2]) == 0 then
+  redis.call('ZREM', KEYS[3], ARGV[2])
+elseif ARGV[3] ~= '' then
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[3]), ARGV[2])
+end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+# KEYS[1] pace key, KEYS[2..] pause keys; ARGV now ms, interval ms. 0 = go (slot taken), else ms to wait.
+_PACE = """
+local now = tonumber(ARGV[1])
+local wait = 0
+for i = 2, #KEYS do
+  local until_ms = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if until_ms - now > wait then wait = until_ms - now end
+end
+if wait > 0 then return wait end
+local nxt = tonumber(redis.call('GET', KEYS[1]) or '0')
+if nxt > now then return nxt - now end
+local interval = tonumber(ARGV[2])
+if interval > 0 then redis.call('SET', KEYS[1], now + interval, 'PX', interval + 1000) end
+return 0
+"""
+
+_EXTEND_PAUSE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+end
+return 1
+"""
+
+
+def new_token() -> str:
+    return secrets.token_hex(8)
+
+
+# Typed reads (the client is built with decode_responses=True, so every value is a str).
+async def hgetall(redis: aioredis.Redis, key: str) -> dict[str, str]:
+    return cast(dict[str, str], await redis.hgetall(key))
+
+
+async def get(redis: aioredis.Redis, key: str) -> str | None:
+    return cast("str | None", await redis.get(key))
+
+
+async def hget(redis: aioredis.Redis, key: str, field: str) -> str | None:
+    return cast("str | None", await redis.hget(key, field))
+
+
+async def zmembers(redis: aioredis.Redis, key: str, low: float | str, high: float | str,
+                   num: int | None = None) -> list[str]:
+    if num is None:
+        return cast(list[str], await redis.zrangebyscore(key, low, high))
+    return cast(list[str], await redis.zrangebyscore(key, low, high, start=0, num=num))
+
+
+class RelayStore:
+    """Intent-named Redis operations for the relay; all keys come from `Keys`."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._try_claim = redis.register_script(_TRY_CLAIM)
+        self._renew = redis.register_script(_RENEW)
+        self._release = redis.register_script(_RELEASE)
+        self._request_fetch = redis.register_script(_REQUEST_FETCH)
+        self._complete = redis.register_script(_COMPLETE)
+        self._finish = redis.register_script(_FINISH)
+        self._pace = redis.register_script(_PACE)
+        self._extend_pause = redis.register_script(_EXTEND_PAUSE)
+
+    # --- leases ------------------------------------------------------------------------------------
+    async def acquire_lease(self, name: str, token: str, ttl_ms: int) -> bool:
+        return bool(await self.redis.set(self.keys.lease(name), token, nx=True, px=ttl_ms))
+
+    async def renew_lease(self, name: str, token: str, ttl_ms: int) -> bool:
+        return bool(await self._renew(keys=[self.keys.lease(name)], args=[token, ttl_ms]))
+
+    async def release_lease(self, name: str, token: str) -> bool:
+        return bool(await self._release(keys=[self.keys.lease(name)], args=[token]))
+
+    async def claim(self, zset: str, lease_prefix: str, token: str, ttl_ms: int, now: float,
+                    scan: int = 16) -> str | None:
+        """The first due member of `zset` whose lease `<lease_prefix><member>` we could take."""
+        candidates = await zmembers(self.redis, zset, "-inf", now, scan)
+        for member in candidates:
+            got = await self._try_claim(keys=[zset, self.keys.lease(lease_prefix + member)],
+                                        args=[member, now, ttl_ms, token])
+            if got:
+                return member
+        return None
+
+    async def next_due(self, zset: str) -> float | None:
+        first = await self.redis.zrange(zset, 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    # --- fetch scheduling --------------------------------------------------------------------------
+    async def request_fetch(self, case_id: str, bits: int, due: float, source: str = "") -> None:
+        """Ask for a fetch of `case_id` reading `bits`, no later than `due` (watches the case)."""
+        await self._request_fetch(keys=[self.keys.case_state(case_id), self.keys.schedule()],
+                                  args=[int(bits), due, case_id, source])
+
+    async def watch(self, case_ids: Sequence[str], due: Sequence[float]) -> int:
+        """Put cases on the schedule if they are not there yet; returns how many were added."""
+        if not case_ids:
+            return 0
+        mapping = dict(zip(case_ids, due, strict=True))
+        return int(await self.redis.zadd(self.keys.schedule(), mapping, nx=True))  # type: ignore[arg-type]
+
+    # --- outboxes ----------------------------------------------------------------------------------
+    async def head(self, lane: str) -> Delivery | None:
+        raw = await self.redis.lindex(self.keys.relay_outbox(lane), 0)
+        if raw is None:
+            return None
+        return Delivery.model_validate_json(raw)
+
+    async def replace_head(self, lane: str, token: str, item: Delivery) -> bool:
+        """Rewrite the head (its attempt count) while we hold the lane."""
+        if await self.redis.get(self.keys.lease("lane:" + lane)) != token:
+            return False
+        await self.redis.lset(self.keys.relay_outbox(lane), 0, item.model_dump_json())
+        return True
+
+    async def complete(self, lane: str, token: str, item: Delivery, record: tuple[str, str] | None,
+                       feed: Delivery | None, now: float) -> bool:
+        """Atomically: drop the head item, write its record, queue its feed line. False if lease lost."""
+        field, value = record if record is not None else ("", "")
+        got = await self._complete(
+            keys=[self.keys.lease("lane:" + lane), self.keys.relay_outbox(lane),
+                  self.keys.relayed(item.case_id), self.keys.relay_outbox("feed"), self.keys.relay_ready()],
+            args=[token, item.id, field, value, feed.model_dump_json() if feed is not None else "", now,
+                  "feed"],
+        )
+        return bool(got)
+
+    async def finish_lane(self, lane: str, token: str, next_at: float | None) -> bool:
+        got = await self._finish(
+            keys=[self.keys.lease("lane:" + lane), self.keys.relay_outbox(lane), self.keys.relay_ready()],
+            args=[token, lane, "" if next_at is None else next_at],
+        )
+        return bool(got)
+
+    async def dead_letter(self, item: Delivery, reason: str) -> None:
+        entry = json.dumps({"reason": reason, "at": time.time(), "item": item.model_dump(mode="json")})
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lpush(self.keys.relay_dead(), entry)
+            pipe.ltrim(self.keys.relay_dead(), 0, RELAY_DEAD_MAXLEN - 1)
+            await pipe.execute()
+
+    async def queue_depth(self) -> int:
+        lanes = cast(list[str], await self.redis.zrange(self.keys.relay_ready(), 0, -1))
+        if not lanes:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for lane in lanes:
+                pipe.llen(self.keys.relay_outbox(lane))
+            counts: list[Any] = await pipe.execute()
+        return sum(int(c) for c in counts)
+
+    # --- Slack pacing ------------------------------------------------------------------------------
+    async def pace(self, pace_key: str, pause_keys: Sequence[str], now_ms: int, interval_ms: int) -> int:
+        return int(await self._pace(keys=[pace_key, *pause_keys], args=[now_ms, interval_ms]))
+
+    async def extend_pause(self, key: str, until_ms: int, ttl_ms: int) -> None:
+        await self._extend_pause(keys=[key], args=[until_ms, ttl_ms])

@@ -1,0 +1,196 @@
+"""The sweep: list cases newest-changed first to find new and changed cases cheaply.
+
+One process at a time sweeps (a lease named "sweep"). An incremental sweep reads `GET /cases`
+sorted by `DateUpdated:desc` page by page until it reaches cases older than the watermark of the
+previous sweep (usually one page). A full sweep, every CASEROOM_MAX_STALENESS, reads every page:
+it catches engagement-phase changes (which may not move dateUpdated and fire no webhook) and
+cases that are no longer ours.
+
+For each listed case the sweep compares it with what the relay knows:
+
+* never seen and in CASEROOM_RELAY_LIFECYCLES (or followed): first sight. Its state is written
+  (first-seen time, the case as listed) and it is scheduled for its baseline fetch, spread over the
+  quiet interval;
+* known and changed (dateUpdated, lifecycle, phase, amount, assignee): the listed case is kept as a
+  snapshot (so the fetch need not GET it again) and a fetch is requested now.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.debitura.errors import DebituraError, RateLimited
+from bot.debitura.models import Case
+from bot.relay.fetch import relayed_lifecycle
+from bot.relay.model import CaseSnap, Want, snapshot_case
+from bot.relay.scheduler import LIST_PAGE_SIZE, Policy
+from bot.relay.store import RelayStore, hgetall
+from bot.store.keys import RELAY_SNAPSHOT_TTL
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+WATERMARK_OVERLAP = 120.0
+"""Re-read this far below the watermark: dateUpdated of concurrent changes may land out of order."""
+MAX_PAGES_INCREMENTAL = 50
+
+
+class SweepInterrupted(Exception):
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"sweep interrupted; retry in {retry_after:.0f} s")
+
+
+@dataclass
+class SweepStats:
+    incremental: int = 0
+    full: int = 0
+    pages: int = 0
+    first_sight: int = 0
+    changed: int = 0
+
+
+def changed_fields(old: CaseSnap, new: CaseSnap) -> Want:
+    bits = Want.NONE
+    if (old.lifecycle, old.phase, old.debtor, old.assignee_email, old.close_code) != (
+        new.lifecycle, new.phase, new.debtor, new.assignee_email, new.close_code
+    ):
+        bits |= Want.CASE
+    if old.outstanding != new.outstanding:
+        bits |= Want.CASE | Want.PAYMENTS
+    if new.date_updated and new.date_updated != old.date_updated:
+        bits |= Want.CASE | Want.POLL
+    return bits
+
+
+class Sweeper:
+    def __init__(self, runtime: Runtime, store: RelayStore, policy: Callable[[], Policy], *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.runtime = runtime
+        self.store = store
+        self.policy = policy
+        self.clock = clock
+        self.lifecycles = set(runtime.settings.caseroom_relay_lifecycles)
+        self.stats = SweepStats()
+        self.on_requested: Callable[[], None] = lambda: None
+
+    async def due(self) -> str | None:
+        """"full", "incremental" or None, from the times recorded in Redis (shared by all processes)."""
+        raw = await hgetall(self.store.redis, self.store.keys.relay_sweep())
+        now = self.clock()
+        if now - float(raw.get("full") or 0) >= self.runtime.settings.caseroom_max_staleness:
+            return "full"
+        if now - float(raw.get("inc") or 0) >= self.runtime.settings.caseroom_relay_sweep_interval:
+            return "incremental"
+        return None
+
+    async def run(self, kind: str) -> None:
+        """One sweep; raises SweepInterrupted when the budget (or Debitura) says wait."""
+        keys = self.store.keys
+        raw = await hgetall(self.store.redis, keys.relay_sweep())
+        watermark = float(raw.get("wm") or 0)
+        full = kind == "full"
+        started = self.clock()
+        newest = watermark
+        listed: set[str] = set()
+        page = 1
+        client = self.runtime.debitura_background
+        while True:
+            try:
+                result = await client.list_cases(page=page, page_size=LIST_PAGE_SIZE, sort="DateUpdated:desc")
+            except RateLimited as exc:
+                raise SweepInterrupted(max(1.0, exc.retry_after or 1.0)) from None
+            except DebituraError as exc:
+                log.warning("sweep failed; retrying later", extra={"error": type(exc).__name__})
+                raise SweepInterrupted(30.0) from None
+            self.stats.pages += 1
+            cases = result.cases
+            await self._consider(cases)
+            listed.update(c.id for c in cases)
+            oldest = min((snapshot_case(c).date_updated for c in cases), default=0.0)
+            newest = max([newest, *(snapshot_case(c).date_updated for c in cases)])
+            if not result.has_more(page, LIST_PAGE_SIZE, len(cases)):
+                break
+            if not full and (oldest < watermark - WATERMARK_OVERLAP or page >= MAX_PAGES_INCREMENTAL):
+                break
+            page += 1
+        mapping = {"wm": f"{newest:.3f}", "inc": f"{started:.3f}"}
+        if full:
+            mapping["full"] = f"{started:.3f}"
+            self.stats.full += 1
+            await self._missing(listed)
+        else:
+            self.stats.incremental += 1
+        await self.store.redis.hset(keys.relay_sweep(), mapping=mapping)  # type: ignore[arg-type]
+        await self._watch_followed()
+
+    async def _consider(self, cases: list[Case]) -> None:
+        if not cases:
+            return
+        keys = self.store.keys
+        redis = self.store.redis
+        async with redis.pipeline(transaction=False) as pipe:
+            for c in cases:
+                pipe.hget(keys.case_state(c.id), "case")
+                pipe.zscore(keys.schedule(), c.id)
+                pipe.sismember(keys.followed(), c.id)
+            answers = await pipe.execute()
+        now = self.clock()
+        policy = self.policy()
+        requested = False
+        for i, c in enumerate(cases):
+            old_raw, scheduled, followed = answers[3 * i], answers[3 * i + 1], answers[3 * i + 2]
+            snap = snapshot_case(c)
+            relayed = relayed_lifecycle(snap, self.lifecycles) or bool(followed)
+            if old_raw is None:
+                if not relayed:
+                    continue
+                self.stats.first_sight += 1
+                first = policy.first_due(now)
+                async with redis.pipeline(transaction=True) as tx:
+                    tx.hsetnx(keys.case_state(c.id), "fs", f"{now:.3f}")
+                    tx.hsetnx(keys.case_state(c.id), "case", snap.model_dump_json(exclude_defaults=True))
+                    tx.hsetnx(keys.case_state(c.id), "next", f"{first:.3f}")
+                    tx.zadd(keys.schedule(), {c.id: first}, nx=True)
+                    await tx.execute()
+                continue
+            old = CaseSnap.model_validate_json(old_raw)
+            bits = changed_fields(old, snap)
+            if not bits:
+                if relayed and scheduled is None:
+                    await redis.zadd(keys.schedule(), {c.id: policy.first_due(now)}, nx=True)
+                continue
+            if not relayed and scheduled is None and not relayed_lifecycle(old, self.lifecycles):
+                continue  # a case we do not relay, changing: none of our business
+            self.stats.changed += 1
+            await redis.set(keys.relay_snapshot(c.id), snap.model_dump_json(exclude_defaults=True),
+                            ex=RELAY_SNAPSHOT_TTL)
+            await self.store.request_fetch(c.id, int(bits), now)
+            requested = True
+        if requested:
+            self.on_requested()
+
+    async def _missing(self, listed: set[str]) -> None:
+        """Watched cases absent from a complete listing: ask for a GET (404 unwatches them)."""
+        keys = self.store.keys
+        watched = [str(m) for m in await self.store.redis.zrange(keys.schedule(), 0, -1)]
+        now = self.clock()
+        for case_id in watched:
+            if case_id not in listed and not await self.store.redis.sismember(keys.followed(), case_id):
+                await self.store.request_fetch(case_id, int(Want.CASE), now)
+
+    async def _watch_followed(self) -> None:
+        keys = self.store.keys
+        followed = await self.store.redis.smembers(keys.followed())
+        if not followed:
+            return
+        now = self.clock()
+        for case_id in followed:
+            if await self.store.redis.zscore(keys.schedule(), case_id) is None:
+                await self.store.request_fetch(str(case_id), int(Want.CASE | Want.POLL), now)

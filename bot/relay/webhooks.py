@@ -1,0 +1,92 @@
+"""`POST /debitura/webhooks`: verify, dedupe, ask for a fetch of the case, answer at once.
+
+The answer never waits for Debitura or Slack: it costs two or three Redis round trips. The fetch is
+done by whichever relay process claims the case first (this one is nudged so it starts at once).
+
+Answers: 200 `{"status": "queued"|"duplicate"|"ignored"}`, 400 for a body that is not an event,
+401 for a missing/bad/stale signature, 503 when no webhook secret is configured.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from bot.debitura.webhooks import InvalidSignature, parse_event, verify_signature
+from bot.relay.model import Want
+from bot.relay.store import RelayStore
+from bot.store.keys import WEBHOOK_EVENT_DEDUPE_TTL
+
+if TYPE_CHECKING:
+    from bot.relay.service import Relay
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "x-debitura-signature"
+
+EVENT_BITS: dict[str, Want] = {
+    "chat.created": Want.CHATS,
+    "case.updated": Want.CASE | Want.TIMELINE,
+    "case.closed": Want.CASE,
+    "case.assigned": Want.CASE | Want.POLL,
+    "payment.created": Want.CASE | Want.PAYMENTS,
+    "payment.deleted": Want.CASE | Want.PAYMENTS,
+}
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+async def handle_webhook(
+    runtime: Runtime, relay: Relay | None, body: bytes, headers: Mapping[str, str]
+) -> tuple[int, dict[str, Any]]:
+    metrics = runtime.metrics
+    secret = runtime.settings.debitura_webhook_secret
+    if secret is None:
+        return 503, {"error": "webhooks_not_configured", "message": "DEBITURA_WEBHOOK_SECRET is not set"}
+    try:
+        verify_signature(secret.get_secret_value(), _header(headers, SIGNATURE_HEADER), body)
+    except InvalidSignature as exc:
+        metrics.webhooks.labels(event="unknown", outcome="bad_signature").inc()
+        log.warning("webhook refused: %s", exc.reason if hasattr(exc, "reason") else "invalid signature")
+        return 401, {"error": "invalid_signature"}
+    except ValueError:
+        log.error("DEBITURA_WEBHOOK_SECRET is not valid base64; every webhook is refused")
+        return 401, {"error": "invalid_signature"}
+    try:
+        event = parse_event(body)
+    except ValueError as exc:
+        metrics.webhooks.labels(event="unknown", outcome="bad_body").inc()
+        return 400, {"error": "bad_event", "message": str(exc)}
+    name = event.event or "unknown"
+    label = name if name in EVENT_BITS else "other"
+    case_id = event.case_id
+    if not event.id or not case_id:
+        metrics.webhooks.labels(event=label, outcome="ignored").inc()
+        return 200, {"status": "ignored", "reason": "no event id or case id"}
+    keys = runtime.keys
+    first = await runtime.redis.set(keys.webhook_seen(event.id), "1", nx=True, ex=WEBHOOK_EVENT_DEDUPE_TTL)
+    if not first:
+        metrics.webhooks.labels(event=label, outcome="duplicate").inc()
+        return 200, {"status": "duplicate"}
+    bits = EVENT_BITS.get(name)
+    if bits is None:
+        metrics.webhooks.labels(event=label, outcome="ignored").inc()
+        return 200, {"status": "ignored", "reason": f"event {name} is not relayed"}
+    now = time.time()
+    store = relay.store if relay is not None else RelayStore(runtime.redis, keys)
+    if name == "case.assigned":
+        await runtime.redis.hsetnx(keys.case_state(case_id), "fs", f"{now:.3f}")
+    await runtime.redis.delete(keys.relay_snapshot(case_id))
+    await store.request_fetch(case_id, int(bits), now, source="webhook")
+    metrics.webhooks.labels(event=label, outcome="queued").inc()
+    if relay is not None:
+        relay.nudge()
+    return 200, {"status": "queued"}

@@ -1,0 +1,310 @@
+"""One Slack channel per case: create or reuse it, invite its people, keep its topic, archive on close.
+
+The mapping lives in Redis (keys `case_channel`, `channel_case`, `channel_by_name`): the channel id
+is what we keep (names change on archive), the name is what we show. Channel names are
+`<CASEROOM_CHANNEL_PREFIX><reference in lower case>`.
+
+`name_taken` on create: when Redis knows a channel we created under that name (checked with
+conversations.info), it is ours and is reused (unarchived if it was archived); otherwise the name
+belongs to somebody else and we add a suffix (`-2`, `-3`, ...).
+
+Errors Slack answers for good (missing scopes, restricted actions) raise `SlackApiError`; the caller
+decides. A 429 also propagates, so the relay can pause the method and retry later.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from slack_sdk.errors import SlackApiError
+
+from bot.debitura.models import Case
+from bot.relay.model import CaseSnap, snapshot_case
+from bot.relay.store import get, hget, hgetall
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_CHANNEL_NAME = 80
+MAX_SUFFIX_TRIES = 20
+CLOSED_SUFFIX = "-closed"
+_INVALID = re.compile(r"[^a-z0-9_-]+")
+_IGNORED_INVITE_ERRORS = {"already_in_channel", "cant_invite_self", "user_is_restricted", "user_not_found",
+                          "cant_invite", "ura_max_channels", "user_is_ultra_restricted"}
+
+
+@dataclass(frozen=True, slots=True)
+class CaseChannel:
+    id: str
+    name: str
+    case_id: str
+    created: bool = False
+    """True when this call created (or adopted) the channel."""
+    archived: bool = False
+
+
+def slack_error(exc: SlackApiError) -> str:
+    data = exc.response.data if exc.response is not None else None
+    if isinstance(data, dict):
+        return str(data.get("error", ""))
+    return ""
+
+
+def channel_name(prefix: str, reference: str, suffix: str = "") -> str:
+    """A valid Slack channel name: lower case, `-` for anything else, at most 80 characters."""
+    base = _INVALID.sub("-", f"{prefix}{reference}".lower()).strip("-_") or "case"
+    room = MAX_CHANNEL_NAME - len(suffix)
+    return base[:room].rstrip("-_") + suffix
+
+
+def _snap(case: Case | CaseSnap) -> CaseSnap:
+    return case if isinstance(case, CaseSnap) else snapshot_case(case)
+
+
+async def channel_for_case(runtime: Runtime, case_id: str) -> CaseChannel | None:
+    rec = await hgetall(runtime.redis, runtime.keys.case_channel(case_id))
+    if not rec.get("id"):
+        return None
+    return CaseChannel(id=rec["id"], name=rec.get("name", ""), case_id=case_id,
+                       archived=rec.get("archived") == "1")
+
+
+async def case_for_channel(runtime: Runtime, channel_id: str) -> str | None:
+    return await get(runtime.redis, runtime.keys.channel_case(channel_id))
+
+
+async def _record(runtime: Runtime, case_id: str, channel_id: str, name: str, base: str,
+                  archived: bool) -> None:
+    keys = runtime.keys
+    async with runtime.redis.pipeline(transaction=True) as pipe:
+        pipe.hset(keys.case_channel(case_id), mapping={"id": channel_id, "name": name, "base": base,
+                                                       "archived": "1" if archived else "0"})
+        pipe.set(keys.channel_case(channel_id), case_id)
+        pipe.set(keys.channel_by_name(base), channel_id)
+        await pipe.execute()
+
+
+async def _forget(runtime: Runtime, case_id: str, channel_id: str) -> None:
+    async with runtime.redis.pipeline(transaction=True) as pipe:
+        pipe.delete(runtime.keys.case_channel(case_id))
+        pipe.delete(runtime.keys.channel_case(channel_id))
+        await pipe.execute()
+
+
+async def _info(runtime: Runtime, channel_id: str) -> dict[str, Any] | None:
+    try:
+        resp = await runtime.slack.conversations_info(channel=channel_id)
+    except SlackApiError as exc:
+        if slack_error(exc) == "channel_not_found":
+            return None
+        raise
+    channel = resp.get("channel")
+    return channel if isinstance(channel, dict) else None
+
+
+async def _unarchive(runtime: Runtime, channel_id: str) -> None:
+    try:
+        await runtime.slack.conversations_unarchive(channel=channel_id)
+    except SlackApiError as exc:
+        if slack_error(exc) != "not_archived":
+            raise
+
+
+async def _rename(runtime: Runtime, channel_id: str, name: str) -> str | None:
+    """Rename; None if the name is taken (the caller keeps the old name)."""
+    try:
+        resp = await runtime.slack.conversations_rename(channel=channel_id, name=name)
+    except SlackApiError as exc:
+        if slack_error(exc) in ("name_taken", "not_modified"):
+            return None
+        raise
+    channel = resp.get("channel") or {}
+    return str(channel.get("name") or name)
+
+
+async def invite_people(runtime: Runtime, channel_id: str, *, emails: list[str],
+                        user_ids: list[str]) -> list[str]:
+    """Invite users (Slack ids, and the Slack accounts of `emails`); returns the ids asked for."""
+    ids = list(dict.fromkeys(u for u in user_ids if u))
+    for email in emails:
+        if not email:
+            continue
+        try:
+            resp = await runtime.slack.users_lookupByEmail(email=email)
+        except SlackApiError as exc:
+            if slack_error(exc) == "users_not_found":
+                log.info("no Slack account for a case assignee; not invited")
+                continue
+            raise
+        user = resp.get("user") or {}
+        if user.get("id"):
+            ids.append(str(user["id"]))
+    ids = list(dict.fromkeys(ids))
+    for start in range(0, len(ids), 100):
+        batch = ids[start:start + 100]
+        try:
+            await runtime.slack.conversations_invite(channel=channel_id, users=",".join(batch))
+        except SlackApiError as exc:
+            if slack_error(exc) not in _IGNORED_INVITE_ERRORS:
+                raise
+            # One bad user fails the batch: retry one by one so the others still get in.
+            if len(batch) > 1:
+                for user_id in batch:
+                    try:
+                        await runtime.slack.conversations_invite(channel=channel_id, users=user_id)
+                    except SlackApiError as inner:
+                        if slack_error(inner) not in _IGNORED_INVITE_ERRORS:
+                            raise
+    return ids
+
+
+async def set_topic(runtime: Runtime, case_id: str, topic: str) -> bool:
+    """Set the channel topic (plain text, at most 250 characters) if it differs; False if no channel."""
+    ch = await channel_for_case(runtime, case_id)
+    if ch is None:
+        return False
+    key = runtime.keys.case_channel(case_id)
+    if await hget(runtime.redis, key, "topic") == topic:
+        return True
+    try:
+        await runtime.slack.conversations_setTopic(channel=ch.id, topic=topic[:250])
+    except SlackApiError as exc:
+        if slack_error(exc) == "is_archived":
+            return True  # shown again when the channel comes back
+        raise
+    await runtime.redis.hset(key, "topic", topic)
+    return True
+
+
+async def _adopt_known(runtime: Runtime, case_id: str, name: str) -> CaseChannel | None:
+    """`name_taken`: is it the channel we created under this name? Reuse it (unarchived) if so."""
+    known = await get(runtime.redis, runtime.keys.channel_by_name(name))
+    if not known:
+        return None
+    info = await _info(runtime, known)
+    if info is None:
+        return None
+    owner = await get(runtime.redis, runtime.keys.channel_case(known))
+    if owner and owner != case_id:
+        return None
+    if info.get("is_archived"):
+        await _unarchive(runtime, known)
+    current = str(info.get("name") or name)
+    if current != name:
+        current = await _rename(runtime, known, name) or current
+    await _record(runtime, case_id, known, current, name, archived=False)
+    return CaseChannel(id=known, name=current, case_id=case_id, created=True)
+
+
+async def _create(runtime: Runtime, snap: CaseSnap) -> CaseChannel:
+    settings = runtime.settings
+    base = channel_name(settings.caseroom_channel_prefix, snap.reference or snap.id[:8])
+    for attempt in range(1, MAX_SUFFIX_TRIES + 1):
+        name = base if attempt == 1 else channel_name(settings.caseroom_channel_prefix,
+                                                      snap.reference or snap.id[:8], f"-{attempt}")
+        try:
+            resp = await runtime.slack.conversations_create(name=name,
+                                                            is_private=not settings.caseroom_public_channels)
+        except SlackApiError as exc:
+            if slack_error(exc) != "name_taken":
+                raise
+            adopted = await _adopt_known(runtime, snap.id, name)
+            if adopted is not None:
+                return adopted
+            continue
+        channel = resp.get("channel") or {}
+        channel_id = str(channel["id"])
+        real_name = str(channel.get("name") or name)
+        await _record(runtime, snap.id, channel_id, real_name, real_name, archived=False)
+        log.info("created case channel", extra={"case_id": snap.id, "channel": channel_id})
+        return CaseChannel(id=channel_id, name=real_name, case_id=snap.id, created=True)
+    raise RuntimeError(f"no free channel name for case {snap.reference or snap.id} "
+                       f"after {MAX_SUFFIX_TRIES} tries")
+
+
+async def ensure_case_channel(runtime: Runtime, case: Case | CaseSnap) -> CaseChannel:
+    """The case's channel, created (and its people invited, its topic set) or brought back if archived."""
+    snap = _snap(case)
+    existing = await channel_for_case(runtime, snap.id)
+    if existing is not None:
+        if not existing.archived:
+            return existing
+        reopened = await unarchive_case_channel(runtime, snap.id)
+        if reopened is not None:
+            return reopened
+    channel = await _create(runtime, snap)
+    await invite_people(runtime, channel.id, emails=[snap.assignee_email],
+                        user_ids=list(runtime.settings.caseroom_default_members))
+    from blocks.relay import build_topic
+
+    topic = build_topic(debtor=snap.debtor, outstanding=snap.outstanding, currency=snap.currency,
+                        lifecycle=snap.lifecycle_display or snap.lifecycle, phase=snap.phase)
+    await set_topic(runtime, snap.id, topic)
+    return channel
+
+
+async def archive_case_channel(runtime: Runtime, case_id: str) -> bool:
+    """Rename the channel to `<name>-closed` (frees the name) and archive it; False if none."""
+    rec = await hgetall(runtime.redis, runtime.keys.case_channel(case_id))
+    if not rec.get("id"):
+        return False
+    if rec.get("archived") == "1":
+        return True
+    channel_id = rec["id"]
+    base = rec.get("base") or rec.get("name") or ""
+    name = rec.get("name") or base
+    if not name.endswith(CLOSED_SUFFIX) and "-closed-" not in name:
+        for attempt in range(1, MAX_SUFFIX_TRIES + 1):
+            suffix = CLOSED_SUFFIX if attempt == 1 else f"{CLOSED_SUFFIX}-{attempt}"
+            renamed = await _rename(runtime, channel_id, channel_name("", base, suffix))
+            if renamed is not None:
+                name = renamed
+                break
+    try:
+        await runtime.slack.conversations_archive(channel=channel_id)
+    except SlackApiError as exc:
+        err = slack_error(exc)
+        if err == "channel_not_found":
+            await _forget(runtime, case_id, channel_id)
+            return False
+        if err != "already_archived":
+            raise
+    await runtime.redis.hset(runtime.keys.case_channel(case_id), mapping={"archived": "1", "name": name})
+    return True
+
+
+async def unarchive_case_channel(runtime: Runtime, case_id: str) -> CaseChannel | None:
+    """Bring an archived case channel back under its original name (if still free)."""
+    rec = await hgetall(runtime.redis, runtime.keys.case_channel(case_id))
+    if not rec.get("id"):
+        return None
+    channel_id = rec["id"]
+    info = await _info(runtime, channel_id)
+    if info is None:
+        await _forget(runtime, case_id, channel_id)
+        return None
+    if info.get("is_archived"):
+        await _unarchive(runtime, channel_id)
+    name = str(info.get("name") or rec.get("name") or "")
+    base = rec.get("base") or name
+    if base and name != base:
+        name = await _rename(runtime, channel_id, base) or name
+    await runtime.redis.hset(runtime.keys.case_channel(case_id), mapping={"archived": "0", "name": name})
+    return CaseChannel(id=channel_id, name=name, case_id=case_id, archived=False)
+
+
+async def forget_channel(runtime: Runtime, case_id: str) -> None:
+    """The channel is gone (channel_not_found): the next ensure creates a new one."""
+    ch = await channel_for_case(runtime, case_id)
+    if ch is not None:
+        await _forget(runtime, case_id, ch.id)
+
+
+async def mark_archived(runtime: Runtime, case_id: str) -> None:
+    """Slack said is_archived: remember, so the next ensure unarchives it."""
+    await runtime.redis.hset(runtime.keys.case_channel(case_id), "archived", "1")
