@@ -90,8 +90,8 @@ async def test_no_matching_team_member_is_refused_and_not_refetched_at_once(
 ) -> None:
     user = fake_slack.workspace.add_user("zed", email="zed@elsewhere.example")
     calls: list[str] = []
-    runtime = make_runtime(redis=redis, keys=keys, slack=slack_client,
-                           handler=users_handler([{"id": "1", "name": "Bob", "email": "bob@a.example"}], calls))
+    bob = {"id": "1", "name": "Bob", "email": "bob@a.example"}
+    runtime = make_runtime(redis=redis, keys=keys, slack=slack_client, handler=users_handler([bob], calls))
     with pytest.raises(Refused, match=r"zed@elsewhere\.example.*Nothing was sent"):
         await identity.team_member(runtime, user.id)
     with pytest.raises(Refused):
