@@ -27,7 +27,7 @@ def make_settings(**overrides: Any) -> Settings:
         "debitura_api_url": "http://debitura.invalid",
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def users_handler(users: list[dict[str, Any]], calls: list[str] | None = None) -> Handler:
