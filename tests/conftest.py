@@ -2,7 +2,5 @@
 
 pytest_plugins = [
     "tests.fixtures.redis",
-    "tests.fixtures.fakeslack",
-    "tests.fixtures.e2e",
     "tests.fixtures.sandbox",
 ]
