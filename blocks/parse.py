@@ -328,12 +328,12 @@ def parse_amount(raw: str, *, minimum: Decimal = CENT, what: str = "The amount")
         value = Decimal(text)
     except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
         return "Enter a number such as 250 or 250.00."
-    if value < minimum:
-        return f"{what} must be at least {minimum:.2f}." if minimum > 0 else f"{what} cannot be negative."
-    if value > MAX_AMOUNT:
+    if abs(value) > MAX_AMOUNT:
         return f"{what} is too large."
     if value != value.quantize(CENT):
         return "At most two decimals (cents), e.g. 12.34."
+    if value < minimum:
+        return f"{what} must be at least {minimum:.2f}." if minimum > 0 else f"{what} cannot be negative."
     return value.quantize(CENT)
 
 
