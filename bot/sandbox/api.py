@@ -67,8 +67,9 @@ def case_from_path(request: Request) -> CaseRec:
     return case
 
 
-def _int_param(q: dict[str, list[str]], name: str, default: int, *, minimum: int, maximum: int,
-               label: str) -> int:
+def _int_param(
+    q: dict[str, list[str]], name: str, default: int, *, minimum: int, maximum: int, label: str
+) -> int:
     values = q.get(name)
     if not values:
         return default
@@ -131,11 +132,17 @@ def parse_sort(text: str) -> tuple[tuple[str, bool], ...]:
 
 
 def page_envelope(total: int, page: int, size: int, count: int) -> dict[str, int]:
-    return {"totalResults": total, "pageSize": size, "currentPage": page, "responseCount": count,
-            "totalPages": math.ceil(total / size) if size else 0}
+    return {
+        "totalResults": total,
+        "pageSize": size,
+        "currentPage": page,
+        "responseCount": count,
+        "totalPages": math.ceil(total / size) if size else 0,
+    }
 
 
 # ---------------------------------------------------------------- reads
+
 
 @guarded
 async def get_me(request: Request) -> Response:
@@ -149,9 +156,13 @@ async def list_users(request: Request) -> Response:
     page = _int_param(q, "page", 1, minimum=1, maximum=2**31 - 1, label="Page")
     size = _int_param(q, "pagesize", 50, minimum=1, maximum=100, label="PageSize")
     users = [u for u in sb.state.users if u.active]
-    chunk = users[(page - 1) * size: page * size]
-    return JSONResponse({"page": page_envelope(len(users), page, size, len(chunk)),
-                         "users": [sb.state.user_json(u) for u in chunk]})
+    chunk = users[(page - 1) * size : page * size]
+    return JSONResponse(
+        {
+            "page": page_envelope(len(users), page, size, len(chunk)),
+            "users": [sb.state.user_json(u) for u in chunk],
+        }
+    )
 
 
 @guarded
@@ -178,7 +189,8 @@ async def list_cases(request: Request) -> Response:
     rows = state.sorted_cases(sort)
     hidden = ("PendingContractSigning", "PendingVerificationInternal")
     selected = [
-        c for c in rows
+        c
+        for c in rows
         if c.lifecycle not in hidden
         and (include_test or not c.is_test)
         and (statuses is None or c.lifecycle in statuses)
@@ -186,9 +198,13 @@ async def list_cases(request: Request) -> Response:
         and (debtor_ids is None or c.debtor_id in debtor_ids)
         and (division_ids is None or c.division_id in division_ids)
     ]
-    chunk = selected[(page - 1) * size: page * size]
-    return JSONResponse({"page": page_envelope(len(selected), page, size, len(chunk)),
-                         "cases": [state.case_json(c) for c in chunk]})
+    chunk = selected[(page - 1) * size : page * size]
+    return JSONResponse(
+        {
+            "page": page_envelope(len(selected), page, size, len(chunk)),
+            "cases": [state.case_json(c) for c in chunk],
+        }
+    )
 
 
 @guarded
@@ -215,7 +231,7 @@ def _raw_path_tail(request: Request, prefix: str) -> str:
     path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else request.url.path
     path = path.split("?", 1)[0]
     idx = path.find(prefix)
-    return unquote(path[idx + len(prefix):]) if idx >= 0 else ""
+    return unquote(path[idx + len(prefix) :]) if idx >= 0 else ""
 
 
 @guarded
@@ -276,8 +292,9 @@ async def get_timeline(request: Request) -> Response:
     sb = sandbox_of(request)
     case = sb.state.materialize(case_from_path(request))
     items = sorted(case.timeline, key=lambda t: t.date)
-    return JSONResponse({"items": [sb.state.timeline_json(t) for t in items],
-                         "currentEngagementPhase": case.engagement_phase})
+    return JSONResponse(
+        {"items": [sb.state.timeline_json(t) for t in items], "currentEngagementPhase": case.engagement_phase}
+    )
 
 
 @guarded
@@ -315,11 +332,17 @@ async def get_exclusive_period(request: Request) -> Response:
 @guarded
 async def get_validation(request: Request) -> Response:
     case = case_from_path(request)
-    return JSONResponse({"needsInfo": case.needs_info, "creditorRespondedAt": case.creditor_responded_at,
-                         "items": list(case.validation_items)})
+    return JSONResponse(
+        {
+            "needsInfo": case.needs_info,
+            "creditorRespondedAt": case.creditor_responded_at,
+            "items": list(case.validation_items),
+        }
+    )
 
 
 # ---------------------------------------------------------------- writes (rules.py holds the logic)
+
 
 @guarded
 async def send_chat(request: Request) -> Response:

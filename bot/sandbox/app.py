@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -43,9 +43,17 @@ FILE_URL_TTL = 3600
 class Sandbox:
     """Everything the sandbox knows; one per server."""
 
-    def __init__(self, *, seed: int, n_cases: int, api_key: str | None = None, limits: Limits | None = None,
-                 state_file: Path | None = None, webhook_retry_base: float = 1.0,
-                 control_token: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int,
+        n_cases: int,
+        api_key: str | None = None,
+        limits: Limits | None = None,
+        state_file: Path | None = None,
+        webhook_retry_base: float = 1.0,
+        control_token: str | None = None,
+    ) -> None:
         self.state = State(seed, n_cases, api_key)
         self.default_limits = limits or Limits()
         self.limits = Limits(**vars(self.default_limits))
@@ -72,8 +80,9 @@ class Sandbox:
         self.state.dirty = True
 
     def reset(self, seed: int | None = None, n_cases: int | None = None) -> None:
-        self.state.load_world(self.state.seed if seed is None else seed,
-                              self.state.n_cases if n_cases is None else n_cases)
+        self.state.load_world(
+            self.state.seed if seed is None else seed, self.state.n_cases if n_cases is None else n_cases
+        )
         self.limits = Limits(**vars(self.default_limits))
         self.ratelimiter.reset(Limits(**vars(self.limits)))
         self.faults.rules.clear()
@@ -123,9 +132,15 @@ class Gate:
         valid = key in sb.api_keys
         wait = sb.ratelimiter.hit(key if valid else "")
         if wait is not None:
-            await _send_json(send, 429, {"error": "rate_limit_exceeded",
-                                         "message": f"Too many requests. Retry after {wait} seconds.",
-                                         "retryAfter": wait})
+            await _send_json(
+                send,
+                429,
+                {
+                    "error": "rate_limit_exceeded",
+                    "message": f"Too many requests. Retry after {wait} seconds.",
+                    "retryAfter": wait,
+                },
+            )
             return
         rules = sb.faults.match(scope["method"], scope["path"])
         if rules:
@@ -143,15 +158,26 @@ class Gate:
                     await resp(scope, receive, send)
                     return
                 if rule.rate_limit_rate and rule.draw() < rule.rate_limit_rate:
-                    await _send_json(send, 429, {"error": "rate_limit_exceeded",
-                                                 "message": "Too many requests (injected).",
-                                                 "retryAfter": rule.retry_after})
+                    await _send_json(
+                        send,
+                        429,
+                        {
+                            "error": "rate_limit_exceeded",
+                            "message": "Too many requests (injected).",
+                            "retryAfter": rule.retry_after,
+                        },
+                    )
                     return
             scope["sandbox_faults"] = rules
         if not valid:
-            resp = problem(401, "Unauthorized",
-                           "A valid API key is required in the XApiKey header." if key else
-                           "The XApiKey header is missing.", scope["path"])
+            resp = problem(
+                401,
+                "Unauthorized",
+                "A valid API key is required in the XApiKey header."
+                if key
+                else "The XApiKey header is missing.",
+                scope["path"],
+            )
             await resp(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -159,8 +185,13 @@ class Gate:
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     raw = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": raw})
 
 
@@ -200,8 +231,9 @@ def build_app(sandbox: Sandbox) -> ASGIApp:
                 sandbox.save()
 
     routes: list[Route] = [*api.routes(), *control.routes()]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={404: not_found_route, 405: method_not_allowed})
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={404: not_found_route, 405: method_not_allowed}
+    )
     app.state.sandbox = sandbox
     return Gate(app, sandbox)
 

@@ -17,31 +17,49 @@ import sys
 import time
 from pathlib import Path
 
+from bot.sandbox.enums import WEBHOOK_EVENTS
 from bot.sandbox.faults import FaultRule
 from bot.sandbox.ratelimit import Limits
-from bot.sandbox.webhooks import WEBHOOK_EVENTS, loopback_url_problem
+from bot.sandbox.webhooks import loopback_url_problem
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="caseroom sandbox",
-                                description="Serve a local, seeded stand-in for Debitura's Collection Partner API.")
+    p = argparse.ArgumentParser(
+        prog="caseroom sandbox",
+        description="Serve a local, seeded stand-in for Debitura's Collection Partner API.",
+    )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     p.add_argument("--api-key", default=None, help="the XApiKey to accept (default: derived from --seed)")
     p.add_argument("--seed", type=int, default=1, help="seed for the generated data (default 1)")
     p.add_argument("--cases", type=int, default=200, help="cases assigned to us (default 200)")
-    p.add_argument("--state", type=Path, default=None,
-                   help="JSON file: loaded at start if it exists, saved on changes and at shutdown")
+    p.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        help="JSON file: loaded at start if it exists, saved on changes and at shutdown",
+    )
     p.add_argument("--rate-per-minute", type=int, default=2000, help="sliding-window limit per key (0: off)")
     p.add_argument("--rate-per-hour", type=int, default=20_000, help="hourly limit per key (0: off)")
     p.add_argument("--rate-per-day", type=int, default=100_000, help="daily limit per key (0: off)")
     p.add_argument("--webhook-url", default=None, help="subscribe this loopback URL to every event")
     p.add_argument("--webhook-secret", default=None, help="base64 signing secret for --webhook-url")
-    p.add_argument("--webhook-retry-base", type=float, default=1.0,
-                   help="first retry delay in seconds; doubles per attempt (default 1.0)")
-    p.add_argument("--fault", action="append", default=[], metavar="SPEC",
-                   help="inject faults, e.g. 'GET /cases/*/chats:latency=200,jitter=50,error=0.1,429=0.05,drop=0.01'")
-    p.add_argument("--control-token", default=None, help="require X-Sandbox-Token on /_sandbox/ control calls")
+    p.add_argument(
+        "--webhook-retry-base",
+        type=float,
+        default=1.0,
+        help="first retry delay in seconds; doubles per attempt (default 1.0)",
+    )
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="inject faults, e.g. 'GET /cases/*/chats:latency=200,jitter=50,error=0.1,429=0.05,drop=0.01'",
+    )
+    p.add_argument(
+        "--control-token", default=None, help="require X-Sandbox-Token on /_sandbox/ control calls"
+    )
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -78,10 +96,15 @@ def main(argv: list[str]) -> int:
 
     t0 = time.perf_counter()
     try:
-        sandbox = Sandbox(seed=args.seed, n_cases=args.cases, api_key=args.api_key,
-                          limits=Limits(args.rate_per_minute, args.rate_per_hour, args.rate_per_day),
-                          state_file=args.state, webhook_retry_base=args.webhook_retry_base,
-                          control_token=args.control_token)
+        sandbox = Sandbox(
+            seed=args.seed,
+            n_cases=args.cases,
+            api_key=args.api_key,
+            limits=Limits(args.rate_per_minute, args.rate_per_hour, args.rate_per_day),
+            state_file=args.state,
+            webhook_retry_base=args.webhook_retry_base,
+            control_token=args.control_token,
+        )
     except (OSError, ValueError, KeyError) as exc:
         print(f"cannot load sandbox state from {args.state}: {exc}", file=sys.stderr)
         return 2

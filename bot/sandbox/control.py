@@ -2,23 +2,23 @@
 
 No API key (when the server has a control token, send it as `X-Sandbox-Token`). JSON in, JSON out.
 
-    POST   /_sandbox/reset                              {seed?, cases?} re-seed; clears faults, limits' counters, webhooks
-    GET    /_sandbox/info                               api keys, seed, counts, limits
-    GET    /_sandbox/cases?lifecycle=&closeCode=&test=&ours=   case summaries (internal view, incl. hidden)
-    POST   /_sandbox/cases                              assign a new case to us {lifecycle?, isTest?, ...} (case.assigned)
-    POST   /_sandbox/cases/{id}/chats                   creditor message {message, role?=1, firstName?, lastName?, email?}
-    PUT    /_sandbox/cases/{id}/chats/{chatId}          edit {message?, isSeen?}
-    POST   /_sandbox/cases/{id}/timeline                {type, title, description, actorType?, actorName?, date?}
-    POST   /_sandbox/cases/{id}/lifecycle               {lifecycle, closeCode?, comment?} (case.updated / case.closed)
-    POST   /_sandbox/cases/{id}/phase                   {phase: "Pre-legal"|"Legal"|"Enforcement"|null} (no webhook)
-    POST   /_sandbox/cases/{id}/payments/{pid}/invoice  {invoiced: true|false}
-    DELETE /_sandbox/cases/{id}/payments/{pid}          delete as Debitura support (payment.deleted)
-    GET/POST/DELETE /_sandbox/faults[/{id}]             fault rules (see bot.sandbox.faults)
-    GET/PUT /_sandbox/rate-limits                       {perMinute, perHour, perDay}; PUT also clears counters
-    GET    /_sandbox/webhooks/deliveries                every delivery attempt
-    POST   /_sandbox/webhooks/idle                      wait until no delivery is pending {timeout?}
-    POST   /_sandbox/save                               write the --state file now
-    GET    /_sandbox/files/{fileId}?expires=&sig=       temporary file download (the `url` of CaseFileDto)
+    POST   /_sandbox/reset                  {seed?, cases?}: re-seed; clears faults, counters, webhooks
+    GET    /_sandbox/info                   api keys, seed, counts, limits, team
+    GET    /_sandbox/cases                  case summaries incl. hidden (?lifecycle=&closeCode=&test=&ours=)
+    POST   /_sandbox/cases                  assign a new case to us {lifecycle?, isTest?, claimType?}
+    POST   /_sandbox/cases/{id}/chats       post as creditor {message, role?=1, firstName?, lastName?, email?}
+    PUT    /_sandbox/cases/{id}/chats/{c}   edit a chat {message?, isSeen?}
+    POST   /_sandbox/cases/{id}/timeline    {type, title, description, actorType?, actorName?, date?}
+    POST   /_sandbox/cases/{id}/lifecycle   {lifecycle, closeCode?, comment?} (case.updated / case.closed)
+    POST   /_sandbox/cases/{id}/phase       {phase: "Pre-legal"|"Legal"|"Enforcement"|null} (no webhook)
+    POST   /_sandbox/cases/{id}/payments/{p}/invoice   {invoiced: true|false}
+    DELETE /_sandbox/cases/{id}/payments/{p}           delete as Debitura support (payment.deleted)
+    GET/POST/DELETE /_sandbox/faults[/{id}] fault rules (see bot.sandbox.faults)
+    GET/PUT /_sandbox/rate-limits           {perMinute, perHour, perDay}; PUT also clears counters
+    GET    /_sandbox/webhooks/deliveries    every delivery attempt
+    POST   /_sandbox/webhooks/idle          wait until no delivery is pending {timeout?}
+    POST   /_sandbox/save                   write the --state file now
+    GET    /_sandbox/files/{fileId}         temporary file download (?expires=&sig=, the CaseFileDto url)
 """
 
 from __future__ import annotations
@@ -42,7 +42,16 @@ from bot.sandbox.enums import (
     parse_lifecycle,
 )
 from bot.sandbox.faults import FaultRule
-from bot.sandbox.http import ApiFail, Fields, FieldErrors, ProblemFail, json_body, not_found, parse_uuid, problem
+from bot.sandbox.http import (
+    ApiFail,
+    FieldErrors,
+    Fields,
+    ProblemFail,
+    json_body,
+    not_found,
+    parse_uuid,
+    problem,
+)
 from bot.sandbox.model import CaseRec, iso, now
 from bot.sandbox.ratelimit import Limits
 from bot.sandbox.seed import _make_case, seeded_file_content
@@ -92,17 +101,30 @@ async def _body(request: Request) -> dict[str, Any]:
 
 def summary(sb: Sandbox, c: CaseRec) -> dict[str, Any]:
     return {
-        "id": c.id, "reference": c.reference, "lifecycle": c.lifecycle,
-        "lifecycleDisplay": LIFECYCLE_DISPLAY[c.lifecycle], "closeCode": c.close_code,
-        "ours": c.partner_id == sb.state.partner.id, "visible": sb.state.visible(c), "isTest": c.is_test,
-        "partnerReference": c.partner_reference, "creditorId": c.creditor_id,
-        "creditorReference": c.creditor_reference, "debtorId": c.debtor_id, "divisionId": c.division_id,
-        "currency": c.currency, "remainder": c.remainder, "claimType": c.claim_type,
-        "disputed": c.dispute_status == "Yes, the claim is disputed", "intentionalRate": c.intentional_rate,
-        "successFee": c.success_fee, "paymentCount": len(c.payments),
+        "id": c.id,
+        "reference": c.reference,
+        "lifecycle": c.lifecycle,
+        "lifecycleDisplay": LIFECYCLE_DISPLAY[c.lifecycle],
+        "closeCode": c.close_code,
+        "ours": c.partner_id == sb.state.partner.id,
+        "visible": sb.state.visible(c),
+        "isTest": c.is_test,
+        "partnerReference": c.partner_reference,
+        "creditorId": c.creditor_id,
+        "creditorReference": c.creditor_reference,
+        "debtorId": c.debtor_id,
+        "divisionId": c.division_id,
+        "currency": c.currency,
+        "remainder": c.remainder,
+        "claimType": c.claim_type,
+        "disputed": c.dispute_status == "Yes, the claim is disputed",
+        "intentionalRate": c.intentional_rate,
+        "successFee": c.success_fee,
+        "paymentCount": len(c.payments),
         "invoicedPaymentIds": [p.id for p in c.payments if p.invoiced],
         "paymentIds": [p.id for p in c.payments],
-        "hasExclusivePeriod": c.exclusive_period is not None, "needsInfo": c.needs_info,
+        "hasExclusivePeriod": c.exclusive_period is not None,
+        "needsInfo": c.needs_info,
         "engagementPhase": c.engagement_phase,
     }
 
@@ -111,12 +133,19 @@ def summary(sb: Sandbox, c: CaseRec) -> dict[str, Any]:
 async def info(request: Request) -> Response:
     sb = _sb(request)
     st = sb.state
-    return JSONResponse({
-        "apiKeys": st.api_keys, "seed": st.seed, "cases": st.n_cases, "baseUrl": sb.base_url,
-        "partnerId": st.partner.id, "users": [st.user_json(u) for u in st.users],
-        "rateLimits": _limits_json(sb.limits), "faults": [r.to_json() for r in sb.faults.rules],
-        "webhooks": len(sb.webhooks.subs),
-    })
+    return JSONResponse(
+        {
+            "apiKeys": st.api_keys,
+            "seed": st.seed,
+            "cases": st.n_cases,
+            "baseUrl": sb.base_url,
+            "partnerId": st.partner.id,
+            "users": [st.user_json(u) for u in st.users],
+            "rateLimits": _limits_json(sb.limits),
+            "faults": [r.to_json() for r in sb.faults.rules],
+            "webhooks": len(sb.webhooks.subs),
+        }
+    )
 
 
 @controlled
@@ -127,7 +156,9 @@ async def reset(request: Request) -> Response:
     cases = f.raw("cases")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         f.fail("seed", "seed must be an integer")
-    if cases is not None and (not isinstance(cases, int) or isinstance(cases, bool) or not 1 <= cases <= 100_000):
+    if cases is not None and (
+        not isinstance(cases, int) or isinstance(cases, bool) or not 1 <= cases <= 100_000
+    ):
         f.fail("cases", "cases must be an integer between 1 and 100000")
     f.check()
     sb.reset(seed, cases)
@@ -146,11 +177,14 @@ async def list_cases(request: Request) -> Response:
     wanted_close = parse_close_code(close) if close else None
     test = q.get("test")
     ours = q.get("ours", "true").lower() != "false"
-    rows = [c for c in sb.state.cases.values()
-            if (c.partner_id == sb.state.partner.id) == ours
-            and (wanted is None or c.lifecycle == wanted)
-            and (wanted_close is None or c.close_code == wanted_close)
-            and (test is None or c.is_test == (test.lower() == "true"))]
+    rows = [
+        c
+        for c in sb.state.cases.values()
+        if (c.partner_id == sb.state.partner.id) == ours
+        and (wanted is None or c.lifecycle == wanted)
+        and (wanted_close is None or c.close_code == wanted_close)
+        and (test is None or c.is_test == (test.lower() == "true"))
+    ]
     return JSONResponse([summary(sb, c) for c in rows])
 
 
@@ -179,8 +213,9 @@ async def assign_case(request: Request) -> Response:
         spec["claim"] = claim
     debtor_pool = [(c.debtor_id, c.debtor) for c in list(st.cases.values())[:50]]
     refs = set(st.by_reference)
-    case = _make_case(rng, index, spec, True, st.partner, st.users, list(st.creditors.values()), debtor_pool,
-                      refs, now())
+    case = _make_case(
+        rng, index, spec, True, st.partner, st.users, list(st.creditors.values()), debtor_pool, refs, now()
+    )
     case.date_created = iso(now())
     case.date_updated = case.date_created
     if lifecycle == "PendingVerification":
@@ -224,8 +259,9 @@ async def add_chat(request: Request) -> Response:
         last = f.string("lastName") or user.last_name
         email = f.string("email") or user.email
         int_id = user.int_id
-    chat = rules.post_chat(sb, case, role=role, message=message, first=first, last=last, email=email,
-                           int_id=int_id)
+    chat = rules.post_chat(
+        sb, case, role=role, message=message, first=first, last=last, email=email, int_id=int_id
+    )
     return JSONResponse(sb.state.chat_json(chat), status_code=201)
 
 
@@ -267,8 +303,15 @@ async def add_timeline(request: Request) -> Response:
         f.fail("actorType", "actorType must be System, Creditor user or Partner user")
     f.check()
     assert type_ is not None and title is not None
-    rules.add_timeline(case, type_, title, description, actor_type=actor_type, actor_name=actor_name,
-                       when=iso(when) if when else None)
+    rules.add_timeline(
+        case,
+        type_,
+        title,
+        description,
+        actor_type=actor_type,
+        actor_name=actor_name,
+        when=iso(when) if when else None,
+    )
     sb.state.touch(case, bump=False)
     return JSONResponse(sb.state.timeline_json(case.timeline[-1]), status_code=201)
 
@@ -289,8 +332,9 @@ async def set_lifecycle(request: Request) -> Response:
     comment = f.string("comment")
     f.check()
     assert lifecycle is not None
-    rules.set_lifecycle(sb, case, lifecycle, actor_type="System", actor_name=None, close_code=close,
-                        comment=comment)
+    rules.set_lifecycle(
+        sb, case, lifecycle, actor_type="System", actor_name=None, close_code=close, comment=comment
+    )
     return JSONResponse(summary(sb, case))
 
 
@@ -307,9 +351,14 @@ async def set_phase(request: Request) -> Response:
     old = case.engagement_phase
     case.engagement_phase = phase
     if old != phase:
-        rules.add_timeline(case, "EngagementPhase", "Engagement phase changed",
-                           f"Engagement phase changed from {old or 'none'} to {phase or 'none'}.",
-                           actor_type="System", actor_name=None)
+        rules.add_timeline(
+            case,
+            "EngagementPhase",
+            "Engagement phase changed",
+            f"Engagement phase changed from {old or 'none'} to {phase or 'none'}.",
+            actor_type="System",
+            actor_name=None,
+        )
     sb.state.touch(case)
     return JSONResponse(summary(sb, case))
 
@@ -403,9 +452,21 @@ async def put_limits(request: Request) -> Response:
 @controlled
 async def deliveries(request: Request) -> Response:
     hub = _sb(request).webhooks
-    return JSONResponse([
-        {"rowId": d.row_id, "subscriptionId": d.subscription_id, "eventType": d.event_type, "attempt": d.attempt,
-         "replay": d.replay, "status": d.status, "error": d.error, "at": d.at} for d in hub.log])
+    return JSONResponse(
+        [
+            {
+                "rowId": d.row_id,
+                "subscriptionId": d.subscription_id,
+                "eventType": d.event_type,
+                "attempt": d.attempt,
+                "replay": d.replay,
+                "status": d.status,
+                "error": d.error,
+                "at": d.at,
+            }
+            for d in hub.log
+        ]
+    )
 
 
 @controlled
@@ -430,15 +491,21 @@ async def save(request: Request) -> Response:
 async def download(request: Request) -> Response:
     sb = _sb(request)
     file_id = request.path_params["fileId"]
-    if not sb.file_sig_ok(file_id, request.query_params.get("expires", ""), request.query_params.get("sig", "")):
-        return JSONResponse({"error": "AccessDenied", "message": "The link is invalid or has expired."},
-                            status_code=403)
+    if not sb.file_sig_ok(
+        file_id, request.query_params.get("expires", ""), request.query_params.get("sig", "")
+    ):
+        return JSONResponse(
+            {"error": "AccessDenied", "message": "The link is invalid or has expired."}, status_code=403
+        )
     for case in sb.state.cases.values():
         for f in case.files:
             if f.id == file_id:
                 content = seeded_file_content(f, case.reference)
-                return Response(content, media_type="application/octet-stream",
-                                headers={"Content-Disposition": f'attachment; filename="{f.file_name}"'})
+                return Response(
+                    content,
+                    media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{f.file_name}"'},
+                )
     return JSONResponse({"error": "NotFound", "message": "No such file."}, status_code=404)
 
 

@@ -57,16 +57,35 @@ class FaultRule:
         return (self.latency_ms + (self._rng.random() * self.jitter_ms if self.jitter_ms else 0.0)) / 1000
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "path": self.path, "method": self.method, "latencyMs": self.latency_ms,
-                "jitterMs": self.jitter_ms, "errorRate": self.error_rate,
-                "rateLimitRate": self.rate_limit_rate, "dropRate": self.drop_rate, "holdMs": self.hold_ms,
-                "retryAfter": self.retry_after, "times": self.times, "hits": self.hits}
+        return {
+            "id": self.id,
+            "path": self.path,
+            "method": self.method,
+            "latencyMs": self.latency_ms,
+            "jitterMs": self.jitter_ms,
+            "errorRate": self.error_rate,
+            "rateLimitRate": self.rate_limit_rate,
+            "dropRate": self.drop_rate,
+            "holdMs": self.hold_ms,
+            "retryAfter": self.retry_after,
+            "times": self.times,
+            "hits": self.hits,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FaultRule:
-        mapping = {"path": "path", "method": "method", "latencyms": "latency_ms", "jitterms": "jitter_ms",
-                   "errorrate": "error_rate", "ratelimitrate": "rate_limit_rate", "droprate": "drop_rate",
-                   "holdms": "hold_ms", "retryafter": "retry_after", "times": "times"}
+        mapping = {
+            "path": "path",
+            "method": "method",
+            "latencyms": "latency_ms",
+            "jitterms": "jitter_ms",
+            "errorrate": "error_rate",
+            "ratelimitrate": "rate_limit_rate",
+            "droprate": "drop_rate",
+            "holdms": "hold_ms",
+            "retryafter": "retry_after",
+            "times": "times",
+        }
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             attr = mapping.get(key.lower())
@@ -89,8 +108,16 @@ class FaultRule:
         target, _, opts = text.partition(":")
         parts = target.split()
         method, path = (parts[0], parts[1]) if len(parts) == 2 else ("*", target.strip())
-        names = {"latency": "latencyMs", "jitter": "jitterMs", "error": "errorRate", "429": "rateLimitRate",
-                 "drop": "dropRate", "hold": "holdMs", "times": "times", "retryafter": "retryAfter"}
+        names = {
+            "latency": "latencyMs",
+            "jitter": "jitterMs",
+            "error": "errorRate",
+            "429": "rateLimitRate",
+            "drop": "dropRate",
+            "hold": "holdMs",
+            "times": "times",
+            "retryafter": "retryAfter",
+        }
         data: dict[str, Any] = {"method": method, "path": path}
         for item in filter(None, (o.strip() for o in opts.split(","))):
             key, _, value = item.partition("=")

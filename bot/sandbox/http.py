@@ -22,11 +22,18 @@ _JSON_TYPES = ("application/json", "text/json", "application/json-patch+json")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class ApiFail(Exception):  # noqa: N818 - an answer, not a crash
+class ApiFail(Exception):
     """Raised by handlers and rules; turned into an ApiErrorResponseDto response."""
 
-    def __init__(self, status: int, type_: str, message: str, *, error: str | None = None,
-                 body: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        type_: str,
+        message: str,
+        *,
+        error: str | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.type = type_
@@ -40,7 +47,7 @@ class ApiFail(Exception):  # noqa: N818 - an answer, not a crash
         return api_error(self.status, self.type, self.message, error=self.error)
 
 
-class FieldErrors(Exception):  # noqa: N818
+class FieldErrors(Exception):
     def __init__(self, errors: dict[str, list[str]]) -> None:
         super().__init__("validation failed")
         self.errors = errors
@@ -51,8 +58,11 @@ class FieldErrors(Exception):  # noqa: N818
 
 def api_error(status: int, type_: str, message: str, *, error: str | None = None) -> Response:
     return JSONResponse(
-        {"error": error if error is not None else type_, "message": message,
-         "businessErrors": [{"type": type_, "message": message, "solutionUrl": None}]},
+        {
+            "error": error if error is not None else type_,
+            "message": message,
+            "businessErrors": [{"type": type_, "message": message, "solutionUrl": None}],
+        },
         status_code=status,
     )
 
@@ -62,14 +72,16 @@ def not_found(message: str = "Case not found or not assigned to you.") -> ApiFai
 
 
 def problem(status: int, title: str, detail: str, instance: str, **extra: Any) -> Response:
-    type_ = {401: "https://tools.ietf.org/html/rfc9110#section-15.5.2",
-             400: "https://tools.ietf.org/html/rfc9110#section-15.5.1",
-             415: "https://tools.ietf.org/html/rfc9110#section-15.5.16"}.get(status, "about:blank")
+    type_ = {
+        401: "https://tools.ietf.org/html/rfc9110#section-15.5.2",
+        400: "https://tools.ietf.org/html/rfc9110#section-15.5.1",
+        415: "https://tools.ietf.org/html/rfc9110#section-15.5.16",
+    }.get(status, "about:blank")
     body = {"type": type_, "title": title, "status": status, "detail": detail, "instance": instance, **extra}
     return JSONResponse(body, status_code=status)
 
 
-class ProblemFail(Exception):  # noqa: N818
+class ProblemFail(Exception):
     def __init__(self, status: int, title: str, detail: str) -> None:
         super().__init__(detail)
         self.status, self.title, self.detail = status, title, detail
@@ -79,15 +91,22 @@ async def json_body(request: Request) -> dict[str, Any]:
     """The JSON object body, or the failure the real API gives (415, ProblemDetails, field map)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await request.body()
-    if ctype and ctype not in _JSON_TYPES and not (ctype.startswith("application/") and ctype.endswith("+json")):
-        raise ProblemFail(415, "Unsupported Media Type", f"Content type '{ctype}' is not supported; send JSON.")
+    if (
+        ctype
+        and ctype not in _JSON_TYPES
+        and not (ctype.startswith("application/") and ctype.endswith("+json"))
+    ):
+        raise ProblemFail(
+            415, "Unsupported Media Type", f"Content type '{ctype}' is not supported; send JSON."
+        )
     if not raw.strip():
         raise FieldErrors({"": ["A non-empty request body is required."]})
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ProblemFail(400, "One or more validation errors occurred.",
-                          f"The request body is not valid JSON: {exc}") from None
+        raise ProblemFail(
+            400, "One or more validation errors occurred.", f"The request body is not valid JSON: {exc}"
+        ) from None
     if not isinstance(data, dict):
         raise FieldErrors({"$": ["The JSON value could not be converted to the request object."]})
     return data
@@ -110,8 +129,9 @@ class Fields:
     def raw(self, name: str) -> Any:
         return self.data.get(name.lower())
 
-    def string(self, name: str, *, required: bool = False, max_len: int | None = None,
-               min_len: int | None = None) -> str | None:
+    def string(
+        self, name: str, *, required: bool = False, max_len: int | None = None, min_len: int | None = None
+    ) -> str | None:
         value = self.data.get(name.lower())
         if value is None:
             if required:

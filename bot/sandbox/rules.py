@@ -35,7 +35,7 @@ from bot.sandbox.enums import (
     UPLOAD_DOCUMENT_TYPES,
     UPLOAD_EXTENSIONS,
 )
-from bot.sandbox.http import ApiFail, Fields, FieldErrors, json_body, not_found, parse_uuid
+from bot.sandbox.http import ApiFail, FieldErrors, Fields, json_body, not_found, parse_uuid
 from bot.sandbox.model import (
     CaseRec,
     ChatRec,
@@ -59,6 +59,7 @@ PRICE_GATE_POINTS = 0.1
 
 
 # ---------------------------------------------------------------- idempotency
+
 
 @dataclass
 class _Stored:
@@ -104,7 +105,10 @@ def _fingerprint(*parts: Any) -> str:
 
 # ---------------------------------------------------------------- helpers
 
-def actor(sb: Sandbox, f: Fields, *, email_field: str = "userEmail", id_field: str = "userId") -> TeamUser | None:
+
+def actor(
+    sb: Sandbox, f: Fields, *, email_field: str = "userEmail", id_field: str = "userId"
+) -> TeamUser | None:
     """The team member named by userEmail (wins) or userId; None after recording field errors."""
     email = f.email(email_field)
     user_id = f.uuid(id_field)
@@ -115,28 +119,58 @@ def actor(sb: Sandbox, f: Fields, *, email_field: str = "userEmail", id_field: s
     elif user_id is not None:
         user = sb.state.user_by_id(user_id)
     else:
-        raise ApiFail(400, "MissingUserIdentifier",
-                      "Provide userEmail (or the deprecated userId) of an active member of your team.",
-                      error="MissingUserIdentifier")
+        raise ApiFail(
+            400,
+            "MissingUserIdentifier",
+            "Provide userEmail (or the deprecated userId) of an active member of your team.",
+            error="MissingUserIdentifier",
+        )
     if user is None:
-        raise ApiFail(400, "MissingUserIdentifier",
-                      "The given user is not an active member of your team (see GET /users).",
-                      error="MissingUserIdentifier")
+        raise ApiFail(
+            400,
+            "MissingUserIdentifier",
+            "The given user is not an active member of your team (see GET /users).",
+            error="MissingUserIdentifier",
+        )
     return user
 
 
-def add_timeline(case: CaseRec, type_: str, title: str, description: str, *, actor_type: str,
-                 actor_name: str | None, when: str | None = None) -> None:
-    case.timeline.append(TimelineRec(date=when or iso(now()), type=type_, title=title, description=description,
-                                     actor_type=actor_type, actor_name=actor_name))
+def add_timeline(
+    case: CaseRec,
+    type_: str,
+    title: str,
+    description: str,
+    *,
+    actor_type: str,
+    actor_name: str | None,
+    when: str | None = None,
+) -> None:
+    case.timeline.append(
+        TimelineRec(
+            date=when or iso(now()),
+            type=type_,
+            title=title,
+            description=description,
+            actor_type=actor_type,
+            actor_name=actor_name,
+        )
+    )
 
 
 def api_actor_name(sb: Sandbox) -> str:
     return f"{sb.state.partner.company_name} (API)"
 
 
-def set_lifecycle(sb: Sandbox, case: CaseRec, lifecycle: str, *, actor_type: str, actor_name: str | None,
-                  close_code: str | None = None, comment: str | None = None) -> None:
+def set_lifecycle(
+    sb: Sandbox,
+    case: CaseRec,
+    lifecycle: str,
+    *,
+    actor_type: str,
+    actor_name: str | None,
+    close_code: str | None = None,
+    comment: str | None = None,
+) -> None:
     """Change the lifecycle with its timeline item and webhooks (case.updated, case.closed)."""
     old = case.lifecycle
     case.lifecycle = lifecycle
@@ -152,19 +186,34 @@ def set_lifecycle(sb: Sandbox, case: CaseRec, lifecycle: str, *, actor_type: str
         case.date_collection_started = iso(now())
     case.needs_info = lifecycle == "NeedsAdditionalDetails"
     if old != lifecycle:
-        add_timeline(case, "LifecycleChange", "Lifecycle changed",
-                     f"Lifecycle changed from {LIFECYCLE_DISPLAY[old]} to {LIFECYCLE_DISPLAY[lifecycle]}.",
-                     actor_type=actor_type, actor_name=actor_name)
+        add_timeline(
+            case,
+            "LifecycleChange",
+            "Lifecycle changed",
+            f"Lifecycle changed from {LIFECYCLE_DISPLAY[old]} to {LIFECYCLE_DISPLAY[lifecycle]}.",
+            actor_type=actor_type,
+            actor_name=actor_name,
+        )
     sb.state.touch(case)
     if old != lifecycle:
-        sb.state.emit("case.updated", case, lifecycle=LIFECYCLE_DISPLAY[lifecycle],
-                      oldLifecycle=LIFECYCLE_DISPLAY[old], newLifecycle=LIFECYCLE_DISPLAY[lifecycle])
+        sb.state.emit(
+            "case.updated",
+            case,
+            lifecycle=LIFECYCLE_DISPLAY[lifecycle],
+            oldLifecycle=LIFECYCLE_DISPLAY[old],
+            newLifecycle=LIFECYCLE_DISPLAY[lifecycle],
+        )
     if lifecycle == "Closed" and old != "Closed":
         assert case.close_code is not None
         if case.exclusive_period is not None and case.close_code != "Paid":
             case.exclusive_period.terminated = True
-        sb.state.emit("case.closed", case, lifecycle=LIFECYCLE_DISPLAY[lifecycle],
-                      closeCode=CLOSE_CODE_DISPLAY[case.close_code], closeComment=comment)
+        sb.state.emit(
+            "case.closed",
+            case,
+            lifecycle=LIFECYCLE_DISPLAY[lifecycle],
+            closeCode=CLOSE_CODE_DISPLAY[case.close_code],
+            closeComment=comment,
+        )
 
 
 def _split(f: Fields, amount: float | None, case: CaseRec) -> tuple[float, float] | None:
@@ -174,15 +223,21 @@ def _split(f: Fields, amount: float | None, case: CaseRec) -> tuple[float, float
     if (creditor is None) != (partner is None):
         missing = "payoutCollectionPartner" if partner is None else "payoutCreditor"
         if not f.errors:
-            raise ApiFail(400, "InvalidPayoutSplit",
-                          f"Supply both payoutCreditor and payoutCollectionPartner, or neither ({missing} is missing).")
+            raise ApiFail(
+                400,
+                "InvalidPayoutSplit",
+                f"Supply both payoutCreditor and payoutCollectionPartner, or neither ({missing} is missing).",
+            )
         return None
     if creditor is None or partner is None or amount is None:
         return None
     if abs(creditor + partner - amount) > 0.01 + 1e-9:
-        raise ApiFail(400, "InvalidPayoutSplit",
-                      f"payoutCreditor + payoutCollectionPartner ({money(creditor + partner)}) must equal "
-                      f"paymentAmount ({amount}) within 0.01.")
+        raise ApiFail(
+            400,
+            "InvalidPayoutSplit",
+            f"payoutCreditor + payoutCollectionPartner ({money(creditor + partner)}) must equal "
+            f"paymentAmount ({amount}) within 0.01.",
+        )
     return money(creditor), money(partner)
 
 
@@ -196,6 +251,7 @@ def _reopen_needed(case: CaseRec) -> bool:
 
 
 # ---------------------------------------------------------------- chats
+
 
 async def send_chat(sb: Sandbox, request: Request, case: CaseRec) -> Response:
     key = _idempotency_key(request)
@@ -214,28 +270,52 @@ async def send_chat(sb: Sandbox, request: Request, case: CaseRec) -> Response:
             existing = next((c for c in case.chats if c.id == hit[0]), None)
             if existing is not None:
                 return JSONResponse(sb.state.chat_json(existing))
-    chat = post_chat(sb, case, role=0, message=message, first=user.first_name, last=user.last_name,
-                     email=user.email, int_id=user.int_id)
+    chat = post_chat(
+        sb,
+        case,
+        role=0,
+        message=message,
+        first=user.first_name,
+        last=user.last_name,
+        email=user.email,
+        int_id=user.int_id,
+    )
     if key is not None:
         sb.idempotency.chat[(case.id, key, _fingerprint(data))] = (chat.id, time.time())
     return JSONResponse(sb.state.chat_json(chat))
 
 
-def post_chat(sb: Sandbox, case: CaseRec, *, role: int, message: str, first: str, last: str, email: str,
-              int_id: int) -> ChatRec:
-    chat = ChatRec(id=str(uuid.uuid4()), date_created=iso(now()), date_updated=None, role=role,
-                   message=message, is_seen=False, user_int_id=int_id, user_first=first, user_last=last,
-                   user_email=email)
+def post_chat(
+    sb: Sandbox, case: CaseRec, *, role: int, message: str, first: str, last: str, email: str, int_id: int
+) -> ChatRec:
+    chat = ChatRec(
+        id=str(uuid.uuid4()),
+        date_created=iso(now()),
+        date_updated=None,
+        role=role,
+        message=message,
+        is_seen=False,
+        user_int_id=int_id,
+        user_first=first,
+        user_last=last,
+        user_email=email,
+    )
     case.chats.append(chat)
-    add_timeline(case, "Communication", "Chat message",
-                 f"{'Creditor' if role == 1 else 'Partner'} wrote a chat message.",
-                 actor_type="Creditor user" if role == 1 else "Partner user", actor_name=f"{first} {last}")
+    add_timeline(
+        case,
+        "Communication",
+        "Chat message",
+        f"{'Creditor' if role == 1 else 'Partner'} wrote a chat message.",
+        actor_type="Creditor user" if role == 1 else "Partner user",
+        actor_name=f"{first} {last}",
+    )
     sb.state.touch(case)
     sb.state.emit("chat.created", case, chatId=chat.id, role=role)
     return chat
 
 
 # ---------------------------------------------------------------- payments
+
 
 async def create_payment(sb: Sandbox, request: Request, case: CaseRec) -> Response:
     key = _idempotency_key(request)
@@ -248,11 +328,17 @@ async def create_payment(sb: Sandbox, request: Request, case: CaseRec) -> Respon
         stored = sb.idempotency.generic.get(store_key)
         if stored is not None:
             if stored.fingerprint != fingerprint:
-                raise ApiFail(422, "IdempotencyConflict",
-                              "This Idempotency-Key was already used with a different request body.")
+                raise ApiFail(
+                    422,
+                    "IdempotencyConflict",
+                    "This Idempotency-Key was already used with a different request body.",
+                )
             if stored.status is None:
-                raise ApiFail(409, "IdempotencyInFlight",
-                              "A request with this Idempotency-Key is still being processed; retry shortly.")
+                raise ApiFail(
+                    409,
+                    "IdempotencyInFlight",
+                    "A request with this Idempotency-Key is still being processed; retry shortly.",
+                )
             return JSONResponse(stored.body, status_code=stored.status)
         sb.idempotency.generic[store_key] = _Stored(fingerprint, None, None, time.time())
     try:
@@ -278,14 +364,20 @@ def _create_payment(sb: Sandbox, case: CaseRec, data: dict[str, Any]) -> tuple[i
     close_case = f.boolean("closeCase")
     f.boolean("createUnpaidCommissionFollowUp", default=True)
     if recipient == "Creditor" and commission is None and "commissionPaymentStatus" not in f.errors:
-        f.fail("commissionPaymentStatus", "The commissionPaymentStatus field is required when paymentRecipient is Creditor.")
+        f.fail(
+            "commissionPaymentStatus",
+            "The commissionPaymentStatus field is required when paymentRecipient is Creditor.",
+        )
     split = _split(f, amount, case)
     f.check()
     assert day is not None and amount is not None and recipient is not None
     if case.lifecycle not in PAYMENT_LIFECYCLES:
-        raise ApiFail(400, "InvalidCaseState",
-                      f"Payments can only be registered on Active, Paused or More Info Required cases; "
-                      f"this case is {LIFECYCLE_DISPLAY[case.lifecycle]}.")
+        raise ApiFail(
+            400,
+            "InvalidCaseState",
+            f"Payments can only be registered on Active, Paused or More Info Required cases; "
+            f"this case is {LIFECYCLE_DISPLAY[case.lifecycle]}.",
+        )
     sb.state.materialize(case)
     warnings: list[str] = []
     before = case.remainder
@@ -300,30 +392,62 @@ def _create_payment(sb: Sandbox, case: CaseRec, data: dict[str, Any]) -> tuple[i
     commission_status = commission if recipient == "Creditor" and commission else "Paid"
     ts = now()
     payment = PaymentRec(
-        id=str(uuid.uuid4()), date_created=iso(ts), date_updated=None,
-        date=iso(ts.replace(year=day.year, month=day.month, day=day.day, hour=0, minute=0, second=0, microsecond=0)),
-        amount=money(amount), recipient=recipient, method="BankTransfer", commission_status=commission_status,
-        payout_creditor=split[0], payout_partner=split[1])
+        id=str(uuid.uuid4()),
+        date_created=iso(ts),
+        date_updated=None,
+        date=iso(
+            ts.replace(year=day.year, month=day.month, day=day.day, hour=0, minute=0, second=0, microsecond=0)
+        ),
+        amount=money(amount),
+        recipient=recipient,
+        method="BankTransfer",
+        commission_status=commission_status,
+        payout_creditor=split[0],
+        payout_partner=split[1],
+    )
     case.payments.append(payment)
-    add_timeline(case, "Payment", "Payment registered",
-                 f"Payment of {amount:.2f} {case.currency} registered ({recipient}).",
-                 actor_type="Partner user", actor_name=api_actor_name(sb))
+    add_timeline(
+        case,
+        "Payment",
+        "Payment registered",
+        f"Payment of {amount:.2f} {case.currency} registered ({recipient}).",
+        actor_type="Partner user",
+        actor_name=api_actor_name(sb),
+    )
     sb.state.touch(case)
-    sb.state.emit("payment.created", case, paymentId=payment.id, amount=payment.amount, currency=case.currency)
+    sb.state.emit(
+        "payment.created", case, paymentId=payment.id, amount=payment.amount, currency=case.currency
+    )
     closed = False
     if close_case:
         if case.raw_remainder <= 0.005:
-            set_lifecycle(sb, case, "Closed", actor_type="Partner user", actor_name=api_actor_name(sb),
-                          close_code="Paid")
+            set_lifecycle(
+                sb,
+                case,
+                "Closed",
+                actor_type="Partner user",
+                actor_name=api_actor_name(sb),
+                close_code="Paid",
+            )
             closed = True
         else:
-            warnings.append("closeCase was ignored: the payment does not settle the balance "
-                            f"({case.remainder:.2f} {case.currency} outstanding). Use POST /close with PartiallyPaid.")
+            warnings.append(
+                "closeCase was ignored: the payment does not settle the balance "
+                f"({case.remainder:.2f} {case.currency} outstanding). Use POST /close with PartiallyPaid."
+            )
     return 200, {
-        "paymentId": payment.id, "caseReference": case.reference, "date": payment.date,
-        "paymentAmount": payment.amount, "payoutCreditor": split[0], "payoutCollectionPartner": split[1],
-        "paymentRecipient": recipient, "commissionPaymentStatus": commission_status, "closeCase": close_case,
-        "caseClosed": closed, "closeCode": "Paid" if closed else None, "remainingAmount": case.remainder,
+        "paymentId": payment.id,
+        "caseReference": case.reference,
+        "date": payment.date,
+        "paymentAmount": payment.amount,
+        "payoutCreditor": split[0],
+        "payoutCollectionPartner": split[1],
+        "paymentRecipient": recipient,
+        "commissionPaymentStatus": commission_status,
+        "closeCase": close_case,
+        "caseClosed": closed,
+        "closeCode": "Paid" if closed else None,
+        "remainingAmount": case.remainder,
         "warnings": warnings,
     }
 
@@ -352,34 +476,50 @@ async def update_payment(sb: Sandbox, request: Request, case: CaseRec) -> Respon
     commission = f.enum("commissionPaymentStatus", COMMISSION_STATUSES)
     reopen = f.boolean("reopenCaseIfNeeded")
     if recipient == "Creditor" and commission is None and "commissionPaymentStatus" not in f.errors:
-        f.fail("commissionPaymentStatus", "The commissionPaymentStatus field is required when paymentRecipient is Creditor.")
+        f.fail(
+            "commissionPaymentStatus",
+            "The commissionPaymentStatus field is required when paymentRecipient is Creditor.",
+        )
     split = _split(f, amount, case)
     f.check()
     assert day is not None and amount is not None and recipient is not None
     if case.lifecycle == "Merged":
         raise ApiFail(400, "InvalidCaseState", "Merged cases are read-only.")
     if payment.invoiced:
-        raise ApiFail(422, "PaymentInvoiced",
-                      "The payout of this payment is already invoiced; the payment is frozen.")
+        raise ApiFail(
+            422, "PaymentInvoiced", "The payout of this payment is already invoiced; the payment is frozen."
+        )
     sb.state.materialize(case)
     old_amount = payment.amount
-    would_reopen = (case.lifecycle == "Closed" and case.close_code == "Paid"
-                    and money(case.raw_remainder + old_amount - amount) > 0.005)
+    would_reopen = (
+        case.lifecycle == "Closed"
+        and case.close_code == "Paid"
+        and money(case.raw_remainder + old_amount - amount) > 0.005
+    )
     if would_reopen and not reopen:
-        raise ApiFail(409, "ReopenRequired",
-                      "This change leaves a Paid-closed case with a balance; resend with reopenCaseIfNeeded: true.")
+        raise ApiFail(
+            409,
+            "ReopenRequired",
+            "This change leaves a Paid-closed case with a balance; resend with reopenCaseIfNeeded: true.",
+        )
     new_split = split or _default_split(case, amount)
     ts = now()
-    payment.date = iso(ts.replace(year=day.year, month=day.month, day=day.day, hour=0, minute=0, second=0,
-                                  microsecond=0))
+    payment.date = iso(
+        ts.replace(year=day.year, month=day.month, day=day.day, hour=0, minute=0, second=0, microsecond=0)
+    )
     payment.amount = money(amount)
     payment.recipient = recipient
     payment.commission_status = commission if recipient == "Creditor" and commission else "Paid"
     payment.payout_creditor, payment.payout_partner = new_split
     payment.date_updated = iso(ts)
-    add_timeline(case, "PaymentEdited", "Payment changed",
-                 f"Payment changed from {old_amount:.2f} to {amount:.2f} {case.currency}.",
-                 actor_type="Partner user", actor_name=api_actor_name(sb))
+    add_timeline(
+        case,
+        "PaymentEdited",
+        "Payment changed",
+        f"Payment changed from {old_amount:.2f} to {amount:.2f} {case.currency}.",
+        actor_type="Partner user",
+        actor_name=api_actor_name(sb),
+    )
     sb.state.touch(case)
     if would_reopen:
         _reopen(sb, case)
@@ -395,32 +535,48 @@ async def delete_payment(sb: Sandbox, request: Request, case: CaseRec) -> Respon
     if case.lifecycle == "Merged":
         raise ApiFail(400, "InvalidCaseState", "Merged cases are read-only.")
     if payment.invoiced:
-        raise ApiFail(422, "PaymentInvoiced",
-                      "The payout of this payment is already invoiced; the payment is frozen.")
-    would_reopen = (case.lifecycle == "Closed" and case.close_code == "Paid"
-                    and money(case.raw_remainder + payment.amount) > 0.005)
+        raise ApiFail(
+            422, "PaymentInvoiced", "The payout of this payment is already invoiced; the payment is frozen."
+        )
+    would_reopen = (
+        case.lifecycle == "Closed"
+        and case.close_code == "Paid"
+        and money(case.raw_remainder + payment.amount) > 0.005
+    )
     if would_reopen and not reopen:
-        raise ApiFail(409, "ReopenRequired",
-                      "Deleting this payment leaves a Paid-closed case with a balance; "
-                      "resend with reopenCaseIfNeeded=true.")
+        raise ApiFail(
+            409,
+            "ReopenRequired",
+            "Deleting this payment leaves a Paid-closed case with a balance; "
+            "resend with reopenCaseIfNeeded=true.",
+        )
     remove_payment(sb, case, payment, actor_type="Partner user", actor_name=api_actor_name(sb))
     if would_reopen:
         _reopen(sb, case)
     return Response(status_code=204)
 
 
-def remove_payment(sb: Sandbox, case: CaseRec, payment: PaymentRec, *, actor_type: str,
-                   actor_name: str | None) -> None:
+def remove_payment(
+    sb: Sandbox, case: CaseRec, payment: PaymentRec, *, actor_type: str, actor_name: str | None
+) -> None:
     sb.state.materialize(case)
     case.payments.remove(payment)
-    add_timeline(case, "PaymentDeleted", "Payment deleted",
-                 f"Payment of {payment.amount:.2f} {case.currency} was deleted.",
-                 actor_type=actor_type, actor_name=actor_name)
+    add_timeline(
+        case,
+        "PaymentDeleted",
+        "Payment deleted",
+        f"Payment of {payment.amount:.2f} {case.currency} was deleted.",
+        actor_type=actor_type,
+        actor_name=actor_name,
+    )
     sb.state.touch(case)
-    sb.state.emit("payment.deleted", case, paymentId=payment.id, amount=payment.amount, currency=case.currency)
+    sb.state.emit(
+        "payment.deleted", case, paymentId=payment.id, amount=payment.amount, currency=case.currency
+    )
 
 
 # ---------------------------------------------------------------- files
+
 
 def _form_value(form: Any, name: str) -> Any:
     for key, value in form.multi_items():
@@ -449,7 +605,9 @@ async def upload_file(sb: Sandbox, request: Request, case: CaseRec) -> Response:
         errors: dict[str, list[str]] = {}
         doc_type = None
         if isinstance(doc_type_raw, str) and doc_type_raw.strip():
-            doc_type = next((d for d in UPLOAD_DOCUMENT_TYPES if d.lower() == doc_type_raw.strip().lower()), None)
+            doc_type = next(
+                (d for d in UPLOAD_DOCUMENT_TYPES if d.lower() == doc_type_raw.strip().lower()), None
+            )
             if doc_type is None:
                 errors["DocumentType"] = [f"The value '{doc_type_raw}' is not valid for DocumentType."]
         if description is not None and not isinstance(description, str):
@@ -463,9 +621,12 @@ async def upload_file(sb: Sandbox, request: Request, case: CaseRec) -> Response:
         name = PurePosixPath(upload.filename.replace("\\", "/")).name
         ext = PurePosixPath(name).suffix.lower()
         if ext not in UPLOAD_EXTENSIONS:
-            raise ApiFail(415, "UnsupportedFileType",
-                          f"Files of type '{ext or '(none)'}' are not allowed. Allowed: "
-                          + " ".join(sorted(UPLOAD_EXTENSIONS)))
+            raise ApiFail(
+                415,
+                "UnsupportedFileType",
+                f"Files of type '{ext or '(none)'}' are not allowed. Allowed: "
+                + " ".join(sorted(UPLOAD_EXTENSIONS)),
+            )
         content = await upload.read(MAX_UPLOAD_BYTES + 1)
         if len(content) > MAX_UPLOAD_BYTES:
             raise ApiFail(413, "FileTooLarge", "Files may be at most 25 MB.")
@@ -473,18 +634,32 @@ async def upload_file(sb: Sandbox, request: Request, case: CaseRec) -> Response:
         await form.close()
     sb.state.materialize(case)
     ts = iso(now())
-    rec = FileRec(id=str(uuid.uuid4()), date_created=ts, date_updated=ts, file_name=name,
-                  description=description if isinstance(description, str) and description else None,
-                  document_type=doc_type, entity_type="Invoice", size=len(content),
-                  content_b64=base64.b64encode(content).decode())
+    rec = FileRec(
+        id=str(uuid.uuid4()),
+        date_created=ts,
+        date_updated=ts,
+        file_name=name,
+        description=description if isinstance(description, str) and description else None,
+        document_type=doc_type,
+        entity_type="Invoice",
+        size=len(content),
+        content_b64=base64.b64encode(content).decode(),
+    )
     case.files.append(rec)
-    add_timeline(case, "Document", "Document uploaded", f"{name} was uploaded.",
-                 actor_type="Partner user", actor_name=api_actor_name(sb))
+    add_timeline(
+        case,
+        "Document",
+        "Document uploaded",
+        f"{name} was uploaded.",
+        actor_type="Partner user",
+        actor_name=api_actor_name(sb),
+    )
     sb.state.touch(case)
     return JSONResponse(sb.state.file_json(case, rec, sb.file_url(request, case, rec)))
 
 
 # ---------------------------------------------------------------- notes
+
 
 async def create_note(sb: Sandbox, request: Request, case: CaseRec) -> Response:
     f = Fields(await json_body(request))
@@ -496,21 +671,41 @@ async def create_note(sb: Sandbox, request: Request, case: CaseRec) -> Response:
     assert description is not None
     sb.state.materialize(case)
     ts = iso(now())
-    note = NoteRec(id=str(uuid.uuid4()), description=description, created_at=ts,
-                   event_date=iso(event_date) if event_date else None,
-                   user_int_id=sb.state.partner.api_user_id, user_name=api_actor_name(sb))
+    note = NoteRec(
+        id=str(uuid.uuid4()),
+        description=description,
+        created_at=ts,
+        event_date=iso(event_date) if event_date else None,
+        user_int_id=sb.state.partner.api_user_id,
+        user_name=api_actor_name(sb),
+    )
     case.notes.append(note)
-    add_timeline(case, "Note", "Note", description, actor_type="Partner user", actor_name=api_actor_name(sb),
-                 when=note.event_date or ts)
+    add_timeline(
+        case,
+        "Note",
+        "Note",
+        description,
+        actor_type="Partner user",
+        actor_name=api_actor_name(sb),
+        when=note.event_date or ts,
+    )
     sb.state.touch(case)
-    return JSONResponse({
-        "id": note.id, "caseReference": case.reference, "title": "Note", "description": description,
-        "visibility": "SharedWithCreditor", "createdAt": ts, "eventDate": note.event_date,
-        "createdBy": {"userId": note.user_int_id, "userName": note.user_name},
-    })
+    return JSONResponse(
+        {
+            "id": note.id,
+            "caseReference": case.reference,
+            "title": "Note",
+            "description": description,
+            "visibility": "SharedWithCreditor",
+            "createdAt": ts,
+            "eventDate": note.event_date,
+            "createdBy": {"userId": note.user_int_id, "userName": note.user_name},
+        }
+    )
 
 
 # ---------------------------------------------------------------- close
+
 
 async def close_case(sb: Sandbox, request: Request, case: CaseRec) -> Response:
     f = Fields(await json_body(request))
@@ -525,25 +720,44 @@ async def close_case(sb: Sandbox, request: Request, case: CaseRec) -> Response:
     if code in ("Paid", "PartiallyPaid") and not case.payments:
         raise ApiFail(400, "PaymentRequired", f"Close code {code} requires at least one registered payment.")
     if code == "Paid" and case.raw_remainder > 0.005:
-        raise ApiFail(400, "OutstandingBalance",
-                      f"Close code Paid requires payments covering the outstanding amount; "
-                      f"{case.remainder:.2f} {case.currency} is still outstanding. Use PartiallyPaid.")
+        raise ApiFail(
+            400,
+            "OutstandingBalance",
+            f"Close code Paid requires payments covering the outstanding amount; "
+            f"{case.remainder:.2f} {case.currency} is still outstanding. Use PartiallyPaid.",
+        )
     if code == "PartiallyPaid" and case.raw_remainder <= 0.005:
-        raise ApiFail(400, "NoOutstandingBalance",
-                      "Close code PartiallyPaid requires an outstanding balance; use Paid.")
+        raise ApiFail(
+            400, "NoOutstandingBalance", "Close code PartiallyPaid requires an outstanding balance; use Paid."
+        )
     sb.state.materialize(case)
-    set_lifecycle(sb, case, "Closed", actor_type="Partner user", actor_name=api_actor_name(sb),
-                  close_code=code, comment=comment)
+    set_lifecycle(
+        sb,
+        case,
+        "Closed",
+        actor_type="Partner user",
+        actor_name=api_actor_name(sb),
+        close_code=code,
+        comment=comment,
+    )
     total = case.total_payments
-    return JSONResponse({
-        "caseReference": case.reference, "closeCode": code, "closeCodeDescription": CLOSE_CODE_DISPLAY[code],
-        "comment": comment, "closedAt": case.date_finished,
-        "closedBy": {"userId": sb.state.partner.api_user_id, "userName": api_actor_name(sb)},
-        "finalOutstandingAmount": case.remainder, "totalPayments": total, "totalRecovered": total,
-    })
+    return JSONResponse(
+        {
+            "caseReference": case.reference,
+            "closeCode": code,
+            "closeCodeDescription": CLOSE_CODE_DISPLAY[code],
+            "comment": comment,
+            "closedAt": case.date_finished,
+            "closedBy": {"userId": sb.state.partner.api_user_id, "userName": api_actor_name(sb)},
+            "finalOutstandingAmount": case.remainder,
+            "totalPayments": total,
+            "totalRecovered": total,
+        }
+    )
 
 
 # ---------------------------------------------------------------- start
+
 
 async def start_case(sb: Sandbox, request: Request, case: CaseRec) -> Response:
     f = Fields(await json_body(request))
@@ -556,11 +770,18 @@ async def start_case(sb: Sandbox, request: Request, case: CaseRec) -> Response:
     f.check()
     assert welcome is not None and user is not None
     if case.lifecycle != "PendingVerification":
-        raise ApiFail(400, "InvalidCaseState",
-                      f"Only Pending Verification cases can be started; this case is {LIFECYCLE_DISPLAY[case.lifecycle]}.")
+        raise ApiFail(
+            400,
+            "InvalidCaseState",
+            "Only Pending Verification cases can be started; "
+            f"this case is {LIFECYCLE_DISPLAY[case.lifecycle]}.",
+        )
     if case.claim_type not in STANDARD_CLAIM_TYPES or case.dispute_status == DISPUTED:
-        raise ApiFail(400, "CustomTermsRequired",
-                      "This case needs custom terms (claim type or dispute); agree them in the Partner Portal.")
+        raise ApiFail(
+            400,
+            "CustomTermsRequired",
+            "This case needs custom terms (claim type or dispute); agree them in the Partner Portal.",
+        )
     assignee = None
     if assigned_email is not None:
         assignee = sb.state.user_by_email(assigned_email)
@@ -571,8 +792,9 @@ async def start_case(sb: Sandbox, request: Request, case: CaseRec) -> Response:
     if reference:
         other = sb.state.by_partner_ref.get(reference)
         if other is not None and other.id != case.id:
-            raise ApiFail(400, "DuplicatePartnerReference",
-                          "Another case already uses this collectionPartnerReference.")
+            raise ApiFail(
+                400, "DuplicatePartnerReference", "Another case already uses this collectionPartnerReference."
+            )
     sb.state.materialize(case)
     case.interest_fees = money(fees["interestFees"] or 0.0)
     case.reminder_fees = money(fees["reminderFees"] or 0.0)
@@ -587,28 +809,69 @@ async def start_case(sb: Sandbox, request: Request, case: CaseRec) -> Response:
     case.exclusive_period = ExclusivePeriodRec(start=iso(started), end=iso(_add_months(started, 6)))
     case.validation_items = []
     set_lifecycle(sb, case, "Active", actor_type="Partner user", actor_name=user.name)
-    add_timeline(case, "Activation", "Case started",
-                 f"{user.name} started collection; welcome message sent to the creditor.",
-                 actor_type="Partner user", actor_name=user.name)
-    add_timeline(case, "ExclusivePeriod", "Exclusive collection period started",
-                 f"Exclusive collection period runs until {case.exclusive_period.end[:10]}.",
-                 actor_type="System", actor_name=None)
-    post_chat(sb, case, role=0, message=welcome, first=user.first_name, last=user.last_name, email=user.email,
-              int_id=user.int_id)
-    return JSONResponse({"caseId": case.id, "caseReference": case.reference, "status": "Active",
-                         "activatedAt": iso(started), "collectionPartnerReference": case.partner_reference})
+    add_timeline(
+        case,
+        "Activation",
+        "Case started",
+        f"{user.name} started collection; welcome message sent to the creditor.",
+        actor_type="Partner user",
+        actor_name=user.name,
+    )
+    add_timeline(
+        case,
+        "ExclusivePeriod",
+        "Exclusive collection period started",
+        f"Exclusive collection period runs until {case.exclusive_period.end[:10]}.",
+        actor_type="System",
+        actor_name=None,
+    )
+    post_chat(
+        sb,
+        case,
+        role=0,
+        message=welcome,
+        first=user.first_name,
+        last=user.last_name,
+        email=user.email,
+        int_id=user.int_id,
+    )
+    return JSONResponse(
+        {
+            "caseId": case.id,
+            "caseReference": case.reference,
+            "status": "Active",
+            "activatedAt": iso(started),
+            "collectionPartnerReference": case.partner_reference,
+        }
+    )
 
 
 def _add_months(dt: Any, months: int) -> Any:
     month = dt.month - 1 + months
     year = dt.year + month // 12
     month = month % 12 + 1
-    day = min(dt.day, [31, 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28,
-                       31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1])
+    day = min(
+        dt.day,
+        [
+            31,
+            29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28,
+            31,
+            30,
+            31,
+            30,
+            31,
+            31,
+            30,
+            31,
+            30,
+            31,
+        ][month - 1],
+    )
     return dt.replace(year=year, month=month, day=day)
 
 
 # ---------------------------------------------------------------- fees
+
 
 async def update_fees(sb: Sandbox, request: Request, case: CaseRec) -> Response:
     f = Fields(await json_body(request))
@@ -620,12 +883,16 @@ async def update_fees(sb: Sandbox, request: Request, case: CaseRec) -> Response:
     keep = f.boolean("keepIntentionalRate")
     f.check()
     if case.lifecycle in ("Closed", "Merged"):
-        raise ApiFail(400, "InvalidCaseState",
-                      f"Fees cannot be changed on {LIFECYCLE_DISPLAY[case.lifecycle]} cases.")
+        raise ApiFail(
+            400, "InvalidCaseState", f"Fees cannot be changed on {LIFECYCLE_DISPLAY[case.lifecycle]} cases."
+        )
     if confirm and case.intentional_rate:
-        raise ApiFail(400, "IntentionalRate",
-                      "This case has an intentionally set success fee; send keepIntentionalRate instead of "
-                      "confirmPriceChange.")
+        raise ApiFail(
+            400,
+            "IntentionalRate",
+            "This case has an intentionally set success fee; send keepIntentionalRate instead of "
+            "confirmPriceChange.",
+        )
     current_fee = case.success_fee
     proposed = success_fee_for(gross) if gross is not None else current_fee
     recalculated: float | None = None
@@ -635,12 +902,19 @@ async def update_fees(sb: Sandbox, request: Request, case: CaseRec) -> Response:
             allowed = keep if case.intentional_rate else confirm
             if not allowed:
                 flag = "keepIntentionalRate" if case.intentional_rate else "confirmPriceChange"
-                return JSONResponse({
-                    "caseId": case.id, "confirmationRequired": True, "isIntentionalRate": case.intentional_rate,
-                    "currentSuccessFee": current_fee, "proposedSuccessFee": proposed,
-                    "warning": f"The success fee would change from {current_fee}% to {proposed}%.",
-                    "message": f"Nothing was changed. Resend the same request with {flag}: true to apply it.",
-                }, status_code=409)
+                return JSONResponse(
+                    {
+                        "caseId": case.id,
+                        "confirmationRequired": True,
+                        "isIntentionalRate": case.intentional_rate,
+                        "currentSuccessFee": current_fee,
+                        "proposedSuccessFee": proposed,
+                        "warning": f"The success fee would change from {current_fee}% to {proposed}%.",
+                        "message": f"Nothing was changed. Resend the same request with {flag}: true "
+                        "to apply it.",
+                    },
+                    status_code=409,
+                )
         recalculated = current_fee if case.intentional_rate else proposed
     sb.state.materialize(case)
     old = (case.gross_amount, case.interest_fees, case.reminder_fees, case.collection_fees)
@@ -651,17 +925,34 @@ async def update_fees(sb: Sandbox, request: Request, case: CaseRec) -> Response:
     case.reminder_fees = money(reminder or 0.0)
     case.collection_fees = money(collection or 0.0)
     if gross is not None and money(gross) != old[0]:
-        add_timeline(case, "PrincipalChange", "Principal changed",
-                     f"Principal changed from {old[0]:.2f} to {case.gross_amount:.2f} {case.currency}.",
-                     actor_type="Partner user", actor_name=api_actor_name(sb))
+        add_timeline(
+            case,
+            "PrincipalChange",
+            "Principal changed",
+            f"Principal changed from {old[0]:.2f} to {case.gross_amount:.2f} {case.currency}.",
+            actor_type="Partner user",
+            actor_name=api_actor_name(sb),
+        )
     if old[1:] != (case.interest_fees, case.reminder_fees, case.collection_fees):
-        add_timeline(case, "FeeChange", "Fees updated",
-                     f"Fees set to interest {case.interest_fees:.2f}, reminder {case.reminder_fees:.2f}, "
-                     f"collection {case.collection_fees:.2f} {case.currency}.",
-                     actor_type="Partner user", actor_name=api_actor_name(sb))
+        add_timeline(
+            case,
+            "FeeChange",
+            "Fees updated",
+            f"Fees set to interest {case.interest_fees:.2f}, reminder {case.reminder_fees:.2f}, "
+            f"collection {case.collection_fees:.2f} {case.currency}.",
+            actor_type="Partner user",
+            actor_name=api_actor_name(sb),
+        )
     sb.state.touch(case)
-    return JSONResponse({
-        "caseId": case.id, "grossAmount": case.gross_amount, "interestFees": case.interest_fees,
-        "reminderFees": case.reminder_fees, "collectionFees": case.collection_fees,
-        "totalAddedFees": case.total_fees, "recalculatedSuccessFee": recalculated, "remainder": case.remainder,
-    })
+    return JSONResponse(
+        {
+            "caseId": case.id,
+            "grossAmount": case.gross_amount,
+            "interestFees": case.interest_fees,
+            "reminderFees": case.reminder_fees,
+            "collectionFees": case.collection_fees,
+            "totalAddedFees": case.total_fees,
+            "recalculatedSuccessFee": recalculated,
+            "remainder": case.remainder,
+        }
+    )

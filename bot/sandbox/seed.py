@@ -47,16 +47,94 @@ _COUNTRIES: list[tuple[str, str, str, list[str]]] = [
     ("NL", "Netherlands", "EUR", ["Amsterdam", "Rotterdam", "Utrecht"]),
     ("FR", "France", "EUR", ["Paris", "Lyon", "Lille"]),
 ]
-_FIRST = ["Anna", "Lars", "Sofie", "Jonas", "Emma", "Mikkel", "Ida", "Oliver", "Freja", "Lukas",
-          "Clara", "Noah", "Maja", "Elias", "Laura", "Felix", "Nora", "Hugo", "Alma", "Theo"]
-_LAST = ["Berg", "Hansen", "Nielsen", "Schmidt", "Johansson", "Smith", "Larsen", "Dubois",
-         "de Vries", "Andersen", "Meyer", "Olsen", "Martin", "Brown", "Lindqvist", "Jensen"]
-_CO_A = ["Nordic", "Baltic", "Atlas", "Harbor", "Granite", "Maple", "Summit", "Coastal", "Polar",
-         "Copper", "Meridian", "Aurora", "Fjord", "Iron", "Silver", "Pioneer", "Vertex", "Oak"]
-_CO_B = ["Logistics", "Builders", "Foods", "Textiles", "Electric", "Consulting", "Media", "Marine",
-         "Retail", "Print", "Dental", "Motors", "Software", "Furniture", "Catering", "Freight"]
-_CO_SUFFIX = {"DK": "ApS", "DE": "GmbH", "SE": "AB", "GB": "Ltd", "US": "Inc.", "NO": "AS",
-              "NL": "B.V.", "FR": "SARL"}
+_FIRST = [
+    "Anna",
+    "Lars",
+    "Sofie",
+    "Jonas",
+    "Emma",
+    "Mikkel",
+    "Ida",
+    "Oliver",
+    "Freja",
+    "Lukas",
+    "Clara",
+    "Noah",
+    "Maja",
+    "Elias",
+    "Laura",
+    "Felix",
+    "Nora",
+    "Hugo",
+    "Alma",
+    "Theo",
+]
+_LAST = [
+    "Berg",
+    "Hansen",
+    "Nielsen",
+    "Schmidt",
+    "Johansson",
+    "Smith",
+    "Larsen",
+    "Dubois",
+    "de Vries",
+    "Andersen",
+    "Meyer",
+    "Olsen",
+    "Martin",
+    "Brown",
+    "Lindqvist",
+    "Jensen",
+]
+_CO_A = [
+    "Nordic",
+    "Baltic",
+    "Atlas",
+    "Harbor",
+    "Granite",
+    "Maple",
+    "Summit",
+    "Coastal",
+    "Polar",
+    "Copper",
+    "Meridian",
+    "Aurora",
+    "Fjord",
+    "Iron",
+    "Silver",
+    "Pioneer",
+    "Vertex",
+    "Oak",
+]
+_CO_B = [
+    "Logistics",
+    "Builders",
+    "Foods",
+    "Textiles",
+    "Electric",
+    "Consulting",
+    "Media",
+    "Marine",
+    "Retail",
+    "Print",
+    "Dental",
+    "Motors",
+    "Software",
+    "Furniture",
+    "Catering",
+    "Freight",
+]
+_CO_SUFFIX = {
+    "DK": "ApS",
+    "DE": "GmbH",
+    "SE": "AB",
+    "GB": "Ltd",
+    "US": "Inc.",
+    "NO": "AS",
+    "NL": "B.V.",
+    "FR": "SARL",
+}
 _CLAIMS = ["Unpaid Invoice"] * 7 + ["Loan Repayment"] * 2 + ["Breach of Contract"]
 _CHAT_PARTNER = [
     "We have sent the first reminder letter to the debtor.",
@@ -74,9 +152,20 @@ _CHAT_CREDITOR = [
     "The debtor contacted us directly and promised to pay by Friday.",
     "Any news on this case?",
 ]
-_CLOSE_MIX = ["Paid"] * 5 + ["PartiallyPaid"] * 2 + [
-    "DebtorUntraceable", "DebtorInsolventBankrupt", "WithdrawnByClient", "PreLegalExhaustedNoPayment",
-    "UneconomicalToPursue", "Other", "CaseNeverStarted", "NoQuotesReceived"]
+_CLOSE_MIX = (
+    ["Paid"] * 5
+    + ["PartiallyPaid"] * 2
+    + [
+        "DebtorUntraceable",
+        "DebtorInsolventBankrupt",
+        "WithdrawnByClient",
+        "PreLegalExhaustedNoPayment",
+        "UneconomicalToPursue",
+        "Other",
+        "CaseNeverStarted",
+        "NoQuotesReceived",
+    ]
+)
 
 # The first cases cover every situation tests need, whatever N is; the rest are drawn by weight.
 _COVERAGE: list[dict[str, Any]] = [
@@ -100,9 +189,16 @@ _COVERAGE: list[dict[str, Any]] = [
     {"lifecycle": "Closed", "close": "Paid", "invoiced": True},
 ]
 _WEIGHTS: list[tuple[str, int]] = [
-    ("Active", 40), ("PendingVerification", 10), ("NeedsAdditionalDetails", 6), ("Leads", 4),
-    ("LeadsQuoteGiven", 3), ("Paused", 8), ("Closed", 24), ("Merged", 2),
-    ("PendingContractSigning", 1), ("PendingVerificationInternal", 1),
+    ("Active", 40),
+    ("PendingVerification", 10),
+    ("NeedsAdditionalDetails", 6),
+    ("Leads", 4),
+    ("LeadsQuoteGiven", 3),
+    ("Paused", 8),
+    ("Closed", 24),
+    ("Merged", 2),
+    ("PendingContractSigning", 1),
+    ("PendingVerificationInternal", 1),
 ]
 
 
@@ -146,59 +242,95 @@ def build_world(seed: int, n_cases: int) -> SeedWorld:
     rng = random.Random(seed)
     anchor = _day_start()
     partner = Partner(
-        id=rng_uuid(rng), company_name="Nordlys Collection ApS", registration="DK41234567",
-        vat="DK41234567", address="Havnegade 12", zip_code="1058", city="Copenhagen",
-        country="Denmark", office_email="office@nordlys-collection.example",
-        office_phone="+45 70 20 30 40", invoice_email="billing@nordlys-collection.example",
-        public_site="https://nordlys-collection.example", api_user_id=7001,
+        id=rng_uuid(rng),
+        company_name="Nordlys Collection ApS",
+        registration="DK41234567",
+        vat="DK41234567",
+        address="Havnegade 12",
+        zip_code="1058",
+        city="Copenhagen",
+        country="Denmark",
+        office_email="office@nordlys-collection.example",
+        office_phone="+45 70 20 30 40",
+        invoice_email="billing@nordlys-collection.example",
+        public_site="https://nordlys-collection.example",
+        api_user_id=7001,
     )
     users: list[TeamUser] = []
-    for i, (first, last) in enumerate([("Anna", "Berg"), ("Jonas", "Hansen"), ("Sofie", "Larsen"),
-                                       ("Mikkel", "Olsen"), ("Ida", "Jensen")]):
-        users.append(TeamUser(
-            id=rng_uuid(rng), int_id=7002 + i, first_name=first, last_name=last,
-            email=f"{first.lower()}.{last.lower()}@nordlys-collection.example",
-            date_created=iso(anchor - timedelta(days=900 - i * 40)),
-        ))
+    for i, (first, last) in enumerate(
+        [("Anna", "Berg"), ("Jonas", "Hansen"), ("Sofie", "Larsen"), ("Mikkel", "Olsen"), ("Ida", "Jensen")]
+    ):
+        users.append(
+            TeamUser(
+                id=rng_uuid(rng),
+                int_id=7002 + i,
+                first_name=first,
+                last_name=last,
+                email=f"{first.lower()}.{last.lower()}@nordlys-collection.example",
+                date_created=iso(anchor - timedelta(days=900 - i * 40)),
+            )
+        )
     creditors: list[Creditor] = []
     n_creditors = max(6, min(80, n_cases // 100 + 6))
     for i in range(n_creditors):
         alpha2, country, _cur, cities = _COUNTRIES[i % len(_COUNTRIES)]
         name = f"{rng.choice(_CO_A)} {rng.choice(_CO_B)} {_CO_SUFFIX[alpha2]}"
-        divisions = [Division(id=rng_uuid(rng), name=f"{name.split()[0]} {d}")
-                     for d in rng.sample(["North", "South", "Retail", "Wholesale", "Online"], rng.randint(0, 3))]
+        divisions = [
+            Division(id=rng_uuid(rng), name=f"{name.split()[0]} {d}")
+            for d in rng.sample(["North", "South", "Retail", "Wholesale", "Online"], rng.randint(0, 3))
+        ]
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
-        creditors.append(Creditor(
-            id=rng_uuid(rng), company_name=name, registration=f"{alpha2}{rng.randint(10_000_000, 99_999_999)}",
-            office_email=f"accounts@{name.split()[0].lower()}{i}.example",
-            office_phone=f"+{rng.randint(10, 99)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
-            address=f"{rng.choice(_LAST)}street {rng.randint(1, 200)}", city=rng.choice(cities),
-            zip_code=str(rng.randint(1000, 99999)), country=country,
-            contact_first=first, contact_last=last, contact_int_id=20_000 + i, divisions=divisions,
-        ))
+        creditors.append(
+            Creditor(
+                id=rng_uuid(rng),
+                company_name=name,
+                registration=f"{alpha2}{rng.randint(10_000_000, 99_999_999)}",
+                office_email=f"accounts@{name.split()[0].lower()}{i}.example",
+                office_phone=f"+{rng.randint(10, 99)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
+                address=f"{rng.choice(_LAST)}street {rng.randint(1, 200)}",
+                city=rng.choice(cities),
+                zip_code=str(rng.randint(1000, 99999)),
+                country=country,
+                contact_first=first,
+                contact_last=last,
+                contact_int_id=20_000 + i,
+                divisions=divisions,
+            )
+        )
     debtor_pool: list[tuple[str, dict[str, Any]]] = []
     n_debtors = max(4, int(n_cases * 0.7))
     for _ in range(n_debtors):
         alpha2, country, _cur, cities = rng.choice(_COUNTRIES)
         is_company = rng.random() < 0.6
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
-        name = (f"{rng.choice(_CO_A)} {rng.choice(_CO_B)} {_CO_SUFFIX[alpha2]}" if is_company
-                else f"{first} {last}")
-        debtor_pool.append((rng_uuid(rng), {
-            "type": "Company" if is_company else "Person",
-            "name": name,
-            "contactPerson": f"{first} {last}" if is_company else None,
-            "companyRegistrationNumber": f"{alpha2}{rng.randint(10_000_000, 99_999_999)}" if is_company else None,
-            "address": f"{rng.choice(_LAST)} Road {rng.randint(1, 300)}",
-            "zipCode": str(rng.randint(1000, 99999)),
-            "city": rng.choice(cities),
-            "state": None,
-            "stateAlpha2": None,
-            "countryAlpha2": alpha2,
-            "country": country,
-            "email": f"{first.lower()}.{last.lower().replace(' ', '')}@debtor{rng.randint(1, 999)}.example",
-            "phone": f"+{rng.randint(10, 99)} {rng.randint(10_000_000, 99_999_999)}",
-        }))
+        name = (
+            f"{rng.choice(_CO_A)} {rng.choice(_CO_B)} {_CO_SUFFIX[alpha2]}"
+            if is_company
+            else f"{first} {last}"
+        )
+        debtor_pool.append(
+            (
+                rng_uuid(rng),
+                {
+                    "type": "Company" if is_company else "Person",
+                    "name": name,
+                    "contactPerson": f"{first} {last}" if is_company else None,
+                    "companyRegistrationNumber": f"{alpha2}{rng.randint(10_000_000, 99_999_999)}"
+                    if is_company
+                    else None,
+                    "address": f"{rng.choice(_LAST)} Road {rng.randint(1, 300)}",
+                    "zipCode": str(rng.randint(1000, 99999)),
+                    "city": rng.choice(cities),
+                    "state": None,
+                    "stateAlpha2": None,
+                    "countryAlpha2": alpha2,
+                    "country": country,
+                    "email": f"{first.lower()}.{last.lower().replace(' ', '')}"
+                    f"@debtor{rng.randint(1, 999)}.example",
+                    "phone": f"+{rng.randint(10, 99)} {rng.randint(10_000_000, 99_999_999)}",
+                },
+            )
+        )
     references: set[str] = set()
     cases: list[CaseRec] = []
     population = [w[0] for w in _WEIGHTS]
@@ -213,9 +345,12 @@ def build_world(seed: int, n_cases: int) -> SeedWorld:
                 spec["close"] = rng.choice(_CLOSE_MIX)
             spec["test"] = ours and rng.random() < 0.03
             spec["intentional"] = rng.random() < 0.08
-        cases.append(_make_case(rng, i, spec, ours, partner, users, creditors, debtor_pool, references, anchor))
-    return SeedWorld(partner=partner, users=users, creditors=creditors, cases=cases,
-                     api_key=default_api_key(seed))
+        cases.append(
+            _make_case(rng, i, spec, ours, partner, users, creditors, debtor_pool, references, anchor)
+        )
+    return SeedWorld(
+        partner=partner, users=users, creditors=creditors, cases=cases, api_key=default_api_key(seed)
+    )
 
 
 def _reference(rng: random.Random, taken: set[str]) -> str:
@@ -227,9 +362,18 @@ def _reference(rng: random.Random, taken: set[str]) -> str:
             return ref
 
 
-def _make_case(rng: random.Random, index: int, spec: dict[str, Any], ours: bool, partner: Partner,
-               users: list[TeamUser], creditors: list[Creditor],
-               debtor_pool: list[tuple[str, dict[str, Any]]], refs: set[str], anchor: datetime) -> CaseRec:
+def _make_case(
+    rng: random.Random,
+    index: int,
+    spec: dict[str, Any],
+    ours: bool,
+    partner: Partner,
+    users: list[TeamUser],
+    creditors: list[Creditor],
+    debtor_pool: list[tuple[str, dict[str, Any]]],
+    refs: set[str],
+    anchor: datetime,
+) -> CaseRec:
     lifecycle: str = spec["lifecycle"]
     creditor = rng.choice(creditors)
     division = rng.choice(creditor.divisions) if creditor.divisions and rng.random() < 0.7 else None
@@ -238,18 +382,33 @@ def _make_case(rng: random.Random, index: int, spec: dict[str, Any], ours: bool,
     created = anchor - timedelta(days=rng.randint(3, 720), seconds=rng.randint(0, 86_399))
     issue = created - timedelta(days=rng.randint(30, 200))
     due = issue + timedelta(days=rng.choice([14, 30, 45]))
-    gross = money(rng.choice([rng.uniform(150, 999), rng.uniform(1000, 4999), rng.uniform(5000, 24_999),
-                              rng.uniform(25_000, 120_000)]))
+    gross = money(
+        rng.choice(
+            [
+                rng.uniform(150, 999),
+                rng.uniform(1000, 4999),
+                rng.uniform(5000, 24_999),
+                rng.uniform(25_000, 120_000),
+            ]
+        )
+    )
     started = lifecycle in ("Active", "Paused", "Closed", "Merged") and spec.get("close") not in (
-        "CaseNeverStarted", "NoQuotesReceived")
+        "CaseNeverStarted",
+        "NoQuotesReceived",
+    )
     interest = money(gross * rng.uniform(0, 0.06)) if started else 0.0
     reminder = money(rng.choice([0, 0, 10, 25, 40])) if started else 0.0
     collection = money(rng.choice([0, 0, 50, 75, 120])) if started else 0.0
     claim = spec.get("claim") or rng.choice(_CLAIMS)
     if lifecycle == "PendingVerification" and "claim" not in spec and not spec.get("disputed"):
         claim = rng.choice(["Unpaid Invoice", "Loan Repayment"])
-    disputed = DISPUTED if spec.get("disputed") else rng.choice(
-        ["No, the claim is not disputed", "No, the claim is not disputed", "Don't Know", None])
+    disputed = (
+        DISPUTED
+        if spec.get("disputed")
+        else rng.choice(
+            ["No, the claim is not disputed", "No, the claim is not disputed", "Don't Know", None]
+        )
+    )
     table_fee = success_fee_for(gross)
     intentional = bool(spec.get("intentional"))
     fee: float | None = table_fee
@@ -267,9 +426,14 @@ def _make_case(rng: random.Random, index: int, spec: dict[str, Any], ours: bool,
         creditor_id=creditor.id,
         division_id=division.id if division else None,
         creditor_reference=f"INV-{issue.year}-{rng.randint(1000, 99999)}",
-        creditor_comments=rng.choice([None, "Debtor usually pays after a phone call.",
-                                      "Long-standing customer; please be polite.",
-                                      "Goods were delivered in full on time."]),
+        creditor_comments=rng.choice(
+            [
+                None,
+                "Debtor usually pays after a phone call.",
+                "Long-standing customer; please be polite.",
+                "Goods were delivered in full on time.",
+            ]
+        ),
         claim_description=f"Invoice for {rng.choice(['services', 'goods', 'consulting', 'rent', 'freight'])}",
         claim_type=claim,
         dispute_status=disputed,
@@ -314,15 +478,23 @@ def _make_case(rng: random.Random, index: int, spec: dict[str, Any], ours: bool,
             case.exclusive_period = ExclusivePeriodRec(start=iso(collection_started), end=iso(end))
             if rng.random() < 0.3:
                 new_end = end + timedelta(days=rng.choice([30, 60, 90]))
-                case.exclusive_period.extensions.append({
-                    "type": rng.choice(["PromiseToPay", "PaymentAgreement", "Payment", "Manual"]),
-                    "eventDate": iso(end - timedelta(days=10)), "newEndDate": iso(new_end)})
+                case.exclusive_period.extensions.append(
+                    {
+                        "type": rng.choice(["PromiseToPay", "PaymentAgreement", "Payment", "Manual"]),
+                        "eventDate": iso(end - timedelta(days=10)),
+                        "newEndDate": iso(new_end),
+                    }
+                )
                 case.exclusive_period.end = iso(new_end)
     if spec.get("pref"):
         case.partner_reference = spec["pref"]
     elif started and rng.random() < 0.6:
         case.partner_reference = f"NC-{created.year}-{index:05d}"
-    if case.date_collection_started and case.date_updated and case.date_updated < case.date_collection_started:
+    if (
+        case.date_collection_started
+        and case.date_updated
+        and case.date_updated < case.date_collection_started
+    ):
         case.date_updated = case.date_collection_started
     _seed_payments(rng, case, spec, created, anchor)
     if lifecycle == "Closed":
@@ -353,17 +525,28 @@ def _bank_account(rng: random.Random, creditor: Creditor, currency: str) -> dict
     country = creditor.registration[:2]
     iban = f"{country}{rng.randint(10, 99)}{rng.randint(10**13, 10**14 - 1)}"
     return {
-        "id": rng.randint(1000, 999_999), "label": "Main account", "scheme": "IBAN",
-        "currencyCode": currency, "bankCountryCode": country,
-        "accountHolderName": creditor.company_name, "iban": iban, "bic": f"{creditor.company_name[:4].upper()}XX",
-        "accountNumber": None, "localIdentifier": None, "localIdentifierType": None,
-        "bankName": "Sandbox Bank", "bankAddress": "Bank Street 1", "bankCity": creditor.city,
-        "bankZipCode": creditor.zip_code, "bankState": None,
+        "id": rng.randint(1000, 999_999),
+        "label": "Main account",
+        "scheme": "IBAN",
+        "currencyCode": currency,
+        "bankCountryCode": country,
+        "accountHolderName": creditor.company_name,
+        "iban": iban,
+        "bic": f"{creditor.company_name[:4].upper()}XX",
+        "accountNumber": None,
+        "localIdentifier": None,
+        "localIdentifierType": None,
+        "bankName": "Sandbox Bank",
+        "bankAddress": "Bank Street 1",
+        "bankCity": creditor.city,
+        "bankZipCode": creditor.zip_code,
+        "bankState": None,
     }
 
 
-def _seed_payments(rng: random.Random, case: CaseRec, spec: dict[str, Any], created: datetime,
-                   anchor: datetime) -> None:
+def _seed_payments(
+    rng: random.Random, case: CaseRec, spec: dict[str, Any], created: datetime, anchor: datetime
+) -> None:
     lifecycle, code = case.lifecycle, spec.get("close")
     total = money(case.gross_amount + case.total_fees)
     amounts: list[float] = []
@@ -384,15 +567,23 @@ def _seed_payments(rng: random.Random, case: CaseRec, spec: dict[str, Any], crea
         fee = case.success_fee or 0.0
         partner_share = money(amount * fee / 100)
         invoiced = bool(spec.get("invoiced")) or rng.random() < 0.15
-        case.payments.append(PaymentRec(
-            id=rng_uuid(rng), date_created=iso(when), date_updated=None,
-            date=iso(when.replace(hour=0, minute=0, second=0, microsecond=0)), amount=amount,
-            recipient=recipient, method=rng.choice(["BankTransfer", "BankTransfer", "Card", "Cash"]),
-            commission_status="Paid" if recipient != "Creditor" else rng.choice(["Paid", "Unpaid"]),
-            payout_creditor=money(amount - partner_share), payout_partner=partner_share,
-            invoiced=invoiced, invoice_id=rng_uuid(rng) if invoiced else None,
-            invoice_reference=f"PI-{rng.randint(10_000, 99_999)}" if invoiced else None,
-        ))
+        case.payments.append(
+            PaymentRec(
+                id=rng_uuid(rng),
+                date_created=iso(when),
+                date_updated=None,
+                date=iso(when.replace(hour=0, minute=0, second=0, microsecond=0)),
+                amount=amount,
+                recipient=recipient,
+                method=rng.choice(["BankTransfer", "BankTransfer", "Card", "Cash"]),
+                commission_status="Paid" if recipient != "Creditor" else rng.choice(["Paid", "Unpaid"]),
+                payout_creditor=money(amount - partner_share),
+                payout_partner=partner_share,
+                invoiced=invoiced,
+                invoice_id=rng_uuid(rng) if invoiced else None,
+                invoice_reference=f"PI-{rng.randint(10_000, 99_999)}" if invoiced else None,
+            )
+        )
     case.payments.sort(key=lambda p: p.date_created)
 
 
@@ -404,40 +595,85 @@ def materialize(case: CaseRec, seed: int, users: list[TeamUser], creditor: Credi
     case.seed_index = -1
     created = datetime.fromisoformat(case.date_created.replace("Z", "+00:00"))
     latest = datetime.fromisoformat((case.date_updated or case.date_created).replace("Z", "+00:00"))
-    events: list[TimelineRec] = [TimelineRec(
-        date=case.date_created, type="Assignment", title="Case assigned",
-        description=f"Case {case.reference} was assigned to you.", actor_type="System", actor_name=None)]
+    events: list[TimelineRec] = [
+        TimelineRec(
+            date=case.date_created,
+            type="Assignment",
+            title="Case assigned",
+            description=f"Case {case.reference} was assigned to you.",
+            actor_type="System",
+            actor_name=None,
+        )
+    ]
     handler = next((u for u in users if u.id == case.assigned_user_id), users[0])
     if case.date_collection_started:
-        events.append(TimelineRec(
-            date=case.date_collection_started, type="LifecycleChange", title="Case activated",
-            description="Lifecycle changed from Pending Verification to Active.",
-            actor_type="Partner user", actor_name=handler.name))
+        events.append(
+            TimelineRec(
+                date=case.date_collection_started,
+                type="LifecycleChange",
+                title="Case activated",
+                description="Lifecycle changed from Pending Verification to Active.",
+                actor_type="Partner user",
+                actor_name=handler.name,
+            )
+        )
         if case.engagement_phase in ("Legal", "Enforcement"):
             began = datetime.fromisoformat(case.date_collection_started.replace("Z", "+00:00"))
             when = began + (max(latest, began + timedelta(hours=2)) - began) * rng.uniform(0.3, 0.9)
-            events.append(TimelineRec(
-                date=iso(when), type="EngagementPhase", title="Engagement phase changed",
-                description=f"Engagement phase changed from Pre-legal to {case.engagement_phase}.",
-                actor_type="System", actor_name=None))
+            events.append(
+                TimelineRec(
+                    date=iso(when),
+                    type="EngagementPhase",
+                    title="Engagement phase changed",
+                    description=f"Engagement phase changed from Pre-legal to {case.engagement_phase}.",
+                    actor_type="System",
+                    actor_name=None,
+                )
+            )
     for p in case.payments:
-        events.append(TimelineRec(
-            date=p.date_created, type="Payment", title="Payment registered",
-            description=f"Payment of {p.amount:.2f} {case.currency} registered.",
-            actor_type="Partner user", actor_name=handler.name))
+        events.append(
+            TimelineRec(
+                date=p.date_created,
+                type="Payment",
+                title="Payment registered",
+                description=f"Payment of {p.amount:.2f} {case.currency} registered.",
+                actor_type="Partner user",
+                actor_name=handler.name,
+            )
+        )
     if case.lifecycle == "NeedsAdditionalDetails":
-        events.append(TimelineRec(
-            date=iso(created + timedelta(hours=3)), type="LifecycleChange", title="More information required",
-            description="Debitura asked the creditor for more information.", actor_type="System", actor_name=None))
+        events.append(
+            TimelineRec(
+                date=iso(created + timedelta(hours=3)),
+                type="LifecycleChange",
+                title="More information required",
+                description="Debitura asked the creditor for more information.",
+                actor_type="System",
+                actor_name=None,
+            )
+        )
     if case.close_code and case.date_finished:
-        events.append(TimelineRec(
-            date=case.date_finished, type="CaseClosed", title="Case closed",
-            description=f"Case closed with close code {case.close_code}.",
-            actor_type="Partner user", actor_name=handler.name))
+        events.append(
+            TimelineRec(
+                date=case.date_finished,
+                type="CaseClosed",
+                title="Case closed",
+                description=f"Case closed with close code {case.close_code}.",
+                actor_type="Partner user",
+                actor_name=handler.name,
+            )
+        )
     if case.lifecycle == "Merged":
-        events.append(TimelineRec(
-            date=case.date_updated or case.date_created, type="System", title="Case merged",
-            description="This case was merged into another case.", actor_type="System", actor_name=None))
+        events.append(
+            TimelineRec(
+                date=case.date_updated or case.date_created,
+                type="System",
+                title="Case merged",
+                description="This case was merged into another case.",
+                actor_type="System",
+                actor_name=None,
+            )
+        )
     events.sort(key=lambda t: t.date)
     case.timeline = events
 
@@ -463,25 +699,58 @@ def materialize(case: CaseRec, seed: int, users: list[TeamUser], creditor: Credi
                 u = rng.choice(users)
                 first, last, email, uid = u.first_name, u.last_name, u.email, u.int_id
                 text = "Posting on behalf of the creditor: " + rng.choice(_CHAT_CREDITOR).lower()
-            case.chats.append(ChatRec(
-                id=rng_uuid(rng), date_created=iso(when), date_updated=None, role=role, message=text,
-                is_seen=rng.random() < 0.7, user_int_id=uid, user_first=first, user_last=last, user_email=email))
+            case.chats.append(
+                ChatRec(
+                    id=rng_uuid(rng),
+                    date_created=iso(when),
+                    date_updated=None,
+                    role=role,
+                    message=text,
+                    is_seen=rng.random() < 0.7,
+                    user_int_id=uid,
+                    user_first=first,
+                    user_last=last,
+                    user_email=email,
+                )
+            )
             events_label = CHAT_ROLE_LABELS[role]
-            case.timeline.append(TimelineRec(
-                date=iso(when), type="Communication", title="Chat message",
-                description=f"{events_label} wrote a chat message.",
-                actor_type="Partner user" if role != 1 else "Creditor user", actor_name=f"{first} {last}"))
+            case.timeline.append(
+                TimelineRec(
+                    date=iso(when),
+                    type="Communication",
+                    title="Chat message",
+                    description=f"{events_label} wrote a chat message.",
+                    actor_type="Partner user" if role != 1 else "Creditor user",
+                    actor_name=f"{first} {last}",
+                )
+            )
         case.timeline.sort(key=lambda t: t.date)
 
     for k in range(rng.randint(0, 3)):
-        kind, ext = rng.choice([("OriginalInvoice", ".pdf"), ("CreditorDocuments", ".pdf"),
-                                ("DebtorDocuments", ".eml"), ("Miscellaneous", ".png"), (None, ".txt")])
-        when = iso(created + timedelta(hours=k + 1))
+        kind, ext = rng.choice(
+            [
+                ("OriginalInvoice", ".pdf"),
+                ("CreditorDocuments", ".pdf"),
+                ("DebtorDocuments", ".eml"),
+                ("Miscellaneous", ".png"),
+                (None, ".txt"),
+            ]
+        )
+        stamp = iso(created + timedelta(hours=k + 1))
         name = f"{(kind or 'document').lower()}-{case.reference}-{k + 1}{ext}"
-        case.files.append(FileRec(
-            id=rng_uuid(rng), date_created=when, date_updated=when, file_name=name,
-            description=rng.choice([None, "Uploaded by the creditor", "Original claim document"]),
-            document_type=kind, entity_type="Invoice", size=0, content_b64=None))
+        case.files.append(
+            FileRec(
+                id=rng_uuid(rng),
+                date_created=stamp,
+                date_updated=stamp,
+                file_name=name,
+                description=rng.choice([None, "Uploaded by the creditor", "Original claim document"]),
+                document_type=kind,
+                entity_type="Invoice",
+                size=0,
+                content_b64=None,
+            )
+        )
 
 
 def seeded_file_content(f: FileRec, case_reference: str) -> bytes:

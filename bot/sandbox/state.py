@@ -254,15 +254,23 @@ class State:
     def _allocation(c: CaseRec) -> dict[str, float]:
         """Payments go to collection fees, then reminder fees, then interest, then principal."""
         paid = c.total_payments
-        parts = {"collectionFees": c.collection_fees, "reminderFees": c.reminder_fees,
-                 "interest": c.interest_fees, "principal": c.gross_amount}
+        parts = {
+            "collectionFees": c.collection_fees,
+            "reminderFees": c.reminder_fees,
+            "interest": c.interest_fees,
+            "principal": c.gross_amount,
+        }
         left: dict[str, float] = {}
         for name, amount in parts.items():
             used = min(amount, paid)
             paid = money(paid - used)
             left[name] = money(amount - used)
-        return {"principal": left["principal"], "interest": left["interest"],
-                "reminderFees": left["reminderFees"], "collectionFees": left["collectionFees"]}
+        return {
+            "principal": left["principal"],
+            "interest": left["interest"],
+            "reminderFees": left["reminderFees"],
+            "collectionFees": left["collectionFees"],
+        }
 
     @staticmethod
     def chat_json(ch: ChatRec) -> dict[str, Any]:
@@ -286,8 +294,13 @@ class State:
 
     @staticmethod
     def timeline_json(t: TimelineRec) -> dict[str, Any]:
-        return {"date": t.date, "type": t.type, "title": t.title, "description": t.description,
-                "actor": {"type": t.actor_type, "name": t.actor_name}}
+        return {
+            "date": t.date,
+            "type": t.type,
+            "title": t.title,
+            "description": t.description,
+            "actor": {"type": t.actor_type, "name": t.actor_name},
+        }
 
     @staticmethod
     def payment_json(c: CaseRec, p: PaymentRec) -> dict[str, Any]:
@@ -300,8 +313,11 @@ class State:
             "recipient": p.recipient,
             "method": p.method,
             "currency": c.currency,
-            "invoice": {"status": LIFECYCLE_DISPLAY[c.lifecycle], "reference": c.reference,
-                        "invoiceId": c.id},
+            "invoice": {
+                "status": LIFECYCLE_DISPLAY[c.lifecycle],
+                "reference": c.reference,
+                "invoiceId": c.id,
+            },
         }
 
     @staticmethod
@@ -331,19 +347,38 @@ class State:
             delta = end - current
             days = delta.days if delta >= timedelta(0) else -((-delta).days)
             status = "Active" if end > current else "Expired"
-        return {"engagementStartDate": ep.start, "currentEndDate": ep.end, "daysRemaining": days,
-                "status": status, "extensions": list(ep.extensions)}
+        return {
+            "engagementStartDate": ep.start,
+            "currentEndDate": ep.end,
+            "daysRemaining": days,
+            "status": status,
+            "extensions": list(ep.extensions),
+        }
 
     def me_json(self) -> dict[str, Any]:
         p = self.partner
         return {
-            "id": p.id, "companyName": p.company_name, "logoUrl": None,
-            "companyRegistrationNumber": p.registration, "vatNumber": p.vat, "address": p.address,
-            "zipCode": p.zip_code, "city": p.city, "state": None, "country": p.country,
-            "officeEmail": p.office_email, "officePhone": p.office_phone, "invoiceEmail": p.invoice_email,
-            "billingContact": "Anna Berg", "invoiceCurrency": 1, "commissionType": 0,
-            "preLegalRevenueShare": 0.40, "legalRevenueShare": 0.20, "verifiedProfile": True,
-            "fullAddress": f"{p.address}, {p.zip_code} {p.city}, {p.country}", "surveyCadenceMode": 0,
+            "id": p.id,
+            "companyName": p.company_name,
+            "logoUrl": None,
+            "companyRegistrationNumber": p.registration,
+            "vatNumber": p.vat,
+            "address": p.address,
+            "zipCode": p.zip_code,
+            "city": p.city,
+            "state": None,
+            "country": p.country,
+            "officeEmail": p.office_email,
+            "officePhone": p.office_phone,
+            "invoiceEmail": p.invoice_email,
+            "billingContact": "Anna Berg",
+            "invoiceCurrency": 1,
+            "commissionType": 0,
+            "preLegalRevenueShare": 0.40,
+            "legalRevenueShare": 0.20,
+            "verifiedProfile": True,
+            "fullAddress": f"{p.address}, {p.zip_code} {p.city}, {p.country}",
+            "surveyCadenceMode": 0,
         }
 
     @staticmethod

@@ -30,8 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.sandbox.enums import WEBHOOK_EVENTS
-from bot.sandbox.http import ApiFail, Fields, FieldErrors, json_body, not_found, parse_uuid
+from bot.sandbox.enums import WEBHOOK_EVENTS as WEBHOOK_EVENTS
+from bot.sandbox.http import ApiFail, FieldErrors, Fields, json_body, not_found, parse_uuid
 from bot.sandbox.model import iso, now, parse_iso
 
 if TYPE_CHECKING:
@@ -83,9 +83,17 @@ class Subscription:
     disabled_reason: str | None = None
 
     def to_json(self, *, with_secret: bool = False) -> dict[str, Any]:
-        return {"id": self.id, "url": self.url, "events": list(self.events), "isActive": self.is_active,
-                "createdUtc": self.created, "updatedUtc": self.updated, "disabledReason": self.disabled_reason,
-                "secret": self.secret if with_secret else None, "isTestMode": self.is_test_mode}
+        return {
+            "id": self.id,
+            "url": self.url,
+            "events": list(self.events),
+            "isActive": self.is_active,
+            "createdUtc": self.created,
+            "updatedUtc": self.updated,
+            "disabledReason": self.disabled_reason,
+            "secret": self.secret if with_secret else None,
+            "isTestMode": self.is_test_mode,
+        }
 
 
 @dataclass
@@ -102,10 +110,18 @@ class EventRow:
     last_error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "subscriptionId": self.subscription_id, "caseId": self.case_id,
-                "eventType": self.event_type, "payload": self.payload, "createdAt": self.created_at,
-                "deliveredAt": self.delivered_at, "attemptCount": self.attempt_count,
-                "lastResponseCode": self.last_response_code, "lastError": self.last_error}
+        return {
+            "id": self.id,
+            "subscriptionId": self.subscription_id,
+            "caseId": self.case_id,
+            "eventType": self.event_type,
+            "payload": self.payload,
+            "createdAt": self.created_at,
+            "deliveredAt": self.delivered_at,
+            "attemptCount": self.attempt_count,
+            "lastResponseCode": self.last_response_code,
+            "lastError": self.last_error,
+        }
 
 
 @dataclass
@@ -175,8 +191,14 @@ class WebhookHub:
         for sub in list(self.subs.values()):
             if not sub.is_active or ev.event not in sub.events or sub.is_test_mode != case.is_test:
                 continue
-            row = EventRow(id=str(uuid.uuid4()), subscription_id=sub.id, case_id=case.id,
-                           event_type=ev.event, payload=payload, created_at=iso(now()))
+            row = EventRow(
+                id=str(uuid.uuid4()),
+                subscription_id=sub.id,
+                case_id=case.id,
+                event_type=ev.event,
+                payload=payload,
+                created_at=iso(now()),
+            )
             self.rows.append(row)
             self.rows_by_id[row.id] = row
             self._spawn(row, replay=False)
@@ -217,10 +239,21 @@ class WebhookHub:
                 error = f"{type(exc).__name__}: {exc}"[:500]
             row.attempt_count += 1
             row.last_response_code = status
-            row.last_error = error if error else (None if status and 200 <= status < 300 else f"HTTP {status}")
-            self.log.append(DeliveryLog(row_id=row.id, subscription_id=sub.id, event_type=row.event_type,
-                                        attempt=attempt, replay=replay, status=status, error=error,
-                                        at=iso(now())))
+            row.last_error = (
+                error if error else (None if status and 200 <= status < 300 else f"HTTP {status}")
+            )
+            self.log.append(
+                DeliveryLog(
+                    row_id=row.id,
+                    subscription_id=sub.id,
+                    event_type=row.event_type,
+                    attempt=attempt,
+                    replay=replay,
+                    status=status,
+                    error=error,
+                    at=iso(now()),
+                )
+            )
             if status is not None and 200 <= status < 300:
                 row.delivered_at = iso(now())
                 return
@@ -240,37 +273,63 @@ class WebhookHub:
     def replay(self, row: EventRow) -> None:
         self._spawn(row, replay=True)
 
-    async def idle(self, timeout: float = 5.0) -> bool:
-        """Wait until no delivery is pending (control API helper)."""
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def idle(self, limit: float = 5.0) -> bool:
+        """Wait until no delivery is pending, at most `limit` seconds (control API helper)."""
+        deadline = asyncio.get_running_loop().time() + limit
         while self._tasks:
             if asyncio.get_running_loop().time() > deadline:
                 return False
             await asyncio.sleep(0.01)
         return True
 
-    def create(self, url: str, events: list[str], *, is_test_mode: bool = False,
-               secret: str | None = None) -> Subscription:
-        sub = Subscription(id=str(uuid.uuid4()), url=url, events=events, secret=secret or new_secret(),
-                           is_test_mode=is_test_mode)
+    def create(
+        self, url: str, events: list[str], *, is_test_mode: bool = False, secret: str | None = None
+    ) -> Subscription:
+        sub = Subscription(
+            id=str(uuid.uuid4()),
+            url=url,
+            events=events,
+            secret=secret or new_secret(),
+            is_test_mode=is_test_mode,
+        )
         self.subs[sub.id] = sub
         return sub
 
     # ---------- persistence ----------
     def snapshot(self) -> list[dict[str, Any]]:
-        return [{"id": s.id, "url": s.url, "events": s.events, "secret": s.secret, "isTestMode": s.is_test_mode,
-                 "isActive": s.is_active, "created": s.created, "updated": s.updated,
-                 "disabledReason": s.disabled_reason} for s in self.subs.values()]
+        return [
+            {
+                "id": s.id,
+                "url": s.url,
+                "events": s.events,
+                "secret": s.secret,
+                "isTestMode": s.is_test_mode,
+                "isActive": s.is_active,
+                "created": s.created,
+                "updated": s.updated,
+                "disabledReason": s.disabled_reason,
+            }
+            for s in self.subs.values()
+        ]
 
     def restore(self, rows: list[dict[str, Any]]) -> None:
         for r in rows:
-            sub = Subscription(id=r["id"], url=r["url"], events=list(r["events"]), secret=r["secret"],
-                               is_test_mode=bool(r["isTestMode"]), is_active=bool(r["isActive"]),
-                               created=r["created"], updated=r["updated"], disabled_reason=r["disabledReason"])
+            sub = Subscription(
+                id=r["id"],
+                url=r["url"],
+                events=list(r["events"]),
+                secret=r["secret"],
+                is_test_mode=bool(r["isTestMode"]),
+                is_active=bool(r["isActive"]),
+                created=r["created"],
+                updated=r["updated"],
+                disabled_reason=r["disabledReason"],
+            )
             self.subs[sub.id] = sub
 
 
 # ---------------------------------------------------------------- routes
+
 
 def _hub(request: Request) -> WebhookHub:
     sb: Sandbox = request.app.state.sandbox
@@ -407,11 +466,14 @@ async def replay_event(request: Request) -> Response:
     if not sub.is_active:
         raise ApiFail(400, "SubscriptionInactive", "The subscription is disabled; re-enable it first.")
     hub.replay(row)
-    return JSONResponse({"eventId": row.id, "subscriptionId": row.subscription_id, "eventType": row.event_type})
+    return JSONResponse(
+        {"eventId": row.id, "subscriptionId": row.subscription_id, "eventType": row.event_type}
+    )
 
 
-def routes(guard: Callable[[Callable[[Request], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]],
-           ) -> list[Route]:
+def routes(
+    guard: Callable[[Callable[[Request], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]],
+) -> list[Route]:
     return [
         Route("/webhooks", guard(list_webhooks), methods=["GET"]),
         Route("/webhooks", guard(create_webhook), methods=["POST"]),

@@ -12,8 +12,16 @@ from tests.fixtures.sandbox import SandboxHandle
 
 pytestmark = pytest.mark.sandbox
 
-LIFECYCLE_DISPLAYS = {"Pending Verification", "More Info Required", "Collecting Quotes", "Pending Quote Selection",
-                      "Active", "Paused", "Closed", "Merged"}
+LIFECYCLE_DISPLAYS = {
+    "Pending Verification",
+    "More Info Required",
+    "Collecting Quotes",
+    "Pending Quote Selection",
+    "Active",
+    "Paused",
+    "Closed",
+    "Merged",
+}
 
 
 @pytest.fixture
@@ -80,7 +88,11 @@ def test_page_size_limit_and_bad_paging(api: httpx.Client) -> None:
 def test_every_partner_visible_lifecycle_is_seeded_and_hidden_ones_are_not_listed(api: httpx.Client) -> None:
     cases = all_cases(api, includeTestCases="true")
     assert {c["lifecycle"] for c in cases} == LIFECYCLE_DISPLAYS
-    assert {c["closeCode"] for c in cases if c["closeCode"]} >= {"Paid", "Partially paid", "Debtor Untraceable"}
+    assert {c["closeCode"] for c in cases if c["closeCode"]} >= {
+        "Paid",
+        "Partially paid",
+        "Debtor Untraceable",
+    }
     assert {c["currency"] for c in cases} >= {"EUR", "DKK"}
     assert {c["debtor"]["type"] for c in cases} == {"Company", "Person"}
 
@@ -135,8 +147,16 @@ def test_sort_grammar(api: httpx.Client) -> None:
     # unknown fields are ignored: same order as without them
     assert [c["id"] for c in all_cases(api, Sort="debtorName,GrossAmount:desc")] == [c["id"] for c in desc]
     multi = all_cases(api, Sort="Lifecycle:asc,Remainder:desc")
-    order = ["Pending Verification", "More Info Required", "Collecting Quotes", "Pending Quote Selection",
-             "Active", "Paused", "Closed", "Merged"]
+    order = [
+        "Pending Verification",
+        "More Info Required",
+        "Collecting Quotes",
+        "Pending Quote Selection",
+        "Active",
+        "Paused",
+        "Closed",
+        "Merged",
+    ]
     keys = [(order.index(c["lifecycle"]), -c["remainder"]) for c in multi]
     assert keys == sorted(keys)
     finished = all_cases(api, Sort="DateFinished:desc")
@@ -152,7 +172,9 @@ def test_test_cases_only_with_include_flag(api: httpx.Client, sandbox: SandboxHa
     assert api.get(f"/cases/{test_case['id']}").status_code == 200
 
 
-def test_case_by_id_404_for_hidden_other_partner_and_unknown(api: httpx.Client, sandbox: SandboxHandle) -> None:
+def test_case_by_id_404_for_hidden_other_partner_and_unknown(
+    api: httpx.Client, sandbox: SandboxHandle
+) -> None:
     hidden = sandbox.case("PendingContractSigning", visible=False)
     other = sandbox.case(ours=False, visible=None, test=None)
     for case_id in (hidden["id"], other["id"], "00000000-0000-4000-8000-000000000001"):
@@ -188,8 +210,9 @@ def test_lookup_by_reference(api: httpx.Client, sandbox: SandboxHandle) -> None:
     assert api.get(f"/cases/case-reference/{hidden['reference']}").status_code == 404
 
 
-def test_lookup_by_partner_reference_single_is_exact_and_url_decoded(api: httpx.Client,
-                                                                    sandbox: SandboxHandle) -> None:
+def test_lookup_by_partner_reference_single_is_exact_and_url_decoded(
+    api: httpx.Client, sandbox: SandboxHandle
+) -> None:
     summary = next(c for c in sandbox.cases(partner_reference=True) if "&" in c["partnerReference"])
     ref = summary["partnerReference"]
     r = api.get("/cases/by-partner-reference/" + quote(ref, safe=""))
@@ -199,7 +222,11 @@ def test_lookup_by_partner_reference_single_is_exact_and_url_decoded(api: httpx.
 
 
 def test_lookup_by_partner_reference_batch(api: httpx.Client, sandbox: SandboxHandle) -> None:
-    refs = [c["partnerReference"] for c in sandbox.cases(partner_reference=True) if "," not in c["partnerReference"]]
+    refs = [
+        c["partnerReference"]
+        for c in sandbox.cases(partner_reference=True)
+        if "," not in c["partnerReference"]
+    ]
     assert len(refs) >= 3
     wanted = [*refs[:3], "UNKNOWN-REF"]
     body = api.get("/cases/by-partner-reference", params={"references": ",".join(wanted)}).json()
@@ -210,8 +237,12 @@ def test_lookup_by_partner_reference_batch(api: httpx.Client, sandbox: SandboxHa
     too_many = ",".join(f"R{i}" for i in range(101))
     r = api.get("/cases/by-partner-reference", params={"references": too_many})
     assert r.status_code == 400 and r.json()["businessErrors"]
-    assert api.get("/cases/by-partner-reference",
-                   params={"references": ",".join(f"R{i}" for i in range(100))}).json() == {}
+    assert (
+        api.get(
+            "/cases/by-partner-reference", params={"references": ",".join(f"R{i}" for i in range(100))}
+        ).json()
+        == {}
+    )
 
 
 def test_lookup_by_creditor_reference(api: httpx.Client, sandbox: SandboxHandle) -> None:
@@ -257,7 +288,9 @@ def test_payments_newest_first_and_no_split(api: httpx.Client, sandbox: SandboxH
     dates = [p["date"] for p in payments]
     assert dates == sorted(dates, reverse=True)
     for p in payments:
-        assert "payoutCreditor" not in p and p["currency"] and p["invoice"]["reference"] == summary["reference"]
+        assert (
+            "payoutCreditor" not in p and p["currency"] and p["invoice"]["reference"] == summary["reference"]
+        )
 
 
 def test_files_have_working_temporary_urls(api: httpx.Client, sandbox: SandboxHandle) -> None:
