@@ -1,0 +1,147 @@
+"""The diff: baseline on first sight, new items once, edits, timeline dedupe, payments, lifecycle."""
+
+from __future__ import annotations
+
+import hashlib
+
+from bot.relay.diff import CaseState, Fetched, Settings, chat_field, diff_case, payment_field, timeline_field
+from bot.relay.model import CaseSnap, ChatSnap, PaymentSnap, TimelineSnap
+
+NOW = 1_800_000_000.0
+CASE = CaseSnap(id="c1", reference="Q8OAXF3W", lifecycle="Active", lifecycle_display="Active",
+                phase="Pre-legal", debtor="Acme <b>", outstanding="100.00", currency="EUR")
+
+
+def chat(i: int, created: float, updated: float = 0.0, role: int = 1, message: str = "hello") -> ChatSnap:
+    return ChatSnap(id=f"chat-{i}", created=created, updated=updated, role=role, role_label="Creditor",
+                    author="Ann Smith", message=message)
+
+
+def fp(i: int) -> str:
+    return hashlib.sha256(str(i).encode()).hexdigest()
+
+
+def tl(i: int, date: float) -> TimelineSnap:
+    return TimelineSnap(fingerprint=fp(i), date=date, type="Note", title=f"Item {i}", description="d",
+                        actor="System")
+
+
+def apply(seen: dict[str, str], result_seen_set: dict[str, str], dels: list[str]) -> dict[str, str]:
+    out = dict(seen)
+    out.update(result_seen_set)
+    for f in dels:
+        out.pop(f, None)
+    return out
+
+
+def test_diff_first_sight_is_baseline() -> None:
+    state = CaseState(first_seen=NOW, case=CASE)
+    r = diff_case(case_id="c1", state=state, seen={}, now=NOW + 10, path="poll", settings=Settings(),
+                  fetched=Fetched(chats=[chat(1, NOW - 100)], timeline=[tl(1, NOW - 50)]))
+    assert r.deliveries == []
+    assert r.state.baselined == {"chats", "timeline"}
+    assert chat_field("chat-1") in r.seen_set and timeline_field(fp(1)) in r.seen_set
+
+
+def test_diff_items_after_first_sight_are_posted_even_at_baseline() -> None:
+    state = CaseState(first_seen=NOW, case=CASE)
+    r = diff_case(case_id="c1", state=state, seen={}, now=NOW + 10, path="poll", settings=Settings(),
+                  fetched=Fetched(chats=[chat(1, NOW - 100), chat(2, NOW + 5)]))
+    assert [d.id for d in r.deliveries] == ["chat:chat-2"]
+
+
+def test_diff_backfill_posts_latest_n() -> None:
+    state = CaseState(first_seen=NOW, case=CASE)
+    r = diff_case(case_id="c1", state=state, seen={}, now=NOW, path="poll", settings=Settings(backfill=2),
+                  fetched=Fetched(chats=[chat(1, NOW - 300), chat(2, NOW - 100)],
+                                  timeline=[tl(1, NOW - 200), tl(2, NOW - 400)]))
+    ids = [d.id for d in r.deliveries]
+    assert "chat:chat-2" in ids and any(i.startswith("tl:") for i in ids) and "chat:chat-1" not in ids
+    assert sum(1 for d in r.deliveries if d.kind == "timeline") == 1
+
+
+def test_diff_new_chat_once_then_edit_updates() -> None:
+    state = CaseState(first_seen=NOW, case=CASE, baselined={"chats"})
+    r1 = diff_case(case_id="c1", state=state, seen={}, now=NOW + 10, path="poll", settings=Settings(),
+                   fetched=Fetched(chats=[chat(1, NOW + 1)]))
+    assert [d.id for d in r1.deliveries] == ["chat:chat-1"]
+    seen = apply({}, r1.seen_set, r1.seen_del)
+    r2 = diff_case(case_id="c1", state=r1.state, seen=seen, now=NOW + 20, path="poll", settings=Settings(),
+                   fetched=Fetched(chats=[chat(1, NOW + 1)]))
+    assert r2.deliveries == []
+    r3 = diff_case(case_id="c1", state=r2.state, seen=seen, now=NOW + 30, path="poll", settings=Settings(),
+                   fetched=Fetched(chats=[chat(1, NOW + 1, updated=NOW + 25, message="hello again")]))
+    assert [(d.op, d.kind) for d in r3.deliveries] == [("update", "chat_edit")]
+    assert "edited" in str(r3.deliveries[0].blocks)
+
+
+def test_diff_edit_of_baseline_chat_posts_nothing() -> None:
+    state = CaseState(first_seen=NOW, case=CASE, baselined={"chats"})
+    seen = {chat_field("chat-1"): f"{NOW - 100:.3f}|0"}
+    r = diff_case(case_id="c1", state=state, seen=seen, now=NOW, path="poll", settings=Settings(),
+                  fetched=Fetched(chats=[chat(1, NOW - 100, updated=NOW - 5)]))
+    assert r.deliveries == []
+    assert r.seen_set[chat_field("chat-1")].startswith(f"{NOW - 5:.3f}|")
+
+
+def test_diff_timeline_burst_grouped_and_deduped() -> None:
+    state = CaseState(first_seen=NOW, case=CASE, baselined={"timeline"})
+    items = [tl(i, NOW + i) for i in range(25)] + [tl(3, NOW + 3)]  # a duplicate in the same answer
+    r = diff_case(case_id="c1", state=state, seen={}, now=NOW + 60, path="poll", settings=Settings(),
+                  fetched=Fetched(timeline=items))
+    assert [d.kind for d in r.deliveries] == ["timeline", "timeline"]  # 20 + 5
+    assert len({d.id for d in r.deliveries}) == 2
+    seen = apply({}, r.seen_set, r.seen_del)
+    again = diff_case(case_id="c1", state=r.state, seen=seen, now=NOW + 70, path="poll", settings=Settings(),
+                      fetched=Fetched(timeline=items))
+    assert again.deliveries == []
+
+
+def test_diff_payments_created_and_deleted() -> None:
+    state = CaseState(first_seen=NOW, case=CASE, baselined={"payments"})
+    p = PaymentSnap(id="p1", date=NOW + 1, amount="10.00", currency="EUR", recipient="Creditor",
+                    method="Bank")
+    r = diff_case(case_id="c1", state=state, seen={}, now=NOW + 5, path="webhook", settings=Settings(),
+                  fetched=Fetched(payments=[p]))
+    assert [d.id for d in r.deliveries] == ["pay:p1"]
+    seen = apply({}, r.seen_set, r.seen_del)
+    r2 = diff_case(case_id="c1", state=r.state, seen=seen, now=NOW + 9, path="webhook", settings=Settings(),
+                   fetched=Fetched(payments=[]))
+    assert [d.kind for d in r2.deliveries] == ["payment_deleted"]
+    assert r2.seen_del == [payment_field("p1")]
+    assert "10.00" in r2.deliveries[0].text
+
+
+def test_diff_lifecycle_phase_close_and_reopen() -> None:
+    state = CaseState(first_seen=NOW, case=CASE, topic="x")
+    paused = CASE.model_copy(update={"lifecycle": "Paused", "lifecycle_display": "Paused", "phase": "Legal",
+                                     "date_updated": NOW + 1})
+    r = diff_case(case_id="c1", state=state, seen={}, now=NOW + 2, path="sweep", settings=Settings(),
+                  fetched=Fetched(case=paused))
+    assert [d.kind for d in r.deliveries] == ["lifecycle", "phase", "topic"]
+    closed = paused.model_copy(update={"lifecycle": "Closed", "lifecycle_display": "Closed",
+                                       "close_code": "Paid", "date_updated": NOW + 3})
+    r2 = diff_case(case_id="c1", state=r.state, seen={}, now=NOW + 4, path="webhook", settings=Settings(),
+                   fetched=Fetched(case=closed))
+    assert [d.op for d in r2.deliveries] == ["post", "archive", "topic"]
+    assert r2.deliveries[0].kind == "closed"
+    reopened = closed.model_copy(update={"lifecycle": "Active", "lifecycle_display": "Active",
+                                         "date_updated": NOW + 5})
+    r3 = diff_case(case_id="c1", state=r2.state, seen={}, now=NOW + 6, path="webhook", settings=Settings(),
+                   fetched=Fetched(case=reopened))
+    assert [d.op for d in r3.deliveries][:2] == ["unarchive", "post"]
+    assert r3.deliveries[1].kind == "reopened"
+
+
+def test_diff_close_without_archive_setting() -> None:
+    state = CaseState(first_seen=NOW, case=CASE, topic="x")
+    closed = CASE.model_copy(update={"lifecycle": "Closed", "lifecycle_display": "Closed"})
+    r = diff_case(case_id="c1", state=state, seen={}, now=NOW, path="poll",
+                  settings=Settings(archive_on_close=False), fetched=Fetched(case=closed))
+    assert "archive" not in [d.op for d in r.deliveries]
+
+
+def test_case_state_round_trip() -> None:
+    state = CaseState(first_seen=NOW, case=CASE, topic="t", baselined={"chats", "payments"},
+                      last_activity=NOW)
+    assert CaseState.from_hash(state.to_hash()) == state

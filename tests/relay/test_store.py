@@ -1,0 +1,90 @@
+"""Leases and claims in Redis: one holder at a time, takeover after expiry, fenced completion."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+
+from bot.relay.model import Delivery, Want
+from bot.relay.store import RelayStore, hgetall
+from bot.store.keys import Keys
+
+
+async def test_lease_exclusive_renew_release(redis: aioredis.Redis, keys: Keys) -> None:
+    store = RelayStore(redis, keys)
+    assert await store.acquire_lease("x", "a", 5000)
+    assert not await store.acquire_lease("x", "b", 5000)
+    assert not await store.renew_lease("x", "b", 5000)
+    assert not await store.release_lease("x", "b")
+    assert await store.renew_lease("x", "a", 5000)
+    assert await store.release_lease("x", "a")
+    assert await store.acquire_lease("x", "b", 5000)
+
+
+async def test_claim_one_holder_and_takeover_after_expiry(redis: aioredis.Redis, keys: Keys) -> None:
+    store = RelayStore(redis, keys)
+    await store.watch(["c1"], [100.0])
+    assert await store.claim(keys.schedule(), "fetch:", "a", 200, now=100.0) == "c1"
+    # hidden while held: nobody else gets it, even when asked for it as due
+    assert await store.claim(keys.schedule(), "fetch:", "b", 200, now=100.05) is None
+    await store.request_fetch("c1", int(Want.CHATS), 100.05)
+    assert await store.claim(keys.schedule(), "fetch:", "b", 200, now=100.06) is None
+    await asyncio.sleep(0.25)  # the holder "died": its lease expires
+    assert await store.claim(keys.schedule(), "fetch:", "b", 200, now=101.0) == "c1"
+
+
+async def test_claim_concurrent_single_winner(redis: aioredis.Redis, keys: Keys) -> None:
+    store = RelayStore(redis, keys)
+    await store.watch([f"c{i}" for i in range(10)], [1.0] * 10)
+    got = await asyncio.gather(*(store.claim(keys.schedule(), "fetch:", f"t{i}", 5000, now=2.0)
+                                 for i in range(30)))
+    won = [g for g in got if g is not None]
+    assert sorted(won) == sorted(f"c{i}" for i in range(10))
+
+
+async def test_request_fetch_ors_bits_and_only_pulls_in(redis: aioredis.Redis, keys: Keys) -> None:
+    store = RelayStore(redis, keys)
+    await store.watch(["c1"], [500.0])
+    await store.request_fetch("c1", int(Want.CHATS), 100.0, source="webhook")
+    await store.request_fetch("c1", int(Want.PAYMENTS), 300.0)
+    state = await hgetall(redis, keys.case_state("c1"))
+    assert int(state["want"]) == int(Want.CHATS | Want.PAYMENTS)
+    assert state["src"] == "webhook"
+    assert await redis.zscore(keys.schedule(), "c1") == 100.0
+
+
+def item(i: int) -> Delivery:
+    return Delivery(id=f"chat:{i}", case_id="c1", kind="chat", op="post", text=f"t{i}")
+
+
+async def test_complete_is_fenced_by_lease(redis: aioredis.Redis, keys: Keys) -> None:
+    store = RelayStore(redis, keys)
+    await redis.rpush(keys.relay_outbox("c1"), item(1).model_dump_json(), item(2).model_dump_json())
+    await redis.zadd(keys.relay_ready(), {"c1": 1.0})
+    assert await store.claim(keys.relay_ready(), "lane:", "a", 5000, now=2.0) == "c1"
+    assert not await store.complete("c1", "intruder", item(1), ("chat:1", "C|1.0|"), None, 3.0)
+    assert (await store.head("c1")) == item(1)
+    assert await store.complete("c1", "a", item(1), ("chat:1", "C|1.0|"), None, 3.0)
+    assert (await store.head("c1")) == item(2)
+    assert await redis.hget(keys.relayed("c1"), "chat:1") == "C|1.0|"
+    # finishing with items left keeps the lane ready; an empty lane leaves the ready set
+    assert await store.finish_lane("c1", "a", 10.0)
+    assert await redis.zscore(keys.relay_ready(), "c1") == 10.0
+    assert await store.claim(keys.relay_ready(), "lane:", "b", 5000, now=11.0) == "c1"
+    feed = Delivery(id="feed:chat:2", case_id="c1", kind="feed", op="feed", text="x")
+    assert await store.complete("c1", "b", item(2), ("chat:2", "C|2.0|"), feed, 12.0)
+    assert await store.finish_lane("c1", "b", None)
+    assert await redis.zscore(keys.relay_ready(), "c1") is None
+    assert await redis.zscore(keys.relay_ready(), "feed") == 12.0
+    assert (await store.head("feed")) == feed
+
+
+async def test_pace_one_per_interval_and_pause(redis: aioredis.Redis, keys: Keys) -> None:
+    store = RelayStore(redis, keys)
+    pace, pause = keys.slack_pace("C1"), keys.slack_pause("ch:C1")
+    assert await store.pace(pace, [pause], 1_000_000, 1000) == 0
+    wait = await store.pace(pace, [pause], 1_000_200, 1000)
+    assert 0 < wait <= 800
+    await store.extend_pause(pause, 1_010_000, 60_000)
+    assert await store.pace(pace, [pause], 1_002_000, 1000) == 8000
