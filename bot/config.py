@@ -257,6 +257,8 @@ def settings_table() -> list[tuple[str, str, str]]:
         elif field.default_factory is not None:
             value = field.default_factory()  # type: ignore[call-arg]
             default = ",".join(value) if isinstance(value, list) else str(value)
+        elif isinstance(field.default, bool):
+            default = str(field.default).lower()
         else:
             default = "" if field.default is None else str(field.default)
         rows.append((name.upper(), default, field.description or ""))
