@@ -20,6 +20,7 @@ from bot.debitura.errors import (
     Conflict,
     ErrorShape,
     NotFound,
+    OutcomeUnknown,
     RateLimited,
     Unauthorized,
     Unprocessable,
@@ -41,7 +42,9 @@ from bot.debitura.models import (
     UpdateWebhookRequest,
     UploadDocumentType,
 )
+from bot.debitura.ratelimit import UnlimitedLimiter
 from bot.debitura.webhooks import parse_event, verify_signature
+from bot.metrics import Metrics
 from tests.fixtures.sandbox import SandboxHandle
 
 pytestmark = pytest.mark.sandbox
@@ -441,3 +444,72 @@ async def test_webhook_crud_signed_delivery_log_and_replay(
         await dc.delete_webhook(hook.id)
     with pytest.raises(NotFound):
         await dc.get_webhook(hook.id)
+
+
+# ------------------------------------------------------------------ the retry policy against injected faults
+
+
+async def test_injected_5xx_and_dropped_connection_on_reads_are_retried(
+    dc: DebituraClient, sandbox: SandboxHandle
+) -> None:
+    case_id = sandbox.case_ids[0]
+    sandbox.control.add_fault("/cases/*/timeline", "GET", error_rate=1, times=1)
+    assert (await dc.get_timeline(case_id)).items
+    sandbox.control.add_fault("/cases/*/chats", "GET", drop_rate=1, times=1)
+    await dc.list_chats(case_id)
+    assert [f["hits"] for f in sandbox.control.faults()] == [1, 1]
+
+
+async def test_injected_5xx_on_a_note_is_outcome_unknown_and_resolvable(
+    dc: DebituraClient, sandbox: SandboxHandle
+) -> None:
+    made = sandbox.control.assign_new_case("Active")
+    sandbox.control.add_fault("/cases/*/notes", "POST", error_rate=1, times=1)
+    text = f"note {uuid.uuid4()}"
+    with pytest.raises(OutcomeUnknown) as info:
+        await dc.create_note(made["id"], CreateNoteRequest(description=text))
+    assert info.value.operation == "create_note" and info.value.case_id == made["id"]
+    # Resolve by re-reading: the note is not there, so it is safe to send it again (once).
+    timeline = await dc.get_timeline(made["id"])
+    assert not any(text in (i.description or "") for i in timeline.items)
+    await dc.create_note(made["id"], CreateNoteRequest(description=text))
+    timeline = await dc.get_timeline(made["id"])
+    assert sum(text in (i.description or "") for i in timeline.items) == 1
+
+
+async def test_injected_429_waits_its_retry_after_and_penalizes(sandbox: SandboxHandle) -> None:
+    sandbox.control.add_fault("/me", "GET", rate_limit_rate=1, retry_after=0.25, times=1)
+    limiter = UnlimitedLimiter()
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    async with DebituraClient(sandbox.url, sandbox.api_key, limiter=limiter, sleep=record) as client:
+        await client.me()
+    assert waits == [0.25] and limiter.penalties == [0.25]
+    assert [op for _, op in limiter.acquired] == ["me", "me"]
+
+
+async def test_payment_key_in_flight_409_waits_then_replays(sandbox: SandboxHandle) -> None:
+    made = sandbox.control.assign_new_case("Active")
+    sandbox.control.add_fault("/cases/*/payments", "POST", hold_ms=800, times=1)
+    metrics = Metrics()
+    async with DebituraClient(
+        sandbox.url,
+        sandbox.api_key,
+        metrics=metrics,
+        retry_policy=RetryPolicy(max_retries=20, in_flight_wait=0.1),
+    ) as client:
+        key = f"pay-{uuid.uuid4()}"
+        first = asyncio.create_task(client.create_payment(made["id"], _payment("7.50"), idempotency_key=key))
+        await asyncio.sleep(0.3)  # the first request is now held inside the sandbox
+        second = await client.create_payment(made["id"], _payment("7.50"), idempotency_key=key)
+        created = await first
+        assert created.payment_id is not None and second.payment_id == created.payment_id
+        payments = await client.list_payments(made["id"])
+    assert [p.id for p in payments].count(created.payment_id) == 1
+    in_flight = metrics.registry.get_sample_value(
+        "caseroom_debitura_requests_total", {"operation": "create_payment", "status": "409"}
+    )
+    assert in_flight is not None and in_flight >= 1  # the second call really met the in-flight 409
