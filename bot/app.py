@@ -7,7 +7,6 @@ handler is in place before any listener can fail).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -17,6 +16,7 @@ from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 
 from blocks.ids import Action, Callback, Shortcut
+from bot.listeners import cards, commands, errors, modals, relay_actions
 from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.store.keys import SLACK_EVENT_DEDUPE_TTL
@@ -209,17 +209,9 @@ def _dedupe_middleware(
 
 
 def _register_listeners(app: AsyncApp, runtime: Runtime) -> None:
-    from bot.listeners import cards, commands, errors, modals
-
+    """Errors first (the global handler), then commands, read-side, write modals, relay buttons."""
     errors.register(app, runtime)
     commands.register(app, runtime)
     cards.register(app, runtime)
     modals.register(app, runtime)
-    try:  # TODO(lead): import statically once bot/listeners/relay_actions.py lands
-        relay_actions = importlib.import_module("bot.listeners.relay_actions")
-    except ModuleNotFoundError as exc:
-        if exc.name != "bot.listeners.relay_actions":
-            raise
-        log.warning("bot.listeners.relay_actions is not available; Reply / Add note buttons are inactive")
-    else:
-        relay_actions.register(app, runtime)
+    relay_actions.register(app, runtime)
