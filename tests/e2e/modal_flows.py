@@ -1,0 +1,62 @@
+"""Helpers for the write-modal e2e tests: open a modal, wait for a view, read what it says."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.fakes.slack.workspace import View
+from tests.fixtures.e2e import Caseroom
+
+TIMEOUT = 20.0
+
+
+def view_text(view: View) -> str:
+    return json.dumps(view.data, ensure_ascii=False)
+
+
+async def wait_view(
+    cr: Caseroom, user_id: str, callback_id: str, *, contains: str | None = None, timeout: float = TIMEOUT
+) -> View:
+    """The user's top modal once it has `callback_id` (and `contains` in its JSON)."""
+    ws = cr.fake.workspace
+
+    def found() -> View | None:
+        view = ws.top_view(user_id)
+        if view is None or view.callback_id != callback_id:
+            return None
+        if contains is not None and contains not in view_text(view):
+            return None
+        return view
+
+    try:
+        return await cr.fake.journal.wait_for(
+            found, timeout=timeout, what=f"modal {callback_id} ({contains})"
+        )
+    except TimeoutError:
+        top = ws.top_view(user_id)
+        shown = view_text(top) if top else "no modal"
+        raise AssertionError(
+            f"waited for {callback_id} containing {contains!r}; the modal is {shown}\n"
+            f"--- caseroom output ---\n{cr.output[-4000:]}"
+        ) from None
+
+
+async def wait_result(cr: Caseroom, user_id: str, contains: str, *, timeout: float = TIMEOUT) -> View:
+    """The result (or error) view that ends a write, once it contains `contains`."""
+    return await wait_view(cr, user_id, "case_result_modal", contains=contains, timeout=timeout)
+
+
+async def open_by_command(
+    cr: Caseroom, user_id: str, text: str, callback_id: str, *, channel: str | None = None
+) -> View:
+    ack = await cr.driver.command("/case", text, user=user_id, channel=channel or cr.channel.id)
+    assert ack.ok, (ack.status, ack.body)
+    return await wait_view(cr, user_id, callback_id)
+
+
+def sandbox_get(sandbox: Any, path: str) -> Any:
+    with sandbox.client() as http:
+        response = http.get(path)
+        response.raise_for_status()
+        return response.json()
