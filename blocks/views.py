@@ -138,7 +138,7 @@ def case_row(case: Case) -> str:
 def build_case_list(page: CasePage, request: ListPage, *, command: str, channel_id: str | None = None
                     ) -> Message:
     """A page of `/case list`, one section per case with an Open button, and Previous / Next."""
-    statuses = ", ".join(request.st) if request.st else "all open and closed"
+    statuses = ", ".join(request.st) if request.st else "all statuses"
     total = page.page.total_results if page.page and page.page.total_results is not None else None
     total_pages = page.page.total_pages if page.page and page.page.total_pages is not None else None
     title = f"Your cases ({esc(statuses)})"
