@@ -8,12 +8,16 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
@@ -44,14 +48,32 @@ class Runtime:
         await self.redis.aclose()
 
 
-def build_slack_client(settings: Settings) -> AsyncWebClient:
+class CountingRateLimitHandler(AsyncRateLimitErrorRetryHandler):
+    """Retries Slack 429s after Retry-After (like the SDK's), counting each one in /metrics."""
+
+    def __init__(self, metrics: Metrics | None, max_retry_count: int = 3) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self._metrics = metrics
+
+    async def _can_retry_async(
+        self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        limited = response is not None and response.status_code == 429
+        if limited and self._metrics is not None:
+            method = urlsplit(request.url).path.rstrip("/").rsplit("/", 1)[-1] or "unknown"
+            self._metrics.slack_ratelimited.labels(method=method).inc()
+        return limited
+
+
+def build_slack_client(settings: Settings, metrics: Metrics | None = None) -> AsyncWebClient:
     return AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=str(settings.slack_api_url),
         timeout=15,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            CountingRateLimitHandler(metrics, max_retry_count=3),
         ],
     )
 
@@ -89,7 +111,7 @@ async def build_runtime(settings: Settings, *, limiter: RateLimiter | None = Non
         redis=redis,
         debitura=debitura,
         debitura_background=debitura.with_priority(Priority.BACKGROUND),
-        slack=build_slack_client(settings),
+        slack=build_slack_client(settings, metrics),
         metrics=metrics,
         limiter=limiter,
     )

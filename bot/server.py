@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
 import socket
 import sys
-from collections.abc import Generator, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +28,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings, secret_values
 from bot.logs import setup_logging
+from bot.relay import Relay
+from bot.relay.budget import RedisRateLimiter
+from bot.relay.webhooks import handle_webhook
 from bot.runtime import Runtime, build_runtime
 from bot.web import WebState, build_web_app
 
@@ -184,14 +186,16 @@ async def serve(
     sock: socket.socket | None = None
     runtime: Runtime | None = None
     socket_handler: Any = None
-    relay: Any = None
+    relay: Relay | None = None
     state: WebState | None = None
     serve_task: asyncio.Task[None] | None = None
     with _signal_handlers(loop, on_signal):
         try:
             sock = bind_socket(host, port)
             runtime = await build_runtime(settings)
-            state = WebState(runtime=runtime, mode=mode)
+            state = WebState(runtime=runtime, mode=mode, webhook_handler=handle_webhook)
+            if isinstance(runtime.limiter, RedisRateLimiter):
+                state.metric_refreshers.append(_budget_refresher(runtime.limiter))
             await check_redis(runtime)
             auth = await check_slack(runtime)
             state.slack_ok = True
@@ -212,7 +216,9 @@ async def serve(
                     socket_handler = await _open_socket_mode(app, runtime)
                     state.socket_connected = socket_handler.client.is_connected
             if relay_enabled:
-                relay = await _start_relay(runtime, state)
+                relay = Relay(runtime)
+                state.relay = relay  # set first: a failed start is still stopped on the way out
+                await relay.start()
             web_app = build_web_app(state, slack_handler=slack_handler)
             config = uvicorn.Config(
                 web_app, log_config=None, lifespan="off", access_log=False, proxy_headers=True,
@@ -247,6 +253,13 @@ async def serve(
                 sock.close()
 
 
+def _budget_refresher(limiter: RedisRateLimiter) -> Callable[[], Awaitable[None]]:
+    async def refresh() -> None:
+        await limiter.usage()  # publishes the caseroom_budget_used gauges
+
+    return refresh
+
+
 async def _open_socket_mode(app: Any, runtime: Runtime) -> Any:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -272,24 +285,9 @@ async def _open_socket_mode(app: Any, runtime: Runtime) -> Any:
     return handler
 
 
-async def _start_relay(runtime: Runtime, state: WebState) -> Any:
-    # TODO(lead): import statically once bot.relay.Relay and bot.relay.webhooks land.
-    try:
-        relay_cls = importlib.import_module("bot.relay").Relay
-        handle_webhook = importlib.import_module("bot.relay.webhooks").handle_webhook
-    except (ImportError, AttributeError) as exc:
-        log.warning("the relay is not available in this build (%s); running without it", exc)
-        return None
-    relay = relay_cls(runtime)
-    await relay.start()
-    state.relay = relay
-    state.webhook_handler = handle_webhook
-    return relay
-
-
 async def _shutdown(
     state: WebState | None, server: _Server | None, serve_task: asyncio.Task[None] | None,
-    socket_handler: Any, relay: Any, runtime: Runtime | None,
+    socket_handler: Any, relay: Relay | None, runtime: Runtime | None,
 ) -> None:
     if state is not None:
         state.shutting_down = True

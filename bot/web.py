@@ -28,6 +28,8 @@ from bot.runtime import Runtime
 if TYPE_CHECKING:
     from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 
+    from bot.relay import Relay
+
 log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT = 2.0
@@ -50,8 +52,8 @@ class WebState:
     shutting_down: bool = False
     socket_connected: Callable[[], Awaitable[bool]] | None = None
     """Socket Mode only: whether the websocket to Slack is live."""
-    relay: Any = None
-    """The relay running in this process (bot.relay.Relay), or None."""
+    relay: Relay | None = None
+    """The relay running in this process, or None."""
     webhook_handler: WebhookHandler | None = None
     metric_refreshers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     """Run before /metrics renders (budget gauges read from Redis, queue depth...)."""
@@ -81,6 +83,21 @@ async def _socket_check(state: WebState) -> tuple[bool, str] | None:
     return ok, "connected" if ok else ("not connected" if detail == "down" else detail)
 
 
+def _relay_check(state: WebState) -> tuple[bool, str] | None:
+    """The relay in this process: running with every worker task alive (a dead loop means restart)."""
+    if state.relay is None:
+        return None
+    if state.shutting_down:
+        return True, "stopping"
+    health = state.relay.health()
+    alive, total = health.get("tasks_alive", 0), health.get("tasks_total", 0)
+    ok = bool(health.get("running")) and alive == total
+    detail = f"{alive}/{total} workers alive, {health.get('cases_watched', 0)} cases watched"
+    if health.get("last_error"):
+        detail += f"; last error: {health['last_error']}"
+    return ok, detail
+
+
 def _report(checks: dict[str, tuple[bool, str]]) -> JSONResponse:
     healthy = all(ok for ok, _ in checks.values())
     body = {
@@ -99,6 +116,9 @@ def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | 
         socket = await _socket_check(state)
         if socket is not None:
             checks["socket"] = socket
+        relay = _relay_check(state)
+        if relay is not None:
+            checks["relay"] = relay
         return _report(checks)
 
     async def readyz(request: Request) -> Response:
@@ -129,11 +149,7 @@ def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | 
                 status_code=503,
             )
         if state.webhook_handler is None:
-            return JSONResponse(
-                {"error": "relay_not_running",
-                 "message": "this Caseroom process does not run the relay (started with --no-relay)"},
-                status_code=503,
-            )
+            return JSONResponse({"error": "webhooks_not_served"}, status_code=503)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_WEBHOOK_BODY:
             return JSONResponse({"error": "too_large"}, status_code=413)

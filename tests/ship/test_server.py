@@ -203,3 +203,23 @@ def test_server_json_logs(threaded_slack: ThreadedSlack, caseroom_proc: Any) -> 
     lines = [json.loads(line) for line in proc.output.splitlines() if line.strip()]
     assert any(line["msg"].startswith("Caseroom in HTTP mode listening") for line in lines)
     assert all({"ts", "level", "logger", "msg"} <= set(line) for line in lines)
+
+
+def test_server_runs_the_relay_and_stops_it_on_sigterm(
+    threaded_slack: ThreadedSlack, caseroom_proc: Any
+) -> None:
+    """Default `caseroom run` (relay on) at INFO level: relay in /healthz, stopped before exit."""
+    port = free_port()
+    proc = caseroom_proc(["run", "--mode", "http", "--host", "127.0.0.1", "--port", str(port)],
+                         base_env(threaded_slack), port=port)
+    proc.wait_ready()
+    relay = httpx.get(proc.url("/healthz")).json()["checks"]["relay"]
+    assert relay["ok"] is True, relay
+    assert "workers alive" in relay["detail"]
+    metrics = httpx.get(proc.url("/metrics")).text
+    assert metric_value(metrics, "caseroom_relay_staleness_bound_seconds") is not None
+    assert proc.terminate() == 0
+    out = proc.output
+    assert "relay on" in out
+    assert out.index("SIGTERM received") < out.index("Caseroom stopped")
+    assert "Traceback" not in out
