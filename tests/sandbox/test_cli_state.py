@@ -1,0 +1,78 @@
+"""`caseroom sandbox` start-up, arguments and `--state` persistence across restarts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.sandbox.cli import main
+from tests.fixtures.sandbox import SandboxControl, start_sandbox, stop_sandbox
+
+pytestmark = pytest.mark.sandbox
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--cases", "0"],
+        ["--webhook-secret", "abc"],
+        ["--webhook-url", "https://example.com/hook"],
+        ["--webhook-url", "http://127.0.0.1:9/x", "--webhook-secret", "***not base64***"],
+        ["--fault", "/me:boom=1"],
+    ],
+)
+def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip()
+
+
+def test_api_key_flag_and_listening_line() -> None:
+    sp = start_sandbox(["--cases", "15", "--api-key", "my-own-key"])
+    try:
+        assert sp.api_key == "my-own-key"
+        assert sp.url.startswith("http://127.0.0.1:") and not sp.url.endswith(":0")
+        assert httpx.get(f"{sp.url}/me", headers={"XApiKey": "my-own-key"}).status_code == 200
+    finally:
+        stop_sandbox(sp)
+
+
+def test_state_survives_restart(tmp_path: Path) -> None:
+    state = tmp_path / "sandbox.json"
+    sp = start_sandbox(["--cases", "25", "--state", str(state)])
+    try:
+        control = SandboxControl(sp.url)
+        case = next(c for c in control.cases(lifecycle="Active") if not c["isTest"])
+        headers = {"XApiKey": sp.api_key}
+        email = control.info()["users"][0]["email"]
+        chat = httpx.post(
+            f"{sp.url}/cases/{case['id']}/chats",
+            headers=headers,
+            json={"message": "remember me", "userEmail": email},
+        ).json()
+        hook = httpx.post(
+            f"{sp.url}/webhooks",
+            headers=headers,
+            json={"url": "http://127.0.0.1:9/hook", "events": ["case.closed"]},
+        ).json()
+        control.close()
+    finally:
+        stop_sandbox(sp)
+    assert state.exists()
+    sp2 = start_sandbox(["--cases", "25", "--seed", "99", "--state", str(state)])
+    try:
+        assert sp2.api_key == sp.api_key  # the key lives in the state file
+        headers = {"XApiKey": sp2.api_key}
+        chats = httpx.get(f"{sp2.url}/cases/{case['id']}/chats", headers=headers).json()
+        assert chats[-1]["id"] == chat["id"] and chats[-1]["message"] == "remember me"
+        assert [w["id"] for w in httpx.get(f"{sp2.url}/webhooks", headers=headers).json()] == [hook["id"]]
+    finally:
+        stop_sandbox(sp2)
+
+
+def test_corrupt_state_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = tmp_path / "bad.json"
+    state.write_text("{not json")
+    assert main(["--state", str(state), "--port", "0"]) == 2
+    assert "cannot load sandbox state" in capsys.readouterr().err
