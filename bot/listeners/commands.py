@@ -343,6 +343,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             usage = build_usage(command, problem=exc.message, example=exc.example)
             await ack(response_type="ephemeral", **usage)
             return
+        except Exception as exc:  # a bug in parsing must still be answered within the ack
+            await ack(response_type="ephemeral", text=report(exc, where="command parse", logger=log))
+            return
         if parsed.sub == "help":
             await ack(response_type="ephemeral", **build_usage(command))
             return
