@@ -2,5 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.redis",
+    "tests.fixtures.fakeslack",
+    "tests.fixtures.e2e",
     "tests.fixtures.sandbox",
 ]

@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from tests.fakes.slack import payloads
+from tests.fakes.slack.journal import rendered_text
 from tests.fakes.slack.server import FakeSlack
 from tests.fakes.slack.socket_mode import EnvelopeType
 from tests.fakes.slack.validation import validate_view
@@ -67,6 +68,11 @@ class Ack:
         if self.payload is not None:
             return str(self.payload.get("text", ""))
         return self.body
+
+    @property
+    def rendered(self) -> str:
+        """All text a person would read in the ack's message (text and blocks)."""
+        return rendered_text(self.payload) if self.payload is not None else self.body
 
     @property
     def response_url(self) -> str | None:

@@ -15,6 +15,26 @@ from tests.fakes.slack.workspace import Message, Workspace
 T = TypeVar("T")
 
 
+def rendered_text(body: Any) -> str:
+    """Every string under a "text" key of a message/response body (top-level text and all blocks),
+    one per line: what a person reads, for assertions that should not depend on block layout."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "text" and isinstance(value, str):
+                    found.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(body)
+    return "\n".join(found)
+
+
 @dataclass
 class Call:
     method: str
@@ -49,6 +69,10 @@ class ResponsePost:
     @property
     def text(self) -> str:
         return str(self.body.get("text", ""))
+
+    @property
+    def rendered(self) -> str:
+        return rendered_text(self.body)
 
     @property
     def ephemeral(self) -> bool:

@@ -1,0 +1,46 @@
+"""Smoke: the real `caseroom run` answers `/case help` in both transports within Slack's 3 s ack."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.slack.driver import HttpTransport
+from tests.fixtures.e2e import Caseroom
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_case_help_comes_back_within_the_ack_deadline(caseroom: Caseroom) -> None:
+    ack = await caseroom.driver.command("/case", "help", user=caseroom.user.id, channel=caseroom.channel.id)
+
+    assert ack.acked, f"no ack within 3 s over {caseroom.mode}"
+    assert ack.ok, (ack.status, ack.body)
+    journal = caseroom.fake.journal
+    if ack.rendered.strip():
+        text = ack.rendered
+    else:  # not in the ack body: it must come through the command's response_url
+        assert ack.response_url is not None
+        posts = await journal.wait_for(
+            lambda: journal.responses(ack.response_url),
+            timeout=10,
+            what="a reply on the command's response_url",
+        )
+        assert all(p.ephemeral for p in posts)
+        text = "\n".join(p.rendered for p in posts)
+    assert "/case" in text
+    assert "help" in text.lower() or "usage" in text.lower()
+    rejected = [r for r in journal.responses(ack.response_url, accepted_only=False) if r.error is not None]
+    assert not rejected, [(r.error, r.body) for r in rejected]
+
+
+async def test_a_request_with_a_bad_signature_is_refused(caseroom_http: Caseroom) -> None:
+    transport = caseroom_http.driver.transport
+    assert isinstance(transport, HttpTransport)
+    transport.signing_secret = "not-the-app-signing-secret"
+
+    ack = await caseroom_http.driver.command(
+        "/case", "help", user=caseroom_http.user.id, channel=caseroom_http.channel.id
+    )
+
+    assert ack.status == 401
+    assert caseroom_http.fake.journal.responses(ack.response_url) == []
