@@ -247,16 +247,16 @@ def diff_case(
     if fetched.payments is not None:
         baseline = "payments" not in state.baselined
         current = {payment_field(p.id): p for p in fetched.payments}
-        for f, p in sorted(current.items(), key=lambda kv: kv[1].date):
+        for f, p in sorted(current.items(), key=lambda kv: (kv[1].created, kv[1].date)):
             if f in seen:
                 continue
             seen_set[f] = f"{p.amount}|{p.currency}"
-            if (not baseline) or p.date >= since:
+            if (not baseline) or (p.created or p.date) >= since:
                 text, blocks = build_payment_message(reference=ref, amount=p.amount, currency=p.currency,
                                                      recipient=p.recipient, method=p.method, date=p.date,
                                                      deleted=False)
                 out.append(Delivery(id=f"pay:{p.id}", case_id=case_id, kind="payment", op="post", text=text,
-                                    blocks=blocks, at=p.date or now, path=path, case=case, feed=text))
+                                    blocks=blocks, at=p.created or p.date or now, path=path, case=case, feed=text))
         if not baseline:
             for f, value in sorted(seen.items()):
                 if not f.startswith("p") or f in current:

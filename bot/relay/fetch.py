@@ -120,7 +120,10 @@ class Fetcher:
                     self.stats.requests += 1
                     fetched.case = snapshot_case(await client.get_case(case_id))
             followed = bool(await redis.sismember(keys.followed(), case_id))
-            if not followed and not relayed_lifecycle(fetched.case or state.case, self.lifecycles):
+            skipped = bool(await redis.sismember(keys.unfollowed(), case_id))
+            relayed_now = followed or (not skipped and relayed_lifecycle(fetched.case or state.case,
+                                                                         self.lifecycles))
+            if not relayed_now:
                 bits &= Want.CASE  # not (or no longer) relayed: only its case-level changes matter
             if bits & Want.CHATS:
                 self.stats.requests += 1
@@ -133,6 +136,12 @@ class Fetcher:
                     phase = timeline.current_engagement_phase or ""
                     if phase != state.case.phase:
                         fetched.case = state.case.model_copy(update={"phase": phase})
+            if relayed_now and "payments" not in state.baselined and not bits & Want.PAYMENTS:
+                known = fetched.case or state.case
+                if known is not None and known.has_payments:
+                    bits |= Want.PAYMENTS  # baseline them now, so a later deletion can be seen
+                else:
+                    fetched.payments = []  # the amounts prove there are none: an empty baseline, free
             if bits & Want.PAYMENTS:
                 self.stats.requests += 1
                 fetched.payments = [snapshot_payment(p) for p in await client.list_payments(case_id)]
@@ -176,7 +185,9 @@ class Fetcher:
                     current = await pipe.hmget(state_key, ["want", "next"])
                     remaining = int(current[0] or 0) & ~int(handled)
                     followed = await pipe.sismember(keys.followed(), case_id)
-                    watched = bool(followed) or relayed_lifecycle(result.state.case, self.lifecycles)
+                    skipped = await pipe.sismember(keys.unfollowed(), case_id)
+                    watched = bool(followed) or (not skipped and relayed_lifecycle(result.state.case,
+                                                                                   self.lifecycles))
                     if polled:
                         interval = policy.interval_for(result.state.last_activity, now)
                         next_poll = now + policy.jitter(interval)

@@ -62,10 +62,22 @@ class CaseSnap(BaseModel):
     assignee_name: str = ""
     close_code: str = ""
     date_updated: float = 0.0
+    has_payments: bool = True
+    """False only when the amounts prove nothing was paid (remainder = principal + fees)."""
 
     @property
     def closed(self) -> bool:
         return self.lifecycle == "Closed"
+
+
+def _has_payments(case: Case) -> bool:
+    if case.remainder is None or case.gross_amount is None:
+        return True
+    fees = case.total_added_fees
+    if fees is None:
+        fees = sum((f or Decimal(0) for f in (case.interest_fees, case.reminder_fees, case.collection_fees)),
+                   Decimal(0))
+    return case.remainder < case.gross_amount + fees - Decimal("0.005")
 
 
 def snapshot_case(case: Case) -> CaseSnap:
@@ -84,6 +96,7 @@ def snapshot_case(case: Case) -> CaseSnap:
         assignee_name=(case.assigned_user.name or "") if case.assigned_user is not None else "",
         close_code=case.close_code.display if case.close_code is not None else "",
         date_updated=ts(case.date_updated),
+        has_payments=_has_payments(case),
     )
 
 
@@ -158,6 +171,8 @@ class PaymentSnap:
     currency: str
     recipient: str
     method: str
+    created: float = 0.0
+    """When it was registered (dateCreated); `date` is the payment's own (booking) date."""
 
 
 def snapshot_payment(payment: Payment) -> PaymentSnap:
@@ -169,6 +184,7 @@ def snapshot_payment(payment: Payment) -> PaymentSnap:
         currency=payment.currency or "",
         recipient=payment.recipient or "",
         method=payment.method or "",
+        created=ts(payment.date_created) or ts(payment.date),
     )
 
 

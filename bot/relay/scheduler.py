@@ -33,6 +33,8 @@ class Policy:
     max_staleness: float
     min_interval: float
     sweep_interval: float
+    first_spread: float | None = None
+    """Spread of first polls of newly watched cases; None = the quiet interval (tests shorten it)."""
 
     @property
     def sweep_cost_per_day(self) -> float:
@@ -60,13 +62,14 @@ class Policy:
     @property
     def active_interval(self) -> float:
         """Polling interval for recently active cases, paid from what quiet polling leaves over."""
-        if self.out_of_reach or self.active <= 0:
+        if self.out_of_reach:
             return self.quiet_interval
         quiet_cost = REQUESTS_PER_POLL * self.cases * DAY / self.quiet_interval
         spare = self.poll_budget_per_day - quiet_cost
         if spare <= 0:
             return self.quiet_interval
-        interval = REQUESTS_PER_POLL * self.active * DAY / spare
+        # The active count is refreshed every few seconds: count at least the case asking.
+        interval = REQUESTS_PER_POLL * max(1, self.active) * DAY / spare
         return min(self.quiet_interval, max(self.min_interval, interval))
 
     def interval_for(self, last_activity: float, now: float) -> float:
@@ -80,7 +83,8 @@ class Policy:
     def first_due(self, now: float, rng: random.Random | None = None) -> float:
         """A newly watched case is first polled at a random point within the quiet interval (spread)."""
         r = rng or random
-        return now + r.uniform(0, self.quiet_interval)
+        spread = self.quiet_interval if self.first_spread is None else min(self.first_spread, self.quiet_interval)
+        return now + r.uniform(0, spread)
 
     def jitter(self, interval: float, rng: random.Random | None = None) -> float:
         """Up to -5 % jitter, so cases checked together drift apart; never beyond the interval."""

@@ -50,6 +50,8 @@ class RelayOptions:
     idle_sleep: float = IDLE_SLEEP
     sweep: bool = True
     stop_timeout: float = 30.0
+    first_spread: float | None = None
+    """Seconds over which first polls of new cases are spread (None: the quiet interval)."""
 
     @classmethod
     def from_settings(cls, runtime: Runtime) -> RelayOptions:
@@ -97,7 +99,8 @@ class Relay:
         return Policy(cases=cases, active=active, daily_budget=self.daily_budget(),
                       max_staleness=float(s.caseroom_max_staleness),
                       min_interval=float(s.caseroom_relay_min_interval),
-                      sweep_interval=float(s.caseroom_relay_sweep_interval))
+                      sweep_interval=float(s.caseroom_relay_sweep_interval),
+                      first_spread=self.options.first_spread)
 
     def policy(self) -> Policy:
         return self._policy

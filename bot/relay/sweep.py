@@ -140,14 +140,15 @@ class Sweeper:
                 pipe.hget(keys.case_state(c.id), "case")
                 pipe.zscore(keys.schedule(), c.id)
                 pipe.sismember(keys.followed(), c.id)
+                pipe.sismember(keys.unfollowed(), c.id)
             answers = await pipe.execute()
         now = self.clock()
         policy = self.policy()
         requested = False
         for i, c in enumerate(cases):
-            old_raw, scheduled, followed = answers[3 * i], answers[3 * i + 1], answers[3 * i + 2]
+            old_raw, scheduled, followed, skipped = answers[4 * i:4 * i + 4]
             snap = snapshot_case(c)
-            relayed = relayed_lifecycle(snap, self.lifecycles) or bool(followed)
+            relayed = bool(followed) or (not skipped and relayed_lifecycle(snap, self.lifecycles))
             if old_raw is None:
                 if not relayed:
                     continue

@@ -1,0 +1,92 @@
+"""The relay in-process against the sandbox, the fake Slack and Redis: each kind of event once."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.debitura.models import CreatePaymentRequest, PaymentRecipient
+from bot.relay.store import hgetall
+from bot.services.channels import channel_for_case
+from tests.fakes.slack.server import FakeSlack
+from tests.fixtures.sandbox import SandboxHandle
+from tests.relay.harness import relay_settings, relayed_items, start_relay, stop_relay, wait_until
+
+pytestmark = pytest.mark.sandbox
+
+
+async def baselined(redis: aioredis.Redis, prefix: str, case_id: str) -> bool:
+    from bot.store.keys import Keys
+
+    state = await hgetall(redis, Keys(prefix).case_state(case_id))
+    return {"chats", "timeline"} <= set((state.get("base") or "").split(","))
+
+
+async def test_relay_each_event_once(sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis,
+                                     redis_prefix: str) -> None:
+    case = sandbox.case("Active", with_payments=True)
+    case_id = case["id"]
+    settings = relay_settings(fake_slack, sandbox.url, sandbox.api_key, redis_prefix)
+    relay = await start_relay(settings)
+    try:
+        runtime = relay.runtime
+        await wait_until(lambda: baselined(redis, redis_prefix, case_id), 30, "baseline of the case")
+        # nothing from history was posted
+        assert await channel_for_case(runtime, case_id) is None
+
+        chat = sandbox.control.add_chat(case_id, "Hello <!channel> & welcome", role=1)
+
+        async def chat_posted() -> list[tuple[str, str]] | None:
+            ch = await channel_for_case(runtime, case_id)
+            if ch is None:
+                return None
+            items = relayed_items(fake_slack, ch.id)
+            return items if any(i == f"chat:{chat['id']}" for i, _ in items) else None
+
+        await wait_until(chat_posted, 30, "creditor chat in the case channel")
+        ch = await channel_for_case(runtime, case_id)
+        assert ch is not None and ch.name == "case-" + case["reference"].lower()
+        channel = fake_slack.workspace.channels[ch.id]
+        assert channel.is_private
+        assert "Outstanding" in (channel.topic or {}).get("value", "") if isinstance(channel.topic, dict) else True
+
+        sandbox.control.edit_chat(case_id, chat["id"], message="Hello again, edited")
+        await wait_until(lambda: _async(bool(fake_slack.journal.calls("chat.update", ok=True))), 30, "chat.update")
+        message = next(m for m in fake_slack.journal.messages(ch.id, bot_only=True)
+                       if (m.metadata or {}).get("event_payload", {}).get("item_id") == f"chat:{chat['id']}")
+        assert "edited" in str(message.blocks)
+
+        sandbox.control.add_timeline_item(case_id, "Note", "Debtor called", "Promised to pay Friday")
+        await wait_until(lambda: _async(any("Debtor called" in str(m.blocks) for m in
+                                            fake_slack.journal.messages(ch.id, bot_only=True))), 60,
+                         "timeline item")
+
+        payment_id = case["paymentIds"][0]
+        sandbox.control.delete_payment(case_id, payment_id)
+        await runtime.debitura.create_payment(case_id, CreatePaymentRequest(
+            date=dt.date.today(), payment_amount="12.34", payment_recipient=PaymentRecipient.CollectionPartner,
+        ), idempotency_key="relay-test-payment")
+        await wait_until(lambda: _async(sum(1 for i, _ in relayed_items(fake_slack, ch.id)
+                                            if i.startswith(("pay:", "paydel:"))) >= 2), 60, "payments")
+
+        sandbox.control.set_lifecycle(case_id, "Paused")
+        await wait_until(lambda: _async(any(i.startswith("lc:") for i, _ in relayed_items(fake_slack, ch.id))),
+                         60, "lifecycle change")
+
+        sandbox.control.set_lifecycle(case_id, "Closed", close_code="Paid", comment="done")
+        await wait_until(lambda: _async(fake_slack.workspace.channels[ch.id].is_archived), 60, "archived")
+        items = relayed_items(fake_slack, ch.id)
+        ids = [i for i, _ in items]
+        assert len(ids) == len(set(ids)), f"duplicate posts: {ids}"
+        assert any(i.startswith("close:") for i in ids)
+        assert fake_slack.workspace.channels[ch.id].name.endswith("-closed")
+        # the chat appears once, and once only, after all of that
+        assert ids.count(f"chat:{chat['id']}") == 1
+    finally:
+        await stop_relay(relay)
+
+
+async def _async(value: object) -> object:
+    return value
