@@ -256,7 +256,8 @@ def diff_case(
                                                      recipient=p.recipient, method=p.method, date=p.date,
                                                      deleted=False)
                 out.append(Delivery(id=f"pay:{p.id}", case_id=case_id, kind="payment", op="post", text=text,
-                                    blocks=blocks, at=p.created or p.date or now, path=path, case=case, feed=text))
+                                    blocks=blocks, at=p.created or p.date or now, path=path, case=case,
+                                    feed=text))
         if not baseline:
             for f, value in sorted(seen.items()):
                 if not f.startswith("p") or f in current:

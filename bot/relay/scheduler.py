@@ -83,7 +83,9 @@ class Policy:
     def first_due(self, now: float, rng: random.Random | None = None) -> float:
         """A newly watched case is first polled at a random point within the quiet interval (spread)."""
         r = rng or random
-        spread = self.quiet_interval if self.first_spread is None else min(self.first_spread, self.quiet_interval)
+        spread = self.quiet_interval
+        if self.first_spread is not None:
+            spread = min(self.first_spread, spread)
         return now + r.uniform(0, spread)
 
     def jitter(self, interval: float, rng: random.Random | None = None) -> float:
