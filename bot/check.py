@@ -183,6 +183,11 @@ class Checker:
             resp = await self.slack.auth_test()
         except SlackApiError as exc:
             error = _slack_error(exc)
+            if error == "ratelimited":
+                self.report.add("slack auth.test", Mark.WARN, "Slack is rate limiting this app right now",
+                                "run the check again in a minute")
+                self.report.add("slack scopes", Mark.SKIP, "needs auth.test")
+                return
             self.report.add(
                 "slack auth.test", Mark.FAIL, f"Slack rejected SLACK_BOT_TOKEN ({error})",
                 "copy the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page; "
@@ -241,6 +246,12 @@ class Checker:
         try:
             await self.slack.apps_connections_open(app_token=s.slack_app_token.get_secret_value())
         except SlackApiError as exc:
+            if _slack_error(exc) == "ratelimited":
+                # apps.connections.open allows about one call a minute, and running replicas use it too
+                self.report.add("slack transport", Mark.WARN,
+                                "Slack is rate limiting apps.connections.open right now",
+                                "run the check again in a minute")
+                return
             self.report.add(
                 "slack transport", Mark.FAIL, f"Slack rejected SLACK_APP_TOKEN ({_slack_error(exc)})",
                 "create an app-level token with connections:write (Basic Information > App-Level Tokens) "

@@ -53,7 +53,9 @@ class ThreadedSlack:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="fake-slack")
-        self.fake = ScopedFakeSlack()
+        # No rate limits: this fake is shared by every test of the session (apps.connections.open is
+        # tier 1, about one call a minute, in Slack and in the fake).
+        self.fake = ScopedFakeSlack(rate_limits=False)
 
     def start(self) -> ThreadedSlack:
         self.thread.start()

@@ -1,0 +1,182 @@
+"""`caseroom check` against the fake Slack, the sandbox and a real Redis: a good setup passes, every
+bad piece is named with its fix."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bot.check import REQUIRED_SCOPES, Mark, Report, render, run_check, staleness_bound
+from bot.config import Settings, load_settings
+from tests.fixtures.redis import redis_url
+from tests.ship.conftest import REPO, ThreadedSlack, base_env, unreachable_url
+
+
+@pytest.fixture
+def scopes(threaded_slack: ThreadedSlack) -> Iterator[list[str]]:
+    """The scopes the fake Slack reports; restored after the test."""
+    saved = list(threaded_slack.fake.scopes)
+    yield threaded_slack.fake.scopes
+    threaded_slack.fake.scopes[:] = saved
+
+
+def good_settings(slack: ThreadedSlack, sandbox: Any, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "slack_bot_token": slack.fake.bot_token, "slack_app_token": slack.fake.app_token,
+        "slack_api_url": slack.api_url, "debitura_api_key": sandbox.api_key, "debitura_api_url": sandbox.url,
+        "redis_url": redis_url(), "caseroom_redis_prefix": f"caseroom-test:{uuid.uuid4().hex[:12]}",
+        "caseroom_admin_users": ["U0ADMIN01"],
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+def line(report: Report, name: str) -> Any:
+    found = [entry for entry in report.lines if entry.name == name]
+    assert len(found) == 1, f"{name}: {report.lines}"
+    return found[0]
+
+
+async def test_check_good_setup_passes_with_details(threaded_slack: ThreadedSlack, sandbox: Any) -> None:
+    report = await run_check(good_settings(threaded_slack, sandbox))
+    assert not report.failed, render(report)
+    assert line(report, "settings").detail.startswith("loaded; Socket Mode")
+    assert "team Caseroom Fake" in line(report, "slack auth.test").detail
+    assert line(report, "slack scopes").mark is Mark.OK
+    assert line(report, "slack transport").detail == "Socket Mode: app token accepted"
+    assert line(report, "debitura /me").mark is Mark.OK
+    users = line(report, "debitura /users")
+    assert users.mark is Mark.OK and re.match(r"\d+ team member", users.detail)
+    assert line(report, "redis").detail.startswith("Redis ")
+    assert line(report, "admins").detail == "1 admin user(s)"
+    budget = line(report, "relay budget")
+    assert budget.mark is Mark.OK
+    assert "relay may use 60000/day" in budget.detail
+    # no subscription in a fresh sandbox: a warning with the command that fixes it
+    hooks = line(report, "webhooks")
+    assert hooks.mark is Mark.WARN and "--create-webhook" in hooks.fix
+
+
+async def test_check_bad_setup_names_each_failure_and_its_fix(threaded_slack: ThreadedSlack) -> None:
+    settings = load_settings(
+        slack_bot_token="xoxb-not-the-right-token", slack_signing_secret="s",
+        slack_api_url=threaded_slack.api_url, debitura_api_key="k", debitura_api_url=unreachable_url(), redis_url="redis://127.0.0.1:1/0",
+    )
+    report = await run_check(settings)
+    assert report.failed
+    slack = line(report, "slack auth.test")
+    assert slack.mark is Mark.FAIL
+    assert slack.detail == "Slack rejected SLACK_BOT_TOKEN (invalid_auth)"
+    assert "Bot User OAuth Token" in slack.fix
+    assert line(report, "slack scopes").mark is Mark.SKIP
+    debitura = line(report, "debitura /me")
+    assert debitura.mark is Mark.FAIL
+    assert debitura.detail.startswith(f"cannot reach Debitura at {settings.debitura_api_url}")
+    assert "DEBITURA_API_URL" in debitura.fix
+    redis = line(report, "redis")
+    assert redis.mark is Mark.FAIL
+    assert redis.detail.startswith("cannot reach Redis at redis://127.0.0.1:1/0")
+    assert "REDIS_URL" in redis.fix
+    assert line(report, "webhooks").mark is Mark.SKIP
+    assert line(report, "relay budget").mark is Mark.SKIP
+    text = render(report)
+    assert "fix: copy the Bot User OAuth Token" in text
+    assert "check(s) failed" in text
+    assert "xoxb-not-the-right-token" not in text
+
+
+async def test_check_missing_scopes_are_listed(
+    threaded_slack: ThreadedSlack, sandbox: Any, scopes: list[str]
+) -> None:
+    scopes[:] = [s for s in REQUIRED_SCOPES if s not in ("channels:history", "users:read.email")]
+    report = await run_check(good_settings(threaded_slack, sandbox))
+    entry = line(report, "slack scopes")
+    assert entry.mark is Mark.FAIL
+    assert entry.detail == "missing channels:history, users:read.email"
+    assert "reinstall" in entry.fix
+
+
+async def test_check_extra_scopes_warn(
+    threaded_slack: ThreadedSlack, sandbox: Any, scopes: list[str]
+) -> None:
+    scopes.append("chat:write.public")
+    entry = line(await run_check(good_settings(threaded_slack, sandbox)), "slack scopes")
+    assert entry.mark is Mark.WARN and "chat:write.public" in entry.detail
+
+
+async def test_check_wrong_debitura_key_and_app_token(threaded_slack: ThreadedSlack, sandbox: Any) -> None:
+    report = await run_check(good_settings(threaded_slack, sandbox, debitura_api_key="wrong-key",
+                                           slack_app_token="xapp-1-not-the-app-token"))
+    assert line(report, "debitura /me").detail == "Debitura rejected DEBITURA_API_KEY (401)"
+    assert line(report, "debitura /users").mark is Mark.SKIP
+    transport = line(report, "slack transport")
+    assert transport.mark is Mark.FAIL and "SLACK_APP_TOKEN" in transport.detail
+    assert "connections:write" in transport.fix
+
+
+async def test_check_admins(threaded_slack: ThreadedSlack, sandbox: Any) -> None:
+    none = await run_check(good_settings(threaded_slack, sandbox, caseroom_admin_users=[]))
+    entry = line(none, "admins")
+    assert entry.mark is Mark.WARN and "everyone may close cases" in entry.detail
+    assert not none.failed, render(none)
+    bad_group = await run_check(good_settings(threaded_slack, sandbox, caseroom_admin_group="S0NOSUCH"))
+    entry = line(bad_group, "admins")
+    assert entry.mark is Mark.FAIL and "no_such_subteam" in entry.detail
+
+
+async def test_check_creates_the_webhook_then_accepts_it(threaded_slack: ThreadedSlack, sandbox: Any) -> None:
+    url = "http://127.0.0.1:3999/debitura/webhooks"
+    created = await run_check(good_settings(threaded_slack, sandbox), create_webhook=url)
+    entry = line(created, "webhooks")
+    assert entry.mark is Mark.OK and entry.detail.startswith("created subscription")
+    secret_lines = [n for n in created.notes if "DEBITURA_WEBHOOK_SECRET=" in n]
+    assert len(secret_lines) == 1
+    secret = secret_lines[0].split("=", 1)[1]
+    base64.b64decode(secret, validate=True)
+    # Subscribed, but this process has no secret: every delivery would be refused.
+    without = line(await run_check(good_settings(threaded_slack, sandbox)), "webhooks")
+    assert without.mark is Mark.FAIL and "DEBITURA_WEBHOOK_SECRET is not set" in without.detail
+    settings = good_settings(threaded_slack, sandbox, debitura_webhook_secret=secret)
+    with_secret = line(await run_check(settings), "webhooks")
+    assert with_secret.mark is Mark.OK and with_secret.detail.startswith(url)
+
+
+def test_check_staleness_bound_follows_the_budget() -> None:
+    settings = load_settings(slack_bot_token="xoxb-1", slack_signing_secret="s", debitura_api_key="k")
+    # 10,000 cases, 2 requests each, 60 % of 100,000 a day: one round every 8 hours
+    assert staleness_bound(10_000, settings) == pytest.approx(8 * 3600)
+    assert staleness_bound(0, settings) == 0
+
+
+def test_check_cli_exit_codes_and_table(threaded_slack: ThreadedSlack, sandbox: Any, tmp_path: Any) -> None:
+    env = base_env(threaded_slack, DEBITURA_API_URL=sandbox.url, DEBITURA_API_KEY=sandbox.api_key,
+                   CASEROOM_ADMIN_USERS="U0ADMIN01")
+    good = subprocess.run([sys.executable, "-m", "bot.cli", "check"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert re.search(r"^\[ ok \] slack auth\.test", good.stdout, re.M)
+    assert "All checks passed" in good.stdout
+    env["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    bad = subprocess.run([sys.executable, "-m", "bot.cli", "check"], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode == 1
+    assert re.search(r"^\[FAIL\] redis +cannot reach Redis", bad.stdout, re.M)
+    assert "Traceback" not in bad.stdout + bad.stderr
+
+
+def test_check_cli_without_settings_fails_with_the_list(tmp_path: Any) -> None:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "bot.cli", "check"], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 1
+    assert "[FAIL] settings" in out.stdout
+    assert "SLACK_BOT_TOKEN is missing" in out.stdout and "DEBITURA_API_KEY is missing" in out.stdout
+    assert "Traceback" not in out.stdout + out.stderr
+
