@@ -832,7 +832,11 @@ async def refresh_payment_view(client: AsyncWebClient, body: dict[str, Any]) -> 
     if view.get("callback_id") != Callback.PAYMENT:
         return
     ctx = decode_ctx(view)
-    values = state_values(view)
+    values = dict(state_values(view))
+    for action in body.get("actions") or []:
+        # The dispatched element's own value is in the action (the view state may lag behind it).
+        if isinstance(action, dict) and action.get("block_id"):
+            values[str(action["block_id"])] = {str(action.get("action_id")): action}
     amount = parse_amount(text_value(values, Block.PAY_AMOUNT))
     remainder = decimal_or_none(ctx.extra.get("rem"))
     settled = not isinstance(amount, str) and settles(amount, remainder)
