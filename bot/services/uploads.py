@@ -38,7 +38,7 @@ def token_may_go_to(url: str, slack_api_url: str) -> bool:
     if parts.scheme not in ("https", "http") or not host:
         return False
     api = urlsplit(slack_api_url)
-    if host == (api.hostname or "").lower() and parts.scheme == api.scheme:
+    if (parts.scheme, host, parts.port) == (api.scheme, (api.hostname or "").lower(), api.port):
         return True
     return parts.scheme == "https" and any(host == h or host.endswith("." + h) for h in SLACK_FILE_HOSTS)
 
