@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     caseroom_relay_delivery_workers: int = Field(
         default=8, ge=1, le=50, description="Slack delivery workers per relay process."
     )
+    caseroom_relay_first_spread: int | None = Field(
+        default=None, ge=0, description="Spread (s) of first checks of newly found cases; default: the bound."
+    )
 
     @field_validator("slack_bot_token")
     @classmethod

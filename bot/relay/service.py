@@ -58,7 +58,9 @@ class RelayOptions:
         s = runtime.settings
         return cls(fetch_workers=s.caseroom_relay_fetch_workers,
                    delivery_workers=s.caseroom_relay_delivery_workers,
-                   lease_seconds=float(s.caseroom_relay_lease))
+                   lease_seconds=float(s.caseroom_relay_lease),
+                   first_spread=(float(s.caseroom_relay_first_spread)
+                                 if s.caseroom_relay_first_spread is not None else None))
 
 
 class Relay:
