@@ -50,33 +50,34 @@ async def test_json_bodies_form_bodies_and_query_strings_are_all_read(
     await slack_client.conversations_setTopic(channel=channel.id, topic="query on POST")  # params
     info = await slack_client.conversations_info(channel=channel.id)  # GET query string
     assert info["channel"]["topic"]["value"] == "query on POST"
-    async with aiohttp.ClientSession() as session:  # a classic form body with the token inside
-        async with session.post(
-            f"{fake_slack.api_url}conversations.setTopic",
-            data={"token": fake_slack.bot_token, "channel": channel.id, "topic": "form"},
-        ) as resp:
-            assert (await resp.json())["ok"] is True
+    form = {"token": fake_slack.bot_token, "channel": channel.id, "topic": "form"}  # form, token inside
+    async with aiohttp.ClientSession() as session, session.post(
+        f"{fake_slack.api_url}conversations.setTopic", data=form
+    ) as resp:
+        assert (await resp.json())["ok"] is True
     assert channel.topic == "form"
     posted = fake_slack.journal.last_call("chat.postMessage")
     assert posted is not None and posted.args["text"] == "json body"
 
 
 async def test_a_token_inside_a_json_body_is_ignored(fake_slack: FakeSlack) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(
-            f"{fake_slack.api_url}auth.test", json={"token": fake_slack.bot_token}
-        ) as resp:
-            assert (await resp.json()) == {"ok": False, "error": "not_authed"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{fake_slack.api_url}auth.test", json={"token": fake_slack.bot_token}) as resp,
+    ):
+        assert (await resp.json()) == {"ok": False, "error": "not_authed"}
 
 
 async def test_malformed_json_body_is_invalid_json(fake_slack: FakeSlack) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
             f"{fake_slack.api_url}chat.postMessage",
             data=b"{nope",
             headers={"Content-Type": "application/json", "Authorization": f"Bearer {fake_slack.bot_token}"},
-        ) as resp:
-            assert (await resp.json())["error"] == "invalid_json"
+        ) as resp,
+    ):
+        assert (await resp.json())["error"] == "invalid_json"
 
 
 async def test_unknown_method(fake_slack: FakeSlack, slack_client: AsyncWebClient) -> None:
