@@ -22,9 +22,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.sandbox]
 
 
 async def test_payment_form_errors_then_recorded(
-    caseroom_http: Caseroom, sandbox: SandboxHandle, redis: aioredis.Redis, keys: Keys
+    caseroom: Caseroom, sandbox: SandboxHandle, redis: aioredis.Redis, keys: Keys
 ) -> None:
-    cr = caseroom_http
+    """Over HTTP and Socket Mode: the form's errors, then the payment with Debitura's warnings."""
+    cr = caseroom
     case = sandbox.case("Active")
     before = len(sandbox_get(sandbox, f"/cases/{case['id']}/payments"))
     user = cr.user.id
