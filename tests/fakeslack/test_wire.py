@@ -51,9 +51,10 @@ async def test_json_bodies_form_bodies_and_query_strings_are_all_read(
     info = await slack_client.conversations_info(channel=channel.id)  # GET query string
     assert info["channel"]["topic"]["value"] == "query on POST"
     form = {"token": fake_slack.bot_token, "channel": channel.id, "topic": "form"}  # form, token inside
-    async with aiohttp.ClientSession() as session, session.post(
-        f"{fake_slack.api_url}conversations.setTopic", data=form
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{fake_slack.api_url}conversations.setTopic", data=form) as resp,
+    ):
         assert (await resp.json())["ok"] is True
     assert channel.topic == "form"
     posted = fake_slack.journal.last_call("chat.postMessage")
