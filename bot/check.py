@@ -30,6 +30,7 @@ from bot.debitura.errors import ApiError, DebituraError, TransportError, Unautho
 from bot.debitura.models import CreateWebhookRequest, Webhook, WebhookEventType
 from bot.debitura.ratelimit import UnlimitedLimiter
 from bot.relay.budget import background_limit
+from bot.relay.scheduler import Policy
 from bot.store.keys import Keys
 
 # The bot scopes Caseroom needs; manifest.yml declares exactly these (tests/ship/test_manifest.py).
@@ -118,14 +119,21 @@ def granted_scopes(headers: Any) -> set[str] | None:
     return {s.strip() for s in str(raw).split(",") if s.strip()}
 
 
-def staleness_bound(cases: int, settings: Settings) -> float:
-    """Seconds between two checks of every case the relay can hold with its daily budget.
+def relay_policy(cases: int, settings: Settings) -> Policy:
+    """The relay's polling policy for `cases` watched cases (the same computation the relay makes)."""
+    return Policy(
+        cases=cases, active=0,
+        daily_budget=background_limit(settings.caseroom_rate_per_day, settings.caseroom_relay_budget),
+        max_staleness=float(settings.caseroom_max_staleness),
+        min_interval=float(settings.caseroom_relay_min_interval),
+        sweep_interval=float(settings.caseroom_relay_sweep_interval),
+    )
 
-    Each check costs 2 requests (chats and timeline), so N cases need 2N requests per round; the relay
-    may spend floor(day limit x CASEROOM_RELAY_BUDGET) requests a day.
-    """
-    per_day = background_limit(settings.caseroom_rate_per_day, settings.caseroom_relay_budget)
-    return 2 * cases * 86400 / per_day if per_day else float("inf")
+
+def staleness_bound(cases: int, settings: Settings) -> float:
+    """Seconds: how stale a case can get at worst with this budget (2 requests per check of a case,
+    the relay's share of the daily limit, less what its sweeps of GET /cases cost)."""
+    return relay_policy(cases, settings).bound
 
 
 def _duration(seconds: float) -> str:
@@ -463,22 +471,25 @@ class Checker:
         if self.redis_ok:
             followed = int(await self.redis.scard(Keys(s.caseroom_redis_prefix).followed()))
         cases = total + followed
-        bound = staleness_bound(cases, s)
+        policy = relay_policy(cases, s)
         detail = (
             f"{cases} case(s) watched ({total} in {', '.join(s.caseroom_relay_lifecycles)}, "
-            f"{followed} followed); relay may use {per_day}/day; every case checked at least every "
-            f"{_duration(bound)}"
+            f"{followed} followed); relay may use {per_day}/day"
         )
-        if bound > s.caseroom_max_staleness:
+        if policy.out_of_reach:
             self.report.add(
                 "relay budget", Mark.WARN,
-                f"{detail}, not within CASEROOM_MAX_STALENESS "
-                f"{_duration(s.caseroom_max_staleness)}{usage_text}",
+                f"{detail}; every case is checked at least every {_duration(policy.bound)}, not within "
+                f"CASEROOM_MAX_STALENESS {_duration(s.caseroom_max_staleness)}{usage_text}",
                 "subscribe webhooks (they trigger fetches at once), narrow CASEROOM_RELAY_LIFECYCLES, raise "
                 "CASEROOM_RELAY_BUDGET, or accept the longer bound",
             )
         else:
-            self.report.add("relay budget", Mark.OK, detail + usage_text)
+            self.report.add(
+                "relay budget", Mark.OK,
+                f"{detail}; every case checked at least every {_duration(policy.quiet_interval)} "
+                f"(the budget could hold {_duration(policy.bound)}){usage_text}",
+            )
 
     async def _usage_text(self) -> str:
         from bot.metrics import Metrics

@@ -150,8 +150,10 @@ async def test_check_creates_the_webhook_then_accepts_it(threaded_slack: Threade
 
 def test_check_staleness_bound_follows_the_budget() -> None:
     settings = load_settings(slack_bot_token="xoxb-1", slack_signing_secret="s", debitura_api_key="k")
-    # 10,000 cases, 2 requests each, 60 % of 100,000 a day: one round every 8 hours
-    assert staleness_bound(10_000, settings) == pytest.approx(8 * 3600)
+    # 10,000 cases, 2 requests each, 60 % of 100,000 a day: one round every 8 hours, plus the sweeps' share
+    bound = staleness_bound(10_000, settings)
+    assert 8 * 3600 < bound < 9 * 3600
+    assert staleness_bound(1_000, settings) < 3600  # the issue's target at 1,000 cases
     assert staleness_bound(0, settings) == 0
 
 
@@ -180,3 +182,14 @@ def test_check_cli_without_settings_fails_with_the_list(tmp_path: Any) -> None:
     assert "SLACK_BOT_TOKEN is missing" in out.stdout and "DEBITURA_API_KEY is missing" in out.stdout
     assert "Traceback" not in out.stdout + out.stderr
 
+
+
+async def test_check_warns_when_the_budget_cannot_hold_max_staleness(
+    threaded_slack: ThreadedSlack, sandbox: Any
+) -> None:
+    # 60 cases, but a relay budget of 100 requests a day (less than its sweeps alone cost)
+    settings = good_settings(threaded_slack, sandbox, caseroom_rate_per_day=200, caseroom_relay_budget="0.5")
+    entry = line(await run_check(settings), "relay budget")
+    assert entry.mark is Mark.WARN
+    assert "not within CASEROOM_MAX_STALENESS 60 min" in entry.detail
+    assert "webhooks" in entry.fix
