@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -223,3 +224,22 @@ def test_server_runs_the_relay_and_stops_it_on_sigterm(
     assert "relay on" in out
     assert out.index("SIGTERM received") < out.index("Caseroom stopped")
     assert "Traceback" not in out
+
+
+def test_server_relay_alone_serves_webhooks_and_health_but_not_slack(
+    threaded_slack: ThreadedSlack, caseroom_proc: Any
+) -> None:
+    port = free_port()
+    secret = base64.b64encode(b"webhook-secret-32-bytes-long!!!!").decode()
+    env = base_env(threaded_slack, DEBITURA_WEBHOOK_SECRET=secret)
+    proc = caseroom_proc(["relay", "--host", "127.0.0.1", "--port", str(port)], env, port=port)
+    proc.wait_ready()
+    health = httpx.get(proc.url("/healthz")).json()
+    assert health["checks"]["process"]["detail"] == "relay"
+    assert health["checks"]["relay"]["ok"] is True
+    assert httpx.post(proc.url("/slack/events"), content=b"{}").status_code == 404
+    # a delivery with a bad signature is refused by the relay's webhook intake
+    bad = httpx.post(proc.url("/debitura/webhooks"), content=b'{"id":"x"}',
+                     headers={"X-Debitura-Signature": "t=1,v1=00"})
+    assert bad.status_code == 401
+    assert proc.terminate() == 0
