@@ -1,8 +1,10 @@
 """The slash command (`/case` by default, `settings.caseroom_command`).
 
-The handler acks at once (usage and malformed input are answered in the ack itself), then does the
-API work and answers through `respond()` (the command's response_url), always ephemeral. Every
-failure becomes words plus an error id (`bot.services.errors.report`), never a traceback.
+The command is acked at once from its payload alone (`plan_command`: usage and malformed input are
+answered in the ack itself), then the API work runs and answers through the response_url, always
+ephemeral. `FastAck` does this before Bolt's listener runner (see its docstring); the registered
+listener runs the same two steps. Every failure becomes words plus an error id
+(`bot.services.errors.report`), never a traceback.
 
 `parse_command()` is pure. The `load_*` functions build a reply message from the runtime and are
 shared with the card buttons (`bot.listeners.cards`); they have no Bolt types.
@@ -10,6 +12,8 @@ shared with the card buttons (`bot.listeners.cards`); they have no Bolt types.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -17,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from slack_bolt import BoltResponse
+from slack_bolt.context.respond.async_respond import AsyncRespond as AsyncRespondImpl
 from slack_sdk.errors import SlackApiError
 
 from blocks.card import CardOptions, build_case_card
@@ -44,7 +50,7 @@ from bot.services.errors import BadInput, report, slack_error_code
 from bot.services.lookup import parse_ref, parse_refs, resolve_case, split_ref
 
 if TYPE_CHECKING:
-    from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+    from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest, AsyncRespond
     from slack_sdk.web.async_client import AsyncWebClient
 
     from bot.runtime import Runtime
@@ -330,31 +336,87 @@ async def answer(respond: AsyncRespond, work: Callable[[], Awaitable[Message | N
         await respond(**reply, response_type="ephemeral", replace_original=False)
 
 
-def register(app: AsyncApp, runtime: Runtime) -> None:
+@dataclass(frozen=True, slots=True)
+class CommandPlan:
+    """What to answer in the ack, and the work to do after it (None: the ack says it all)."""
+
+    ack: dict[str, Any]
+    parsed: ParsedCommand | None = None
+    invocation: Invocation | None = None
+
+
+def plan_command(body: dict[str, Any], default_command: str) -> CommandPlan:
+    """Decide the ack from the command payload alone (no I/O, never raises)."""
+    command = str(body.get("command") or default_command)
+    try:
+        parsed = parse_command(str(body.get("text") or ""))
+    except UsageError as exc:
+        usage = build_usage(command, problem=exc.message, example=exc.example)
+        return CommandPlan({"response_type": "ephemeral", **usage})
+    except Exception as exc:  # a bug in parsing must still be answered within the ack
+        text = report(exc, where="command parse", logger=log)
+        return CommandPlan({"response_type": "ephemeral", "text": text})
+    if parsed.sub == "help":
+        return CommandPlan({"response_type": "ephemeral", **build_usage(command)})
+    invocation = Invocation(
+        user_id=str(body.get("user_id") or ""),
+        channel_id=str(body.get("channel_id") or "") or None,
+        command=command,
+        trigger_id=str(body.get("trigger_id") or ""),
+    )
+    return CommandPlan({}, parsed, invocation)
+
+
+async def follow_up(runtime: Runtime, client: AsyncWebClient, respond: AsyncRespond, plan: CommandPlan
+                    ) -> None:
+    """The work after the ack; answers through `respond` (never raises)."""
+    parsed, invocation = plan.parsed, plan.invocation
+    if parsed is None or invocation is None:
+        return
+    await answer(respond, lambda: run_command(runtime, client, parsed, invocation),
+                 where=f"command {parsed.sub}")
+
+
+class FastAck:
+    """Bolt middleware that acks the slash command itself, before Bolt's listener runner.
+
+    With process_before_response=False, Bolt starts each listener as a task and polls every 10 ms for
+    its ack; under 50 concurrent commands that put the ack at ~260 ms (bench/RESULTS.md). This
+    middleware answers from the payload alone (`plan_command`), starts the API work as a task and
+    returns the ack at once: the same code as the listener, minus the runner. The listener stays
+    registered (and is what runs when `register(..., fast_ack=False)`).
+    """
+
+    def __init__(self, runtime: Runtime, command_name: str) -> None:
+        self.runtime = runtime
+        self.command_name = command_name
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, req: AsyncBoltRequest, resp: BoltResponse,
+                       next_: Callable[[], Awaitable[BoltResponse | None]]) -> BoltResponse | None:
+        body = req.body
+        if "type" in body or body.get("command") != self.command_name:
+            return await next_()
+        plan = plan_command(body, self.command_name)
+        if plan.parsed is not None:
+            respond = AsyncRespondImpl(response_url=str(body.get("response_url") or "") or None)
+            task = asyncio.create_task(follow_up(self.runtime, self.runtime.slack, respond, plan))
+            self.tasks.add(task)  # keep a reference until done (asyncio only keeps weak ones)
+            task.add_done_callback(self.tasks.discard)
+        if not plan.ack:
+            return BoltResponse(status=200, body="")
+        return BoltResponse(status=200, body=json.dumps(plan.ack),
+                            headers={"content-type": "application/json;charset=utf-8"})
+
+
+def register(app: AsyncApp, runtime: Runtime, *, fast_ack: bool = True) -> None:
     command_name = runtime.settings.caseroom_command
+    if fast_ack:
+        app.middleware(FastAck(runtime, command_name))
 
     @app.command(command_name)
     async def _on_command(ack: AsyncAck, respond: AsyncRespond, client: AsyncWebClient,
                           body: dict[str, Any]) -> None:
-        command = str(body.get("command") or command_name)
-        try:
-            parsed = parse_command(str(body.get("text") or ""))
-        except UsageError as exc:
-            usage = build_usage(command, problem=exc.message, example=exc.example)
-            await ack(response_type="ephemeral", **usage)
-            return
-        except Exception as exc:  # a bug in parsing must still be answered within the ack
-            await ack(response_type="ephemeral", text=report(exc, where="command parse", logger=log))
-            return
-        if parsed.sub == "help":
-            await ack(response_type="ephemeral", **build_usage(command))
-            return
-        await ack()
-        inv = Invocation(
-            user_id=str(body.get("user_id") or ""),
-            channel_id=str(body.get("channel_id") or "") or None,
-            command=command,
-            trigger_id=str(body.get("trigger_id") or ""),
-        )
-        await answer(respond, lambda: run_command(runtime, client, parsed, inv),
-                     where=f"command {parsed.sub}")
+        plan = plan_command(body, command_name)
+        await ack(**plan.ack)
+        await follow_up(runtime, client, respond, plan)

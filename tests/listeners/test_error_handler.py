@@ -20,12 +20,12 @@ from tests.services.helpers import make_runtime
 
 
 def _app(fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Redis, keys: Keys,
-         handler: Any = None) -> AsyncApp:
+         handler: Any = None, *, fast_ack: bool = True) -> AsyncApp:
     runtime = make_runtime(redis=redis, keys=keys, slack=slack_client, handler=handler)
     app = AsyncApp(client=slack_client, signing_secret="unused", request_verification_enabled=False,
                    process_before_response=True)
     errors.register(app, runtime)
-    commands.register(app, runtime)
+    commands.register(app, runtime, fast_ack=fast_ack)
     cards.register(app, runtime)
     return app
 
@@ -76,8 +76,9 @@ async def test_an_escaping_exception_reaches_the_user_with_an_error_id(
     assert any(error_id in r.getMessage() and r.exc_info for r in caplog.records)
 
 
+@pytest.mark.parametrize("fast_ack", [True, False], ids=["fast-ack-middleware", "bolt-listener"])
 async def test_command_answers_usage_in_the_ack_and_the_card_on_the_response_url(
-    fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Redis, keys: Keys
+    fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Redis, keys: Keys, fast_ack: bool
 ) -> None:
     case = {"id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "reference": "Q8OAXF3W", "lifecycle": "Active",
             "currency": "EUR", "grossAmount": 100, "remainder": 100, "debtor": {"name": "Acme"}}
@@ -87,7 +88,8 @@ async def test_command_answers_usage_in_the_ack_and_the_card_on_the_response_url
             return httpx.Response(200, json=case)
         return httpx.Response(404, json={"error": None, "message": "Not found", "businessErrors": []})
 
-    app = _app(fake_slack, slack_client, redis, keys, handler=debitura)
+    app = _app(fake_slack, slack_client, redis, keys, handler=debitura, fast_ack=fast_ack)
+    journal = fake_slack.journal
     user = fake_slack.workspace.add_user("jane")
 
     body, url = _command(fake_slack, user.id, "frobnicate")
@@ -100,9 +102,10 @@ async def test_command_answers_usage_in_the_ack_and_the_card_on_the_response_url
     body, url = _command(fake_slack, user.id, "Q8OAXF3W")
     response = await app.async_dispatch(AsyncBoltRequest(body=body))
     assert response.status == 200 and response.body == ""
-    posts = fake_slack.journal.responses(url)
+    posts = await journal.wait_for(lambda: journal.responses(url), what="the card")
     assert len(posts) == 1 and "Q8OAXF3W · Acme" in json.dumps(posts[0].body["blocks"], ensure_ascii=False)
 
     body, url = _command(fake_slack, user.id, "ZZZZ0000")
     await app.async_dispatch(AsyncBoltRequest(body=body))
-    assert "Case not found, or not assigned to you." in fake_slack.journal.responses(url)[0].text
+    posts = await journal.wait_for(lambda: journal.responses(url), what="the 404 words")
+    assert "Case not found, or not assigned to you." in posts[0].text
