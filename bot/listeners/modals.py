@@ -825,6 +825,21 @@ SUBMITS: dict[Callback, Callable[[Runtime, AsyncWebClient, AsyncAck, Submission]
 
 # --- the payment form following what is typed ----------------------------------------------------
 
+def payment_form_shape(blocks: list[Any]) -> tuple[bool, bool | None]:
+    """(close option offered, commission field: None absent / its `optional` flag) of a payment form."""
+    close_offered = False
+    commission: bool | None = None
+    for block in blocks:
+        if not isinstance(block, dict) or block.get("type") != "input":
+            continue
+        if block.get("block_id") == Block.PAY_OPTIONS:
+            options = (block.get("element") or {}).get("options") or []
+            close_offered = any(o.get("value") == OPTION_CLOSE_CASE for o in options if isinstance(o, dict))
+        elif block.get("block_id") == Block.PAY_COMMISSION:
+            commission = bool(block.get("optional"))
+    return close_offered, commission
+
+
 async def refresh_payment_view(client: AsyncWebClient, body: dict[str, Any]) -> None:
     """Amount or recipient changed: offer "close the case" only when the amount settles the balance,
     and ask for the commission only when the creditor received the payment."""
@@ -853,6 +868,11 @@ async def refresh_payment_view(client: AsyncWebClient, body: dict[str, Any]) -> 
         ctx, summary, today=today_in(ctx.extra.get("tz")), settles=settled, recipient=recipient,
         follow_up=(OPTION_FOLLOW_UP in options) if has_options_state else True,
         close_case=OPTION_CLOSE_CASE in options)
+    old_blocks = view.get("blocks") or []
+    if payment_form_shape(old_blocks) == payment_form_shape(new_view["blocks"]):
+        return  # nothing the person sees would change: spare Slack a views.update per keystroke
+    if old_blocks and isinstance(old_blocks[0], dict) and old_blocks[0].get("type") == "context":
+        new_view["blocks"][0] = old_blocks[0]  # keep the case line as it was opened (debtor name)
     try:
         await client.views_update(view_id=str(view.get("id") or ""), hash=view.get("hash"), view=new_view)
     except SlackApiError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from blocks.ids import Block, Callback
+from blocks.ids import Action, Block, Callback
 from tests.e2e.modal_flows import open_by_command, sandbox_get, view_text, wait_result, wait_view
 from tests.fakes.slack.workspace import User
 from tests.fixtures.e2e import Caseroom
@@ -127,17 +127,37 @@ async def test_rate_limited_write_says_when_to_retry(caseroom_http: Caseroom, sa
     assert len(sandbox_get(sandbox, f"/cases/{case['id']}/payments")) == before
 
 
-async def test_payment_amount_typed_offers_close(caseroom_http: Caseroom, sandbox: SandboxHandle) -> None:
-    """dispatch_action on the amount: "close the case" appears once the amount settles the balance."""
-    from blocks.ids import Action
+def commission_required(view_json: str) -> bool:
+    if '"block_id": "pay_commission"' not in view_json:
+        return False
+    block = view_json.split('"block_id": "pay_commission"')[1].split('"block_id"')[0]
+    return '"optional": false' in block
 
+
+async def test_payment_amount_typed_offers_close(caseroom_http: Caseroom, sandbox: SandboxHandle) -> None:
+    """dispatch_action on amount and recipient: "close the case" appears once the amount settles the
+    balance; the commission becomes required for the creditor; keystrokes that change nothing cost no
+    views.update."""
     cr = caseroom_http
+    user = cr.user.id
     case = sandbox.case("Active")
     remainder = sandbox_get(sandbox, f"/cases/{case['id']}")["remainder"]
-    view = await open_by_command(cr, cr.user.id, f"pay {case['reference']}", Callback.PAYMENT)
+    view = await open_by_command(cr, user, f"pay {case['reference']}", Callback.PAYMENT)
     assert "Close the case" not in view_text(view)
+    updates_at_open = len(cr.fake.journal.calls("views.update"))
+    ack = await cr.driver.click(Action.PAYMENT_AMOUNT_CHANGED, user=user, view_id=view.id, selected="1.00")
+    assert ack.ok
     ack = await cr.driver.click(
-        Action.PAYMENT_AMOUNT_CHANGED, user=cr.user.id, view_id=view.id, selected=f"{remainder:.2f}"
+        Action.PAYMENT_AMOUNT_CHANGED, user=user, view_id=view.id, selected=f"{remainder:.2f}"
     )
     assert ack.ok
-    await wait_view(cr, cr.user.id, Callback.PAYMENT, contains="Close the case")
+    settled = await wait_view(cr, user, Callback.PAYMENT, contains="Close the case")
+    assert case["reference"] in view_text(settled)
+    await cr.driver.click(Action.RECIPIENT_CHANGED, user=user, view_id=view.id, selected="Creditor")
+
+    def required() -> bool:
+        top = cr.fake.workspace.top_view(user)
+        return top is not None and commission_required(view_text(top))
+
+    await cr.fake.journal.wait_for(required, timeout=10, what="the commission made required")
+    assert len(cr.fake.journal.calls("views.update")) == updates_at_open + 2
