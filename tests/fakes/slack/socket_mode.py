@@ -62,10 +62,12 @@ class SocketModeHub:
         return any(not ws.closed for ws in self.connections)
 
     async def wait_connected(self, timeout: float = 10.0, *, count: int = 1) -> None:
+        """Until a connection is open and at least `count` connections were made in all
+        (count=2 after a disconnect: the client has reconnected)."""
         await self.fake.journal.wait_for(
-            lambda: sum(1 for ws in self.connections if not ws.closed) >= count and self.connects >= count,
+            lambda: self.connected and self.connects >= count,
             timeout,
-            what="a Socket Mode connection",
+            what=f"Socket Mode connection #{count}",
         )
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
