@@ -65,6 +65,10 @@ def parse_record(value: str | None) -> tuple[str, str, str] | None:
     return channel, ts, version
 
 
+async def _nothing(item: Delivery) -> None:
+    return None
+
+
 def backoff(attempts: int) -> float:
     return min(MAX_BACKOFF, 2.0 ** min(attempts, 10)) * (0.5 + random.random() / 2)
 
@@ -79,8 +83,8 @@ class Deliverer:
         self.clock = clock
         self.stats = DeliveryStats()
         self.stopping = False
-        self.after_post: Callable[[Delivery], None] = lambda item: None
-        """Test seam: called right after a Slack post returned, before it is recorded."""
+        self.after_post: Callable[[Delivery], Awaitable[None]] = _nothing
+        """Test seam: awaited right after a Slack post returned, before it is recorded."""
 
     async def run_once(self, token: str) -> bool:
         keys = self.store.keys
@@ -242,7 +246,7 @@ class Deliverer:
                 await self._repair_channel(item, exc.error)
                 channel_id = await self._ensure_channel(item)
                 continue
-            self.after_post(item)
+            await self.after_post(item)
             self.stats.posted += 1
             return item.id, f"{channel_id}|{ts}|{item.version}"
         raise RetryLater(0, "channel unavailable")

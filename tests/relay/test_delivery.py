@@ -1,0 +1,197 @@
+"""Delivery against the fake Slack and Redis: the exactly-once record, history repair, fencing, channels."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.relay.delivery import Deliverer
+from bot.relay.model import CaseSnap, Delivery
+from bot.relay.slackio import SlackIO
+from bot.relay.store import RelayStore, hget
+from bot.runtime import Runtime
+from bot.services import channels
+from tests.fakes.slack.server import FakeSlack
+from tests.relay.harness import build_test_runtime, close_runtime, relay_settings, relayed_items
+
+CASE = CaseSnap(id="case-1", reference="AB12CD34", lifecycle="Active", lifecycle_display="Active",
+                debtor="Acme", outstanding="10", currency="EUR", assignee_email="ann@example.com")
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.fixture
+async def runtime(fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str) -> AsyncIterator[Runtime]:
+    fake_slack.workspace.add_user("ann", email="ann@example.com")
+    settings = relay_settings(fake_slack, "http://127.0.0.1:9", "key", redis_prefix,
+                              caseroom_feed_channel=None)
+    rt = await build_test_runtime(settings)
+    yield rt
+    await close_runtime(rt)
+
+
+def deliverer(runtime: Runtime) -> Deliverer:
+    store = RelayStore(runtime.redis, runtime.keys)
+    return Deliverer(runtime, store, SlackIO(runtime.slack, store, runtime.metrics), lease_ms=3000)
+
+
+def item(n: int) -> Delivery:
+    return Delivery(id=f"chat:{n}", case_id=CASE.id, kind="chat", op="post", text=f"message {n}",
+                    blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": f"message {n}"}}],
+                    case=CASE, version="1.000")
+
+
+async def enqueue(runtime: Runtime, *items: Delivery) -> None:
+    await runtime.redis.rpush(runtime.keys.relay_outbox(CASE.id), *[i.model_dump_json() for i in items])
+    await runtime.redis.zadd(runtime.keys.relay_ready(), {CASE.id: 0})
+
+
+async def drain(d: Deliverer, token: str = "t") -> None:
+    for _ in range(50):
+        if not await d.run_once(token):
+            return
+
+
+async def test_delivery_creates_channel_invites_and_posts_once(
+    runtime: Runtime, fake_slack: FakeSlack
+) -> None:
+    await enqueue(runtime, item(1), item(2))
+    d = deliverer(runtime)
+    await drain(d)
+    ch = await channels.channel_for_case(runtime, CASE.id)
+    assert ch is not None and ch.name == "case-ab12cd34"
+    assert [i for i, _ in relayed_items(fake_slack, ch.id)] == ["chat:1", "chat:2"]
+    ann = next(u for u in fake_slack.workspace.users.values() if u.email == "ann@example.com")
+    assert ann.id in fake_slack.workspace.channels[ch.id].members
+    # queued again (a re-diff after a crash, say): the record says done, nothing is posted
+    await enqueue(runtime, item(1))
+    await drain(d)
+    assert [i for i, _ in relayed_items(fake_slack, ch.id)] == ["chat:1", "chat:2"]
+    record = await hget(runtime.redis, runtime.keys.relayed(CASE.id), "chat:1")
+    assert record is not None and record.startswith(ch.id + "|")
+
+
+async def test_delivery_crash_after_post_is_repaired_from_history(
+    runtime: Runtime, fake_slack: FakeSlack
+) -> None:
+    await enqueue(runtime, item(1))
+    crashing = deliverer(runtime)
+
+    async def boom(_: Delivery) -> None:
+        raise Crash
+
+    crashing.after_post = boom
+    with pytest.raises(Crash):
+        await crashing.run_once("dead-worker")
+    record = await hget(runtime.redis, runtime.keys.relayed(CASE.id), "chat:1")
+    assert record is not None and record.startswith("pending|")
+    # the dead worker's lease runs out; another worker takes the lane
+    await runtime.redis.delete(runtime.keys.lease("lane:" + CASE.id))
+    await runtime.redis.zadd(runtime.keys.relay_ready(), {CASE.id: 0})
+    survivor = deliverer(runtime)
+    await drain(survivor, "live-worker")
+    ch = await channels.channel_for_case(runtime, CASE.id)
+    assert ch is not None
+    assert [i for i, _ in relayed_items(fake_slack, ch.id)] == ["chat:1"]
+    assert survivor.stats.repaired == 1 and survivor.stats.posted == 0
+    assert await runtime.redis.llen(runtime.keys.relay_outbox(CASE.id)) == 0
+
+
+async def test_delivery_pending_without_post_posts_once(
+    runtime: Runtime, fake_slack: FakeSlack
+) -> None:
+    d = deliverer(runtime)
+    await enqueue(runtime, item(1))
+    await drain(d)  # creates the channel
+    ch = await channels.channel_for_case(runtime, CASE.id)
+    assert ch is not None
+    # crash after marking pending, before the post reached Slack
+    await runtime.redis.hset(runtime.keys.relayed(CASE.id), "chat:2", f"pending|{ch.id}|0")
+    await enqueue(runtime, item(2))
+    await drain(d)
+    assert [i for i, _ in relayed_items(fake_slack, ch.id)] == ["chat:1", "chat:2"]
+
+
+async def test_delivery_edit_updates_recorded_message(
+    runtime: Runtime, fake_slack: FakeSlack
+) -> None:
+    d = deliverer(runtime)
+    await enqueue(runtime, item(1))
+    await drain(d)
+    edit = Delivery(id="edit:1@2.000", case_id=CASE.id, kind="chat_edit", op="update", text="edited",
+                    blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "edited"}}],
+                    version="2.000", case=CASE)
+    await enqueue(runtime, edit, edit)
+    await drain(d)
+    updates = fake_slack.journal.calls("chat.update", ok=True)
+    assert len(updates) == 1
+    record = await hget(runtime.redis, runtime.keys.relayed(CASE.id), "chat:1")
+    assert record is not None and record.endswith("|2.000")
+
+
+async def test_delivery_lost_lease_records_nothing(
+    runtime: Runtime, fake_slack: FakeSlack
+) -> None:
+    await enqueue(runtime, item(1))
+    d = deliverer(runtime)
+    store = d.store
+
+    async def steal(_: Delivery) -> None:
+        # someone else holds the lane now (our lease expired while we were posting)
+        await runtime.redis.set(runtime.keys.lease("lane:" + CASE.id), "other")
+
+    d.after_post = steal
+    await d.run_once("slow")
+    assert await store.head(CASE.id) is not None, "item stays queued for the lease holder"
+    record = await hget(runtime.redis, runtime.keys.relayed(CASE.id), "chat:1")
+    assert record is not None and record.startswith("pending|"), "the holder will repair from history"
+
+
+async def test_channel_name_taken_by_someone_else_gets_suffix(
+    runtime: Runtime, fake_slack: FakeSlack
+) -> None:
+    fake_slack.workspace.add_channel("case-ab12cd34", members=["U999"], creator="U999", bot_member=False)
+    ch = await channels.ensure_case_channel(runtime, CASE)
+    assert ch.name == "case-ab12cd34-2"
+
+
+async def test_channel_our_archived_channel_comes_back(
+    runtime: Runtime, fake_slack: FakeSlack
+) -> None:
+    ch = await channels.ensure_case_channel(runtime, CASE)
+    assert await channels.archive_case_channel(runtime, CASE.id)
+    assert fake_slack.workspace.channels[ch.id].is_archived
+    assert fake_slack.workspace.channels[ch.id].name == "case-ab12cd34-closed"
+    again = await channels.ensure_case_channel(runtime, CASE)
+    assert again.id == ch.id and not fake_slack.workspace.channels[ch.id].is_archived
+    assert fake_slack.workspace.channels[ch.id].name == "case-ab12cd34"
+    # the mapping is lost (Redis wiped) while the channel sits archived under its own name: name_taken,
+    # and Redis still knows the name -> adopt (unarchive) rather than make a second channel
+    await runtime.redis.hset(runtime.keys.case_channel(CASE.id), "archived", "1")
+    fake_slack.workspace.channels[ch.id].is_archived = True
+    await runtime.redis.delete(runtime.keys.case_channel(CASE.id))
+    adopted = await channels.ensure_case_channel(runtime, CASE)
+    assert adopted.id == ch.id and not fake_slack.workspace.channels[ch.id].is_archived
+
+
+async def test_feed_line_posted_with_link(
+    fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str
+) -> None:
+    feed = fake_slack.workspace.add_channel("caseroom-feed")
+    settings = relay_settings(fake_slack, "http://127.0.0.1:9", "key", redis_prefix,
+                              caseroom_feed_channel=feed.id)
+    rt = await build_test_runtime(settings)
+    try:
+        first = item(1).model_copy(update={"feed": "Creditor chat from Ann"})
+        await enqueue(rt, first)
+        await drain(deliverer(rt))
+        ch = await channels.channel_for_case(rt, CASE.id)
+        assert ch is not None
+        lines = [m.text for m in fake_slack.journal.messages(feed.id, bot_only=True)]
+        assert lines == [f"<#{ch.id}> · Creditor chat from Ann"]
+    finally:
+        await close_runtime(rt)
