@@ -147,10 +147,10 @@ async def bolt(
         await runner.cleanup()
     else:
         handler = AsyncSocketModeHandler(app, fake_slack.app_token)
-        await handler.connect_async()
+        await handler.connect_async()  # type: ignore[no-untyped-call]
         await fake_slack.socket.wait_connected()
         yield socket_driver(fake_slack), seen
-        await handler.close_async()
+        await handler.close_async()  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture

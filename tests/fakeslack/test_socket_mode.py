@@ -47,10 +47,10 @@ async def client(fake_slack: FakeSlack) -> AsyncIterator[tuple[SocketModeClient,
 
     sm.message_listeners.append(on_message)
     sm.socket_mode_request_listeners.append(on_request)
-    await sm.connect()
+    await sm.connect()  # type: ignore[no-untyped-call]
     await fake_slack.socket.wait_connected()
     yield sm, rec
-    await sm.close()
+    await sm.close()  # type: ignore[no-untyped-call]
 
 
 async def test_hello_on_connect(fake_slack: FakeSlack, client: tuple[SocketModeClient, Recording]) -> None:
@@ -66,7 +66,7 @@ async def test_envelope_is_acked_with_its_payload(
     _, rec = client
     rec.ack_payload = {"response_action": "errors", "errors": {"note_text": "Too short"}}
     delivery = await fake_slack.socket.send("interactive", {"type": "view_submission", "view": {"id": "V1"}})
-    ack = await fake_slack.journal.wait_for(lambda: delivery.ack.done() and delivery.ack.result() or None)
+    ack = await fake_slack.journal.wait_for(lambda: (delivery.ack.done() and delivery.ack.result()) or None)
     assert ack == rec.ack_payload
     req = rec.requests[0]
     assert (req.type, req.envelope_id, req.payload["view"]["id"]) == (
