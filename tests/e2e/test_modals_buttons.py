@@ -6,7 +6,7 @@ import pytest
 
 from blocks.ids import Action, Callback
 from blocks.metadata import CaseRef
-from tests.e2e.modal_flows import view_text, wait_result, wait_view
+from tests.e2e.modal_flows import sandbox_get, view_text, wait_result, wait_view
 from tests.fixtures.e2e import Caseroom
 from tests.fixtures.sandbox import SandboxHandle
 
@@ -77,3 +77,22 @@ async def test_a_stale_button_says_so(caseroom_http: Caseroom) -> None:
     cr = caseroom_http
     await click_card_button(cr, cr.user.id, Action.OPEN_PAYMENT, "not-json")
     await wait_result(cr, cr.user.id, "older message")
+
+
+@pytest.mark.parametrize(("who", "words"), [("guest", "Guests cannot"), ("connect", "other organisations")])
+async def test_guests_and_slack_connect_users_are_refused(
+    caseroom_http: Caseroom, sandbox: SandboxHandle, who: str, words: str
+) -> None:
+    cr = caseroom_http
+    ws = cr.fake.workspace
+    user = (
+        ws.add_user("guest", guest="multi") if who == "guest" else ws.add_user("partner", team_id="T0OTHER")
+    )
+    ws.channels[cr.channel.id].members.add(user.id)
+    case = sandbox.case("Active")
+    before = len(sandbox_get(sandbox, f"/cases/{case['id']}/payments"))
+    value = CaseRef(id=case["id"], ref=case["reference"], ch=cr.channel.id).encode_value()
+    await click_card_button(cr, user.id, Action.OPEN_PAYMENT, value)
+    view = await wait_result(cr, user.id, words)
+    assert "Error id" in view_text(view)
+    assert len(sandbox_get(sandbox, f"/cases/{case['id']}/payments")) == before
