@@ -27,6 +27,7 @@ from slack_sdk.errors import SlackApiError
 
 from blocks.card import CardOptions, build_case_card
 from blocks.metadata import ListPage
+from blocks.parse import NoteForm
 from blocks.text import esc
 from blocks.views import (
     LIST_PAGE_SIZE,
@@ -44,8 +45,8 @@ from blocks.views import (
     build_validation,
 )
 from bot.debitura.errors import DebituraError, NotFound
-from bot.debitura.models import Case, CreateNoteRequest, Lifecycle
-from bot.services import audit, identity
+from bot.debitura.models import Case, Lifecycle
+from bot.services import identity, notes
 from bot.services.errors import BadInput, report, slack_error_code
 from bot.services.lookup import parse_ref, parse_refs, resolve_case, split_ref
 
@@ -269,18 +270,13 @@ async def unfollow_case(runtime: Runtime, case: Case) -> Message:
 
 
 async def add_note(runtime: Runtime, case: Case, text: str, *, user_id: str) -> Message:
-    """`/case note <ref> <text>`: a direct write, audited."""
-    try:
-        request = CreateNoteRequest(description=text)
-    except ValueError:
-        raise BadInput("A note needs some text (at most 10,000 characters).") from None
-    note = await runtime.debitura.create_note(case.id, request)
-    ref = case.reference or case.id
-    await audit.record_write(
-        runtime, user_id=user_id, action="note", case_id=case.id, case_reference=case.reference,
-        summary={"length": len(text), "source": "command"}, result={"note_id": note.id}, line="added a note",
-    )
-    return build_notice(f":memo: Note added to *{esc(ref)}*.")
+    """`/case note <ref> <text>`: a direct write, audited (`bot.services.notes`, shared with the modal,
+    which also resolves a timed-out request by re-reading the timeline)."""
+    if not text.strip():
+        raise BadInput("A note needs some text (at most 10,000 characters).")
+    result = await notes.add_note(runtime, case=case, form=NoteForm(text=text), user_id=user_id)
+    icon = ":memo:" if result.ok else ":warning:"
+    return build_notice(f"{icon} {result.text}")
 
 
 # --- the command --------------------------------------------------------------------------------------

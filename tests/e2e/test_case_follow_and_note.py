@@ -38,7 +38,7 @@ async def test_note_with_text_is_added_and_audited(
     fields = entries[0][1]
     assert fields["user"] == caseroom_http.user.id and fields["action"] == "note"
     assert fields["case_id"] == case["id"] and fields["case_reference"] == case["reference"]
-    assert json.loads(fields["summary"])["length"] == len(text)
+    assert json.loads(fields["summary"])["chars"] == len(text)
 
 
 async def test_note_on_an_unknown_case_writes_nothing(caseroom_http: Caseroom, redis: aioredis.Redis) -> None:
