@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from blocks import forms
 from blocks.forms import CaseSummary, Fees, PaymentInfo, TeamMember
@@ -218,6 +219,25 @@ async def fill(client: AsyncWebClient, view_id: str, view_hash: str | None, titl
         await show(client, view_id, view, view_hash)
     except SlackApiError as exc:
         report(exc, where=f"{where}: views.update", logger=log)
+
+
+async def tell(body: dict[str, Any], text: str) -> None:
+    """Answer a button or shortcut ephemerally through its response_url (when the modal cannot open)."""
+    url = body.get("response_url")
+    if not isinstance(url, str) or not url:
+        return
+    try:
+        await AsyncWebhookClient(url).send(text=text, response_type="ephemeral", replace_original=False)
+    except Exception:
+        log.exception("could not answer on the response_url")
+
+
+async def opening(body: dict[str, Any], where: str, work: Callable[[], Awaitable[None]]) -> None:
+    """Run an opening flow; when Slack refuses to open the modal (expired trigger...) say so."""
+    try:
+        await work()
+    except SlackApiError as exc:
+        await tell(body, report(exc, where=where, logger=log))
 
 
 def result_view(title: str, result: WriteResult) -> dict[str, Any]:
@@ -890,12 +910,14 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.action(Action.EDIT_PAYMENT)
     async def _edit_payment(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await open_payment_change(runtime, client, body, "pay_edit")
+        await opening(body, "open payment edit",
+                      lambda: open_payment_change(runtime, client, body, "pay_edit"))
 
     @app.action(Action.DELETE_PAYMENT)
     async def _delete_payment(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await open_payment_change(runtime, client, body, "pay_delete")
+        await opening(body, "open payment delete",
+                      lambda: open_payment_change(runtime, client, body, "pay_delete"))
 
     @app.action(Action.PAYMENT_AMOUNT_CHANGED)
     async def _amount_changed(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -910,7 +932,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.shortcut(Shortcut.NOTE_FROM_MESSAGE)
     async def _note_from_message(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await open_note_from_message(runtime, client, body)
+        await opening(body, "shortcut note from message",
+                      lambda: open_note_from_message(runtime, client, body))
 
     for callback_id, handler in SUBMITS.items():
         _register_submit(app, runtime, callback_id, handler)
@@ -928,15 +951,20 @@ def _register_open(app: AsyncApp, runtime: Runtime, action_id: Action, kind: str
     @app.action(action_id)
     async def _open(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        try:
-            ref = CaseRef.decode(action_value(body))
-        except MetadataError:
-            view_id, _ = await open_loading(client, str(body.get("trigger_id") or ""), TITLES[kind])
-            await show(client, view_id, forms.build_error_view(TITLES[kind], STALE))
-            return
-        await _open_write_modal(runtime, client, kind=kind, case_ref=ref.id,
-                                trigger_id=str(body.get("trigger_id") or ""), user_id=user_id_of(body),
-                                channel_id=channel_id_of(body) or ref.ch, push=bool(body.get("view")))
+        trigger_id = str(body.get("trigger_id") or "")
+
+        async def work() -> None:
+            try:
+                ref = CaseRef.decode(action_value(body))
+            except MetadataError:
+                view_id, _ = await open_loading(client, trigger_id, TITLES[kind])
+                await show(client, view_id, forms.build_error_view(TITLES[kind], STALE))
+                return
+            await _open_write_modal(runtime, client, kind=kind, case_ref=ref.id, trigger_id=trigger_id,
+                                    user_id=user_id_of(body), channel_id=channel_id_of(body) or ref.ch,
+                                    push=bool(body.get("view")))
+
+        await opening(body, f"open {kind} modal", work)
 
 
 def _register_submit(app: AsyncApp, runtime: Runtime, callback_id: Callback,

@@ -96,3 +96,20 @@ async def test_guests_and_slack_connect_users_are_refused(
     view = await wait_result(cr, user.id, words)
     assert "Error id" in view_text(view)
     assert len(sandbox_get(sandbox, f"/cases/{case['id']}/payments")) == before
+
+
+async def test_an_expired_trigger_is_explained_on_the_response_url(
+    caseroom_http: Caseroom, sandbox: SandboxHandle
+) -> None:
+    cr = caseroom_http
+    case = sandbox.case("Active")
+    cr.fake.faults.add("views.open", error="expired_trigger_id")
+    value = CaseRef(id=case["id"], ref=case["reference"], ch=cr.channel.id).encode_value()
+    await click_card_button(cr, cr.user.id, Action.OPEN_NOTE, value)
+    posts = await cr.fake.journal.wait_for(
+        lambda: [p for p in cr.fake.journal.responses() if "took too long to open the form" in p.text],
+        timeout=10,
+        what="the explanation on the response_url",
+    )
+    assert posts[0].ephemeral and "Error id" in posts[0].text
+    assert cr.fake.workspace.top_view(cr.user.id) is None
