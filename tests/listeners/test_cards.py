@@ -1,0 +1,91 @@
+"""Card and list buttons in process: stale values, refused users, Share in channel."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from blocks.ids import Action
+from blocks.metadata import CaseRef
+from bot.listeners import cards, commands, errors
+from bot.store.keys import Keys
+from tests.fakes.slack.server import FakeSlack
+from tests.services.helpers import make_runtime
+
+CASE = {"id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "reference": "Q8OAXF3W", "lifecycle": "Active",
+        "currency": "EUR", "grossAmount": 100, "remainder": 100, "debtor": {"name": "Acme"}}
+
+
+def debitura(request: httpx.Request) -> httpx.Response:
+    if request.url.path == f"/cases/{CASE['id']}":
+        return httpx.Response(200, json=CASE)
+    return httpx.Response(404, json={"error": None, "message": "Not found", "businessErrors": []})
+
+
+@pytest.fixture
+def app(fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Redis, keys: Keys) -> AsyncApp:
+    runtime = make_runtime(redis=redis, keys=keys, slack=slack_client, handler=debitura)
+    bolt = AsyncApp(client=slack_client, signing_secret="unused", request_verification_enabled=False,
+                    process_before_response=True)
+    errors.register(bolt, runtime)
+    commands.register(bolt, runtime)
+    cards.register(bolt, runtime)
+    return bolt
+
+
+def click(fake_slack: FakeSlack, user_id: str, action_id: str, value: str, channel: str = "C1"
+          ) -> tuple[str, str]:
+    ws = fake_slack.workspace
+    url = ws.issue_response_url(fake_slack.base_url, user_id, channel)
+    payload: dict[str, Any] = {
+        "type": "block_actions", "team": {"id": ws.TEAM_ID}, "user": {"id": user_id},
+        "channel": {"id": channel}, "response_url": url, "trigger_id": ws.issue_trigger(user_id),
+        "container": {"type": "message", "channel_id": channel, "is_ephemeral": True},
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value}],
+    }
+    return urlencode({"payload": json.dumps(payload)}), url
+
+
+@pytest.mark.parametrize("action_id", [Action.SHOW_CARD, Action.SHOW_TIMELINE, Action.FOLLOW, Action.SHARE,
+                                       Action.LIST_PAGE])
+async def test_a_button_from_an_older_message_says_so(
+    app: AsyncApp, fake_slack: FakeSlack, action_id: str
+) -> None:
+    user = fake_slack.workspace.add_user("jane")
+    body, url = click(fake_slack, user.id, action_id, '{"unexpected": true}')
+    response = await app.async_dispatch(AsyncBoltRequest(body=body))
+    assert response.status == 200
+    posts = fake_slack.journal.responses(url)
+    assert len(posts) == 1 and "older message" in posts[0].text and "Error id" in posts[0].text
+
+
+async def test_a_guest_clicking_a_shared_card_is_refused(app: AsyncApp, fake_slack: FakeSlack) -> None:
+    guest = fake_slack.workspace.add_user("gus", guest="multi")
+    body, url = click(fake_slack, guest.id, Action.SHOW_CARD, CaseRef(id=CASE["id"]).encode_value())
+    await app.async_dispatch(AsyncBoltRequest(body=body))
+    assert "Guests cannot use Caseroom" in fake_slack.journal.responses(url)[0].text
+
+
+async def test_share_answers_in_channel_and_open_answers_ephemeral(
+    app: AsyncApp, fake_slack: FakeSlack
+) -> None:
+    ws = fake_slack.workspace
+    user = ws.add_user("jane")
+    channel = ws.add_channel("team", members=[user.id])
+    value = CaseRef(id=CASE["id"], ref="Q8OAXF3W").encode_value()
+    body, url = click(fake_slack, user.id, Action.SHARE, value, channel.id)
+    await app.async_dispatch(AsyncBoltRequest(body=body))
+    shared = fake_slack.journal.responses(url)[0]
+    assert shared.body["response_type"] == "in_channel" and shared.body["replace_original"] is False
+    assert f"Shared by <@{user.id}>" in json.dumps(shared.body["blocks"])
+    body, url = click(fake_slack, user.id, Action.SHOW_CARD, value, channel.id)
+    await app.async_dispatch(AsyncBoltRequest(body=body))
+    opened = fake_slack.journal.responses(url)[0]
+    assert opened.ephemeral and "Q8OAXF3W" in json.dumps(opened.body["blocks"])
