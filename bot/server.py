@@ -145,6 +145,8 @@ async def check_slack(runtime: Runtime) -> dict[str, Any]:
 @dataclass
 class _Signals:
     stop: asyncio.Event
+    again: asyncio.Event
+    """Set by a second signal: stop waiting for work in flight."""
     count: int = 0
 
 
@@ -169,7 +171,7 @@ async def serve(
 ) -> int:
     """Run until SIGTERM/SIGINT. `mode` is "http", "socket" or "relay" (relay and health only)."""
     loop = asyncio.get_running_loop()
-    signals = _Signals(stop=asyncio.Event())
+    signals = _Signals(stop=asyncio.Event(), again=asyncio.Event())
     server: _Server | None = None
 
     def on_signal(sig: int) -> None:
@@ -179,6 +181,7 @@ async def serve(
             log.info("%s received: shutting down gracefully", name)
         else:
             log.warning("%s received again: shutting down now", name)
+            signals.again.set()
             if server is not None:
                 server.force_exit = True
         signals.stop.set()
@@ -248,7 +251,7 @@ async def serve(
             log.exception("Caseroom failed")
             return EXIT_STARTUP
         finally:
-            await _shutdown(state, server, serve_task, socket_handler, relay, runtime)
+            await _shutdown(state, server, serve_task, socket_handler, relay, runtime, signals.again)
             if sock is not None:
                 sock.close()
 
@@ -287,7 +290,7 @@ async def _open_socket_mode(app: Any, runtime: Runtime) -> Any:
 
 async def _shutdown(
     state: WebState | None, server: _Server | None, serve_task: asyncio.Task[None] | None,
-    socket_handler: Any, relay: Relay | None, runtime: Runtime | None,
+    socket_handler: Any, relay: Relay | None, runtime: Runtime | None, hurry: asyncio.Event,
 ) -> None:
     if state is not None:
         state.shutting_down = True
@@ -304,10 +307,10 @@ async def _shutdown(
             log.warning("the HTTP server stopped with %r", exc)
     if relay is not None:
         try:
-            await relay.stop(graceful=True)
+            await relay.stop(graceful=not hurry.is_set())
         except Exception:
             log.exception("stopping the relay failed")
-    await _drain_background_tasks()
+    await _drain_background_tasks(hurry=hurry)
     if runtime is not None:
         try:
             await runtime.aclose()
@@ -316,14 +319,33 @@ async def _shutdown(
     log.info("Caseroom stopped")
 
 
-async def _drain_background_tasks(grace: float = GRACEFUL_HTTP_SECONDS) -> None:
-    """Bolt runs listeners after the ack as tasks; give those that are running time to finish."""
+async def _drain_background_tasks(
+    grace: float = GRACEFUL_HTTP_SECONDS, hurry: asyncio.Event | None = None
+) -> None:
+    """Bolt runs listeners after the ack as tasks; give those that are running time to finish.
+
+    Stops waiting after `grace` seconds, or at once when `hurry` is set (a second SIGTERM/SIGINT).
+    """
     current = asyncio.current_task()
-    pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-    if not pending:
-        return
-    _, still = await asyncio.wait(pending, timeout=grace)
-    for task in still:
+    pending = {t for t in asyncio.all_tasks() if t is not current and not t.done()}
+    if pending:
+        log.info("waiting up to %.0f s for %d task(s) in flight", grace, len(pending))
+        waiters: set[asyncio.Future[Any]] = set(pending)
+        hurry_task = asyncio.ensure_future(hurry.wait()) if hurry is not None else None
+        if hurry_task is not None:
+            waiters.add(hurry_task)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while pending and (hurry is None or not hurry.is_set()):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            await asyncio.wait(waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            pending = {t for t in pending if not t.done()}
+            waiters = {w for w in waiters if not w.done()}
+        if hurry_task is not None:
+            hurry_task.cancel()
+    for task in pending:
         task.cancel()
 
 
