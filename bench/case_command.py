@@ -70,6 +70,7 @@ async def ack_histogram(url: str) -> str:
 
 
 async def main(concurrency: int, sequential: int, write: bool) -> str:
+    load_before = os.getloadavg()[0]
     sandbox = start_sandbox()
     control = SandboxControl(sandbox.url)
     fake = FakeSlack(rate_limits=False)
@@ -148,7 +149,8 @@ async def main(concurrency: int, sequential: int, write: bool) -> str:
     lines = [
         SECTION,
         "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {os.cpu_count()} CPUs "
+        f"(load average {load_before:.1f} at start: other test runs shared the machine), "
         f"Python {platform.python_version()}; `caseroom run --mode http` against the fake Slack and "
         "`caseroom sandbox`, real Redis; command: `.venv/bin/python -m bench.case_command --write`.",
         "",
