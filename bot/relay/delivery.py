@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
 
 from blocks.relay import build_feed_line
@@ -105,7 +106,11 @@ class Deliverer:
     async def _keep_lease(self, name: str, token: str, lost: asyncio.Event) -> None:
         while True:
             await asyncio.sleep(self.lease_ms / 3000)
-            if not await self.store.renew_lease(name, token, self.lease_ms):
+            try:
+                renewed = await self.store.renew_lease(name, token, self.lease_ms)
+            except (RedisError, OSError):
+                continue  # Redis unreachable: nobody else can take the lease either; try again
+            if not renewed:
                 log.warning("lost delivery lease", extra={"lease": name})
                 lost.set()
                 return

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from redis.exceptions import WatchError
+from redis.exceptions import RedisError, WatchError
 
 from bot.debitura.errors import DebituraError, NotFound, RateLimited
 from bot.relay import diff as diffmod
@@ -83,7 +83,11 @@ class Fetcher:
     async def _keep_lease(self, name: str, token: str) -> None:
         while True:
             await asyncio.sleep(self.lease_ms / 3000)
-            if not await self.store.renew_lease(name, token, self.lease_ms):
+            try:
+                renewed = await self.store.renew_lease(name, token, self.lease_ms)
+            except (RedisError, OSError):
+                continue
+            if not renewed:
                 log.warning("lost fetch lease", extra={"lease": name})
                 return
 

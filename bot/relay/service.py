@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.relay.budget import RedisRateLimiter, background_limit
 from bot.relay.delivery import Deliverer
@@ -211,7 +212,7 @@ class Relay:
                 self.redis_ok = True
             except asyncio.CancelledError:
                 raise
-            except (RedisConnectionError, OSError) as exc:
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 failures += 1
                 self.redis_ok = False
                 self.last_error = f"{name}: {type(exc).__name__}"
@@ -269,8 +270,11 @@ class Relay:
     async def _keep_sweep_lease(self, token: str, lease_ms: int) -> None:
         while True:
             await asyncio.sleep(lease_ms / 3000)
-            if not await self.store.renew_lease("sweep", token, lease_ms):
-                return
+            try:
+                if not await self.store.renew_lease("sweep", token, lease_ms):
+                    return
+            except (RedisError, OSError):
+                continue
 
     async def _housekeeping_step(self, token: str) -> float:
         keys = self.runtime.keys
