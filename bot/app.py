@@ -28,10 +28,7 @@ _KNOWN_IDS = {str(i) for i in (*Action, *Callback, *Shortcut)}
 # Words that may appear as the `subcommand` label of caseroom_commands_total. Anything else (a case
 # reference, a search term) is labelled "lookup" when present, so a metric label never carries
 # user-typed text (cardinality, and personal data).
-COMMAND_WORDS = frozenset({
-    "help", "list", "find", "note", "pay", "chat", "close", "activate", "fees", "upload",
-    "timeline", "payments", "files", "period", "validation", "follow", "unfollow",
-})
+COMMAND_WORDS = frozenset({"help", "list", "find", *commands.CASE_KINDS})
 
 
 def request_kind(body: dict[str, Any]) -> str:
