@@ -195,3 +195,26 @@ async def test_feed_line_posted_with_link(
         assert lines == [f"<#{ch.id}> · Creditor chat from Ann"]
     finally:
         await close_runtime(rt)
+
+
+async def test_graceful_stop_finishes_in_flight_delivery(runtime: Runtime, fake_slack: FakeSlack) -> None:
+    from bot.relay.service import Relay
+    from tests.relay.harness import test_options, wait_until
+
+    await channels.ensure_case_channel(runtime, CASE)
+    fake_slack.faults.add("chat.postMessage", latency=1.0, times=None)
+    await enqueue(runtime, item(1), item(2), item(3))
+    relay = Relay(runtime, test_options(sweep=False, fetch_workers=1, delivery_workers=1))
+    await relay.start()
+
+    async def in_flight() -> bool:
+        return relay.slack.calls >= 1
+
+    await wait_until(in_flight, 10, "a post in flight")
+    await relay.stop(graceful=True)
+    record = await hget(runtime.redis, runtime.keys.relayed(CASE.id), "chat:1")
+    assert record is not None and not record.startswith("pending|"), "the in-flight post was recorded"
+    queued = await runtime.redis.lrange(runtime.keys.relay_outbox(CASE.id), 0, -1)
+    assert [Delivery.model_validate_json(q).id for q in queued] == ["chat:2", "chat:3"], "the rest waits"
+    assert await runtime.redis.zscore(runtime.keys.relay_ready(), CASE.id) is not None
+    assert await runtime.redis.get(runtime.keys.lease("lane:" + CASE.id)) is None, "lease released"
