@@ -107,6 +107,7 @@ class RequestModel(BaseModel):
 # --------------------------------------------------------------------------- display-string enums
 
 E = TypeVar("E", bound="_DisplayEnum")
+_LOOKUPS: dict[type, dict[str, Any]] = {}
 
 
 class _DisplayEnum(StrEnum):
@@ -137,8 +138,7 @@ class _DisplayEnum(StrEnum):
 
     @classmethod
     def _lookup(cls) -> dict[str, Self]:
-        cache_name = f"_{cls.__name__}_lookup"
-        table: dict[str, Self] | None = getattr(cls, cache_name, None)
+        table = _LOOKUPS.get(cls)
         if table is None:
             table = {}
             for member in cls:
@@ -146,7 +146,7 @@ class _DisplayEnum(StrEnum):
                 table[normalise_code(member.display)] = member
             for alias, name in cls._aliases().items():
                 table[normalise_code(alias)] = cls(name)
-            setattr(cls, cache_name, table)
+            _LOOKUPS[cls] = table
         return table
 
 
