@@ -94,7 +94,7 @@ async def main(concurrency: int, sequential: int, write: bool) -> str:
             "SLACK_BOT_TOKEN": fake.bot_token, "SLACK_API_URL": fake.api_url,
             "SLACK_SIGNING_SECRET": fake.signing_secret, "DEBITURA_API_URL": sandbox.url,
             "DEBITURA_API_KEY": sandbox.api_key, "REDIS_URL": redis_url(), "CASEROOM_REDIS_PREFIX": prefix,
-            "CASEROOM_PORT": str(port), "CASEROOM_LOG_LEVEL": "WARNING",
+            "CASEROOM_PORT": str(port), "CASEROOM_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         }
         with open(log_path, "wb") as log:
             proc = await asyncio.create_subprocess_exec(
@@ -152,6 +152,7 @@ async def main(concurrency: int, sequential: int, write: bool) -> str:
         await fake.stop()
         control.close()
         stop_sandbox(sandbox)
+        sys.stderr.write(f"caseroom log: {log_path}\n")
         async for key in redis.scan_iter(match=f"{prefix}:*"):
             await redis.delete(key)
         await redis.aclose()

@@ -19,7 +19,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from slack_bolt import BoltResponse
 from slack_bolt.context.respond.async_respond import AsyncRespond as AsyncRespondImpl
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 VIEW_KINDS = ("timeline", "payments", "files", "period", "validation")
 MODAL_KINDS = ("pay", "chat", "close", "activate", "fees", "upload")
@@ -289,11 +290,30 @@ class Invocation:
     trigger_id: str
 
 
+async def while_checking(runtime: Runtime, user_id: str, work: Awaitable[T]) -> T:
+    """Await `work` while `identity.check_user` runs; the check's refusal wins over any result or error."""
+    check = asyncio.ensure_future(identity.check_user(runtime, user_id))
+    try:
+        result = await work
+    except BaseException:
+        await check
+        raise
+    await check
+    return result
+
+
 async def run_command(runtime: Runtime, client: AsyncWebClient, parsed: ParsedCommand, inv: Invocation
                       ) -> Message | None:
     """Do what `parsed` asks after the ack. Returns the reply (None when a modal answered instead)."""
-    await identity.check_user(runtime, inv.user_id)
     sub = parsed.sub
+    if sub == "card" or sub in VIEW_KINDS:
+        # Read-only: the case is looked up while the user is checked; a refusal still wins.
+        case = await while_checking(runtime, inv.user_id,
+                                    resolve_case(runtime, parsed.ref, channel_id=inv.channel_id))
+        if sub == "card":
+            return await load_card(runtime, case, channel_id=inv.channel_id)
+        return await load_view(runtime, sub, case, user_id=inv.user_id, channel_id=inv.channel_id)
+    await identity.check_user(runtime, inv.user_id)
     if sub in MODAL_KINDS or (sub == "note" and not parsed.text):
         from bot.listeners.modals import open_write_modal
 
@@ -307,10 +327,6 @@ async def run_command(runtime: Runtime, client: AsyncWebClient, parsed: ParsedCo
         found = await runtime.debitura.get_cases_by_partner_references(list(parsed.refs))
         return build_find_result(parsed.refs, found)
     case = await resolve_case(runtime, parsed.ref, channel_id=inv.channel_id)
-    if sub == "card":
-        return await load_card(runtime, case, channel_id=inv.channel_id)
-    if sub in VIEW_KINDS:
-        return await load_view(runtime, sub, case, user_id=inv.user_id, channel_id=inv.channel_id)
     if sub == "note":
         return await add_note(runtime, case, parsed.text, user_id=inv.user_id)
     if sub == "follow":

@@ -109,3 +109,29 @@ async def test_command_answers_usage_in_the_ack_and_the_card_on_the_response_url
     await app.async_dispatch(AsyncBoltRequest(body=body))
     posts = await journal.wait_for(lambda: journal.responses(url), what="the 404 words")
     assert "Case not found, or not assigned to you." in posts[0].text
+
+
+async def test_a_refusal_wins_over_the_lookup_result_and_its_errors(
+    fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Redis, keys: Keys
+) -> None:
+    from bot.debitura.errors import NotFound
+    from bot.listeners.commands import while_checking
+    from bot.services.errors import Refused
+
+    runtime = make_runtime(redis=redis, keys=keys, slack=slack_client)
+    guest = fake_slack.workspace.add_user("gus", guest="multi")
+    member = fake_slack.workspace.add_user("mia")
+
+    async def found() -> str:
+        return "the case"
+
+    async def missing() -> str:
+        raise NotFound(404)
+
+    with pytest.raises(Refused):
+        await while_checking(runtime, guest.id, found())
+    with pytest.raises(Refused):
+        await while_checking(runtime, guest.id, missing())
+    assert await while_checking(runtime, member.id, found()) == "the case"
+    with pytest.raises(NotFound):
+        await while_checking(runtime, member.id, missing())
