@@ -26,7 +26,7 @@ from bot.sandbox.http import (
     problem,
     query_multi,
 )
-from bot.sandbox.state import SORT_FIELDS
+from bot.sandbox.state import SORT_FIELDS, dump
 
 if TYPE_CHECKING:
     from bot.sandbox.app import Sandbox
@@ -186,31 +186,30 @@ async def list_cases(request: Request) -> Response:
     division_ids = _uuid_list(q, "divisionids", "DivisionIds")
     include_test = _bool_param(q, "includetestcases", "includeTestCases")
     sort = parse_sort(q.get("sort", [""])[-1])
-    rows = state.sorted_cases(sort)
-    hidden = ("PendingContractSigning", "PendingVerificationInternal")
-    selected = [
-        c
-        for c in rows
-        if c.lifecycle not in hidden
-        and (include_test or not c.is_test)
-        and (statuses is None or c.lifecycle in statuses)
-        and (ids is None or c.id in ids)
-        and (debtor_ids is None or c.debtor_id in debtor_ids)
-        and (division_ids is None or c.division_id in division_ids)
-    ]
-    chunk = selected[(page - 1) * size : page * size]
-    return JSONResponse(
-        {
-            "page": page_envelope(len(selected), page, size, len(chunk)),
-            "cases": [state.case_json(c) for c in chunk],
-        }
+    rows = state.listing(sort, include_test, frozenset(statuses) if statuses is not None else None)
+    if ids is not None or debtor_ids is not None or division_ids is not None:
+        rows = [
+            c
+            for c in rows
+            if (ids is None or c.id in ids)
+            and (debtor_ids is None or c.debtor_id in debtor_ids)
+            and (division_ids is None or c.division_id in division_ids)
+        ]
+    chunk = rows[(page - 1) * size : page * size]
+    body = (
+        b'{"page":'
+        + dump(page_envelope(len(rows), page, size, len(chunk)))
+        + b',"cases":['
+        + b",".join(state.case_bytes(c) for c in chunk)
+        + b"]}"
     )
+    return Response(body, media_type="application/json")
 
 
 @guarded
 async def get_case(request: Request) -> Response:
     case = case_from_path(request)
-    return JSONResponse(sandbox_of(request).state.case_json(case))
+    return Response(sandbox_of(request).state.case_bytes(case), media_type="application/json")
 
 
 @guarded

@@ -71,6 +71,9 @@ class Sandbox:
         if state_file is not None and state_file.exists():
             data = self.state.load(state_file)
             self.webhooks.restore(data.get("webhooks", []))
+        # A reset re-seeds but keeps the key clients were given, and goes back to these defaults.
+        self.state.fixed_api_key = self.state.api_keys[0]
+        self.default_seed, self.default_cases = self.state.seed, self.state.n_cases
 
     @property
     def api_keys(self) -> list[str]:
@@ -81,7 +84,7 @@ class Sandbox:
 
     def reset(self, seed: int | None = None, n_cases: int | None = None) -> None:
         self.state.load_world(
-            self.state.seed if seed is None else seed, self.state.n_cases if n_cases is None else n_cases
+            self.default_seed if seed is None else seed, self.default_cases if n_cases is None else n_cases
         )
         self.limits = Limits(**vars(self.default_limits))
         self.ratelimiter.reset(Limits(**vars(self.limits)))

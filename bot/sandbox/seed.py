@@ -353,10 +353,13 @@ def build_world(seed: int, n_cases: int) -> SeedWorld:
     )
 
 
+_REF_ALPHABET = string.ascii_uppercase + string.digits
+
+
 def _reference(rng: random.Random, taken: set[str]) -> str:
-    alphabet = string.ascii_uppercase + string.digits
     while True:
-        ref = "".join(rng.choice(alphabet) for _ in range(8))
+        bits = rng.getrandbits(48)
+        ref = "".join(_REF_ALPHABET[(bits >> (6 * k)) % 36] for k in range(8))
         if ref not in taken:
             taken.add(ref)
             return ref

@@ -46,6 +46,12 @@ from bot.sandbox.model import (
 
 STATE_FORMAT = 1
 
+
+def dump(value: Any) -> bytes:
+    """JSON bytes as Starlette's JSONResponse renders them."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
 SORT_FIELDS: dict[str, Callable[[CaseRec], Any]] = {
     "datecreated": lambda c: c.date_created,
     "dateupdated": lambda c: c.date_updated,
@@ -103,7 +109,9 @@ class State:
             self._index(c)
         self.version = 0
         self._wire: dict[str, dict[str, Any]] = {}
+        self._wire_bytes: dict[str, bytes] = {}
         self._sorted: dict[tuple[tuple[str, bool], ...], list[CaseRec]] = {}
+        self._listed: dict[tuple[Any, ...], list[CaseRec]] = {}
         self._sorted_version = -1
 
     def _index(self, c: CaseRec) -> None:
@@ -126,6 +134,7 @@ class State:
         if bump:
             c.date_updated = iso(now())
         self._wire.pop(c.id, None)
+        self._wire_bytes.pop(c.id, None)
         self.version += 1
         self.dirty = True
 
@@ -163,10 +172,33 @@ class State:
         return next((x for x in self.users if x.active and x.id == u), None)
 
     # ---------- listing ----------
-    def sorted_cases(self, spec: tuple[tuple[str, bool], ...]) -> list[CaseRec]:
+    def _check_version(self) -> None:
         if self._sorted_version != self.version:
             self._sorted.clear()
+            self._listed.clear()
             self._sorted_version = self.version
+
+    def listing(
+        self, spec: tuple[tuple[str, bool], ...], include_test: bool, statuses: frozenset[str] | None
+    ) -> list[CaseRec]:
+        """Visible cases in `spec` order, filtered by test flag and lifecycle (cached until a change)."""
+        self._check_version()
+        key = (spec, include_test, statuses)
+        hit = self._listed.get(key)
+        if hit is not None:
+            return hit
+        rows = [
+            c
+            for c in self.sorted_cases(spec)
+            if c.lifecycle not in HIDDEN_LIFECYCLES
+            and (include_test or not c.is_test)
+            and (statuses is None or c.lifecycle in statuses)
+        ]
+        self._listed[key] = rows
+        return rows
+
+    def sorted_cases(self, spec: tuple[tuple[str, bool], ...]) -> list[CaseRec]:
+        self._check_version()
         hit = self._sorted.get(spec)
         if hit is not None:
             return hit
@@ -249,6 +281,14 @@ class State:
         }
         self._wire[c.id] = wire
         return wire
+
+    def case_bytes(self, c: CaseRec) -> bytes:
+        """The case as compact JSON bytes (cached with the wire dict)."""
+        cached = self._wire_bytes.get(c.id)
+        if cached is None:
+            cached = dump(self.case_json(c))
+            self._wire_bytes[c.id] = cached
+        return cached
 
     @staticmethod
     def _allocation(c: CaseRec) -> dict[str, float]:

@@ -318,9 +318,14 @@ def test_exclusive_period_and_validation(api: httpx.Client, sandbox: SandboxHand
     assert v["needsInfo"] is True and v["items"] and v["items"][0]["resolutionArea"]
 
 
-def test_seed_is_deterministic(sandbox: SandboxHandle) -> None:
+def test_seed_is_deterministic_and_reset_keeps_the_key(sandbox: SandboxHandle) -> None:
     first = sandbox.control.cases()
     sandbox.control.reset()
     assert sandbox.control.cases() == first
     sandbox.control.reset(seed=8)
     assert [c["id"] for c in sandbox.control.cases()] != [c["id"] for c in first]
+    assert sandbox.control.info()["apiKeys"] == [sandbox.api_key]
+    with sandbox.client() as api:
+        assert api.get("/me").status_code == 200
+    sandbox.control.reset()  # back to the server's own seed
+    assert sandbox.control.cases() == first
