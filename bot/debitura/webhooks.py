@@ -101,7 +101,7 @@ def verify_signature(
     if not header or not header.strip():
         raise InvalidSignature("missing", f"no {SIGNATURE_HEADER} header")
     t_text, signatures = _parse_header(header)
-    if not t_text.isdigit() or len(t_text) > 12:
+    if not (t_text.isascii() and t_text.isdigit()) or len(t_text) > 12:
         raise InvalidSignature("malformed", "t is not a unix timestamp")
     t = int(t_text)
     current = time.time() if now is None else now

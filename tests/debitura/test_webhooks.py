@@ -135,3 +135,10 @@ def test_envelope_is_lenient() -> None:
 def test_parse_event_refuses_non_objects(body: bytes) -> None:
     with pytest.raises(ValueError):
         parse_event(body)
+
+
+def test_non_ascii_digits_in_t_are_malformed() -> None:
+    good = sign(SECRET, BODY, NOW).split("v1=")[1]
+    arabic = "".join(chr(0x0660 + int(d)) for d in str(NOW))
+    with pytest.raises(InvalidSignature, match="malformed"):
+        verify_signature(SECRET, f"t={arabic},v1={good}", BODY, now=NOW)
