@@ -280,6 +280,13 @@ class DebituraClient:
                     call.method, call.path, params=list(call.params) or None, content=call.content,
                     files=call.files, data=call.data, headers=headers,
                 )
+            except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
+                # Refused locally before anything was sent; repeating would fail the same way.
+                self._count(call.operation, "connection_error")
+                raise TransportError(
+                    f"Could not send the request to Debitura ({type(exc).__name__}).",
+                    operation=call.operation, case_id=call.case_id,
+                ) from None
             except httpx.TransportError as exc:
                 kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection_error"
                 self._count(call.operation, kind)
@@ -388,6 +395,10 @@ class DebituraClient:
         if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
             raise ClientValidationError(
                 f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters", field="idempotency_key"
+            )
+        if not all(" " <= ch <= "~" for ch in key):
+            raise ClientValidationError(
+                "Idempotency-Key must be printable ASCII (it is an HTTP header)", field="idempotency_key"
             )
         return key
 

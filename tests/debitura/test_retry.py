@@ -297,3 +297,21 @@ async def test_requests_are_logged_at_debug_without_key_or_body(
     lines = [r.getMessage() for r in caplog.records if r.name == "bot.debitura.client"]
     assert any(f"POST cases/{CID}/notes -> 200" in line for line in lines)
     assert not any(API_KEY in line or "Very private" in line for line in lines)
+
+
+async def test_locally_refused_request_is_not_retried_nor_unknown(
+    client: DebituraClient, api: FakeApi
+) -> None:
+    api.reply(httpx.LocalProtocolError("bad header"))
+    with pytest.raises(TransportError):
+        await client.create_note(CID, CreateNoteRequest(description="x"))
+    assert len(api.requests) == 1
+
+
+@pytest.mark.parametrize("key", ["line\nbreak", "caf\u00e9", "tab\there"])
+async def test_idempotency_key_must_be_header_safe(client: DebituraClient, api: FakeApi, key: str) -> None:
+    from bot.debitura.errors import ClientValidationError
+
+    with pytest.raises(ClientValidationError):
+        await client.send_chat(CID, SendChatRequest(message="hi", user_email="a@b.c"), idempotency_key=key)
+    assert api.requests == []
