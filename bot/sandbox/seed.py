@@ -15,9 +15,10 @@ import base64
 import random
 import string
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.sandbox.enums import CHAT_ROLE_LABELS, DISPUTED, LIFECYCLE_DISPLAY
 from bot.sandbox.model import (
@@ -34,6 +35,8 @@ from bot.sandbox.model import (
     iso,
     money,
 )
+
+T = TypeVar("T")
 
 OTHER_PARTNER_ID = "00000000-0000-4000-8000-00000000dead"
 
@@ -215,6 +218,16 @@ def success_fee_for(gross_amount: float) -> float:
     return 10.0
 
 
+def _pick(rng: random.Random, seq: Sequence[T]) -> T:
+    """rng.choice, but on one C-level draw (seeding 10,000 cases makes hundreds of thousands)."""
+    return seq[int(rng.random() * len(seq))]
+
+
+def _int(rng: random.Random, a: int, b: int) -> int:
+    """rng.randint(a, b) on one C-level draw."""
+    return a + int(rng.random() * (b - a + 1))
+
+
 def rng_uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
@@ -235,7 +248,7 @@ def _day_start() -> datetime:
 
 def default_api_key(seed: int) -> str:
     rng = random.Random(f"api-key:{seed}")
-    return "sandbox-key-" + "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(20))
+    return "sandbox-key-" + "".join(_pick(rng, string.ascii_lowercase + string.digits) for _ in range(20))
 
 
 def build_world(seed: int, n_cases: int) -> SeedWorld:
@@ -274,22 +287,22 @@ def build_world(seed: int, n_cases: int) -> SeedWorld:
     n_creditors = max(6, min(80, n_cases // 100 + 6))
     for i in range(n_creditors):
         alpha2, country, _cur, cities = _COUNTRIES[i % len(_COUNTRIES)]
-        name = f"{rng.choice(_CO_A)} {rng.choice(_CO_B)} {_CO_SUFFIX[alpha2]}"
+        name = f"{_pick(rng, _CO_A)} {_pick(rng, _CO_B)} {_CO_SUFFIX[alpha2]}"
         divisions = [
             Division(id=rng_uuid(rng), name=f"{name.split()[0]} {d}")
-            for d in rng.sample(["North", "South", "Retail", "Wholesale", "Online"], rng.randint(0, 3))
+            for d in rng.sample(["North", "South", "Retail", "Wholesale", "Online"], _int(rng, 0, 3))
         ]
-        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        first, last = _pick(rng, _FIRST), _pick(rng, _LAST)
         creditors.append(
             Creditor(
                 id=rng_uuid(rng),
                 company_name=name,
-                registration=f"{alpha2}{rng.randint(10_000_000, 99_999_999)}",
+                registration=f"{alpha2}{_int(rng, 10_000_000, 99_999_999)}",
                 office_email=f"accounts@{name.split()[0].lower()}{i}.example",
-                office_phone=f"+{rng.randint(10, 99)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
-                address=f"{rng.choice(_LAST)}street {rng.randint(1, 200)}",
-                city=rng.choice(cities),
-                zip_code=str(rng.randint(1000, 99999)),
+                office_phone=f"+{_int(rng, 10, 99)} {_int(rng, 1000, 9999)} {_int(rng, 1000, 9999)}",
+                address=f"{_pick(rng, _LAST)}street {_int(rng, 1, 200)}",
+                city=_pick(rng, cities),
+                zip_code=str(_int(rng, 1000, 99999)),
                 country=country,
                 contact_first=first,
                 contact_last=last,
@@ -300,11 +313,11 @@ def build_world(seed: int, n_cases: int) -> SeedWorld:
     debtor_pool: list[tuple[str, dict[str, Any]]] = []
     n_debtors = max(4, int(n_cases * 0.7))
     for _ in range(n_debtors):
-        alpha2, country, _cur, cities = rng.choice(_COUNTRIES)
+        alpha2, country, _cur, cities = _pick(rng, _COUNTRIES)
         is_company = rng.random() < 0.6
-        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        first, last = _pick(rng, _FIRST), _pick(rng, _LAST)
         name = (
-            f"{rng.choice(_CO_A)} {rng.choice(_CO_B)} {_CO_SUFFIX[alpha2]}"
+            f"{_pick(rng, _CO_A)} {_pick(rng, _CO_B)} {_CO_SUFFIX[alpha2]}"
             if is_company
             else f"{first} {last}"
         )
@@ -315,19 +328,19 @@ def build_world(seed: int, n_cases: int) -> SeedWorld:
                     "type": "Company" if is_company else "Person",
                     "name": name,
                     "contactPerson": f"{first} {last}" if is_company else None,
-                    "companyRegistrationNumber": f"{alpha2}{rng.randint(10_000_000, 99_999_999)}"
+                    "companyRegistrationNumber": f"{alpha2}{_int(rng, 10_000_000, 99_999_999)}"
                     if is_company
                     else None,
-                    "address": f"{rng.choice(_LAST)} Road {rng.randint(1, 300)}",
-                    "zipCode": str(rng.randint(1000, 99999)),
-                    "city": rng.choice(cities),
+                    "address": f"{_pick(rng, _LAST)} Road {_int(rng, 1, 300)}",
+                    "zipCode": str(_int(rng, 1000, 99999)),
+                    "city": _pick(rng, cities),
                     "state": None,
                     "stateAlpha2": None,
                     "countryAlpha2": alpha2,
                     "country": country,
                     "email": f"{first.lower()}.{last.lower().replace(' ', '')}"
-                    f"@debtor{rng.randint(1, 999)}.example",
-                    "phone": f"+{rng.randint(10, 99)} {rng.randint(10_000_000, 99_999_999)}",
+                    f"@debtor{_int(rng, 1, 999)}.example",
+                    "phone": f"+{_int(rng, 10, 99)} {_int(rng, 10_000_000, 99_999_999)}",
                 },
             )
         )
@@ -342,7 +355,7 @@ def build_world(seed: int, n_cases: int) -> SeedWorld:
         if not spec:
             spec = {"lifecycle": rng.choices(population, weights)[0]}
             if spec["lifecycle"] == "Closed":
-                spec["close"] = rng.choice(_CLOSE_MIX)
+                spec["close"] = _pick(rng, _CLOSE_MIX)
             spec["test"] = ours and rng.random() < 0.03
             spec["intentional"] = rng.random() < 0.08
         cases.append(
@@ -378,21 +391,22 @@ def _make_case(
     anchor: datetime,
 ) -> CaseRec:
     lifecycle: str = spec["lifecycle"]
-    creditor = rng.choice(creditors)
-    division = rng.choice(creditor.divisions) if creditor.divisions and rng.random() < 0.7 else None
-    debtor_id, debtor = rng.choice(debtor_pool)
+    creditor = _pick(rng, creditors)
+    division = _pick(rng, creditor.divisions) if creditor.divisions and rng.random() < 0.7 else None
+    debtor_id, debtor = _pick(rng, debtor_pool)
     currency = next(c[2] for c in _COUNTRIES if c[0] == debtor["countryAlpha2"])
-    created = anchor - timedelta(days=rng.randint(3, 720), seconds=rng.randint(0, 86_399))
-    issue = created - timedelta(days=rng.randint(30, 200))
-    due = issue + timedelta(days=rng.choice([14, 30, 45]))
+    created = anchor - timedelta(days=_int(rng, 3, 720), seconds=_int(rng, 0, 86_399))
+    issue = created - timedelta(days=_int(rng, 30, 200))
+    due = issue + timedelta(days=_pick(rng, [14, 30, 45]))
     gross = money(
-        rng.choice(
+        _pick(
+            rng,
             [
                 rng.uniform(150, 999),
                 rng.uniform(1000, 4999),
                 rng.uniform(5000, 24_999),
                 rng.uniform(25_000, 120_000),
-            ]
+            ],
         )
     )
     started = lifecycle in ("Active", "Paused", "Closed", "Merged") and spec.get("close") not in (
@@ -400,26 +414,26 @@ def _make_case(
         "NoQuotesReceived",
     )
     interest = money(gross * rng.uniform(0, 0.06)) if started else 0.0
-    reminder = money(rng.choice([0, 0, 10, 25, 40])) if started else 0.0
-    collection = money(rng.choice([0, 0, 50, 75, 120])) if started else 0.0
-    claim = spec.get("claim") or rng.choice(_CLAIMS)
+    reminder = money(_pick(rng, [0, 0, 10, 25, 40])) if started else 0.0
+    collection = money(_pick(rng, [0, 0, 50, 75, 120])) if started else 0.0
+    claim = spec.get("claim") or _pick(rng, _CLAIMS)
     if lifecycle == "PendingVerification" and "claim" not in spec and not spec.get("disputed"):
-        claim = rng.choice(["Unpaid Invoice", "Loan Repayment"])
+        claim = _pick(rng, ["Unpaid Invoice", "Loan Repayment"])
     disputed = (
         DISPUTED
         if spec.get("disputed")
-        else rng.choice(
-            ["No, the claim is not disputed", "No, the claim is not disputed", "Don't Know", None]
+        else _pick(
+            rng, ["No, the claim is not disputed", "No, the claim is not disputed", "Don't Know", None]
         )
     )
     table_fee = success_fee_for(gross)
     intentional = bool(spec.get("intentional"))
     fee: float | None = table_fee
     if intentional:
-        fee = money(table_fee + rng.choice([-5.0, -2.5, 2.5, 5.0]))
+        fee = money(table_fee + _pick(rng, [-5.0, -2.5, 2.5, 5.0]))
     if lifecycle in ("Leads", "PendingContractSigning"):
         fee, intentional = None, False
-    collection_started = created + timedelta(days=rng.randint(1, 5)) if started else None
+    collection_started = created + timedelta(days=_int(rng, 1, 5)) if started else None
     case = CaseRec(
         id=rng_uuid(rng),
         partner_id=partner.id if ours else OTHER_PARTNER_ID,
@@ -428,16 +442,17 @@ def _make_case(
         date_updated=iso(created + (anchor - created) * rng.uniform(0.05, 0.95)),
         creditor_id=creditor.id,
         division_id=division.id if division else None,
-        creditor_reference=f"INV-{issue.year}-{rng.randint(1000, 99999)}",
-        creditor_comments=rng.choice(
+        creditor_reference=f"INV-{issue.year}-{_int(rng, 1000, 99999)}",
+        creditor_comments=_pick(
+            rng,
             [
                 None,
                 "Debtor usually pays after a phone call.",
                 "Long-standing customer; please be polite.",
                 "Goods were delivered in full on time.",
-            ]
+            ],
         ),
-        claim_description=f"Invoice for {rng.choice(['services', 'goods', 'consulting', 'rent', 'freight'])}",
+        claim_description=f"Invoice for {_pick(rng, ['services', 'goods', 'consulting', 'rent', 'freight'])}",
         claim_type=claim,
         dispute_status=disputed,
         gross_amount=gross,
@@ -463,27 +478,27 @@ def _make_case(
         needs_info=lifecycle == "NeedsAdditionalDetails",
         validation_items=[],
         creditor_responded_at=None,
-        assigned_user_id=rng.choice(users).id if started and rng.random() < 0.8 else None,
+        assigned_user_id=_pick(rng, users).id if started and rng.random() < 0.8 else None,
         seed_index=index,
     )
     if case.needs_info:
         case.validation_items = [
             {"resolutionArea": "DebtorDetails", "description": "The debtor's address could not be verified."},
             {"resolutionArea": "ClaimDocuments", "description": "Upload the original invoice."},
-        ][: rng.randint(1, 2)]
+        ][: _int(rng, 1, 2)]
         if rng.random() < 0.5:
             case.creditor_responded_at = iso(created + timedelta(days=2))
     if started and collection_started is not None:
-        case.engagement_phase = rng.choice(["Pre-legal"] * 6 + ["Legal"] * 2 + ["Enforcement"])
+        case.engagement_phase = _pick(rng, ["Pre-legal"] * 6 + ["Legal"] * 2 + ["Enforcement"])
         standard = claim in ("Unpaid Invoice", "Loan Repayment") and disputed != DISPUTED
         if standard:
             end = collection_started + timedelta(days=182)
             case.exclusive_period = ExclusivePeriodRec(start=iso(collection_started), end=iso(end))
             if rng.random() < 0.3:
-                new_end = end + timedelta(days=rng.choice([30, 60, 90]))
+                new_end = end + timedelta(days=_pick(rng, [30, 60, 90]))
                 case.exclusive_period.extensions.append(
                     {
-                        "type": rng.choice(["PromiseToPay", "PaymentAgreement", "Payment", "Manual"]),
+                        "type": _pick(rng, ["PromiseToPay", "PaymentAgreement", "Payment", "Manual"]),
                         "eventDate": iso(end - timedelta(days=10)),
                         "newEndDate": iso(new_end),
                     }
@@ -503,7 +518,7 @@ def _make_case(
     if lifecycle == "Closed":
         code = spec.get("close") or "Other"
         case.close_code = code
-        finish = max(created + timedelta(days=rng.randint(10, 200)), _last_payment(case) or created)
+        finish = max(created + timedelta(days=_int(rng, 10, 200)), _last_payment(case) or created)
         case.date_finished = iso(min(finish, anchor - timedelta(hours=1)))
         case.close_comment = "Closed after review." if code == "Other" else None
         if case.exclusive_period is not None and code != "Paid" and rng.random() < 0.5:
@@ -526,9 +541,9 @@ def _bank_account(rng: random.Random, creditor: Creditor, currency: str) -> dict
     if rng.random() < 0.15:
         return None
     country = creditor.registration[:2]
-    iban = f"{country}{rng.randint(10, 99)}{rng.randint(10**13, 10**14 - 1)}"
+    iban = f"{country}{_int(rng, 10, 99)}{_int(rng, 10**13, 10**14 - 1)}"
     return {
-        "id": rng.randint(1000, 999_999),
+        "id": _int(rng, 1000, 999_999),
         "label": "Main account",
         "scheme": "IBAN",
         "currencyCode": currency,
@@ -562,11 +577,11 @@ def _seed_payments(
     elif lifecycle == "Closed" and code == "PartiallyPaid":
         amounts = [money(total * rng.uniform(0.1, 0.6))]
     elif lifecycle in ("Active", "Paused") and (spec.get("invoiced") or rng.random() < 0.35):
-        amounts = [money(total * rng.uniform(0.05, 0.3)) for _ in range(rng.randint(1, 2))]
+        amounts = [money(total * rng.uniform(0.05, 0.3)) for _ in range(_int(rng, 1, 2))]
     span = max(1, (anchor - created).days - 1)
     for k, amount in enumerate(amounts):
-        when = created + timedelta(days=min(span, rng.randint(5, 60) * (k + 1)), minutes=rng.randint(0, 600))
-        recipient = rng.choice(["CollectionPartner", "CollectionPartner", "Creditor"])
+        when = created + timedelta(days=min(span, _int(rng, 5, 60) * (k + 1)), minutes=_int(rng, 0, 600))
+        recipient = _pick(rng, ["CollectionPartner", "CollectionPartner", "Creditor"])
         fee = case.success_fee or 0.0
         partner_share = money(amount * fee / 100)
         invoiced = bool(spec.get("invoiced")) or rng.random() < 0.15
@@ -578,13 +593,13 @@ def _seed_payments(
                 date=iso(when.replace(hour=0, minute=0, second=0, microsecond=0)),
                 amount=amount,
                 recipient=recipient,
-                method=rng.choice(["BankTransfer", "BankTransfer", "Card", "Cash"]),
-                commission_status="Paid" if recipient != "Creditor" else rng.choice(["Paid", "Unpaid"]),
+                method=_pick(rng, ["BankTransfer", "BankTransfer", "Card", "Cash"]),
+                commission_status="Paid" if recipient != "Creditor" else _pick(rng, ["Paid", "Unpaid"]),
                 payout_creditor=money(amount - partner_share),
                 payout_partner=partner_share,
                 invoiced=invoiced,
                 invoice_id=rng_uuid(rng) if invoiced else None,
-                invoice_reference=f"PI-{rng.randint(10_000, 99_999)}" if invoiced else None,
+                invoice_reference=f"PI-{_int(rng, 10_000, 99_999)}" if invoiced else None,
             )
         )
     case.payments.sort(key=lambda p: p.date_created)
@@ -683,25 +698,25 @@ def materialize(case: CaseRec, seed: int, users: list[TeamUser], creditor: Credi
     if case.date_collection_started and case.lifecycle not in ("PendingContractSigning",):
         start = datetime.fromisoformat(case.date_collection_started.replace("Z", "+00:00"))
         when = start
-        for k in range(rng.randint(0, 6)):
-            when = when + timedelta(hours=rng.randint(2, 96))
+        for k in range(_int(rng, 0, 6)):
+            when = when + timedelta(hours=_int(rng, 2, 96))
             if when > latest:
                 break
             role = 1 if k % 2 else 0
             if role == 1 and rng.random() < 0.15:
                 role = 2
             if role == 0:
-                u = rng.choice(users)
+                u = _pick(rng, users)
                 first, last, email, uid = u.first_name, u.last_name, u.email, u.int_id
-                text = rng.choice(_CHAT_PARTNER)
+                text = _pick(rng, _CHAT_PARTNER)
             elif role == 1:
                 first, last, uid = creditor.contact_first, creditor.contact_last, creditor.contact_int_id
                 email = f"{first.lower()}@{creditor.office_email.split('@')[1]}"
-                text = rng.choice(_CHAT_CREDITOR)
+                text = _pick(rng, _CHAT_CREDITOR)
             else:
-                u = rng.choice(users)
+                u = _pick(rng, users)
                 first, last, email, uid = u.first_name, u.last_name, u.email, u.int_id
-                text = "Posting on behalf of the creditor: " + rng.choice(_CHAT_CREDITOR).lower()
+                text = "Posting on behalf of the creditor: " + _pick(rng, _CHAT_CREDITOR).lower()
             case.chats.append(
                 ChatRec(
                     id=rng_uuid(rng),
@@ -729,15 +744,16 @@ def materialize(case: CaseRec, seed: int, users: list[TeamUser], creditor: Credi
             )
         case.timeline.sort(key=lambda t: t.date)
 
-    for k in range(rng.randint(0, 3)):
-        kind, ext = rng.choice(
+    for k in range(_int(rng, 0, 3)):
+        kind, ext = _pick(
+            rng,
             [
                 ("OriginalInvoice", ".pdf"),
                 ("CreditorDocuments", ".pdf"),
                 ("DebtorDocuments", ".eml"),
                 ("Miscellaneous", ".png"),
                 (None, ".txt"),
-            ]
+            ],
         )
         stamp = iso(created + timedelta(hours=k + 1))
         name = f"{(kind or 'document').lower()}-{case.reference}-{k + 1}{ext}"
@@ -747,7 +763,7 @@ def materialize(case: CaseRec, seed: int, users: list[TeamUser], creditor: Credi
                 date_created=stamp,
                 date_updated=stamp,
                 file_name=name,
-                description=rng.choice([None, "Uploaded by the creditor", "Original claim document"]),
+                description=_pick(rng, [None, "Uploaded by the creditor", "Original claim document"]),
                 document_type=kind,
                 entity_type="Invoice",
                 size=0,

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -35,6 +34,8 @@ from bot.sandbox.http import ApiFail, FieldErrors, Fields, json_body, not_found,
 from bot.sandbox.model import iso, now, parse_iso
 
 if TYPE_CHECKING:
+    import httpx
+
     from bot.sandbox.app import Sandbox
     from bot.sandbox.state import Event
 
@@ -170,6 +171,8 @@ class WebhookHub:
 
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
+            import httpx  # imported on first delivery: keeps start-up short
+
             self._client = httpx.AsyncClient(timeout=self.timeout, trust_env=False)
         return self._client
 
@@ -235,7 +238,7 @@ class WebhookHub:
             try:
                 resp = await self.client().post(sub.url, content=body, headers=headers)
                 status = resp.status_code
-            except httpx.HTTPError as exc:
+            except Exception as exc:  # httpx.HTTPError and friends: any failure is a failed attempt
                 error = f"{type(exc).__name__}: {exc}"[:500]
             row.attempt_count += 1
             row.last_response_code = status

@@ -283,14 +283,22 @@ def test_chats_roles_and_labels(api: httpx.Client, sandbox: SandboxHandle) -> No
 
 
 def test_payments_newest_first_and_no_split(api: httpx.Client, sandbox: SandboxHandle) -> None:
-    summary = next(c for c in sandbox.cases("Closed", close_code="Paid") if len(c["paymentIds"]) >= 2)
-    payments = api.get(f"/cases/{summary['id']}/payments").json()
-    dates = [p["date"] for p in payments]
-    assert dates == sorted(dates, reverse=True)
+    summary = sandbox.case("Active", with_payments=False)
+    url = f"/cases/{summary['id']}/payments"
+    for day in ("2026-01-05", "2026-03-01", "2026-02-10"):
+        body = {"date": day, "paymentAmount": 1, "paymentRecipient": "CollectionPartner"}
+        assert api.post(url, json=body).status_code == 200
+    payments = api.get(url).json()
+    assert [p["date"][:10] for p in payments] == ["2026-03-01", "2026-02-10", "2026-01-05"]
     for p in payments:
         assert (
             "payoutCreditor" not in p and p["currency"] and p["invoice"]["reference"] == summary["reference"]
         )
+    seeded = [c for c in sandbox.cases() if len(c["paymentIds"]) >= 2]
+    assert seeded
+    for c in seeded:
+        dates = [p["date"] for p in api.get(f"/cases/{c['id']}/payments").json()]
+        assert dates == sorted(dates, reverse=True)
 
 
 def test_files_have_working_temporary_urls(api: httpx.Client, sandbox: SandboxHandle) -> None:
