@@ -246,8 +246,9 @@ def _default_split(case: CaseRec, amount: float) -> tuple[float, float]:
     return money(amount - partner), partner
 
 
-def _reopen_needed(case: CaseRec) -> bool:
-    return case.lifecycle == "Closed" and case.close_code == "Paid" and case.raw_remainder > 0.005
+def _not_merged(case: CaseRec) -> None:
+    if case.lifecycle == "Merged":
+        raise ApiFail(400, "InvalidCaseState", "Merged cases are read-only.")
 
 
 # ---------------------------------------------------------------- chats
@@ -261,6 +262,7 @@ async def send_chat(sb: Sandbox, request: Request, case: CaseRec) -> Response:
     user = actor(sb, f)
     f.check()
     assert message is not None and user is not None
+    _not_merged(case)
     sb.state.materialize(case)
     sb.idempotency.expire()
     if key is not None:
@@ -669,6 +671,7 @@ async def create_note(sb: Sandbox, request: Request, case: CaseRec) -> Response:
         f.fail("eventDate", "The eventDate must not be in the future.")
     f.check()
     assert description is not None
+    _not_merged(case)
     sb.state.materialize(case)
     ts = iso(now())
     note = NoteRec(

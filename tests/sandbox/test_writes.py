@@ -491,3 +491,25 @@ def test_upload_file_errors(api: httpx.Client, sandbox: SandboxHandle) -> None:
     merged = sandbox.case("Merged")
     r = api.post(f"/cases/{merged['id']}/files", files={"File": ("a.pdf", b"x")})
     assert r.status_code == 409 and business_type(r) == "CaseMerged"
+
+
+def test_merged_cases_are_read_only(api: httpx.Client, sandbox: SandboxHandle) -> None:
+    merged = sandbox.case("Merged")
+    base = f"/cases/{merged['id']}"
+    email = sandbox.user_email()
+    assert api.get(base).json()["lifecycle"] == "Merged"
+    for method, path, body in (
+        ("POST", "/notes", {"description": "x"}),
+        ("POST", "/chats", {"message": "x", "userEmail": email}),
+        ("POST", "/close", {"closeCode": "Other"}),
+        ("POST", "/start", {"welcomeMessage": "x", "userEmail": email}),
+        ("PUT", "/fees", {"interestFees": 1}),
+        (
+            "POST",
+            "/payments",
+            {"date": "2026-01-01", "paymentAmount": 1, "paymentRecipient": "CollectionPartner"},
+        ),
+    ):
+        r = api.request(method, base + path, json=body)
+        assert r.status_code == 400, (path, r.text)
+        assert business_type(r) == "InvalidCaseState"
