@@ -26,7 +26,8 @@ from bot.sandbox.webhooks import loopback_url_problem
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="caseroom sandbox",
-        description="Serve a local, seeded stand-in for Debitura's Collection Partner API.",
+        description="Serve a local, seeded stand-in for Debitura's Collection Partner API. "
+        "`caseroom sandbox ctl --help` drives a running one (creditor chats, lifecycles, faults...).",
     )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
@@ -65,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["ctl"]:
+        from bot.sandbox.ctl import main as ctl_main
+
+        return ctl_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.cases < 1 or args.cases > 100_000:
         print("--cases must be between 1 and 100000", file=sys.stderr)
