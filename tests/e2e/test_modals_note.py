@@ -101,3 +101,18 @@ async def test_shortcut_outside_a_case_channel_asks_for_the_case(
     assert ack.ok and ack.response_action == "update"
     await wait_result(cr, user, "Note added")
     assert any(t.startswith("Remember to chase") for t in timeline_texts(sandbox, case["id"]))
+
+
+async def test_note_without_an_answer_is_checked_against_the_timeline(
+    caseroom_http: Caseroom, sandbox: SandboxHandle
+) -> None:
+    """Notes have no idempotency key: when Debitura does not answer, the timeline tells what happened."""
+    cr = caseroom_http
+    case = sandbox.case("Active")
+    user = cr.user.id
+    await open_by_command(cr, user, f"note {case['reference']}", Callback.NOTE)
+    sandbox.control.add_fault("/cases/*/notes", method="POST", error_rate=1.0, times=1)
+    await cr.driver.submit_view(user=user, values={Block.NOTE_TEXT: "Lost in transit"})
+    view = await wait_result(cr, user, "not in the timeline")
+    assert "most likely not saved" in view_text(view)
+    assert "Lost in transit" not in timeline_texts(sandbox, case["id"])
