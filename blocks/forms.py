@@ -373,7 +373,7 @@ def build_payment_edit_confirm_view(ctx: ModalContext, case: CaseSummary, *, bef
         blocks.append(context("Debitura reverses the payment and applies the new one; the balance is "
                               "recomputed."))
     return modal(Callback.PAYMENT_EDIT, "Confirm change", blocks, ctx=ctx,
-                 submit="Reopen and save" if needs_reopen else "Save change")
+                 submit="Reopen and save" if needs_reopen else "Save change", notify_on_close=True)
 
 
 def build_payment_delete_view(ctx: ModalContext, case: CaseSummary, payment: PaymentInfo, *,
@@ -389,7 +389,7 @@ def build_payment_delete_view(ctx: ModalContext, case: CaseSummary, payment: Pay
                            "balance. Debitura will delete it only if the case is reopened."),
                    _reopen_block()]
     return modal(Callback.PAYMENT_DELETE, "Delete payment", blocks, ctx=ctx,
-                 submit="Reopen and delete" if needs_reopen else "Delete payment")
+                 submit="Reopen and delete" if needs_reopen else "Delete payment", notify_on_close=True)
 
 
 # --- chat and upload ------------------------------------------------------------------------------
@@ -523,4 +523,5 @@ def build_fees_confirm_view(ctx: ModalContext, case: CaseSummary, *, current: De
     else:
         blocks.append(section("Saving accepts the new success fee."))
         submit = "Accept and save"
-    return modal(Callback.FEES_CONFIRM, "Confirm price change", blocks, ctx=ctx, submit=submit)
+    return modal(Callback.FEES_CONFIRM, "Confirm price change", blocks, ctx=ctx, submit=submit,
+                 notify_on_close=True)

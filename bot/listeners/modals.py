@@ -942,9 +942,16 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
 
     @app.view_closed(closed_ids)
     async def _closed(ack: AsyncAck, body: dict[str, Any]) -> None:
+        """Confirmation views ask to be told when closed: nothing was changed; say so in the log."""
         await ack()
         view = body.get("view") or {}
-        log.info("modal %s closed by %s without submitting", view.get("callback_id"), user_id_of(body))
+        try:
+            ctx = ModalContext.decode(view.get("private_metadata"))
+        except MetadataError:
+            ctx = None
+        case = ctx.case.id if ctx is not None and ctx.case is not None else None
+        log.info("modal %s closed without confirming by %s (case %s): nothing was changed",
+                 view.get("callback_id"), user_id_of(body), case)
 
 
 def _register_open(app: AsyncApp, runtime: Runtime, action_id: Action, kind: str) -> None:

@@ -18,16 +18,23 @@ from tests.fakes.slack.validation import validate_view
 
 TODAY = date(2026, 11, 26)
 LONG_NAME = "Ø" * 250 + " <!channel> & Sons A/S " + "x" * 500
-CASE = CaseSummary(reference="Q8OAXF3W", debtor="Jane & <Doe> ApS", currency="EUR",
-                   remainder=Decimal("250.00"))
-LONG_CASE = CaseSummary(reference="Q8OAXF3W", debtor=LONG_NAME, currency="EUR",
-                        remainder=Decimal("999999999999.99"))
+CASE = CaseSummary(
+    reference="Q8OAXF3W", debtor="Jane & <Doe> ApS", currency="EUR", remainder=Decimal("250.00")
+)
+LONG_CASE = CaseSummary(
+    reference="Q8OAXF3W", debtor=LONG_NAME, currency="EUR", remainder=Decimal("999999999999.99")
+)
 
 
 def ctx(**extra: str) -> ModalContext:
-    return ModalContext(kind="pay", case=CaseRef(id="3fa85f64-5717-4562-b3fc-2c963f66afa6", ref="Q8OAXF3W",
-                                                 ch="C0123456789"),
-                        ch="C0123456789", user="U0123456789", cur="EUR", extra=extra)
+    return ModalContext(
+        kind="pay",
+        case=CaseRef(id="3fa85f64-5717-4562-b3fc-2c963f66afa6", ref="Q8OAXF3W", ch="C0123456789"),
+        ch="C0123456789",
+        user="U0123456789",
+        cur="EUR",
+        extra=extra,
+    )
 
 
 def assert_valid(view: dict[str, Any]) -> None:
@@ -49,14 +56,16 @@ def all_views(case: CaseSummary) -> list[dict[str, Any]]:
     return [
         forms.build_loading_view("Record payment"),
         forms.build_working_view("Record payment"),
-        forms.build_result_view("Record payment", "Done *Q8OAXF3W*", warnings=["w" * 3000] * 30,
-                                details=["d" * 3000] * 30),
+        forms.build_result_view(
+            "Record payment", "Done *Q8OAXF3W*", warnings=["w" * 3000] * 30, details=["d" * 3000] * 30
+        ),
         forms.build_error_view("Record payment", "x" * 5000, error_id="abc123"),
         forms.build_note_view(ctx(), case, initial_text="n" * 5000, timezone="Europe/Copenhagen"),
         forms.build_pick_case_view(ctx(), initial_text="n" * 3000),
         forms.build_payment_view(ctx(), case, today=TODAY),
-        forms.build_payment_view(ctx(), case, today=TODAY, settles=True, recipient=Recipient.CREDITOR,
-                                 close_case=True),
+        forms.build_payment_view(
+            ctx(), case, today=TODAY, settles=True, recipient=Recipient.CREDITOR, close_case=True
+        ),
         forms.build_payment_view(ctx(), case, today=TODAY, recipient=Recipient.PLATFORM, follow_up=False),
         forms.build_payment_edit_view(ctx(), case, payment, today=TODAY),
         forms.build_payment_edit_confirm_view(ctx(), case, before="a" * 3000, after="b" * 3000),
@@ -66,12 +75,21 @@ def all_views(case: CaseSummary) -> list[dict[str, Any]]:
         forms.build_chat_view(ctx(), case, sender=LONG_NAME),
         forms.build_upload_view(ctx(), case),
         forms.build_close_view(ctx(), case, payments_line="3 payments"),
-        forms.build_activate_view(ctx(), case, actor=LONG_NAME, team=team,
-                                  fees=Fees(Decimal("1.5"), Decimal(0), None)),
-        forms.build_fees_view(ctx(), case, principal=Decimal("1000"), fees=Fees(Decimal("1"), Decimal("2"),
-                                                                               Decimal("3"))),
-        forms.build_fees_confirm_view(ctx(), case, current=Decimal("20.5"), proposed=Decimal("25"),
-                                      intentional=False, warning="w" * 5000, message="m" * 5000),
+        forms.build_activate_view(
+            ctx(), case, actor=LONG_NAME, team=team, fees=Fees(Decimal("1.5"), Decimal(0), None)
+        ),
+        forms.build_fees_view(
+            ctx(), case, principal=Decimal("1000"), fees=Fees(Decimal("1"), Decimal("2"), Decimal("3"))
+        ),
+        forms.build_fees_confirm_view(
+            ctx(),
+            case,
+            current=Decimal("20.5"),
+            proposed=Decimal("25"),
+            intentional=False,
+            warning="w" * 5000,
+            message="m" * 5000,
+        ),
         forms.build_fees_confirm_view(ctx(), case, current=None, proposed=None, intentional=True),
     ]
 
@@ -132,12 +150,15 @@ def test_forms_payment_commission_hidden_unless_creditor() -> None:
 
 
 def test_forms_payment_edit_has_no_platform_and_prefills() -> None:
-    payment = PaymentInfo(id="p1", date=date(2026, 1, 2), amount=Decimal("12.5"), currency="EUR",
-                          recipient="CollectionPartner")
+    payment = PaymentInfo(
+        id="p1", date=date(2026, 1, 2), amount=Decimal("12.5"), currency="EUR", recipient="CollectionPartner"
+    )
     view = forms.build_payment_edit_view(ctx(), CASE, payment, today=TODAY)
     blocks = input_blocks(view)
     assert [o["value"] for o in blocks[Block.PAY_RECIPIENT]["element"]["options"]] == [
-        "Creditor", "CollectionPartner"]
+        "Creditor",
+        "CollectionPartner",
+    ]
     assert blocks[Block.PAY_AMOUNT]["element"]["initial_value"] == "12.50"
     assert blocks[Block.PAY_DATE]["element"]["initial_date"] == "2026-01-02"
     assert blocks[Block.PAY_RECIPIENT]["element"]["initial_option"]["value"] == "CollectionPartner"
@@ -176,8 +197,9 @@ def test_forms_activate_without_team_has_no_assignee() -> None:
 
 
 def test_forms_fees_prefilled_with_todays_values() -> None:
-    view = forms.build_fees_view(ctx(), CASE, principal=Decimal("1000"),
-                                 fees=Fees(Decimal("10.5"), Decimal("0"), None))
+    view = forms.build_fees_view(
+        ctx(), CASE, principal=Decimal("1000"), fees=Fees(Decimal("10.5"), Decimal("0"), None)
+    )
     blocks = input_blocks(view)
     assert blocks[Block.FEE_PRINCIPAL]["element"]["initial_value"] == "1000.00"
     assert blocks[Block.FEE_INTEREST]["element"]["initial_value"] == "10.50"
@@ -186,13 +208,15 @@ def test_forms_fees_prefilled_with_todays_values() -> None:
 
 
 def test_forms_fees_confirm_shows_both_fees_and_the_right_button() -> None:
-    view = forms.build_fees_confirm_view(ctx(), CASE, current=Decimal("20"), proposed=Decimal("25.5"),
-                                         intentional=False)
+    view = forms.build_fees_confirm_view(
+        ctx(), CASE, current=Decimal("20"), proposed=Decimal("25.5"), intentional=False
+    )
     text = json.dumps(view)
     assert "20.00 %" in text and "25.50 %" in text
     assert view["submit"]["text"] == "Accept and save"
-    keep = forms.build_fees_confirm_view(ctx(), CASE, current=Decimal("20"), proposed=Decimal("25.5"),
-                                         intentional=True)
+    keep = forms.build_fees_confirm_view(
+        ctx(), CASE, current=Decimal("20"), proposed=Decimal("25.5"), intentional=True
+    )
     assert keep["submit"]["text"] == "Keep rate and save"
     assert view["callback_id"] == Callback.FEES_CONFIRM
 
@@ -217,3 +241,14 @@ def test_forms_select_rejects_too_many_options() -> None:
         forms.select_element([forms.option(str(i), str(i)) for i in range(101)])
     with pytest.raises(ValueError, match="at least one"):
         forms.select_element([])
+
+
+def test_forms_confirmations_ask_to_be_told_when_closed() -> None:
+    payment = PaymentInfo(id="p1", date=TODAY, amount=Decimal("1"), currency="EUR")
+    for view in (
+        forms.build_payment_edit_confirm_view(ctx(), CASE, before="a", after="b"),
+        forms.build_payment_delete_view(ctx(), CASE, payment),
+        forms.build_fees_confirm_view(ctx(), CASE, current=None, proposed=None, intentional=False),
+    ):
+        assert view["notify_on_close"] is True
+    assert "notify_on_close" not in forms.build_payment_view(ctx(), CASE, today=TODAY)

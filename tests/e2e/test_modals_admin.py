@@ -213,3 +213,16 @@ async def test_guest_is_refused_every_write(caseroom_http: Caseroom, sandbox: Sa
     )
     top = cr.fake.workspace.top_view(guest.id)
     assert top is None or top.callback_id != Callback.PAYMENT
+
+
+async def test_closing_the_delete_confirmation_changes_nothing(
+    admin_setup: tuple[Caseroom, User], sandbox: SandboxHandle
+) -> None:
+    cr, boss = admin_setup
+    case = sandbox.case("Active", with_payments=True)
+    payment_id = case["paymentIds"][0]
+    await click_payment_button(cr, boss, Action.DELETE_PAYMENT, case, payment_id)
+    await wait_view(cr, boss.id, Callback.PAYMENT_DELETE, contains="Delete the payment")
+    ack = await cr.driver.close_view(user=boss)
+    assert ack is not None and ack.ok  # view_closed is acked
+    assert payment_id in [p["id"] for p in sandbox_get(sandbox, f"/cases/{case['id']}/payments")]
