@@ -102,6 +102,9 @@ STAGE_CONFIRM = "confirm"
 STAGE_REOPEN = "reopen"
 PENDING = "p."
 
+GONE_VIEW_ERRORS = frozenset({"not_found", "view_not_found"})
+"""views.update on a modal the person already closed."""
+
 ViewBuilder = Callable[[], Awaitable[dict[str, Any]]]
 
 
@@ -218,6 +221,9 @@ async def fill(client: AsyncWebClient, view_id: str, view_hash: str | None, titl
     try:
         await show(client, view_id, view, view_hash)
     except SlackApiError as exc:
+        if exc.response.get("error") in GONE_VIEW_ERRORS:
+            log.info("%s: the modal was closed before its content arrived", where)
+            return
         report(exc, where=f"{where}: views.update", logger=log)
 
 
