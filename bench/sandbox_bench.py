@@ -14,6 +14,7 @@ requests, one client, loopback only.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
 import statistics
@@ -52,8 +53,10 @@ def timed(n: int, call: Callable[[int], httpx.Response]) -> list[float]:
 
 def start(cases: int) -> tuple[SandboxProcess, float, float]:
     t0 = time.perf_counter()
-    sp = start_sandbox(["--cases", str(cases), "--rate-per-minute", "0", "--rate-per-hour", "0",
-                        "--rate-per-day", "0"], timeout=60)
+    sp = start_sandbox(
+        ["--cases", str(cases), "--rate-per-minute", "0", "--rate-per-hour", "0", "--rate-per-day", "0"],
+        timeout=60,
+    )
     listening = time.perf_counter() - t0
     while True:
         try:
@@ -82,28 +85,69 @@ def main() -> int:
     rows: list[tuple[str, list[float]]] = []
     try:
         rng = random.Random(1)
-        with httpx.Client(base_url=sp.url, headers={"XApiKey": sp.api_key}, timeout=30, trust_env=False) as api:
+        with httpx.Client(
+            base_url=sp.url, headers={"XApiKey": sp.api_key}, timeout=30, trust_env=False
+        ) as api:
             first = api.get("/cases", params={"PageSize": 100}).json()
             pages = first["page"]["totalPages"]
             ids: list[str] = []
             for p in range(1, pages + 1):
-                ids.extend(c["id"] for c in api.get("/cases", params={"PageSize": 100, "Page": p}).json()["cases"])
+                ids.extend(
+                    c["id"] for c in api.get("/cases", params={"PageSize": 100, "Page": p}).json()["cases"]
+                )
             n = args.requests
-            rows.append(("GET /cases?PageSize=100 (default order)", timed(
-                n, lambda i: api.get("/cases", params={"PageSize": 100, "Page": rng.randint(1, pages)}))))
-            rows.append(("GET /cases?PageSize=100&Sort=DateUpdated:desc", timed(
-                n, lambda i: api.get("/cases", params={"PageSize": 100, "Page": rng.randint(1, pages),
-                                                       "Sort": "DateUpdated:desc"}))))
-            rows.append(("GET /cases?PageSize=100&Statuses=Active,Paused&Sort=Remainder:desc", timed(
-                n, lambda i: api.get("/cases", params={"PageSize": 100, "Statuses": "Active,Paused",
-                                                       "Sort": "Remainder:desc"}))))
+            rows.append(
+                (
+                    "GET /cases?PageSize=100 (default order)",
+                    timed(
+                        n,
+                        lambda i: api.get("/cases", params={"PageSize": 100, "Page": rng.randint(1, pages)}),
+                    ),
+                )
+            )
+            rows.append(
+                (
+                    "GET /cases?PageSize=100&Sort=DateUpdated:desc",
+                    timed(
+                        n,
+                        lambda i: api.get(
+                            "/cases",
+                            params={
+                                "PageSize": 100,
+                                "Page": rng.randint(1, pages),
+                                "Sort": "DateUpdated:desc",
+                            },
+                        ),
+                    ),
+                )
+            )
+            rows.append(
+                (
+                    "GET /cases?PageSize=100&Statuses=Active,Paused&Sort=Remainder:desc",
+                    timed(
+                        n,
+                        lambda i: api.get(
+                            "/cases",
+                            params={"PageSize": 100, "Statuses": "Active,Paused", "Sort": "Remainder:desc"},
+                        ),
+                    ),
+                )
+            )
             rows.append(("GET /cases/{id}", timed(n, lambda i: api.get(f"/cases/{rng.choice(ids)}"))))
             cold = ids[:]
             rng.shuffle(cold)
-            rows.append(("GET /cases/{id}/chats (first read of the case)",
-                         timed(n, lambda i: api.get(f"/cases/{cold[i % len(cold)]}/chats"))))
-            rows.append(("GET /cases/{id}/chats (read again)",
-                         timed(n, lambda i: api.get(f"/cases/{cold[i % len(cold)]}/chats"))))
+            rows.append(
+                (
+                    "GET /cases/{id}/chats (first read of the case)",
+                    timed(n, lambda i: api.get(f"/cases/{cold[i % len(cold)]}/chats")),
+                )
+            )
+            rows.append(
+                (
+                    "GET /cases/{id}/chats (read again)",
+                    timed(n, lambda i: api.get(f"/cases/{cold[i % len(cold)]}/chats")),
+                )
+            )
             total = first["page"]["totalResults"]
     finally:
         stop_sandbox(sp)
@@ -115,9 +159,12 @@ def main() -> int:
         START,
         "## Debitura sandbox (`bench/sandbox_bench.py`)",
         "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, Python {platform.python_version()}, "
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
+        f"Python {platform.python_version()}, "
         f"`--cases {args.cases}` ({total} listed by default), {args.requests} sequential requests per row "
-        "over one keep-alive connection on loopback, rate limits off.",
+        "over one keep-alive connection on loopback, rate limits off. Load average at the end: "
+        f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores "
+        "(other sessions share the machine, so these are upper bounds).",
         "",
         "| measurement | p50 ms | p99 ms | max ms |",
         "| --- | ---: | ---: | ---: |",
