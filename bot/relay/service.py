@@ -144,7 +144,7 @@ class Relay:
         if self.options.sweep:
             self._tasks.append(asyncio.create_task(self._loop("sweep", self._sweep_step)))
         self._tasks.append(asyncio.create_task(self._loop("housekeeping", self._housekeeping_step)))
-        log.info("relay started", extra={"process": self.runtime.process_id,
+        log.info("relay started", extra={"process_id": self.runtime.process_id,
                                          "fetch_workers": self.options.fetch_workers,
                                          "delivery_workers": self.options.delivery_workers})
 
@@ -165,7 +165,7 @@ class Relay:
         self._delivery_tasks.clear()
         with contextlib.suppress(RedisError, OSError):
             await self.runtime.redis.zrem(self.runtime.keys.relay_processes(), self.runtime.process_id)
-        log.info("relay stopped", extra={"process": self.runtime.process_id})
+        log.info("relay stopped", extra={"process_id": self.runtime.process_id})
 
     def nudge(self) -> None:
         """Something is due now (a webhook arrived): wake the fetch workers."""
