@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from bot.relay.model import Delivery, Want
 from bot.relay.store import RelayStore, hgetall
 from bot.store.keys import Keys
+from tests.fakes.slack.server import FakeSlack
 
 
 async def test_lease_exclusive_renew_release(redis: aioredis.Redis, keys: Keys) -> None:
@@ -88,3 +89,28 @@ async def test_pace_one_per_interval_and_pause(redis: aioredis.Redis, keys: Keys
     assert 0 < wait <= 800
     await store.extend_pause(pause, 1_010_000, 60_000)
     assert await store.pace(pace, [pause], 1_002_000, 1000) == 8000
+
+
+async def test_relay_status_reports_bound_and_queue(redis: aioredis.Redis, keys: Keys,
+                                                    fake_slack: FakeSlack) -> None:
+    from bot.relay.status import relay_status
+    from tests.relay.harness import build_test_runtime, close_runtime, relay_settings
+
+    fake = fake_slack
+    settings = relay_settings(fake, "http://127.0.0.1:9", "key", keys.prefix, caseroom_rate_per_minute=2000,
+                              caseroom_rate_per_hour=20000, caseroom_rate_per_day=100000,
+                              caseroom_relay_sweep_interval=120, caseroom_max_staleness=3600)
+    runtime = await build_test_runtime(settings)
+    try:
+        store = RelayStore(redis, keys)
+        await store.watch([f"c{i}" for i in range(10_000)], [1.0] * 10_000)
+        await redis.rpush(keys.relay_outbox("c1"), item(1).model_dump_json())
+        await redis.zadd(keys.relay_ready(), {"c1": 0})
+        status = await relay_status(runtime)
+        assert status.cases_watched == 10_000 and status.queue_depth == 1
+        assert status.relay_daily_budget == 60_000
+        assert status.staleness_out_of_reach and 8 * 3600 < status.staleness_bound_seconds < 8.8 * 3600
+        assert status.staleness_held_seconds == status.staleness_bound_seconds
+        assert status.overdue_seconds is not None and status.overdue_seconds > 0
+    finally:
+        await close_runtime(runtime)
