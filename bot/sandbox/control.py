@@ -27,6 +27,7 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -504,9 +505,15 @@ async def download(request: Request) -> Response:
                 return Response(
                     content,
                     media_type="application/octet-stream",
-                    headers={"Content-Disposition": f'attachment; filename="{f.file_name}"'},
+                    headers={"Content-Disposition": _disposition(f.file_name)},
                 )
     return JSONResponse({"error": "NotFound", "message": "No such file."}, status_code=404)
+
+
+def _disposition(name: str) -> str:
+    """attachment with an ASCII fallback name and the exact name in RFC 5987 form."""
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def routes() -> list[Route]:

@@ -135,8 +135,8 @@ def test_payment_idempotency_replay_conflict(api: httpx.Client, sandbox: Sandbox
 
 def test_payment_idempotency_in_flight_409(api: httpx.Client, sandbox: SandboxHandle) -> None:
     case = sandbox.case("Active", with_payments=False)
-    # every payment POST holds its Idempotency-Key for 1.5 s before it is processed
-    sandbox.control.add_fault("/cases/*/payments", "POST", hold_ms=1500)
+    # every payment POST holds its Idempotency-Key for 2.5 s before it is processed
+    sandbox.control.add_fault("/cases/*/payments", "POST", hold_ms=2500)
     key = {"Idempotency-Key": str(uuid.uuid4())}
     url = f"{sandbox.url}/cases/{case['id']}/payments"
     results: list[httpx.Response] = []
@@ -470,6 +470,13 @@ def test_upload_file_and_download(api: httpx.Client, sandbox: SandboxHandle) -> 
     assert httpx.get(f["url"]).content == b"%PDF-1.4 sandbox"
     assert f["id"] in {x["id"] for x in api.get(f"/cases/{case['id']}/files").json()}
     assert timeline(api, case["id"])[-1]["type"] == "Document"
+    odd = api.post(f"/cases/{case['id']}/files", files={"File": ("rapport é 1.pdf", b"%PDF")})
+    assert odd.status_code == 200 and odd.json()["fileName"] == "rapport é 1.pdf"
+    dl = httpx.get(odd.json()["url"])
+    assert (
+        dl.status_code == 200
+        and "filename*=UTF-8''rapport%20%C3%A9%201.pdf" in dl.headers["content-disposition"]
+    )
     lower = api.post(f"/cases/{case['id']}/files", files={"file": ("a.txt", b"x")}, data={"description": "d"})
     assert lower.status_code == 200 and lower.json()["description"] == "d"
 
