@@ -191,6 +191,9 @@ class Deliverer:
         runtime = self.runtime
         if item.op == "topic":
             await self._channel_op(lambda: channels.set_topic(runtime, item.case_id, item.text))
+            if item.case is not None and item.case.assignee_email:
+                email = item.case.assignee_email
+                await self._channel_op(lambda: channels.invite_assignee(runtime, item.case_id, email))
             return None, None
         if item.op == "archive":
             await self._channel_op(lambda: channels.archive_case_channel(runtime, item.case_id))

@@ -200,10 +200,11 @@ class Fetcher:
                     due = now if remaining else next_poll
                     pipe.multi()  # type: ignore[no-untyped-call]
                     mapping = result.state.to_hash()
-                    mapping.update(want=str(remaining), next=f"{next_poll:.3f}", err="0", src="")
+                    mapping.update(want=str(remaining), next=f"{next_poll:.3f}")
                     if polled:
                         mapping["chk"] = f"{now:.3f}"  # last full check (chats + timeline)
                     pipe.hset(state_key, mapping=mapping)  # type: ignore[arg-type]
+                    pipe.hdel(state_key, "err", "src")
                     if result.seen_set:
                         pipe.hset(keys.relay_seen(case_id), mapping=result.seen_set)  # type: ignore[arg-type]
                     if result.seen_del:

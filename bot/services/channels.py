@@ -163,6 +163,19 @@ async def invite_people(runtime: Runtime, channel_id: str, *, emails: list[str],
     return ids
 
 
+async def invite_assignee(runtime: Runtime, case_id: str, email: str) -> bool:
+    """Invite the case's (new) assigned user, once per assignee; False if the case has no channel."""
+    ch = await channel_for_case(runtime, case_id)
+    if ch is None or ch.archived:
+        return False
+    key = runtime.keys.case_channel(case_id)
+    if (await hget(runtime.redis, key, "assignee") or "") == email.lower():
+        return True
+    await invite_people(runtime, ch.id, emails=[email], user_ids=[])
+    await runtime.redis.hset(key, "assignee", email.lower())
+    return True
+
+
 async def set_topic(runtime: Runtime, case_id: str, topic: str) -> bool:
     """Set the channel topic (plain text, at most 250 characters) if it differs; False if no channel."""
     ch = await channel_for_case(runtime, case_id)
@@ -240,6 +253,8 @@ async def ensure_case_channel(runtime: Runtime, case: Case | CaseSnap) -> CaseCh
     channel = await _create(runtime, snap)
     await invite_people(runtime, channel.id, emails=[snap.assignee_email],
                         user_ids=list(runtime.settings.caseroom_default_members))
+    if snap.assignee_email:
+        await runtime.redis.hset(runtime.keys.case_channel(snap.id), "assignee", snap.assignee_email.lower())
     from blocks.relay import build_topic
 
     topic = build_topic(debtor=snap.debtor, outstanding=snap.outstanding, currency=snap.currency,

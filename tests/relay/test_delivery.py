@@ -218,3 +218,16 @@ async def test_graceful_stop_finishes_in_flight_delivery(runtime: Runtime, fake_
     assert [Delivery.model_validate_json(q).id for q in queued] == ["chat:2", "chat:3"], "the rest waits"
     assert await runtime.redis.zscore(runtime.keys.relay_ready(), CASE.id) is not None
     assert await runtime.redis.get(runtime.keys.lease("lane:" + CASE.id)) is None, "lease released"
+
+
+async def test_topic_kept_current_and_new_assignee_invited(runtime: Runtime, fake_slack: FakeSlack) -> None:
+    bob = fake_slack.workspace.add_user("bob", email="bob@example.com")
+    ch = await channels.ensure_case_channel(runtime, CASE)
+    moved = CASE.model_copy(update={"assignee_email": "Bob@Example.com", "lifecycle_display": "Paused"})
+    topic = Delivery(id="topic:x", case_id=CASE.id, kind="topic", op="topic", text="Acme · Paused",
+                     case=moved)
+    await enqueue(runtime, topic)
+    await drain(deliverer(runtime))
+    channel = fake_slack.workspace.channels[ch.id]
+    assert bob.id in channel.members
+    assert "Acme · Paused" in str(channel.topic)
