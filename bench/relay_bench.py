@@ -23,6 +23,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,7 +237,9 @@ async def phase_relay(args: argparse.Namespace, fake: FakeSlack, url: str, key: 
                   "case.assigned"]
         hook = http.post("/webhooks", json={"url": hook_url, "events": events}).json()
     env = scaled_env(fake, url, key, prefix, args.scale, hook["secret"])
-    log = open(ROOT / "bench" / "relay_bench.log", "wb")  # noqa: SIM115
+    log_path = Path(tempfile.gettempdir()) / "relay_bench.log"
+    print(f"relay process log: {log_path}", flush=True)
+    log = open(log_path, "wb")  # noqa: SIM115
     proc = subprocess.Popen([PY, "-m", "bot.cli", "relay", "--host", "127.0.0.1", "--port", str(port)],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     metrics_url = f"http://127.0.0.1:{port}/metrics"
@@ -453,7 +456,6 @@ async def main() -> None:
             results.append(await phase_naive(args, fake, url, key, control, case_ids, active))
         text = report(args, len(case_ids), results)
         print(text)
-        (ROOT / "bench" / "relay_bench.last.md").write_text(text + "\n")
     finally:
         control.close()
         await fake.stop()
