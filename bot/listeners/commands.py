@@ -48,7 +48,7 @@ from bot.debitura.errors import DebituraError, NotFound
 from bot.debitura.models import Case, Lifecycle
 from bot.services import identity, notes
 from bot.services.errors import BadInput, report, slack_error_code
-from bot.services.lookup import parse_ref, parse_refs, resolve_case, split_ref
+from bot.services.lookup import case_id_for_channel, parse_ref, parse_refs, resolve_case, split_ref
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest, AsyncRespond
@@ -290,6 +290,26 @@ class Invocation:
     trigger_id: str
 
 
+async def note_target(runtime: Runtime, parsed: ParsedCommand, *, channel_id: str | None
+                      ) -> tuple[Case, str]:
+    """The case and text of `/case note ...`.
+
+    In a case's channel, `/case note Answered the phone` has a first word shaped like a reference
+    (8 letters). When no such case exists and the word has no digit, it was text: the note goes to
+    the channel's case with the whole text. A ref with digits that is not found stays an error.
+    """
+    try:
+        return await resolve_case(runtime, parsed.ref, channel_id=channel_id), parsed.text
+    except NotFound:
+        word = parsed.ref or ""
+        if not word.isalpha():
+            raise
+        channel_case = await case_id_for_channel(runtime, channel_id)
+        if channel_case is None:
+            raise
+        return await runtime.debitura.get_case(channel_case), f"{word} {parsed.text}".strip()
+
+
 async def while_checking(runtime: Runtime, user_id: str, work: Awaitable[T]) -> T:
     """Await `work` while `identity.check_user` runs; the check's refusal wins over any result or error."""
     check = asyncio.ensure_future(identity.check_user(runtime, user_id))
@@ -326,9 +346,10 @@ async def run_command(runtime: Runtime, client: AsyncWebClient, parsed: ParsedCo
     if sub == "find":
         found = await runtime.debitura.get_cases_by_partner_references(list(parsed.refs))
         return build_find_result(parsed.refs, found)
-    case = await resolve_case(runtime, parsed.ref, channel_id=inv.channel_id)
     if sub == "note":
-        return await add_note(runtime, case, parsed.text, user_id=inv.user_id)
+        case, text = await note_target(runtime, parsed, channel_id=inv.channel_id)
+        return await add_note(runtime, case, text, user_id=inv.user_id)
+    case = await resolve_case(runtime, parsed.ref, channel_id=inv.channel_id)
     if sub == "follow":
         return await follow_case(runtime, case, user_id=inv.user_id)
     if sub == "unfollow":

@@ -72,12 +72,19 @@ async def test_follow_creates_the_channel_adds_the_user_and_the_channel_stands_f
     done = await reply(caseroom_http, await run(caseroom_http, f"note {note}", channel=channel_id))
     assert "Note added" in done.text
     assert any(item.get("description") == note for item in _timeline(sandbox, case["id"]))
+    # an 8-letter first word is taken for a reference; in a case channel it falls back to text
+    worded = await reply(caseroom_http,
+                         await run(caseroom_http, "note Answered the phone", channel=channel_id))
+    assert "Note added" in worded.text
+    assert any(item.get("description") == "Answered the phone" for item in _timeline(sandbox, case["id"]))
+    elsewhere = await reply(caseroom_http, await run(caseroom_http, "note Answered the phone"))
+    assert "not found, or not assigned to you" in elsewhere.text
     journal = caseroom_http.fake.journal
     lines = await journal.wait_for(
         lambda: [m.text for m in journal.messages(channel_id, bot_only=True) if "added a note" in m.text]
         or None,
         timeout=10, what="the audit line in the case channel")
-    assert lines == [f"<@{user}> added a note on {case['reference']}."]
+    assert lines == [f"<@{user}> added a note on {case['reference']}."] * 2
 
     bye = await reply(caseroom_http, await run(caseroom_http, "unfollow", channel=channel_id))
     assert "Stopped relaying" in bye.text
