@@ -24,7 +24,6 @@ from blocks.text import (
     Block,
     actions,
     button,
-    confirm_dialog,
     context,
     days_left,
     esc,
@@ -256,10 +255,8 @@ def build_payments(case: Case, payments: Sequence[Payment], *, can_edit: bool,
         blocks.append(section(payment_row(payment)))
         blocks.append(actions([
             button("Edit", Action.EDIT_PAYMENT, value),
-            button("Delete", Action.DELETE_PAYMENT, value, style="danger",
-                   confirm=confirm_dialog("Delete this payment?",
-                                          "The amount goes back to the outstanding balance.",
-                                          "Delete", danger=True)),
+            # The delete form itself asks for confirmation (and offers to reopen a Paid case).
+            button("Delete", Action.DELETE_PAYMENT, value, style="danger"),
         ]))
     rest = ordered[len(with_buttons):]
     if rest:
