@@ -143,7 +143,13 @@ def build_case_list(page: CasePage, request: ListPage, *, command: str, channel_
     title = f"Your cases ({esc(statuses)})"
     blocks: list[Block] = [section(f"*{title}*")]
     if not page.cases:
-        blocks.append(section("No cases on this page." if request.page > 1 else "No cases match."))
+        if request.page > 1:
+            blocks.append(section(f"No cases on this page. `{esc(command)} list` starts at page 1."))
+        elif request.st:
+            blocks.append(section(f"No cases match. `{esc(command)} list` without statuses shows every "
+                                  "case."))
+        else:
+            blocks.append(section("No cases are assigned to you."))
     for case in page.cases[:LIST_PAGE_SIZE]:
         value = case_ref(case, channel_id).encode_value()
         blocks.append(section(case_row(case), accessory=button("Open", Action.SHOW_CARD, value)))
@@ -167,7 +173,7 @@ def build_case_list(page: CasePage, request: ListPage, *, command: str, channel_
     return message(f"Your cases, page {request.page}", blocks)
 
 
-def build_find_result(refs: Sequence[str], found: dict[str, Case]) -> Message:
+def build_find_result(refs: Sequence[str], found: dict[str, Case], *, command: str = "/case") -> Message:
     """`/case find`: one row per reference asked, found or not (packed; at most 100 refs)."""
     rows: list[str] = []
     missing = 0
@@ -181,7 +187,7 @@ def build_find_result(refs: Sequence[str], found: dict[str, Case]) -> Message:
     head = f"*Found {len(refs) - missing} of {plural(len(refs), 'reference')}*"
     blocks: list[Block] = [section(head)]
     blocks.extend(pack_rows(rows, max_blocks=MAX_MESSAGE_BLOCKS - 2))
-    blocks.append(context("Open one with its Debitura reference: `/case Q8OAXF3W`"))
+    blocks.append(context(f"Open one with its Debitura reference: `{esc(command)} Q8OAXF3W`"))
     return message(f"Found {len(refs) - missing} of {len(refs)} references", blocks)
 
 

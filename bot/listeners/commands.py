@@ -345,7 +345,7 @@ async def run_command(runtime: Runtime, client: AsyncWebClient, parsed: ParsedCo
         return await load_list(runtime, request, channel_id=inv.channel_id, command=inv.command)
     if sub == "find":
         found = await runtime.debitura.get_cases_by_partner_references(list(parsed.refs))
-        return build_find_result(parsed.refs, found)
+        return build_find_result(parsed.refs, found, command=inv.command)
     if sub == "note":
         case, text = await note_target(runtime, parsed, channel_id=inv.channel_id)
         return await add_note(runtime, case, text, user_id=inv.user_id)

@@ -103,7 +103,12 @@ def test_case_list_last_page_has_no_next_and_first_no_previous() -> None:
 def test_empty_case_list_says_so() -> None:
     msg = build_case_list(CasePage.model_validate({"page": None, "cases": []}), ListPage(), command="/case")
     assert_valid_message(msg)
-    assert "No cases match." in mrkdwn_text(msg)
+    assert "No cases are assigned to you." in mrkdwn_text(msg)
+    empty = CasePage.model_validate({"cases": []})
+    filtered = build_case_list(empty, ListPage(st=("Paused",)), command="/cr")
+    assert "No cases match. `/cr list` without statuses" in mrkdwn_text(filtered)
+    beyond = build_case_list(CasePage.model_validate({"cases": []}), ListPage(page=9), command="/cr")
+    assert "No cases on this page." in mrkdwn_text(beyond)
 
 
 def test_case_list_with_the_longest_names_is_valid_and_escaped() -> None:
