@@ -63,7 +63,7 @@ async def wait_healthy(url: str, proc: asyncio.subprocess.Process, timeout: floa
 
 
 async def ack_histogram(url: str) -> str:
-    """The process's own view: caseroom_ack_seconds for commands (bucket counts)."""
+    """The process's own view: caseroom_ack_seconds for commands (bucket counts, both bursts)."""
     async with aiohttp.ClientSession() as session, session.get(url) as resp:
         text = await resp.text()
     rows = [line for line in text.splitlines()
@@ -132,8 +132,12 @@ async def main(concurrency: int, sequential: int, write: bool) -> str:
 
         # 1. ack latency, 50 concurrent, sandbox answering after 1 s
         control.add_fault("/cases/*", "GET", latency_ms=1000)
+        # The first burst also opens the process's Redis and Debitura connections (cold pools);
+        # the second shows the steady state.
+        cold = await asyncio.gather(*(one(refs[i % len(refs)]) for i in range(concurrency)))
         loaded = await asyncio.gather(*(one(refs[i % len(refs)]) for i in range(concurrency)))
         control.clear_faults()
+        cold_acks = [a for a, _, _ in cold]
         server_side = await ack_histogram(f"http://127.0.0.1:{port}/metrics")
         acks = [a for a, _, _ in loaded]
         slow_cards = [c for _, c, _ in loaded]
@@ -175,6 +179,7 @@ async def main(concurrency: int, sequential: int, write: bool) -> str:
         "| measure | n | p50 | p90 | p99 | max | target |",
         "|---|---|---|---|---|---|---|",
         row(f"ack latency, {concurrency} concurrent, sandbox +1 s", acks, "p99 < 100 ms"),
+        row("same, first burst (connection pools still cold)", cold_acks, "(context)"),
         row("command to card, same run (sandbox +1 s)", slow_cards, "(context)"),
         row("ack latency, sequential, sandbox +0 s", seq_acks, "(context)"),
         row("command to card, sequential, sandbox +0 s", cards, "p50 < 50 ms"),
@@ -183,7 +188,8 @@ async def main(concurrency: int, sequential: int, write: bool) -> str:
         "case needs info (case + validation), one otherwise; the ack never waits for Debitura. The client "
         "side is one aiohttp session with an unlimited pool (requests signed as Slack signs them); the "
         "50 cards of the loaded run queue on the Debitura client's pool of 20 connections (about three "
-        "waves of 1 s).",
+        "waves of 1 s). Before `FastAck` (Bolt's listener runner, which polls for the ack every 10 ms), the "
+        "same 50-command burst measured p99 260 ms at a load average of 6.",
         "",
     ]
     lines += ["Server-side ack histogram after the concurrent run (seconds, cumulative):", "", "```",
