@@ -241,18 +241,17 @@ async def load_list(runtime: Runtime, request: ListPage, *, channel_id: str | No
 
 
 async def follow_case(runtime: Runtime, case: Case, *, user_id: str) -> Message:
-    """Create or reuse the case's channel, add the user, and mark the case followed (relayed).
+    """Create or reuse the case's channel, add the user, and have the relay follow the case.
 
-    Followed cases are in `Keys.followed()`; `/case unfollow` moves them to `Keys.unfollowed()`,
-    which the relay skips.
+    `bot.relay.marks.follow_case` puts it in `Keys.followed()` and asks for a fetch now; the case
+    also leaves `Keys.unfollowed()` (the set the relay skips).
     """
+    from bot.relay import marks
     from bot.services.channels import ensure_case_channel
 
     channel = await ensure_case_channel(runtime, case)
-    async with runtime.redis.pipeline(transaction=True) as pipe:
-        pipe.sadd(runtime.keys.followed(), case.id)
-        pipe.srem(runtime.keys.unfollowed(), case.id)
-        await pipe.execute()
+    await runtime.redis.srem(runtime.keys.unfollowed(), case.id)
+    await marks.follow_case(runtime, case.id)
     try:
         await runtime.slack.conversations_invite(channel=channel.id, users=user_id)
     except SlackApiError as exc:
@@ -262,12 +261,14 @@ async def follow_case(runtime: Runtime, case: Case, *, user_id: str) -> Message:
 
 
 async def unfollow_case(runtime: Runtime, case: Case) -> Message:
-    """Stop relaying the case: out of `Keys.followed()`, into `Keys.unfollowed()`."""
-    async with runtime.redis.pipeline(transaction=True) as pipe:
-        pipe.srem(runtime.keys.followed(), case.id)
-        pipe.sadd(runtime.keys.unfollowed(), case.id)
-        removed, added = await pipe.execute()
-    return build_unfollow_result(case, was_followed=bool(removed) or bool(added))
+    """Stop relaying the case: out of `Keys.followed()`, into `Keys.unfollowed()` (the relay skips it,
+    whatever its lifecycle). The channel stays."""
+    from bot.relay import marks
+
+    was_followed = bool(await runtime.redis.sismember(runtime.keys.followed(), case.id))
+    added = await runtime.redis.sadd(runtime.keys.unfollowed(), case.id)
+    await marks.unfollow_case(runtime, case.id)
+    return build_unfollow_result(case, was_followed=was_followed or bool(added))
 
 
 async def add_note(runtime: Runtime, case: Case, text: str, *, user_id: str) -> Message:
