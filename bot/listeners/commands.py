@@ -216,7 +216,12 @@ async def load_view(runtime: Runtime, kind: str, case: Case, *, user_id: str, ch
         return build_timeline(case, await client.get_timeline(case.id), channel_id=channel_id)
     if kind == "payments":
         payments = await client.list_payments(case.id)
-        can_edit = await identity.is_admin(runtime, user_id)
+        try:
+            can_edit = await identity.is_admin(runtime, user_id)
+        except SlackApiError as exc:
+            # The list is still worth showing; the Edit/Delete forms check admin rights again.
+            log.warning("admin check failed (%s); payments shown without edit buttons", slack_error_code(exc))
+            can_edit = False
         return build_payments(case, payments, can_edit=can_edit, channel_id=channel_id)
     if kind == "files":
         return build_files(case, await client.list_files(case.id), channel_id=channel_id)
