@@ -78,3 +78,18 @@ async def test_loaders_build_valid_messages_from_sandbox_data(
     needs_info = await resolve_case(runtime, needs_ref, channel_id=None)
     card = await load_card(runtime, needs_info, channel_id=None)
     assert "needs info" in str(card["blocks"])
+
+
+async def test_payments_view_survives_a_failing_admin_check(runtime: Runtime, sandbox: SandboxHandle) -> None:
+    from dataclasses import replace
+
+    from blocks.ids import Action
+
+    broken = replace(runtime, settings=make_settings(debitura_api_url=sandbox.url,
+                                                     caseroom_admin_group="S0NOSUCHGROUP"))
+    ref = sandbox.case("Active", with_payments=True)["reference"]
+    case = await resolve_case(broken, ref, channel_id=None)
+    message = await load_view(broken, "payments", case, user_id="U1", channel_id=None)
+    assert_valid_message(message)
+    assert Action.EDIT_PAYMENT not in str(message["blocks"])
+    assert "payment" in str(message["blocks"])
