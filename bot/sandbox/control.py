@@ -55,7 +55,7 @@ from bot.sandbox.http import (
 )
 from bot.sandbox.model import CaseRec, iso, now
 from bot.sandbox.ratelimit import Limits
-from bot.sandbox.seed import _make_case, seeded_file_content
+from bot.sandbox.seed import make_case, seeded_file_content
 
 if TYPE_CHECKING:
     from bot.sandbox.app import Sandbox
@@ -214,7 +214,7 @@ async def assign_case(request: Request) -> Response:
         spec["claim"] = claim
     debtor_pool = [(c.debtor_id, c.debtor) for c in list(st.cases.values())[:50]]
     refs = set(st.by_reference)
-    case = _make_case(
+    case = make_case(
         rng, index, spec, True, st.partner, st.users, list(st.creditors.values()), debtor_pool, refs, now()
     )
     case.date_created = iso(now())

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from bot.sandbox.enums import CHAT_ROLE_LABELS, DISPUTED, LIFECYCLE_DISPLAY
+from bot.sandbox.enums import CHAT_ROLE_LABELS, DISPUTED
 from bot.sandbox.model import (
     CaseRec,
     ChatRec,
@@ -359,7 +359,7 @@ def build_world(seed: int, n_cases: int) -> SeedWorld:
             spec["test"] = ours and rng.random() < 0.03
             spec["intentional"] = rng.random() < 0.08
         cases.append(
-            _make_case(rng, i, spec, ours, partner, users, creditors, debtor_pool, references, anchor)
+            make_case(rng, i, spec, ours, partner, users, creditors, debtor_pool, references, anchor)
         )
     return SeedWorld(
         partner=partner, users=users, creditors=creditors, cases=cases, api_key=default_api_key(seed)
@@ -378,7 +378,7 @@ def _reference(rng: random.Random, taken: set[str]) -> str:
             return ref
 
 
-def _make_case(
+def make_case(
     rng: random.Random,
     index: int,
     spec: dict[str, Any],
@@ -777,7 +777,3 @@ def seeded_file_content(f: FileRec, case_reference: str) -> bytes:
     if f.content_b64 is not None:
         return base64.b64decode(f.content_b64)
     return (f"Sandbox document {f.file_name}\nCase {case_reference}\nFile id {f.id}\n").encode()
-
-
-def lifecycle_display(name: str) -> str:
-    return LIFECYCLE_DISPLAY.get(name, name)
