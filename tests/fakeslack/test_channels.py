@@ -224,3 +224,17 @@ async def test_members_pages(slack_client: AsyncWebClient, fake_slack: FakeSlack
     )
     assert sorted(first["members"] + rest["members"]) == sorted([*users, fake_slack.workspace.BOT_USER_ID])
     assert rest["response_metadata"]["next_cursor"] == ""
+
+
+async def test_history_refuses_malformed_timestamps(
+    slack_client: AsyncWebClient, fake_slack: FakeSlack
+) -> None:
+    channel = fake_slack.workspace.add_channel("ts")
+    assert (
+        await error_code(slack_client.conversations_history(channel=channel.id, oldest="yesterday"))
+        == "invalid_ts_oldest"
+    )
+    assert (
+        await error_code(slack_client.conversations_history(channel=channel.id, latest="soon"))
+        == "invalid_ts_latest"
+    )

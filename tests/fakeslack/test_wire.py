@@ -7,7 +7,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.fakes.slack.server import FakeSlack
-from tests.fakeslack.conftest import error_code
+from tests.fakeslack.conftest import error_code, slack_error
 
 pytestmark = pytest.mark.fakeslack
 
@@ -94,3 +94,22 @@ async def test_every_call_is_journaled_with_its_parsed_arguments(
     assert [c.args for c in failed] == [{"user": "U_NOBODY"}]
     assert failed[0].error == "user_not_found"
     assert [c.method for c in fake_slack.journal.calls()] == ["users.info", "auth.test"]
+
+
+async def test_a_bug_in_the_fake_is_a_500_and_recorded(
+    slack_client: AsyncWebClient, fake_slack: FakeSlack
+) -> None:
+    from tests.fakes.slack.api import REGISTRY, Method
+
+    async def broken(ctx: object) -> dict[str, object]:
+        raise KeyError("oops")
+
+    original = REGISTRY["auth.test"]
+    REGISTRY["auth.test"] = Method("auth.test", broken)
+    try:
+        exc = await slack_error(slack_client.auth_test())
+    finally:
+        REGISTRY["auth.test"] = original
+    assert (exc.response.status_code, exc.response["error"]) == (500, "fake_slack_internal_error")
+    assert "KeyError: 'oops'" in fake_slack.internal_errors[0]
+    fake_slack.internal_errors.clear()  # handled here; the fixture would otherwise fail the test

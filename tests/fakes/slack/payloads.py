@@ -7,6 +7,7 @@ fake), and so users click only elements that exist in the message or view they a
 from __future__ import annotations
 
 import copy
+import hashlib
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -83,7 +84,8 @@ def find_element(blocks: Any, action_id: str, block_id: str | None = None) -> tu
 
 
 def _generated_block_id(blocks: Any, element: Mapping[str, Any]) -> str:
-    return f"b{abs(hash(str(element.get('action_id')))) % 10**6}"
+    """Slack gives blocks without a block_id a generated one; stable per action_id here."""
+    return hashlib.sha1(str(element.get("action_id")).encode()).hexdigest()[:5]
 
 
 def _options(element: Mapping[str, Any]) -> list[Mapping[str, Any]]:

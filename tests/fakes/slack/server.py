@@ -12,6 +12,7 @@ Requests are parsed as Slack parses them (query string, form body or JSON body; 
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 from aiohttp import web
@@ -53,6 +54,9 @@ class FakeSlack:
         self.rate_limits = RateLimits(self.clock, scale=rate_scale, enabled=rate_limits)
         self.socket = SocketModeHub(self)
         self.port = 0
+        self.internal_errors: list[str] = []
+        """Tracebacks of bugs in the fake itself (answered as HTTP 500 `fake_slack_internal_error`);
+        the `fake_slack` fixture fails the test when any occurred."""
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -103,6 +107,9 @@ class FakeSlack:
             status, body, headers = 200, {"ok": True, **answer}, {}
         except SlackError as exc:
             status, body, headers = exc.status, exc.body(), exc.headers
+        except Exception:  # a bug in the fake: answer, record, and let the fixture fail the test
+            self.internal_errors.append(f"{name}: {traceback.format_exc()}")
+            status, body, headers = 500, {"ok": False, "error": "fake_slack_internal_error"}, {}
         self.journal.record_call(Call(name, raw, status, body, self.clock.time()))
         return web.json_response(body, status=status, headers=headers)
 

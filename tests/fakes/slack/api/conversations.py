@@ -138,12 +138,21 @@ async def rename(ctx: Context) -> dict[str, Any]:
     return {"channel": channel.to_api()}
 
 
+def _ts(raw: str | None, default: float, error: str) -> float:
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SlackError(error) from None
+
+
 @method("conversations.history")
 async def history(ctx: Context) -> dict[str, Any]:
     channel = _member_channel(ctx.ws, ctx.args.string("channel"), allow_archived=True)
     limit = max(1, min(ctx.args.integer("limit", 100), HISTORY_MAX_LIMIT))
-    oldest = float(ctx.args.string("oldest") or 0)
-    latest = float(ctx.args.string("latest") or "inf")
+    oldest = _ts(ctx.args.string("oldest"), 0.0, "invalid_ts_oldest")
+    latest = _ts(ctx.args.string("latest"), float("inf"), "invalid_ts_latest")
     inclusive = ctx.args.flag("inclusive")
     include_metadata = ctx.args.flag("include_all_metadata")
 
