@@ -27,7 +27,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.sandbox import api, control
-from bot.sandbox.faults import Faults
+from bot.sandbox.faults import FaultRule, Faults
 from bot.sandbox.http import api_error, problem
 from bot.sandbox.model import CaseRec, FileRec
 from bot.sandbox.ratelimit import Limits, RateLimiter
@@ -68,6 +68,7 @@ class Sandbox:
         self.file_secret = secrets.token_bytes(32)
         self.started_at = time.time()
         self.initial_webhook: tuple[str, str] | None = None
+        self.initial_faults: list[dict[str, Any]] = []  # from --fault; a reset brings them back
         if state_file is not None and state_file.exists():
             data = self.state.load(state_file)
             self.webhooks.restore(data.get("webhooks", []))
@@ -79,6 +80,11 @@ class Sandbox:
     def api_keys(self) -> list[str]:
         return self.state.api_keys
 
+    def add_initial_fault(self, rule: FaultRule) -> None:
+        spec = {k: v for k, v in rule.to_json().items() if k not in ("id", "hits")}
+        self.initial_faults.append(spec)
+        self.faults.rules.append(FaultRule.from_json(spec))
+
     def mark_dirty(self) -> None:
         self.state.dirty = True
 
@@ -88,7 +94,7 @@ class Sandbox:
         )
         self.limits = Limits(**vars(self.default_limits))
         self.ratelimiter.reset(Limits(**vars(self.limits)))
-        self.faults.rules.clear()
+        self.faults.rules = [FaultRule.from_json(spec) for spec in self.initial_faults]
         self.idempotency.reset()
         self.webhooks.reset()
         if self.initial_webhook is not None:

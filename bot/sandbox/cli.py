@@ -113,7 +113,8 @@ def main(argv: list[str]) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"cannot load sandbox state from {args.state}: {exc}", file=sys.stderr)
         return 2
-    sandbox.faults.rules.extend(faults)
+    for rule in faults:
+        sandbox.add_initial_fault(rule)
     if args.webhook_url:
         from bot.sandbox.webhooks import new_secret
 

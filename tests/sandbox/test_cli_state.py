@@ -76,3 +76,23 @@ def test_corrupt_state_file_is_a_clear_error(tmp_path: Path, capsys: pytest.Capt
     state.write_text("{not json")
     assert main(["--state", str(state), "--port", "0"]) == 2
     assert "cannot load sandbox state" in capsys.readouterr().err
+
+
+def test_rate_and_fault_flags() -> None:
+    sp = start_sandbox(["--cases", "15", "--rate-per-minute", "3", "--fault", "GET /users:error=1"])
+    try:
+        with httpx.Client(base_url=sp.url, headers={"XApiKey": sp.api_key}) as api:
+            assert api.get("/users").status_code == 500
+            assert api.get("/me").status_code == 200
+            assert api.get("/me").status_code == 200
+            r = api.get("/me")
+            assert r.status_code == 429 and r.json()["error"] == "rate_limit_exceeded"
+        # a reset goes back to the limits and faults given on the command line
+        httpx.delete(f"{sp.url}/_sandbox/faults").raise_for_status()
+        httpx.post(f"{sp.url}/_sandbox/reset").raise_for_status()
+        assert httpx.get(f"{sp.url}/_sandbox/rate-limits").json()["perMinute"] == 3
+        faults = httpx.get(f"{sp.url}/_sandbox/faults").json()
+        got = [(f["method"], f["path"], f["errorRate"], f["hits"]) for f in faults]
+        assert got == [("GET", "/users", 1.0, 0)]
+    finally:
+        stop_sandbox(sp)
