@@ -2,7 +2,7 @@
 
 No API key (when the server has a control token, send it as `X-Sandbox-Token`). JSON in, JSON out.
 
-    POST   /_sandbox/reset                  {seed?, cases?}: re-seed; clears faults, counters, webhooks
+    POST   /_sandbox/reset                  {seed?, cases?}: re-seed; faults, limits, hooks as at start
     GET    /_sandbox/info                   api keys, seed, counts, limits, team
     GET    /_sandbox/cases                  case summaries incl. hidden (?lifecycle=&closeCode=&test=&ours=)
     POST   /_sandbox/cases                  assign a new case to us {lifecycle?, isTest?, claimType?}
