@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from blocks.ids import Action
 from blocks.metadata import CaseRef, ListPage, MetadataError
-from bot.listeners.commands import answer, follow_case, load_card, load_list, load_view
+from bot.listeners.commands import answer, follow_case, load_card, load_list, load_view, send
 from bot.services import identity
 from bot.services.errors import BadInput, report
 
@@ -102,7 +102,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             text = report(exc, where="action share", logger=log)
             await respond(text=text, response_type="ephemeral", replace_original=False)
             return
-        await respond(**card, response_type="in_channel", replace_original=False)
+        await send(respond, card, where="action share", response_type="in_channel")
 
     @app.action(Action.LIST_PAGE)
     async def _list_page(ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
@@ -121,7 +121,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await respond(text=report(exc, where="action list_page", logger=log),
                           response_type="ephemeral", replace_original=False)
             return
-        await respond(**page, response_type="ephemeral", replace_original=True)
+        await send(respond, page, where="action list_page", replace_original=True)
 
 
 def _register_view(app: AsyncApp, runtime: Runtime, action_id: Action, kind: str) -> None:

@@ -47,7 +47,7 @@ from blocks.views import (
 from bot.debitura.errors import DebituraError, NotFound
 from bot.debitura.models import Case, Lifecycle
 from bot.services import identity, notes
-from bot.services.errors import BadInput, report, slack_error_code
+from bot.services.errors import BadInput, new_error_id, report, slack_error_code
 from bot.services.lookup import case_id_for_channel, parse_ref, parse_refs, resolve_case, split_ref
 
 if TYPE_CHECKING:
@@ -363,7 +363,24 @@ async def run_command(runtime: Runtime, client: AsyncWebClient, parsed: ParsedCo
     raise ValueError(f"unhandled subcommand {sub!r}")
 
 
-async def answer(respond: AsyncRespond, work: Callable[[], Awaitable[Message | None]], *, where: str) -> None:
+async def send(respond: AsyncRespond, message: Message, *, where: str, response_type: str = "ephemeral",
+               replace_original: bool = False) -> bool:
+    """Post `message` on the response_url; if Slack refuses it, log why and tell the person (with an
+    error id) in a plain ephemeral line. True when the message itself was accepted."""
+    result = await respond(**message, response_type=response_type, replace_original=replace_original)
+    status = getattr(result, "status_code", 200)
+    if status == 200:
+        return True
+    error_id = new_error_id()
+    log.error("error_id=%s %s: Slack refused the reply (HTTP %s: %s)", error_id, where, status,
+              getattr(result, "body", ""), extra={"error_id": error_id, "where": where})
+    text = f"Slack refused to show this reply (HTTP {status}). Try again.\n_Error id `{error_id}`_"
+    await respond(text=text, response_type="ephemeral", replace_original=False)
+    return False
+
+
+async def answer(respond: AsyncRespond, work: Callable[[], Awaitable[Message | None]], *, where: str,
+                 replace_original: bool = False) -> None:
     """Run `work` and send its reply ephemeral; any error becomes words and an error id."""
     try:
         reply = await work()
@@ -372,7 +389,7 @@ async def answer(respond: AsyncRespond, work: Callable[[], Awaitable[Message | N
         await respond(text=text, response_type="ephemeral", replace_original=False)
         return
     if reply is not None:
-        await respond(**reply, response_type="ephemeral", replace_original=False)
+        await send(respond, reply, where=where, replace_original=replace_original)
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,3 +89,17 @@ async def test_share_answers_in_channel_and_open_answers_ephemeral(
     await app.async_dispatch(AsyncBoltRequest(body=body))
     opened = fake_slack.journal.responses(url)[0]
     assert opened.ephemeral and "Q8OAXF3W" in json.dumps(opened.body["blocks"])
+
+
+async def test_sharing_into_an_archived_channel_tells_the_user(app: AsyncApp, fake_slack: FakeSlack) -> None:
+    ws = fake_slack.workspace
+    user = ws.add_user("jane")
+    channel = ws.add_channel("old", members=[user.id])
+    channel.is_archived = True
+    body, url = click(fake_slack, user.id, Action.SHARE, CaseRef(id=CASE["id"]).encode_value(), channel.id)
+    await app.async_dispatch(AsyncBoltRequest(body=body))
+    posts = fake_slack.journal.responses(url)
+    assert len(posts) == 1  # the refused in_channel post is not counted as accepted
+    assert posts[0].ephemeral and "Slack refused to show this reply (HTTP 410)" in posts[0].text
+    assert "Error id" in posts[0].text
+    assert fake_slack.journal.responses(url, accepted_only=False)[0].error == "channel_is_archived"
