@@ -121,20 +121,20 @@ async def test_no_ref_outside_a_case_channel_asks_which_case(caseroom_http: Case
 
 
 async def test_share_posts_the_card_for_everyone_only_when_clicked(
-    caseroom_http: Caseroom, sandbox: SandboxHandle
+    caseroom: Caseroom, sandbox: SandboxHandle
 ) -> None:
     case = sandbox.case("Active")
-    journal = caseroom_http.fake.journal
-    card = render(caseroom_http, await reply(caseroom_http, await run(caseroom_http, case["reference"])))
-    before = len(journal.messages(caseroom_http.channel.id))
-    ack = await click(caseroom_http, card, Action.SHARE)
-    shared = (await replies(caseroom_http, ack))[-1]
+    journal = caseroom.fake.journal
+    card = render(caseroom, await reply(caseroom, await run(caseroom, case["reference"])))
+    before = len(journal.messages(caseroom.channel.id))
+    ack = await click(caseroom, card, Action.SHARE)
+    shared = (await replies(caseroom, ack))[-1]
     assert not shared.ephemeral
-    messages = journal.messages(caseroom_http.channel.id)
+    messages = journal.messages(caseroom.channel.id)
     assert len(messages) == before + 1
     posted = messages[-1]
     assert case["reference"] in posted.text
-    assert f"Shared by <@{caseroom_http.user.id}>" in mrkdwn({"blocks": posted.blocks})
+    assert f"Shared by <@{caseroom.user.id}>" in mrkdwn({"blocks": posted.blocks})
     assert Action.SHARE not in action_ids({"blocks": posted.blocks})
 
 
