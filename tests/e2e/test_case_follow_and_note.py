@@ -109,3 +109,19 @@ async def test_a_guest_cannot_open_a_write_modal(caseroom_http: Caseroom, sandbo
     post = await reply(caseroom_http, await run(caseroom_http, f"pay {case['reference']}", user=guest.id))
     assert "Guests cannot use Caseroom" in post.text
     assert not caseroom_http.fake.journal.calls("views.open")
+
+
+async def test_the_follow_button_on_the_card(
+    caseroom_http: Caseroom, sandbox: SandboxHandle, redis: aioredis.Redis
+) -> None:
+    from blocks.ids import Action
+    from tests.e2e.case_helpers import click, render
+
+    case = sandbox.case("Paused")
+    card = render(caseroom_http, await reply(caseroom_http, await run(caseroom_http, case["reference"])))
+    post = await reply(caseroom_http, await click(caseroom_http, card, Action.FOLLOW))
+    assert "Created <#" in post.text and post.ephemeral
+    keys = Keys(caseroom_http.redis_prefix)
+    channel_id = await redis.hget(keys.case_channel(case["id"]), "id")
+    assert channel_id and caseroom_http.user.id in caseroom_http.fake.workspace.channels[channel_id].members
+    assert await redis.sismember(keys.followed(), case["id"])
