@@ -53,7 +53,11 @@ class Recorder:
             return web.Response(status=401, text="invalid signature")
         if self.delay:
             await asyncio.sleep(self.delay)
-        return self.reply or web.Response(status=200)
+        if self.reply is None:
+            return web.Response(status=200)
+        # a prepared aiohttp Response cannot be sent twice: answer a copy of the template
+        template = self.reply
+        return web.Response(status=template.status, body=template.body, headers=template.headers)
 
 
 @pytest.fixture
@@ -200,3 +204,20 @@ async def test_no_answer_within_the_deadline_is_not_an_ack(fake_slack: FakeSlack
 async def test_driver_refuses_unknown_users(driver: Driver) -> None:
     with pytest.raises(ValueError, match="unknown user"):
         await driver.command("/case", "help", user="U_GHOST", channel="C1")
+
+
+async def test_events_are_retried_like_slack_until_answered(recorder: Recorder, driver: Driver) -> None:
+    recorder.reply = web.Response(status=500)
+    acks = await driver.event_with_retries({"type": "app_mention", "text": "hi"}, event_id="Ev9")
+    assert [a.status for a in acks] == [500, 500, 500, 500]  # the first try and 3 retries
+    sent = [h for h, _ in recorder.requests]
+    assert [h.get("X-Slack-Retry-Num") for h in sent] == [None, "1", "2", "3"]
+    assert {h.get("X-Slack-Retry-Reason") for h in sent[1:]} == {"http_error"}
+    assert {json.loads(b)["event_id"] for _, b in recorder.requests} == {"Ev9"}
+
+
+async def test_event_retries_stop_on_success_or_no_retry(recorder: Recorder, driver: Driver) -> None:
+    recorder.reply = web.Response(status=503, headers={"X-Slack-No-Retry": "1"})
+    assert len(await driver.event_with_retries({"type": "app_mention"})) == 1
+    recorder.reply = web.Response(status=200)
+    assert len(await driver.event_with_retries({"type": "app_mention"})) == 1

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import urlencode
@@ -350,17 +350,23 @@ class Driver:
         self.ws.close_top_view(user_id)
 
     async def close_view(self, *, user: str | User, view_id: str | None = None) -> Ack | None:
-        """The user closes the modal: it leaves the stack; `view_closed` is sent only when the view
-        asked for it with notify_on_close (as Slack does). Returns None when nothing was sent."""
+        """The user closes the modal: it leaves the stack (the whole stack with clear_on_close);
+        `view_closed` is sent only when the view asked for it with notify_on_close, as Slack does.
+        Returns None when nothing was sent."""
         who = self._user(user)
         view = self.ws.find_view(view_id) if view_id else self.ws.top_view(who.id)
         if view is None:
             raise ValueError(f"{who.id} has no open modal to close")
-        self.ws.close_top_view(who.id)
+        cleared = bool(view.data.get("clear_on_close"))
+        if cleared:
+            self.ws.clear_views(who.id)
+        else:
+            self.ws.close_top_view(who.id)
         self.fake.journal.notify()
         if not view.data.get("notify_on_close"):
             return None
-        return await self._send("interactive", payloads.view_closed(self.ws, user=who, view=view))
+        payload = payloads.view_closed(self.ws, user=who, view=view, is_cleared=cleared)
+        return await self._send("interactive", payload)
 
     # -- Events API -------------------------------------------------------------------------------
 
@@ -372,9 +378,31 @@ class Driver:
         retry_num: int = 0,
         retry_reason: str | None = None,
     ) -> Ack:
-        """An Events API delivery; a retry repeats the event_id with X-Slack-Retry-Num / retry_attempt."""
+        """One Events API delivery; a retry repeats the event_id with X-Slack-Retry-Num (HTTP) or
+        retry_attempt (Socket Mode)."""
         envelope = payloads.event_envelope(self.ws, event, event_id=event_id)
         return await self._send("events_api", envelope, retry_num=retry_num, retry_reason=retry_reason)
+
+    async def event_with_retries(
+        self,
+        event: Mapping[str, Any],
+        *,
+        event_id: str | None = None,
+        retry_delays: Sequence[float] = (0.0, 0.0, 0.0),
+    ) -> list[Ack]:
+        """Deliver like Slack: while the app does not answer 2xx in time, retry (at most 3 times, after
+        `retry_delays`; Slack waits ~0 s, 1 min, 5 min) with the same event_id and retry number/reason.
+        An HTTP answer with `X-Slack-No-Retry: 1` stops the retries."""
+        event_id = event_id or payloads.new_event_id()
+        acks = [await self.event(event, event_id=event_id)]
+        for attempt, delay in enumerate(retry_delays[:3], start=1):
+            last = acks[-1]
+            if last.ok or last.headers.get("X-Slack-No-Retry") == "1":
+                break
+            await asyncio.sleep(delay)
+            reason = "http_timeout" if not last.acked else "http_error"
+            acks.append(await self.event(event, event_id=event_id, retry_num=attempt, retry_reason=reason))
+        return acks
 
     async def user_message(
         self,
@@ -389,9 +417,9 @@ class Driver:
         the `message` event (if it is a member, as Slack only delivers then)."""
         who = self._user(user)
         target = self.ws.channel(channel, as_bot=False)
-        message = self.ws.post_as_user(target.id, who.id, text, thread_ts=thread_ts)
         if self.ws.BOT_USER_ID not in target.members:
             raise ValueError(f"the bot is not in {channel}: Slack would not deliver the event")
+        message = self.ws.post_as_user(target.id, who.id, text, thread_ts=thread_ts)
         channel_type = "im" if target.is_im else "group" if target.is_private else "channel"
         ack = await self.event(payloads.message_event(message, channel_type), event_id=event_id)
         return message, ack

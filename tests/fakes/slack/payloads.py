@@ -278,6 +278,10 @@ def message_shortcut(
     return payload
 
 
+def new_event_id() -> str:
+    return f"Ev{uuid.uuid4().hex[:10].upper()}"
+
+
 def event_envelope(ws: Workspace, event: Mapping[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
     now = int(time.time())
     return {
@@ -286,7 +290,7 @@ def event_envelope(ws: Workspace, event: Mapping[str, Any], *, event_id: str | N
         "api_app_id": ws.APP_ID,
         "event": dict(event),
         "type": "event_callback",
-        "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}",
+        "event_id": event_id or new_event_id(),
         "event_time": now,
         "authorizations": [
             {
