@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from blocks.text import esc
 from bot.services.errors import BadInput, NotInCaseChannel
 
 if TYPE_CHECKING:
@@ -59,8 +60,6 @@ class CaseQuery:
 
 def _bad(text: str, why: str) -> BadInput:
     shown = text if len(text) <= 60 else text[:59] + "…"
-    from blocks.text import esc
-
     return BadInput(f"`{esc(shown)}` is not a case reference: {why}. {REF_HELP}")
 
 
