@@ -192,6 +192,13 @@ async def main(concurrency: int, sequential: int, write: bool) -> str:
         "same 50-command burst measured p99 260 ms at a load average of 6.",
         "",
     ]
+    ack_p99, card_p50 = pct(acks, 99) * ms, pct(cards, 50) * ms
+    lines += [
+        f"Targets: ack p99 < 100 ms under {concurrency} concurrent commands -> {ack_p99:.1f} ms "
+        f"({'met' if ack_p99 < 100 else 'NOT met'}); command to card p50 < 50 ms -> {card_p50:.1f} ms "
+        f"({'met' if card_p50 < 50 else 'NOT met'}).",
+        "",
+    ]
     lines += ["Server-side ack histogram after the concurrent run (seconds, cumulative):", "", "```",
               server_side, "```", ""]
     report = "\n".join(lines)
