@@ -22,6 +22,16 @@ def _settings_or_exit() -> Settings:
         raise SystemExit(2) from None
 
 
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535; 0 picks a free one)")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="caseroom",
@@ -33,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the Slack bot (and the relay, unless --no-relay)")
     run.add_argument("--mode", choices=["socket", "http"], default=None,
                      help="socket when SLACK_APP_TOKEN is set, http otherwise")
-    run.add_argument("--port", type=int, default=None, help="HTTP port (default CASEROOM_PORT, 3000)")
+    run.add_argument("--port", type=_port, default=None, help="HTTP port (default CASEROOM_PORT, 3000)")
     run.add_argument("--host", default="0.0.0.0", help="HTTP bind address (default 0.0.0.0)")
     run.add_argument("--no-relay", action="store_true", help="do not run the relay in this process")
 
@@ -49,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("args", nargs=argparse.REMAINDER)
 
     relay = sub.add_parser("relay", help="run the relay alone (case channels, chats, timelines)")
-    relay.add_argument("--port", type=int, default=None, help="health/metrics port (default CASEROOM_PORT)")
+    relay.add_argument("--port", type=_port, default=None, help="health/metrics port (default CASEROOM_PORT)")
     relay.add_argument("--host", default="0.0.0.0", help="health/metrics bind address")
     return parser
 

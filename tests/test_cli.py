@@ -113,3 +113,11 @@ def test_cli_relay_with_empty_environment_is_a_config_error(empty_dir: Path) -> 
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     assert "SLACK_BOT_TOKEN is missing" in out.stderr
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_cli_run_rejects_a_bad_port(empty_dir: Path, port: str) -> None:
+    out = caseroom("run", "--port", port, cwd=empty_dir)
+    assert out.returncode == 2
+    assert "is not a port number" in out.stderr
+    assert "Traceback" not in out.stderr
