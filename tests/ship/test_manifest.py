@@ -51,7 +51,6 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
 IMPLICIT_SCOPES = {
     "commands": "the slash command and the message shortcut",
     "files:read": "downloading the file a person attaches in the upload modal (url_private)",
-    "users:read": "needed alongside users:read.email",
 }
 CALL = re.compile(
     r"\b(?:client|slack|web_client)\.((?:chat|conversations|views|users|usergroups|bookmarks|files|"
