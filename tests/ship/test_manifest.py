@@ -203,3 +203,11 @@ async def test_ids_unknown_ids_are_not_handled(app: CaseroomApp) -> None:
     assert not await handled(app, action)
     view = {"id": "V1", "type": "modal", "callback_id": "not_a_caseroom_modal", "state": {"values": {}}}
     assert not await handled(app, {**BASE, "type": "view_submission", "view": view})
+
+
+def test_manifest_subscribes_to_every_event_the_code_listens_to() -> None:
+    listened: set[str] = set()
+    for path in (REPO / "bot").rglob("*.py"):
+        listened.update(re.findall(r"app\.event\(\s*[\"']([a-z_.]+)[\"']", path.read_text(encoding="utf-8")))
+    assert listened, "the app listens to app_uninstalled and tokens_revoked at least"
+    assert listened == set(MANIFEST["settings"]["event_subscriptions"]["bot_events"])
