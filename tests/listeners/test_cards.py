@@ -40,9 +40,12 @@ def app(fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Red
     return bolt
 
 
-def click(fake_slack: FakeSlack, user_id: str, action_id: str, value: str, channel: str = "C1"
+def click(fake_slack: FakeSlack, user_id: str, action_id: str, value: str, channel: str | None = None
           ) -> tuple[str, str]:
+    """A click on a button of an ephemeral message in `channel` (a new channel with the user when None)."""
     ws = fake_slack.workspace
+    if channel is None:
+        channel = ws.add_channel(f"room-{len(ws.channels)}", members=[user_id]).id
     url = ws.issue_response_url(fake_slack.base_url, user_id, channel)
     payload: dict[str, Any] = {
         "type": "block_actions", "team": {"id": ws.TEAM_ID}, "user": {"id": user_id},

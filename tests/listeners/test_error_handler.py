@@ -32,8 +32,9 @@ def _app(fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Re
 
 def _command(fake_slack: FakeSlack, user_id: str, text: str, command: str = "/case") -> tuple[str, str]:
     ws = fake_slack.workspace
-    url = ws.issue_response_url(fake_slack.base_url, user_id, None)
-    body = urlencode({"command": command, "text": text, "user_id": user_id, "channel_id": "C1",
+    channel = ws.add_channel(f"room-{len(ws.channels)}", members=[user_id]).id
+    url = ws.issue_response_url(fake_slack.base_url, user_id, channel)
+    body = urlencode({"command": command, "text": text, "user_id": user_id, "channel_id": channel,
                       "team_id": ws.TEAM_ID, "trigger_id": ws.issue_trigger(user_id), "response_url": url})
     return body, url
 
@@ -135,3 +136,20 @@ async def test_a_refusal_wins_over_the_lookup_result_and_its_errors(
     assert await while_checking(runtime, member.id, found()) == "the case"
     with pytest.raises(NotFound):
         await while_checking(runtime, member.id, missing())
+
+
+async def test_the_command_name_is_configurable(
+    fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Redis, keys: Keys
+) -> None:
+    runtime = make_runtime(redis=redis, keys=keys, slack=slack_client, caseroom_command="/cr")
+    app = AsyncApp(client=slack_client, signing_secret="unused", request_verification_enabled=False,
+                   process_before_response=True)
+    commands.register(app, runtime)
+    user = fake_slack.workspace.add_user("jane")
+    body, _ = _command(fake_slack, user.id, "help", command="/cr")
+    response = await app.async_dispatch(AsyncBoltRequest(body=body))
+    assert response.status == 200
+    usage = json.dumps(json.loads(response.body)["blocks"])
+    assert "`/cr list [status ...] [page N]`" in usage and "/case" not in usage
+    other, _ = _command(fake_slack, user.id, "help", command="/case")
+    assert (await app.async_dispatch(AsyncBoltRequest(body=other))).status == 404
