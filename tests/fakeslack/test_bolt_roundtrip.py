@@ -172,18 +172,17 @@ async def test_command_ack_then_respond_then_click(
     journal = fake_slack.journal
     posts = await journal.wait_for(lambda: journal.responses(ack.response_url))
     assert posts[0].text == "case Q8" and posts[0].ephemeral
-    # Slack shows the ephemeral reply; the test puts it in the channel to click it
-    message = fake_slack.workspace.add_bot_message(
-        room,
-        text=posts[0].text,
-        blocks=posts[0].body["blocks"],
-        attachments=None,
-        thread_ts=None,
-        metadata=None,
-    )
-    click = await driver.click("refresh", user=alice.id, channel=room.id, message_ts=message.ts)
+    # the reply is an ephemeral message only alice sees; she clicks its button
+    ephemeral_ts = posts[0].message_ts
+    assert ephemeral_ts is not None and journal.messages(room.id) == []
+    with pytest.raises(ValueError, match="can see"):
+        await driver.click(
+            "refresh", user=fake_slack.workspace.add_user("bob").id, channel=room.id, message_ts=ephemeral_ts
+        )
+    click = await driver.click("refresh", user=alice.id, channel=room.id, message_ts=ephemeral_ts)
     assert click.ok
-    await journal.wait_for(lambda: message.text == "refreshed", what="replace_original")
+    ephemeral = fake_slack.workspace.ephemerals[ephemeral_ts]
+    await journal.wait_for(lambda: ephemeral.text == "refreshed", what="replace_original on the ephemeral")
     assert ("refresh", "Q8") in seen
 
 

@@ -221,3 +221,25 @@ async def test_event_retries_stop_on_success_or_no_retry(recorder: Recorder, dri
     assert len(await driver.event_with_retries({"type": "app_mention"})) == 1
     recorder.reply = web.Response(status=200)
     assert len(await driver.event_with_retries({"type": "app_mention"})) == 1
+
+
+async def test_click_on_an_ephemeral_message(
+    fake_slack: FakeSlack, recorder: Recorder, driver: Driver
+) -> None:
+    alice = fake_slack.workspace.add_user("alice")
+    channel = fake_slack.workspace.add_channel("c", members=[alice.id])
+    blocks = [
+        {
+            "type": "actions",
+            "elements": [
+                {"type": "button", "action_id": "more", "text": {"type": "plain_text", "text": "More"}}
+            ],
+        }
+    ]
+    ephemeral = fake_slack.workspace.add_ephemeral(channel.id, alice.id, text="only alice", blocks=blocks)
+    ack = await driver.click("more", user=alice.id, channel=channel.id, message_ts=ephemeral.ts)
+    assert ack.ok
+    payload = json.loads(parse_qs(recorder.requests[-1][1].decode())["payload"][0])
+    assert payload["container"]["is_ephemeral"] is True
+    assert "message" not in payload  # Slack does not send ephemeral content back
+    assert payload["actions"][0]["block_id"]  # Slack generates one when the block has none

@@ -81,3 +81,21 @@ async def test_bad_bodies_are_refused(fake_slack: FakeSlack, alice: User, channe
     # refused posts do not use up the five uses
     for _ in range(5):
         assert (await hook.send(text="ok")).status_code == 200
+
+
+async def test_ephemeral_replies_are_messages_only_their_user_sees(
+    fake_slack: FakeSlack, alice: User, channel: Channel
+) -> None:
+    hook = AsyncWebhookClient(url(fake_slack, alice, channel))
+    await hook.send(text="card", blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "card"}}])
+    post = fake_slack.journal.responses(hook.url)[0]
+    assert post.message_ts is not None
+    ephemeral = fake_slack.workspace.find_message(channel.id, post.message_ts, user_id=alice.id)
+    assert ephemeral is not None and ephemeral.visible_to == alice.id
+    assert fake_slack.workspace.find_message(channel.id, post.message_ts, user_id="U_OTHER") is None
+    # an interaction on the ephemeral message gets a response_url that can replace or delete it
+    follow_up = AsyncWebhookClient(url(fake_slack, alice, channel, post.message_ts))
+    await follow_up.send(text="card v2", replace_original=True)
+    assert ephemeral.text == "card v2"
+    await follow_up.send(delete_original=True)
+    assert post.message_ts not in fake_slack.workspace.ephemerals

@@ -251,6 +251,8 @@ class Driver:
         self, callback_id: str, *, user: str | User, channel: str, message_ts: str
     ) -> Ack:
         message = self._message(channel, message_ts)
+        if message.visible_to is not None:
+            raise ValueError("Slack offers no message shortcuts on ephemeral messages")
         payload = payloads.message_shortcut(
             self.ws, self.fake.base_url, user=self._user(user), callback_id=callback_id, message=message
         )
@@ -258,10 +260,12 @@ class Driver:
 
     # -- block_actions ----------------------------------------------------------------------------
 
-    def _message(self, channel: str, ts: str) -> Message:
-        found = self.ws.channel(channel, as_bot=False).find(ts)
+    def _message(self, channel: str, ts: str, user: User | None = None) -> Message:
+        """A message the user can see: in the channel, or ephemeral to them."""
+        target = self.ws.channel(channel, as_bot=False)
+        found = self.ws.find_message(target.id, ts, user_id=user.id if user else None)
         if found is None:
-            raise ValueError(f"no message {ts} in {channel}")
+            raise ValueError(f"no message {ts} in {channel} that this user can see")
         return found
 
     async def click(
@@ -284,7 +288,7 @@ class Driver:
         if message_ts is not None:
             if channel is None:
                 raise ValueError("channel is required with message_ts")
-            message = self._message(channel, message_ts)
+            message = self._message(channel, message_ts, who)
             blocks: Any = message.blocks
         else:
             view = self.ws.find_view(view_id) if view_id else self.ws.top_view(who.id)

@@ -65,6 +65,9 @@ class ResponsePost:
     status: int
     error: str | None
     at: float
+    message_ts: str | None = None
+    """The message this post created or changed: an ephemeral one (see Workspace.ephemerals) unless
+    in_channel; pass it to `driver.click(..., message_ts=...)` to click the reply's buttons."""
 
     @property
     def text(self) -> str:

@@ -215,14 +215,16 @@ def block_actions(
     payload["actions"] = [action]
     if message is not None:
         channel = ws.channels[message.channel]
+        ephemeral = message.visible_to is not None
         payload["container"] = {
             "type": "message",
             "message_ts": message.ts,
             "channel_id": channel.id,
-            "is_ephemeral": False,
+            "is_ephemeral": ephemeral,
         }
         payload["channel"] = {"id": channel.id, "name": channel.name}
-        payload["message"] = message.to_api()
+        if not ephemeral:  # Slack does not send the content of ephemeral messages
+            payload["message"] = message.to_api()
         payload["state"] = {"values": {}}
         payload["response_url"] = ws.issue_response_url(base_url, user.id, channel.id, message.ts)
     elif view is not None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.slack import response_urls
 from tests.fakes.slack.api import REGISTRY, Args, Context, load_all
 from tests.fakes.slack.clock import FakeClock
 from tests.fakes.slack.errors import SlackError
@@ -24,8 +25,7 @@ from tests.fakes.slack.faults import Faults
 from tests.fakes.slack.journal import Call, Journal, ResponsePost
 from tests.fakes.slack.ratelimit import RateLimits
 from tests.fakes.slack.socket_mode import SocketModeHub
-from tests.fakes.slack.validation import MAX_MESSAGE_TEXT, validate_message
-from tests.fakes.slack.workspace import RESPONSE_URL_TTL, RESPONSE_URL_USES, Workspace
+from tests.fakes.slack.workspace import Workspace
 
 load_all()
 
@@ -154,76 +154,25 @@ class FakeSlack:
         token = request.match_info["token"]
         url = f"{self.base_url}response/{request.match_info['team']}/{token}"
         record = self.workspace.response_urls.get(token)
-        body: dict[str, Any] = {}
-        status, error = 200, None
         try:
-            body = await request.json()
-            if not isinstance(body, dict):
-                raise ValueError("not an object")
+            body: Any = await request.json()
         except ValueError:
-            status, error = 400, "invalid_payload"
-        if error is None:
-            if record is None:
-                status, error = 404, "no_service"
-            elif self.clock.time() - record.issued_at > RESPONSE_URL_TTL:
-                status, error = 404, "expired_url"
-            elif record.uses >= RESPONSE_URL_USES:
-                status, error = 404, "used_url"
-            else:
-                status, error = self._apply_response(record.channel_id, record.message_ts, body)
-                if error is None:
-                    record.uses += 1
+            body = None
+        outcome = response_urls.post(self.workspace, record, body)
         self.journal.record_response(
             ResponsePost(
-                token,
-                url,
-                record.user_id if record else None,
-                record.channel_id if record else None,
-                body,
-                status,
-                error,
-                self.clock.time(),
+                token=token,
+                url=url,
+                user_id=record.user_id if record else None,
+                channel_id=record.channel_id if record else None,
+                body=body if isinstance(body, dict) else {},
+                status=outcome.status,
+                error=outcome.error,
+                at=self.clock.time(),
+                message_ts=outcome.message_ts,
             )
         )
-        return web.Response(status=status, text=error or "ok")
-
-    def _apply_response(
-        self, channel_id: str | None, message_ts: str | None, body: dict[str, Any]
-    ) -> tuple[int, str | None]:
-        ws = self.workspace
-        channel = ws.channels.get(channel_id or "")
-        if body.get("delete_original"):
-            if channel is None or message_ts is None or channel.find(message_ts) is None:
-                return 404, "message_not_found"
-            channel.messages = [m for m in channel.messages if m.ts != message_ts]
-            return 200, None
-        errors = validate_message(body)
-        if errors:
-            return 400, "invalid_blocks"
-        text = str(body.get("text") or "")[:MAX_MESSAGE_TEXT]
-        if not text and not body.get("blocks") and not body.get("attachments"):
-            return 400, "no_text"
-        if body.get("replace_original") and message_ts is not None and channel is not None:
-            original = channel.find(message_ts)
-            if original is None:
-                return 404, "message_not_found"
-            original.text, original.blocks = text, body.get("blocks")
-            original.edited = {"user": ws.BOT_USER_ID, "ts": ws.new_ts()}
-            return 200, None
-        if body.get("response_type") == "in_channel":
-            if channel is None:
-                return 404, "channel_not_found"
-            if channel.is_archived:
-                return 410, "channel_is_archived"
-            ws.add_bot_message(
-                channel,
-                text=text,
-                blocks=body.get("blocks"),
-                attachments=body.get("attachments"),
-                thread_ts=body.get("thread_ts"),
-                metadata=None,
-            )
-        return 200, None
+        return web.Response(status=outcome.status, text=outcome.error or "ok")
 
 
 def _bound_port(site: web.TCPSite) -> int:

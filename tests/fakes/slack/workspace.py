@@ -95,6 +95,8 @@ class Message:
     subtype: str | None = None
     files: list[str] = field(default_factory=list)
     reply_count: int = 0
+    visible_to: str | None = None
+    """Set on ephemeral messages: the one user who sees it (it is in no channel history)."""
 
     def to_api(self, *, include_metadata: bool = True) -> dict[str, Any]:
         body: dict[str, Any] = {"type": "message", "ts": self.ts, "user": self.user, "text": self.text}
@@ -318,6 +320,7 @@ class Workspace:
         self.view_stacks: dict[str, list[str]] = {}
         self.home_views: dict[str, str] = {}
         self.files: dict[str, File] = {}
+        self.ephemerals: dict[str, Message] = {}
         self.triggers: dict[str, Trigger] = {}
         self.response_urls: dict[str, ResponseUrl] = {}
         self._ids = itertools.count(1)
@@ -522,6 +525,37 @@ class Workspace:
                 parent.reply_count += 1
         channel.messages.append(message)
         return message
+
+    def add_ephemeral(self, channel_id: str, user_id: str, *, text: str, blocks: list[Any] | None) -> Message:
+        message = Message(
+            ts=self.new_ts(),
+            channel=channel_id,
+            text=text,
+            user=self.BOT_USER_ID,
+            bot_id=self.BOT_ID,
+            blocks=blocks,
+            visible_to=user_id,
+        )
+        self.ephemerals[message.ts] = message
+        return message
+
+    def delete_message(self, message: Message) -> None:
+        if message.visible_to is not None:
+            self.ephemerals.pop(message.ts, None)
+            return
+        channel = self.channels[message.channel]
+        channel.messages = [m for m in channel.messages if m.ts != message.ts]
+
+    def find_message(self, channel_id: str, ts: str, *, user_id: str | None = None) -> Message | None:
+        """A channel message, or an ephemeral one in that channel visible to `user_id`."""
+        channel = self.channels.get(channel_id)
+        found = channel.find(ts) if channel else None
+        if found is not None:
+            return found
+        ephemeral = self.ephemerals.get(ts)
+        if ephemeral is not None and ephemeral.channel == channel_id and ephemeral.visible_to == user_id:
+            return ephemeral
+        return None
 
     # -- views ------------------------------------------------------------------------------------
 

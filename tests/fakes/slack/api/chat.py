@@ -88,9 +88,11 @@ async def post_ephemeral(ctx: Context) -> dict[str, Any]:
     if user.id not in channel.members:
         raise SlackError("user_not_in_channel")
     content = parse_content(ctx)
-    ts = ctx.ws.new_ts()
-    ctx.fake.journal.record_ephemeral(Ephemeral(channel.id, user.id, content.text, content.blocks, ts))
-    return {"message_ts": ts}
+    message = ctx.ws.add_ephemeral(channel.id, user.id, text=content.text, blocks=content.blocks)
+    ctx.fake.journal.record_ephemeral(
+        Ephemeral(channel.id, user.id, content.text, content.blocks, message.ts)
+    )
+    return {"message_ts": message.ts}
 
 
 @method("chat.update")
