@@ -175,9 +175,16 @@ def build_loading_view(title: str, text: str = "Loading the case from Debitura�
     return modal(Callback.RESULT, title, [section(f":hourglass_flowing_sand: {esc(text)}")], close="Close")
 
 
-def build_working_view(title: str, text: str = "Sending to Debitura…") -> View:
-    """What a submitted form turns into (`response_action: update`) while the write runs."""
-    return modal(Callback.RESULT, title, [section(f":hourglass_flowing_sand: {esc(text)}")], close="Close")
+def build_working_view(title: str, text: str = "Sending to Debitura…", *, external_id: str | None = None
+                       ) -> View:
+    """What a submitted form turns into (`response_action: update`) while the write runs.
+
+    `external_id` (unique per workspace) lets the result be shown with views.update once, and only
+    once, Slack has put this view in place."""
+    view = modal(Callback.RESULT, title, [section(f":hourglass_flowing_sand: {esc(text)}")], close="Close")
+    if external_id:
+        view["external_id"] = external_id[:255]
+    return view
 
 
 def build_result_view(title: str, text: str, *, warnings: Sequence[str] = (), details: Sequence[str] = (),

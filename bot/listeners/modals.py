@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
@@ -101,6 +102,10 @@ STAGE = "stage"
 STAGE_CONFIRM = "confirm"
 STAGE_REOPEN = "reopen"
 PENDING = "p."
+
+ACK_APPLY_WAIT = 5.0
+"""Longest wait (seconds) for Slack to put the "Sending…" view in place before showing a result."""
+ACK_APPLY_FIRST_POLL = 0.05
 
 GONE_VIEW_ERRORS = frozenset({"not_found", "view_not_found"})
 """views.update on a modal the person already closed."""
@@ -471,10 +476,45 @@ def note_text_from_message(text: str, permalink: str | None) -> str:
 
 # --- submissions ---------------------------------------------------------------------------------
 
-async def run_after_ack(runtime: Runtime, client: AsyncWebClient, view_id: str, title: str,
+async def run_after_ack(runtime: Runtime, client: AsyncWebClient, sub: Submission, title: str,
                         work: ViewBuilder, *, where: str, subject: str = "Case") -> None:
-    """The part of a submission after the ack: do the write, show its result (or the error)."""
-    await fill(client, view_id, None, title, work, where=where, subject=subject)
+    """The part of a submission after the ack: do the write, show its result (or the error).
+
+    The result goes to the "Sending…" view by its external_id, never by view id: Slack applies the
+    ack's `response_action: update` when it receives our HTTP answer (or Socket Mode ack), which can
+    be after a fast write finished. Updating by view id could then be overwritten by the "Sending…"
+    view; by external_id the update can only land once that view is in place.
+    """
+    try:
+        view = await work()
+    except Exception as exc:
+        view = forms.build_error_view(title, report(exc, where=where, subject=subject, logger=log))
+    await show_on_working_view(client, sub, view, where=where)
+
+
+async def show_on_working_view(client: AsyncWebClient, sub: Submission, view: dict[str, Any], *,
+                               where: str) -> None:
+    if not sub.external_id:  # acked without a working view: update the submitted view itself
+        try:
+            await show(client, sub.view_id, view)
+        except SlackApiError as exc:
+            report(exc, where=f"{where}: views.update", logger=log)
+        return
+    delay, waited = ACK_APPLY_FIRST_POLL, 0.0
+    while True:
+        try:
+            await client.views_update(external_id=sub.external_id, view=view)
+            return
+        except SlackApiError as exc:
+            if exc.response.get("error") not in GONE_VIEW_ERRORS:
+                report(exc, where=f"{where}: views.update", logger=log)
+                return
+            if waited >= ACK_APPLY_WAIT:
+                log.info("%s: the modal was closed before the result arrived", where)
+                return
+        await asyncio.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 0.5)
 
 
 def decode_ctx(view: dict[str, Any]) -> ModalContext:
@@ -494,8 +534,10 @@ async def ack_errors(ack: AsyncAck, errors: FormErrors) -> None:
     await ack(response_action="errors", errors=dict(errors))
 
 
-async def ack_working(ack: AsyncAck, title: str) -> None:
-    await ack(response_action="update", view=forms.build_working_view(title))
+async def ack_working(ack: AsyncAck, title: str, sub: Submission) -> None:
+    """Ack with the "Sending…" view, tagged with a fresh external_id the result is shown on."""
+    sub.external_id = f"caseroom-{sub.view_id}-{uuid.uuid4().hex[:12]}"
+    await ack(response_action="update", view=forms.build_working_view(title, external_id=sub.external_id))
 
 
 class Submission:
@@ -508,6 +550,8 @@ class Submission:
         self.values = state_values(self.view)
         self.user_id = user_id_of(body)
         self.ctx = decode_ctx(self.view)
+        self.external_id: str | None = None
+        """external_id of the "Sending…" view this submission was acked with."""
 
     @property
     def tz(self) -> str | None:
@@ -519,7 +563,7 @@ async def submit_note(runtime: Runtime, client: AsyncWebClient, ack: AsyncAck, s
     if isinstance(form, FormErrors):
         return await ack_errors(ack, form)
     ref = case_of(sub.ctx)
-    await ack_working(ack, TITLES["note"])
+    await ack_working(ack, TITLES["note"], sub)
     key = derive_key("note", sub.view_id, ref.id, {"text": form.text, "at": str(form.event_date or "")})
 
     async def work() -> dict[str, Any]:
@@ -529,7 +573,7 @@ async def submit_note(runtime: Runtime, client: AsyncWebClient, ack: AsyncAck, s
                                                                     user_id=sub.user_id))
         return result_view(TITLES["note"], result)
 
-    await run_after_ack(runtime, client, sub.view_id, TITLES["note"], work, where="submit note")
+    await run_after_ack(runtime, client, sub, TITLES["note"], work, where="submit note")
 
 
 async def submit_pick_case(runtime: Runtime, client: AsyncWebClient, ack: AsyncAck, sub: Submission) -> None:
@@ -548,7 +592,7 @@ async def submit_pick_case(runtime: Runtime, client: AsyncWebClient, ack: AsyncA
             Block.PICK_CASE: f"No case {form.ref} among the cases assigned to you. Check the reference."}))
     except (TimeoutError, DebituraError):
         case = None  # looked up again after the ack, where errors are shown with an id
-    await ack_working(ack, TITLES["note"])
+    await ack_working(ack, TITLES["note"], sub)
     note_form = form.note
 
     async def work() -> dict[str, Any]:
@@ -560,7 +604,7 @@ async def submit_pick_case(runtime: Runtime, client: AsyncWebClient, ack: AsyncA
                                                                     user_id=sub.user_id))
         return result_view(TITLES["note"], result)
 
-    await run_after_ack(runtime, client, sub.view_id, TITLES["note"], work, where="submit note (picked case)")
+    await run_after_ack(runtime, client, sub, TITLES["note"], work, where="submit note (picked case)")
 
 
 def plain_words(mrkdwn_text: str) -> str:
@@ -575,7 +619,7 @@ async def submit_payment(runtime: Runtime, client: AsyncWebClient, ack: AsyncAck
     if isinstance(form, FormErrors):
         return await ack_errors(ack, form)
     ref = case_of(sub.ctx)
-    await ack_working(ack, TITLES["pay"])
+    await ack_working(ack, TITLES["pay"], sub)
     key = derive_key("payment", sub.view_id, ref.id, form.normalised())
 
     async def work() -> dict[str, Any]:
@@ -585,7 +629,7 @@ async def submit_payment(runtime: Runtime, client: AsyncWebClient, ack: AsyncAck
             runtime, case=case, form=form, idempotency_key=key, user_id=sub.user_id))
         return result_view(TITLES["pay"], result)
 
-    await run_after_ack(runtime, client, sub.view_id, TITLES["pay"], work, where="submit payment")
+    await run_after_ack(runtime, client, sub, TITLES["pay"], work, where="submit payment")
 
 
 async def submit_payment_edit(runtime: Runtime, client: AsyncWebClient, ack: AsyncAck, sub: Submission
@@ -615,7 +659,7 @@ async def submit_payment_edit(runtime: Runtime, client: AsyncWebClient, ack: Asy
         raise BadInput("This form has lost the change to save. Open Edit again.") from None
     ref = case_of(ctx)
     payment_id = ctx.pid or ""
-    await ack_working(ack, title)
+    await ack_working(ack, title, sub)
     key = derive_key("payment_edit", sub.view_id, ref.id, {**pending.normalised(), "pid": payment_id,
                                                           "reopen": "1" if reopen else "0"})
 
@@ -640,7 +684,7 @@ async def submit_payment_edit(runtime: Runtime, client: AsyncWebClient, ack: Asy
                 after=ctx.extra.get("after", ""), needs_reopen=True)
         return result_view(title, result)
 
-    await run_after_ack(runtime, client, sub.view_id, title, work, where="submit payment edit",
+    await run_after_ack(runtime, client, sub, title, work, where="submit payment edit",
                         subject="Case or payment")
 
 
@@ -654,7 +698,7 @@ async def submit_payment_delete(runtime: Runtime, client: AsyncWebClient, ack: A
             Block.PAY_REOPEN: "Tick the box to reopen the case, or Cancel to keep the payment."}))
     ref = case_of(ctx)
     payment_id = ctx.pid or ""
-    await ack_working(ack, title)
+    await ack_working(ack, title, sub)
     key = derive_key("payment_delete", sub.view_id, ref.id,
                      {"pid": payment_id, "reopen": "1" if reopen else "0"})
 
@@ -682,7 +726,7 @@ async def submit_payment_delete(runtime: Runtime, client: AsyncWebClient, ack: A
                                                    needs_reopen=True)
         return result_view(title, result)
 
-    await run_after_ack(runtime, client, sub.view_id, title, work, where="submit payment delete",
+    await run_after_ack(runtime, client, sub, title, work, where="submit payment delete",
                         subject="Case or payment")
 
 
@@ -691,7 +735,7 @@ async def submit_chat(runtime: Runtime, client: AsyncWebClient, ack: AsyncAck, s
     if isinstance(form, FormErrors):
         return await ack_errors(ack, form)
     ref = case_of(sub.ctx)
-    await ack_working(ack, TITLES["chat"])
+    await ack_working(ack, TITLES["chat"], sub)
     key = derive_key("chat", sub.view_id, ref.id, {"text": form.text})
 
     async def work() -> dict[str, Any]:
@@ -704,7 +748,7 @@ async def submit_chat(runtime: Runtime, client: AsyncWebClient, ack: AsyncAck, s
             runtime, case=case, form=form, sender_email=email, idempotency_key=key, user_id=sub.user_id))
         return result_view(TITLES["chat"], result)
 
-    await run_after_ack(runtime, client, sub.view_id, TITLES["chat"], work, where="submit chat")
+    await run_after_ack(runtime, client, sub, TITLES["chat"], work, where="submit chat")
 
 
 async def submit_upload(runtime: Runtime, client: AsyncWebClient, ack: AsyncAck, sub: Submission) -> None:
@@ -712,7 +756,7 @@ async def submit_upload(runtime: Runtime, client: AsyncWebClient, ack: AsyncAck,
     if isinstance(form, FormErrors):
         return await ack_errors(ack, form)
     ref = case_of(sub.ctx)
-    await ack_working(ack, TITLES["upload"])
+    await ack_working(ack, TITLES["upload"], sub)
     key = derive_key("upload", sub.view_id, ref.id, {"file": form.file_id, "type": form.document_type or "",
                                                      "description": form.description or ""})
 
@@ -723,7 +767,7 @@ async def submit_upload(runtime: Runtime, client: AsyncWebClient, ack: AsyncAck,
             runtime, case=case, form=form, user_id=sub.user_id))
         return result_view(TITLES["upload"], result)
 
-    await run_after_ack(runtime, client, sub.view_id, TITLES["upload"], work, where="submit upload")
+    await run_after_ack(runtime, client, sub, TITLES["upload"], work, where="submit upload")
 
 
 async def submit_close(runtime: Runtime, client: AsyncWebClient, ack: AsyncAck, sub: Submission) -> None:
@@ -736,7 +780,7 @@ async def submit_close(runtime: Runtime, client: AsyncWebClient, ack: AsyncAck, 
     if isinstance(form, FormErrors):
         return await ack_errors(ack, form)
     ref = case_of(sub.ctx)
-    await ack_working(ack, TITLES["close"])
+    await ack_working(ack, TITLES["close"], sub)
     key = derive_key("close", sub.view_id, ref.id, {"code": form.close_code, "comment": form.comment or ""})
 
     async def work() -> dict[str, Any]:
@@ -751,7 +795,7 @@ async def submit_close(runtime: Runtime, client: AsyncWebClient, ack: AsyncAck, 
                                                                         user_id=sub.user_id))
         return result_view(TITLES["close"], result)
 
-    await run_after_ack(runtime, client, sub.view_id, TITLES["close"], work, where="submit close")
+    await run_after_ack(runtime, client, sub, TITLES["close"], work, where="submit close")
 
 
 async def submit_activate(runtime: Runtime, client: AsyncWebClient, ack: AsyncAck, sub: Submission) -> None:
@@ -759,7 +803,7 @@ async def submit_activate(runtime: Runtime, client: AsyncWebClient, ack: AsyncAc
     if isinstance(form, FormErrors):
         return await ack_errors(ack, form)
     ref = case_of(sub.ctx)
-    await ack_working(ack, TITLES["activate"])
+    await ack_working(ack, TITLES["activate"], sub)
     key = derive_key("activate", sub.view_id, ref.id, {"welcome": form.welcome_message,
                                                       "ref": form.partner_reference or "",
                                                       "assignee": form.assigned_user_email or ""})
@@ -775,7 +819,7 @@ async def submit_activate(runtime: Runtime, client: AsyncWebClient, ack: AsyncAc
             runtime, case=case, form=form, actor_email=email, user_id=sub.user_id))
         return result_view(TITLES["activate"], result)
 
-    await run_after_ack(runtime, client, sub.view_id, TITLES["activate"], work, where="submit activate")
+    await run_after_ack(runtime, client, sub, TITLES["activate"], work, where="submit activate")
 
 
 async def _fees_write(runtime: Runtime, sub: Submission, form: FeesForm, *, confirm: bool, intentional: bool,
@@ -810,12 +854,12 @@ async def submit_fees(runtime: Runtime, client: AsyncWebClient, ack: AsyncAck, s
     form = parse_fees_form(sub.values)
     if isinstance(form, FormErrors):
         return await ack_errors(ack, form)
-    await ack_working(ack, TITLES["fees"])
+    await ack_working(ack, TITLES["fees"], sub)
 
     async def work() -> dict[str, Any]:
         return await _fees_write(runtime, sub, form, confirm=False, intentional=False, stage_key="first")
 
-    await run_after_ack(runtime, client, sub.view_id, TITLES["fees"], work, where="submit fees")
+    await run_after_ack(runtime, client, sub, TITLES["fees"], work, where="submit fees")
 
 
 async def submit_fees_confirm(runtime: Runtime, client: AsyncWebClient, ack: AsyncAck, sub: Submission
@@ -825,13 +869,13 @@ async def submit_fees_confirm(runtime: Runtime, client: AsyncWebClient, ack: Asy
     except ValueError:
         raise BadInput("This form has lost the fees to save. Open Update fees again.") from None
     intentional = sub.ctx.extra.get("intentional") == "1"
-    await ack_working(ack, TITLES["fees"])
+    await ack_working(ack, TITLES["fees"], sub)
 
     async def work() -> dict[str, Any]:
         return await _fees_write(runtime, sub, form, confirm=True, intentional=intentional,
                                  stage_key="keep" if intentional else "confirm")
 
-    await run_after_ack(runtime, client, sub.view_id, TITLES["fees"], work, where="submit fees confirmation")
+    await run_after_ack(runtime, client, sub, TITLES["fees"], work, where="submit fees confirmation")
 
 
 SUBMITS: dict[Callback, Callable[[Runtime, AsyncWebClient, AsyncAck, Submission], Awaitable[None]]] = {

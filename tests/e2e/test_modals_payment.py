@@ -14,7 +14,6 @@ from blocks.parse import OPTION_FOLLOW_UP
 from bot.store.keys import Keys
 from tests.e2e.modal_flows import open_by_command, sandbox_get, view_text, wait_result
 from tests.fakes.slack import payloads
-from tests.fakes.slack.journal import Call
 from tests.fixtures.e2e import Caseroom
 from tests.fixtures.sandbox import SandboxHandle
 
@@ -85,14 +84,20 @@ async def test_double_submitted_payment_is_recorded_once(
         cr.driver._send("interactive", submission), cr.driver._send("interactive", submission)
     )
     assert all(a.ok for a in acks)
+    for ack in acks:  # Slack applies each answer's response_action (the "Sending…" view)
+        cr.driver._apply_response_action(user, view, ack)
 
-    def result_updates() -> list[Call]:
-        return [
-            c
+    def deliveries_with_a_result() -> set[str]:
+        """external_ids of the "Sending…" views a result was sent to: one per processed delivery."""
+        return {
+            str(c.args.get("external_id"))
             for c in cr.fake.journal.calls("views.update")
-            if c.ok and "recorded" in json.dumps(c.args.get("view"))
-        ]
+            if "recorded" in json.dumps(c.args.get("view"))
+        }
 
-    # Both deliveries end with the same result in the modal; only one reached Debitura.
-    await cr.fake.journal.wait_for(lambda: len(result_updates()) >= 2, timeout=20, what="two results")
+    # Both deliveries were processed to a result; only one reached Debitura; the modal shows it.
+    await cr.fake.journal.wait_for(
+        lambda: len(deliveries_with_a_result()) >= 2, timeout=20, what="two results"
+    )
+    await wait_result(cr, user, "recorded")
     assert len(sandbox_get(sandbox, f"/cases/{case['id']}/payments")) == before + 1
