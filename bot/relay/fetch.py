@@ -30,7 +30,7 @@ from bot.relay.model import (
     snapshot_timeline_item,
 )
 from bot.relay.scheduler import Policy
-from bot.relay.store import RelayStore, get, hgetall
+from bot.relay.store import URGENT_OFFSET, RelayStore, get, hgetall
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -197,7 +197,7 @@ class Fetcher:
                         next_poll = now + policy.jitter(interval)
                     else:
                         next_poll = float(current[1] or 0) or now + policy.quiet_interval
-                    due = now if remaining else next_poll
+                    due = now - URGENT_OFFSET if remaining else next_poll
                     pipe.multi()  # type: ignore[no-untyped-call]
                     mapping = result.state.to_hash()
                     mapping.update(want=str(remaining), next=f"{next_poll:.3f}")

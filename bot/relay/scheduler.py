@@ -89,6 +89,7 @@ class Policy:
         return now + r.uniform(0, spread)
 
     def jitter(self, interval: float, rng: random.Random | None = None) -> float:
-        """Up to -5 % jitter, so cases checked together drift apart; never beyond the interval."""
+        """+-2.5 % jitter, so cases checked together drift apart; on average exactly the interval
+        (a one-sided jitter would poll more often than the budget allows)."""
         r = rng or random
-        return interval * (1 - 0.05 * r.random())
+        return interval * (1 + 0.05 * (r.random() - 0.5))

@@ -53,7 +53,7 @@ async def relay_status(runtime: Runtime) -> RelayStatus:
     store = RelayStore(redis, keys)
     live = int(await redis.zcount(keys.relay_processes(), now - 60, "+inf"))
     # The most overdue case: its due time is the oldest score on the schedule.
-    due = await store.next_due(keys.schedule())
+    due = await store.next_due(keys.schedule(), now)
     overdue = max(0.0, now - due) if due is not None else None
     return RelayStatus(
         cases_watched=cases, active_cases=active, followed=followed, relay_daily_budget=budget,

@@ -117,6 +117,11 @@ return 1
 """
 
 
+URGENT_OFFSET = 1e9
+"""Requested fetches (webhooks, sweep-detected changes) are scored this far in the past, so they are
+claimed before every overdue poll, first come first served among themselves."""
+
+
 def new_token() -> str:
     return secrets.token_hex(8)
 
@@ -177,15 +182,17 @@ class RelayStore:
                 return member
         return None
 
-    async def next_due(self, zset: str) -> float | None:
-        first = await self.redis.zrange(zset, 0, 0, withscores=True)
+    async def next_due(self, zset: str, now: float) -> float | None:
+        """The earliest due time of a scheduled poll (requested fetches, scored urgent, left out)."""
+        first = await self.redis.zrangebyscore(zset, now - URGENT_OFFSET / 2, "+inf", start=0, num=1,
+                                               withscores=True)
         return float(first[0][1]) if first else None
 
     # --- fetch scheduling --------------------------------------------------------------------------
-    async def request_fetch(self, case_id: str, bits: int, due: float, source: str = "") -> None:
-        """Ask for a fetch of `case_id` reading `bits`, no later than `due` (watches the case)."""
+    async def request_fetch(self, case_id: str, bits: int, now: float, source: str = "") -> None:
+        """Ask for a fetch of `case_id` reading `bits` as soon as possible (ahead of polls; watches it)."""
         await self._request_fetch(keys=[self.keys.case_state(case_id), self.keys.schedule()],
-                                  args=[int(bits), due, case_id, source])
+                                  args=[int(bits), now - URGENT_OFFSET, case_id, source])
 
     async def watch(self, case_ids: Sequence[str], due: Sequence[float]) -> int:
         """Put cases on the schedule if they are not there yet; returns how many were added."""

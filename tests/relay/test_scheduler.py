@@ -55,7 +55,9 @@ def test_first_due_spread_within_quiet_interval() -> None:
     assert max(dues) > 0.9 * p.quiet_interval and min(dues) < 0.1 * p.quiet_interval
 
 
-def test_jitter_never_exceeds_interval() -> None:
+def test_jitter_is_small_and_unbiased() -> None:
     p = policy(10)
     rng = random.Random(2)
-    assert all(0.95 * 100 <= p.jitter(100, rng) <= 100 for _ in range(100))
+    values = [p.jitter(100, rng) for _ in range(2000)]
+    assert all(97.5 <= v <= 102.5 for v in values)
+    assert abs(sum(values) / len(values) - 100) < 0.2, "no bias: on average the budgeted interval"

@@ -7,7 +7,7 @@ import asyncio
 import redis.asyncio as aioredis
 
 from bot.relay.model import Delivery, Want
-from bot.relay.store import RelayStore, hgetall
+from bot.relay.store import URGENT_OFFSET, RelayStore, hgetall
 from bot.store.keys import Keys
 from tests.fakes.slack.server import FakeSlack
 
@@ -46,13 +46,15 @@ async def test_claim_concurrent_single_winner(redis: aioredis.Redis, keys: Keys)
 
 async def test_request_fetch_ors_bits_and_only_pulls_in(redis: aioredis.Redis, keys: Keys) -> None:
     store = RelayStore(redis, keys)
-    await store.watch(["c1"], [500.0])
+    await store.watch(["c1", "c2"], [500.0, 50.0])
     await store.request_fetch("c1", int(Want.CHATS), 100.0, source="webhook")
     await store.request_fetch("c1", int(Want.PAYMENTS), 300.0)
     state = await hgetall(redis, keys.case_state("c1"))
     assert int(state["want"]) == int(Want.CHATS | Want.PAYMENTS)
     assert state["src"] == "webhook"
-    assert await redis.zscore(keys.schedule(), "c1") == 100.0
+    assert await redis.zscore(keys.schedule(), "c1") == 100.0 - URGENT_OFFSET
+    # a requested fetch is claimed before an overdue poll
+    assert await store.claim(keys.schedule(), "fetch:", "t", 5000, now=600.0) == "c1"
 
 
 def item(i: int) -> Delivery:
@@ -103,7 +105,9 @@ async def test_relay_status_reports_bound_and_queue(redis: aioredis.Redis, keys:
     runtime = await build_test_runtime(settings)
     try:
         store = RelayStore(redis, keys)
-        await store.watch([f"c{i}" for i in range(10_000)], [1.0] * 10_000)
+        import time
+
+        await store.watch([f"c{i}" for i in range(10_000)], [time.time() - 100] * 10_000)
         await redis.rpush(keys.relay_outbox("c1"), item(1).model_dump_json())
         await redis.zadd(keys.relay_ready(), {"c1": 0})
         status = await relay_status(runtime)
