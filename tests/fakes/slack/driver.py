@@ -237,8 +237,11 @@ class Driver:
     # -- slash commands and shortcuts -------------------------------------------------------------
 
     async def command(self, command: str, text: str = "", *, user: str | User, channel: str) -> Ack:
+        who = self._user(user)
+        if channel not in self.ws.channels:
+            raise ValueError(f"unknown channel {channel}: commands are typed in a real conversation")
         fields = payloads.slash_command(
-            self.ws, self.fake.base_url, command=command, text=text, user=self._user(user), channel_id=channel
+            self.ws, self.fake.base_url, command=command, text=text, user=who, channel_id=channel
         )
         return await self._send("slash_commands", fields)
 

@@ -47,7 +47,7 @@ def slash_command(
         "team_id": ws.TEAM_ID,
         "team_domain": ws.TEAM_DOMAIN,
         "channel_id": channel_id,
-        "channel_name": channel.name if channel else "directmessage",
+        "channel_name": channel.name if channel and not channel.is_im else "directmessage",
         "user_id": user.id,
         "user_name": user.name,
         "command": command,
