@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 import pytest
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.fakes.slack.server import FakeSlack
@@ -113,3 +116,40 @@ async def test_a_bug_in_the_fake_is_a_500_and_recorded(
     assert (exc.response.status_code, exc.response["error"]) == (500, "fake_slack_internal_error")
     assert "KeyError: 'oops'" in fake_slack.internal_errors[0]
     fake_slack.internal_errors.clear()  # handled here; the fixture would otherwise fail the test
+
+
+@pytest.mark.parametrize(
+    ("granted", "call", "needed"),
+    [
+        (["commands"], lambda c, ch: c.chat_postMessage(channel=ch.id, text="x"), "chat:write"),
+        (
+            ["channels:manage"],
+            lambda c, ch: c.conversations_create(name="p", is_private=True),
+            "groups:write",
+        ),
+        (["groups:write"], lambda c, ch: c.conversations_create(name="p"), "channels:manage"),
+        (["groups:history"], lambda c, ch: c.conversations_history(channel=ch.id), "channels:history"),
+        (["users:read"], lambda c, ch: c.users_lookupByEmail(email="a@example.com"), "users:read.email"),
+        (["users:read"], lambda c, ch: c.usergroups_users_list(usergroup="S1"), "usergroups:read"),
+    ],
+    ids=["chat:write", "private create", "public create", "history", "email", "usergroups"],
+)
+async def test_missing_scope(
+    fake_slack: FakeSlack, slack_client: AsyncWebClient, granted: list[str], call: Any, needed: str
+) -> None:
+    channel = fake_slack.workspace.add_channel("public-one")
+    fake_slack.granted_scopes = set(granted)
+    exc = await slack_error(call(slack_client, channel))
+    assert (exc.response["error"], exc.response["needed"]) == ("missing_scope", needed)
+    assert exc.response["provided"] == ",".join(sorted(granted))
+    assert exc.response.headers["x-oauth-scopes"] == ",".join(sorted(granted))
+    fake_slack.granted_scopes = {*granted, needed}
+    try:
+        await call(slack_client, channel)
+    except SlackApiError as granted_exc:  # past the scope check, the method's own rules apply
+        assert granted_exc.response["error"] in ("users_not_found", "no_such_subteam")
+
+
+async def test_scope_free_methods_need_none(fake_slack: FakeSlack, slack_client: AsyncWebClient) -> None:
+    fake_slack.granted_scopes = set()
+    assert (await slack_client.auth_test())["ok"]

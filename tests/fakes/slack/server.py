@@ -13,11 +13,12 @@ Requests are parsed as Slack parses them (query string, form body or JSON body; 
 from __future__ import annotations
 
 import traceback
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.slack import response_urls
+from tests.fakes.slack import response_urls, scopes
 from tests.fakes.slack.api import REGISTRY, Args, Context, load_all
 from tests.fakes.slack.clock import FakeClock
 from tests.fakes.slack.errors import SlackError
@@ -43,10 +44,13 @@ class FakeSlack:
         signing_secret: str = DEFAULT_SIGNING_SECRET,
         rate_scale: float = 1.0,
         rate_limits: bool = True,
+        scopes: Iterable[str] | None = None,
     ) -> None:
+        """scopes: the bot token's granted scopes (None: all; see scopes.py)."""
         self.bot_token = bot_token
         self.app_token = app_token
         self.signing_secret = signing_secret
+        self.granted_scopes: set[str] | None = set(scopes) if scopes is not None else None
         self.clock = FakeClock()
         self.workspace = Workspace(self.clock, bot_token=bot_token, app_token=app_token)
         self.journal = Journal(self.workspace)
@@ -111,6 +115,8 @@ class FakeSlack:
             self.internal_errors.append(f"{name}: {traceback.format_exc()}")
             status, body, headers = 500, {"ok": False, "error": "fake_slack_internal_error"}, {}
         self.journal.record_call(Call(name, raw, status, body, self.clock.time()))
+        if self.granted_scopes is not None:
+            headers = {**headers, "x-oauth-scopes": ",".join(sorted(self.granted_scopes))}
         return web.json_response(body, status=status, headers=headers)
 
     async def _dispatch(self, name: str, raw: dict[str, Any], token: str | None) -> dict[str, Any]:
@@ -124,6 +130,11 @@ class FakeSlack:
             raise SlackError("invalid_auth")
         if kind != spec.token:
             raise SlackError("not_allowed_token_type")
+        if kind == "bot" and self.granted_scopes is not None:
+            wanted = scopes.needed(name, raw, self.workspace)
+            if wanted and not self.granted_scopes & set(wanted):
+                provided = ",".join(sorted(self.granted_scopes))
+                raise SlackError("missing_scope", extra={"needed": ",".join(wanted), "provided": provided})
         await self.faults.apply(name, raw)
         retry_after = self.rate_limits.check(name, _channel_key(raw))
         if retry_after is not None:
