@@ -1,8 +1,9 @@
 """The Bolt app: built once per process from a Runtime, nothing at import time.
 
-`build_app(runtime, socket_mode=...)` creates the `AsyncApp`, adds the measuring and dedupe
-middleware, then registers the listener modules in a fixed order (errors first, so the global error
-handler is in place before any listener can fail).
+`build_app(runtime, socket_mode=...)` creates the app (a `CaseroomApp`, which measures every request
+from arrival to ack for /metrics), adds the Events API dedupe middleware, then registers the listener
+modules in a fixed order (errors first, so the global error handler is in place before any listener
+can fail), and the two app lifecycle events manifest.yml subscribes to.
 """
 
 from __future__ import annotations
