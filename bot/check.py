@@ -42,6 +42,7 @@ REQUIRED_SCOPES: tuple[str, ...] = (
 WEBHOOK_EVENTS: tuple[str, ...] = tuple(e.value for e in WebhookEventType)
 """Every event Debitura sends partners; the relay uses them all as triggers."""
 
+WEBHOOK_PATH = "/debitura/webhooks"
 MIN_REDIS = (6, 2)
 CHECK_TIMEOUT = 15.0
 
@@ -398,9 +399,14 @@ class Checker:
 
     async def _create_webhook(self, url: str) -> None:
         parts = urlsplit(url)
+        example = "https://caseroom.example.com/debitura/webhooks"
         if parts.scheme not in ("http", "https") or not parts.netloc:
             self.report.add("webhooks", Mark.FAIL, f"{url!r} is not a URL",
-                            "pass the public address, e.g. https://caseroom.example.com/debitura/webhooks")
+                            f"pass the public address, e.g. {example}")
+            return
+        if not parts.path.rstrip("/").endswith(WEBHOOK_PATH):
+            self.report.add("webhooks", Mark.FAIL, f"{url} does not end with {WEBHOOK_PATH}",
+                            f"Caseroom receives webhooks at {WEBHOOK_PATH}, e.g. {example}")
             return
         request = CreateWebhookRequest(
             url=url, events=list(WEBHOOK_EVENTS), is_test_mode=self.webhook_test_mode

@@ -193,3 +193,14 @@ async def test_check_warns_when_the_budget_cannot_hold_max_staleness(
     assert entry.mark is Mark.WARN
     assert "not within CASEROOM_MAX_STALENESS 60 min" in entry.detail
     assert "webhooks" in entry.fix
+
+
+async def test_check_refuses_to_subscribe_a_url_caseroom_does_not_serve(
+    threaded_slack: ThreadedSlack, sandbox: Any
+) -> None:
+    for url, why in (("caseroom.example.com", "is not a URL"),
+                     ("https://caseroom.example.com/", "does not end with /debitura/webhooks")):
+        entry = line(await run_check(good_settings(threaded_slack, sandbox), create_webhook=url), "webhooks")
+        assert entry.mark is Mark.FAIL and why in entry.detail
+    with sandbox.client() as client:
+        assert client.get("/webhooks").json() == []
