@@ -238,3 +238,12 @@ async def test_history_refuses_malformed_timestamps(
         await error_code(slack_client.conversations_history(channel=channel.id, latest="soon"))
         == "invalid_ts_latest"
     )
+
+
+async def test_info_says_whether_the_bot_is_a_member(
+    slack_client: AsyncWebClient, fake_slack: FakeSlack
+) -> None:
+    inside = fake_slack.workspace.add_channel("inside")
+    outside = fake_slack.workspace.add_channel("outside", bot_member=False)
+    assert (await slack_client.conversations_info(channel=inside.id))["channel"]["is_member"] is True
+    assert (await slack_client.conversations_info(channel=outside.id))["channel"]["is_member"] is False
