@@ -247,3 +247,13 @@ async def test_info_says_whether_the_bot_is_a_member(
     outside = fake_slack.workspace.add_channel("outside", bot_member=False)
     assert (await slack_client.conversations_info(channel=inside.id))["channel"]["is_member"] is True
     assert (await slack_client.conversations_info(channel=outside.id))["channel"]["is_member"] is False
+
+
+async def test_invite_takes_at_most_100_users(slack_client: AsyncWebClient, fake_slack: FakeSlack) -> None:
+    users = [fake_slack.workspace.add_user(f"u{i}").id for i in range(101)]
+    channel = (await slack_client.conversations_create(name="big"))["channel"]["id"]
+    assert (
+        await error_code(slack_client.conversations_invite(channel=channel, users=users)) == "too_many_users"
+    )
+    assert (await slack_client.conversations_invite(channel=channel, users=users[:100]))["ok"]
+    assert await error_code(slack_client.conversations_invite(channel=channel, users=[])) == "no_user"

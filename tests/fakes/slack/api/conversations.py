@@ -9,7 +9,8 @@ from tests.fakes.slack.api import Context, method
 from tests.fakes.slack.errors import SlackError
 from tests.fakes.slack.workspace import TOPIC_MAX, Channel, Workspace, channel_name_error
 
-MAX_INVITES = 1000
+MAX_INVITES = 100
+"""Users per conversations.invite call (the current method reference; older docs said 1000)."""
 HISTORY_MAX_LIMIT = 999
 
 
