@@ -9,7 +9,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.fakes.slack.server import FakeSlack
-from tests.fakeslack.conftest import messages, slack_error
+from tests.fakeslack.helpers import messages, slack_error
 
 pytestmark = pytest.mark.fakeslack
 

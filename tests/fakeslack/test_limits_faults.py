@@ -14,7 +14,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.fakes.slack.server import FakeSlack
-from tests.fakeslack.conftest import error_code, slack_error
+from tests.fakeslack.helpers import error_code, slack_error
 
 pytestmark = pytest.mark.fakeslack
 

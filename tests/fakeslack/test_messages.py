@@ -7,7 +7,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.fakes.slack.server import FakeSlack
 from tests.fakes.slack.workspace import Channel
-from tests.fakeslack.conftest import error_code
+from tests.fakeslack.helpers import error_code
 
 pytestmark = pytest.mark.fakeslack
 

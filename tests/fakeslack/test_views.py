@@ -9,7 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.fakes.slack.server import FakeSlack
 from tests.fakes.slack.workspace import User
-from tests.fakeslack.conftest import error_code, messages, slack_error
+from tests.fakeslack.helpers import error_code, messages, slack_error
 
 pytestmark = pytest.mark.fakeslack
 

@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.fakes.slack.server import FakeSlack
-from tests.fakeslack.conftest import error_code, slack_error
+from tests.fakeslack.helpers import error_code, slack_error
 
 pytestmark = pytest.mark.fakeslack
 
