@@ -209,7 +209,8 @@ async def _parse(request: web.Request) -> tuple[dict[str, Any], str | None]:
             if not isinstance(body, dict):
                 raise SlackError("json_not_object")
             raw.update(body)
-            return raw, token  # Slack ignores a token inside JSON bodies
+            raw.pop("token", None)  # Slack ignores a token in a JSON body; keep it out of the journal
+            return raw, token
         if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             form = await request.post()
             raw.update({k: v for k, v in form.items() if isinstance(v, str)})
