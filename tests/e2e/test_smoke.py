@@ -44,3 +44,13 @@ async def test_a_request_with_a_bad_signature_is_refused(caseroom_http: Caseroom
 
     assert ack.status == 401
     assert caseroom_http.fake.journal.responses(ack.response_url) == []
+
+
+async def test_sigterm_stops_the_process_cleanly(caseroom: Caseroom) -> None:
+    assert caseroom.running
+    assert await caseroom.stop() == 0, caseroom.output
+    assert not caseroom.running
+    if caseroom.mode == "socket":
+        await caseroom.fake.journal.wait_for(
+            lambda: not caseroom.fake.socket.connected, what="the websocket closed"
+        )
