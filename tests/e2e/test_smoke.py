@@ -54,3 +54,14 @@ async def test_sigterm_stops_the_process_cleanly(caseroom: Caseroom) -> None:
         await caseroom.fake.journal.wait_for(
             lambda: not caseroom.fake.socket.connected, what="the websocket closed"
         )
+
+
+async def test_socket_mode_reconnects_after_slack_asks_it_to(caseroom_socket: Caseroom) -> None:
+    fake = caseroom_socket.fake
+    await fake.socket.disconnect("refresh_requested")
+    await fake.socket.wait_connected(count=2, timeout=20)
+    ack = await caseroom_socket.driver.command(
+        "/case", "help", user=caseroom_socket.user.id, channel=caseroom_socket.channel.id
+    )
+    assert ack.ok, caseroom_socket.output
+    assert len(fake.journal.calls("apps.connections.open", ok=True)) >= 2
