@@ -135,3 +135,21 @@ async def test_urls_are_single_use_and_need_a_ticket(fake_slack: FakeSlack) -> N
 async def test_sending_without_a_connection_fails(fake_slack: FakeSlack) -> None:
     with pytest.raises(NotConnected):
         await fake_slack.socket.send("events_api", {})
+
+
+async def test_a_frozen_link_fails_the_clients_ping_check_and_it_reconnects(fake_slack: FakeSlack) -> None:
+    web_client = AsyncWebClient(token=fake_slack.bot_token, base_url=fake_slack.api_url)
+    sm = SocketModeClient(app_token=fake_slack.app_token, web_client=web_client, ping_interval=0.1)
+    await sm.connect()  # type: ignore[no-untyped-call]
+    try:
+        await fake_slack.socket.wait_connected()
+        assert await sm.is_connected()
+        assert fake_slack.socket.freeze() == 1
+        assert not fake_slack.socket.connected
+        with pytest.raises(NotConnected):
+            await fake_slack.socket.send("events_api", {})
+        await fake_slack.socket.wait_connected(count=2, timeout=10)  # the client noticed and reconnected
+        delivery = await fake_slack.socket.send("events_api", {"event_id": "Ev3"})
+        assert delivery.envelope_id
+    finally:
+        await sm.close()  # type: ignore[no-untyped-call]

@@ -47,6 +47,7 @@ class SocketModeHub:
     connections: list[web.WebSocketResponse] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     connects: int = 0
+    _frozen: set[int] = field(default_factory=set)
     _tickets: set[str] = field(default_factory=set)
     _pending: dict[str, Delivery] = field(default_factory=dict)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -56,10 +57,6 @@ class SocketModeHub:
         ticket = secrets.token_urlsafe(16)
         self._tickets.add(ticket)
         return f"ws://127.0.0.1:{self.fake.port}/link/?ticket={ticket}&app_id={self.fake.workspace.APP_ID}"
-
-    @property
-    def connected(self) -> bool:
-        return any(not ws.closed for ws in self.connections)
 
     async def wait_connected(self, timeout: float = 10.0, *, count: int = 1) -> None:
         """Until a connection is open and at least `count` connections were made in all
@@ -75,7 +72,7 @@ class SocketModeHub:
         if ticket not in self._tickets:
             return web.Response(status=401, text="invalid or used ticket; call apps.connections.open")
         self._tickets.discard(ticket)
-        ws = web.WebSocketResponse(autoping=True)
+        ws = web.WebSocketResponse(autoping=False)  # pongs are ours to answer (or not, when frozen)
         await ws.prepare(request)
         self.connections.append(ws)
         self.connects += 1
@@ -94,13 +91,18 @@ class SocketModeHub:
         self.fake.journal.notify()
         try:
             async for message in ws:
+                if id(ws) in self._frozen:
+                    continue  # a silently dead link: nothing gets through, pings go unanswered
                 if message.type == WSMsgType.TEXT:
                     self._on_text(message.data)
+                elif message.type == WSMsgType.PING:
+                    await ws.pong(message.data)
                 elif message.type == WSMsgType.ERROR:
                     break
         finally:
             if ws in self.connections:
                 self.connections.remove(ws)
+            self._frozen.discard(id(ws))
             self.fake.journal.notify()
         return ws
 
@@ -119,8 +121,20 @@ class SocketModeHub:
         delivery.ack.set_result(payload if isinstance(payload, dict) else None)
         self.fake.journal.notify()
 
+    def freeze(self) -> int:
+        """Make every open connection silently dead: it stays open but answers no ping, and
+        envelopes are no longer delivered to it (the failure PLATFORM.md §4 warns about). New
+        connections work. Returns how many connections froze."""
+        frozen = [ws for ws in self.connections if not ws.closed and id(ws) not in self._frozen]
+        self._frozen.update(id(ws) for ws in frozen)
+        return len(frozen)
+
+    @property
+    def connected(self) -> bool:
+        return any(not ws.closed and id(ws) not in self._frozen for ws in self.connections)
+
     def _pick(self) -> web.WebSocketResponse:
-        open_ = [ws for ws in self.connections if not ws.closed]
+        open_ = [ws for ws in self.connections if not ws.closed and id(ws) not in self._frozen]
         if not open_:
             raise NotConnected("no Socket Mode connection is open")
         self._next += 1
