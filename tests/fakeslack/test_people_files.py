@@ -124,3 +124,23 @@ async def test_bookmarks_add(slack_client: AsyncWebClient, fake_slack: FakeSlack
         )
         == "not_in_channel"
     )
+
+
+async def test_upload_url_accepts_a_multipart_body_and_checks_the_length(
+    slack_client: AsyncWebClient, fake_slack: FakeSlack
+) -> None:
+    import aiohttp
+
+    ticket = await slack_client.files_getUploadURLExternal(filename="a.txt", length=5)
+    async with aiohttp.ClientSession() as session:
+        short = aiohttp.FormData()
+        short.add_field("file", b"abc", filename="a.txt")
+        async with session.post(ticket["upload_url"], data=short) as resp:
+            assert resp.status == 400 and "length_mismatch" in await resp.text()
+        good = aiohttp.FormData()
+        good.add_field("file", b"hello", filename="a.txt")
+        async with session.post(ticket["upload_url"], data=good) as resp:
+            assert (resp.status, await resp.text()) == (200, "OK - 5")
+        async with session.post(ticket["upload_url"], data=b"hello") as resp:
+            assert resp.status == 404  # an upload URL takes one upload
+    assert fake_slack.workspace.files[ticket["file_id"]].content == b"hello"

@@ -151,6 +151,7 @@ class FakeSlack:
             form = await request.post()
             part = next((v for v in form.values() if isinstance(v, web.FileField)), None)
             data = part.file.read() if part is not None else b""
+            _close_files(form.values())
         else:
             data = await request.read()
         if len(data) != file.length:
@@ -186,6 +187,12 @@ class FakeSlack:
         return web.Response(status=outcome.status, text=outcome.error or "ok")
 
 
+def _close_files(values: Iterable[object]) -> None:
+    for value in values:
+        if isinstance(value, web.FileField):
+            value.file.close()
+
+
 def _bound_port(site: web.TCPSite) -> int:
     server = site._server
     sockets = getattr(server, "sockets", None)
@@ -214,6 +221,7 @@ async def _parse(request: web.Request) -> tuple[dict[str, Any], str | None]:
         if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             form = await request.post()
             raw.update({k: v for k, v in form.items() if isinstance(v, str)})
+            _close_files(form.values())
         elif await request.read():
             raise SlackError("invalid_form_data")
     if token is None and isinstance(raw.get("token"), str):
