@@ -9,12 +9,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot import __version__
-from bot.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 
 def _settings_or_exit() -> Settings:
+    # Imported here: `caseroom sandbox` and `--help` never pay for pydantic-settings.
+    from bot.config import ConfigError, load_settings
+
     try:
         return load_settings()
     except ConfigError as exc:

@@ -21,10 +21,14 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
-from bot.debitura.client import DebituraClient
+from bot.debitura.client import DebituraClient, RetryPolicy
 from bot.debitura.ratelimit import Priority, RateLimiter
 from bot.metrics import Metrics
 from bot.store.keys import Keys
+
+INTERACTIVE_RETRY = RetryPolicy(max_wait=5.0)
+"""People wait on these calls: a longer Debitura 429 is reported to them, not slept through."""
+BACKGROUND_RETRY = RetryPolicy(max_wait=60.0)
 
 
 @dataclass
@@ -104,13 +108,15 @@ async def build_runtime(settings: Settings, *, limiter: RateLimiter | None = Non
         limiter=limiter,
         priority=Priority.INTERACTIVE,
         metrics=metrics,
+        # A person is waiting: sleep through short 429s only; longer ones become "try again in N s".
+        retry_policy=INTERACTIVE_RETRY,
     )
     return Runtime(
         settings=settings,
         keys=keys,
         redis=redis,
         debitura=debitura,
-        debitura_background=debitura.with_priority(Priority.BACKGROUND),
+        debitura_background=debitura.with_priority(Priority.BACKGROUND, retry_policy=BACKGROUND_RETRY),
         slack=build_slack_client(settings, metrics),
         metrics=metrics,
         limiter=limiter,

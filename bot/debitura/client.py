@@ -224,11 +224,11 @@ class DebituraClient:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def with_priority(self, priority: Priority) -> DebituraClient:
-        """The same client (same pool, limiter, metrics) with another limiter priority."""
+    def with_priority(self, priority: Priority, *, retry_policy: RetryPolicy | None = None) -> DebituraClient:
+        """The same client (same pool, limiter, metrics) with another limiter priority (and retry policy)."""
         return DebituraClient(
             self.base_url, self._api_key, limiter=self.limiter, priority=priority, metrics=self.metrics,
-            sleep=self._sleep, retry_policy=self.retry, _http=self._http,
+            sleep=self._sleep, retry_policy=retry_policy or self.retry, _http=self._http,
         )
 
     async def aclose(self) -> None:
