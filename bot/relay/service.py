@@ -76,7 +76,8 @@ class Relay:
         self.fetcher = Fetcher(runtime, self.store, self.policy, lease_ms=lease_ms, clock=clock)
         self.slack = SlackIO(runtime.slack, self.store, runtime.metrics, clock=clock)
         self.deliverer = Deliverer(runtime, self.store, self.slack, lease_ms=lease_ms, clock=clock)
-        self.sweeper = Sweeper(runtime, self.store, self.policy, clock=clock)
+        self.sweeper = Sweeper(runtime, self.store, self.policy, clock=clock,
+                               policy_for=lambda n: self._compute_policy(cases=n, active=self._policy.active))
         self.fetcher.on_enqueued = self._wake_delivery
         self.sweeper.on_requested = self.nudge
         self._fetch_wake = asyncio.Event()

@@ -71,10 +71,14 @@ def changed_fields(old: CaseSnap, new: CaseSnap) -> Want:
 
 class Sweeper:
     def __init__(self, runtime: Runtime, store: RelayStore, policy: Callable[[], Policy], *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 policy_for: Callable[[int], Policy] | None = None) -> None:
         self.runtime = runtime
         self.store = store
         self.policy = policy
+        self.policy_for = policy_for
+        """The policy for a given number of watched cases (to spread the first checks of new ones)."""
+        self._first_sight: list[str] = []
         self.clock = clock
         self.lifecycles = set(runtime.settings.caseroom_relay_lifecycles)
         self.stats = SweepStats()
@@ -100,14 +104,17 @@ class Sweeper:
         newest = watermark
         listed: set[str] = set()
         page = 1
+        self._first_sight = []
         client = self.runtime.debitura_background
         while True:
             try:
                 result = await client.list_cases(page=page, page_size=LIST_PAGE_SIZE, sort="DateUpdated:desc")
             except RateLimited as exc:
+                await self._schedule_first_sight()
                 raise SweepInterrupted(max(1.0, exc.retry_after or 1.0)) from None
             except DebituraError as exc:
                 log.warning("sweep failed; retrying later", extra={"error": type(exc).__name__})
+                await self._schedule_first_sight()
                 raise SweepInterrupted(30.0) from None
             self.stats.pages += 1
             cases = result.cases
@@ -120,6 +127,7 @@ class Sweeper:
             if not full and (oldest < watermark - WATERMARK_OVERLAP or page >= MAX_PAGES_INCREMENTAL):
                 break
             page += 1
+        await self._schedule_first_sight()
         mapping = {"wm": f"{newest:.3f}", "inc": f"{started:.3f}"}
         if full:
             mapping["full"] = f"{started:.3f}"
@@ -153,13 +161,14 @@ class Sweeper:
                 if not relayed:
                     continue
                 self.stats.first_sight += 1
-                first = policy.first_due(now)
                 async with redis.pipeline(transaction=True) as tx:
                     tx.hsetnx(keys.case_state(c.id), "fs", f"{now:.3f}")
                     tx.hsetnx(keys.case_state(c.id), "case", snap.model_dump_json(exclude_defaults=True))
-                    tx.hsetnx(keys.case_state(c.id), "next", f"{first:.3f}")
-                    tx.zadd(keys.schedule(), {c.id: first}, nx=True)
                     await tx.execute()
+                # Scheduled at the end of the sweep, once it is known how many cases there are, so the
+                # first checks spread over the interval the budget can hold for all of them. (A crash
+                # before that: the next sweep finds the state and schedules the case.)
+                self._first_sight.append(c.id)
                 continue
             old = CaseSnap.model_validate_json(old_raw)
             bits = changed_fields(old, snap)
@@ -176,6 +185,23 @@ class Sweeper:
             requested = True
         if requested:
             self.on_requested()
+
+    async def _schedule_first_sight(self) -> None:
+        if not self._first_sight:
+            return
+        keys = self.store.keys
+        redis = self.store.redis
+        watched = int(await redis.zcard(keys.schedule()))
+        policy = (self.policy_for(watched + len(self._first_sight)) if self.policy_for is not None
+                  else self.policy())
+        now = self.clock()
+        async with redis.pipeline(transaction=False) as pipe:
+            for case_id in self._first_sight:
+                first = policy.first_due(now)
+                pipe.hsetnx(keys.case_state(case_id), "next", f"{first:.3f}")
+                pipe.zadd(keys.schedule(), {case_id: first}, nx=True)
+            await pipe.execute()
+        self._first_sight = []
 
     async def _missing(self, listed: set[str]) -> None:
         """Watched cases absent from a complete listing: ask for a GET (404 unwatches them)."""
