@@ -104,7 +104,8 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _slack_error(exc: SlackApiError) -> str:
+def slack_error(exc: SlackApiError) -> str:
+    """The Slack error code of a failed call ("invalid_auth"), or "unknown_error"."""
     resp = exc.response
     return str(resp.get("error", "unknown_error")) if resp is not None else "unknown_error"
 
@@ -191,7 +192,7 @@ class Checker:
         try:
             resp = await self.slack.auth_test()
         except SlackApiError as exc:
-            error = _slack_error(exc)
+            error = slack_error(exc)
             if error == "ratelimited":
                 self.report.add("slack auth.test", Mark.WARN, "Slack is rate limiting this app right now",
                                 "run the check again in a minute")
@@ -255,14 +256,14 @@ class Checker:
         try:
             await self.slack.apps_connections_open(app_token=s.slack_app_token.get_secret_value())
         except SlackApiError as exc:
-            if _slack_error(exc) == "ratelimited":
+            if slack_error(exc) == "ratelimited":
                 # apps.connections.open allows about one call a minute, and running replicas use it too
                 self.report.add("slack transport", Mark.WARN,
                                 "Slack is rate limiting apps.connections.open right now",
                                 "run the check again in a minute")
                 return
             self.report.add(
-                "slack transport", Mark.FAIL, f"Slack rejected SLACK_APP_TOKEN ({_slack_error(exc)})",
+                "slack transport", Mark.FAIL, f"Slack rejected SLACK_APP_TOKEN ({slack_error(exc)})",
                 "create an app-level token with connections:write (Basic Information > App-Level Tokens) "
                 "and turn Socket Mode on",
             )
@@ -325,7 +326,7 @@ class Checker:
     # --- Redis ---------------------------------------------------------------------------------
 
     async def check_redis(self) -> None:
-        where = _redact_url(self.settings.redis_url)
+        where = redact_url(self.settings.redis_url)
         try:
             await self.redis.ping()
             info = await self.redis.info()
@@ -450,7 +451,7 @@ class Checker:
             except SlackApiError as exc:
                 self.report.add(
                     "admins", Mark.FAIL,
-                    f"CASEROOM_ADMIN_GROUP {s.caseroom_admin_group}: Slack says {_slack_error(exc)}",
+                    f"CASEROOM_ADMIN_GROUP {s.caseroom_admin_group}: Slack says {slack_error(exc)}",
                     "use the user group's id (S...), and grant usergroups:read",
                 )
                 return
@@ -511,7 +512,8 @@ class Checker:
         return text
 
 
-def _redact_url(url: str) -> str:
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ***, safe to show ("<invalid URL>" if it does not parse)."""
     try:
         parts = urlsplit(url)
     except ValueError:

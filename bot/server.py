@@ -21,11 +21,11 @@ import sys
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import uvicorn
 from slack_sdk.errors import SlackApiError
 
+from bot.check import redact_url, slack_error
 from bot.config import Settings, secret_values
 from bot.logs import setup_logging
 from bot.relay import Relay
@@ -113,7 +113,7 @@ async def check_redis(runtime: Runtime) -> None:
             if attempt + 1 < REDIS_START_ATTEMPTS:
                 await asyncio.sleep(1)
     raise StartupError(
-        f"cannot reach Redis at {_redact_url(runtime.settings.redis_url)} (REDIS_URL): "
+        f"cannot reach Redis at {redact_url(runtime.settings.redis_url)} (REDIS_URL): "
         f"{type(last).__name__}: {last}. Start Redis or fix REDIS_URL."
     )
 
@@ -124,7 +124,7 @@ async def check_slack(runtime: Runtime) -> dict[str, Any]:
     try:
         resp = await runtime.slack.auth_test()
     except SlackApiError as exc:
-        error = exc.response.get("error", "unknown_error") if exc.response is not None else "unknown_error"
+        error = slack_error(exc)
         raise StartupError(
             f"Slack rejected SLACK_BOT_TOKEN ({error}). Copy the Bot User OAuth Token (xoxb-...) from the "
             "Slack app's OAuth & Permissions page, and reinstall the app if it was revoked."
@@ -275,7 +275,7 @@ async def _open_socket_mode(app: Any, runtime: Runtime) -> Any:
         handler.client.wss_uri = await handler.client.issue_new_wss_url()
     except SlackApiError as exc:
         await handler.close_async()  # type: ignore[no-untyped-call]
-        error = exc.response.get("error", "unknown_error") if exc.response is not None else "unknown_error"
+        error = slack_error(exc)
         raise StartupError(
             f"Slack rejected SLACK_APP_TOKEN ({error}). Create an app-level token with the "
             "connections:write scope (Basic Information > App-Level Tokens) and enable Socket Mode."
@@ -347,17 +347,6 @@ async def _drain_background_tasks(
             hurry_task.cancel()
     for task in pending:
         task.cancel()
-
-
-def _redact_url(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid URL>"
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return parts._replace(netloc=netloc).geturl()
-    return url
 
 
 def _run(coro_factory: Any, settings: Settings) -> int:
