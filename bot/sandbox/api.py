@@ -343,49 +343,28 @@ async def get_validation(request: Request) -> Response:
 # ---------------------------------------------------------------- writes (rules.py holds the logic)
 
 
-@guarded
-async def send_chat(request: Request) -> Response:
-    return await rules.send_chat(sandbox_of(request), request, case_from_path(request))
+CaseRule = Callable[["Sandbox", Request, "CaseRec"], Awaitable[Response]]
 
 
-@guarded
-async def create_payment(request: Request) -> Response:
-    return await rules.create_payment(sandbox_of(request), request, case_from_path(request))
+def case_write(rule: CaseRule) -> Handler:
+    """The endpoint of a write under /cases/{id}: the case from the path, then the rule."""
+
+    async def endpoint(request: Request) -> Response:
+        return await rule(sandbox_of(request), request, case_from_path(request))
+
+    endpoint.__name__ = rule.__name__
+    return guarded(endpoint)
 
 
-@guarded
-async def update_payment(request: Request) -> Response:
-    return await rules.update_payment(sandbox_of(request), request, case_from_path(request))
-
-
-@guarded
-async def delete_payment(request: Request) -> Response:
-    return await rules.delete_payment(sandbox_of(request), request, case_from_path(request))
-
-
-@guarded
-async def upload_file(request: Request) -> Response:
-    return await rules.upload_file(sandbox_of(request), request, case_from_path(request))
-
-
-@guarded
-async def create_note(request: Request) -> Response:
-    return await rules.create_note(sandbox_of(request), request, case_from_path(request))
-
-
-@guarded
-async def close_case(request: Request) -> Response:
-    return await rules.close_case(sandbox_of(request), request, case_from_path(request))
-
-
-@guarded
-async def start_case(request: Request) -> Response:
-    return await rules.start_case(sandbox_of(request), request, case_from_path(request))
-
-
-@guarded
-async def update_fees(request: Request) -> Response:
-    return await rules.update_fees(sandbox_of(request), request, case_from_path(request))
+send_chat = case_write(rules.send_chat)
+create_payment = case_write(rules.create_payment)
+update_payment = case_write(rules.update_payment)
+delete_payment = case_write(rules.delete_payment)
+upload_file = case_write(rules.upload_file)
+create_note = case_write(rules.create_note)
+close_case = case_write(rules.close_case)
+start_case = case_write(rules.start_case)
+update_fees = case_write(rules.update_fees)
 
 
 def routes() -> list[Route]:
