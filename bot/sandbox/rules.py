@@ -272,16 +272,7 @@ async def send_chat(sb: Sandbox, request: Request, case: CaseRec) -> Response:
             existing = next((c for c in case.chats if c.id == hit[0]), None)
             if existing is not None:
                 return JSONResponse(sb.state.chat_json(existing))
-    chat = post_chat(
-        sb,
-        case,
-        role=0,
-        message=message,
-        first=user.first_name,
-        last=user.last_name,
-        email=user.email,
-        int_id=user.int_id,
-    )
+    chat = post_partner_chat(sb, case, user, message)
     if key is not None:
         sb.idempotency.chat[(case.id, key, _fingerprint(data))] = (chat.id, time.time())
     return JSONResponse(sb.state.chat_json(chat))
@@ -314,6 +305,15 @@ def post_chat(
     sb.state.touch(case)
     sb.state.emit("chat.created", case, chatId=chat.id, role=role)
     return chat
+
+
+
+def post_partner_chat(sb: Sandbox, case: CaseRec, user: TeamUser, message: str) -> ChatRec:
+    """A chat message from a member of the partner's team (role 0)."""
+    return post_chat(
+        sb, case, role=0, message=message, first=user.first_name, last=user.last_name, email=user.email,
+        int_id=user.int_id,
+    )
 
 
 # ---------------------------------------------------------------- payments
@@ -828,16 +828,7 @@ async def start_case(sb: Sandbox, request: Request, case: CaseRec) -> Response:
         actor_type="System",
         actor_name=None,
     )
-    post_chat(
-        sb,
-        case,
-        role=0,
-        message=welcome,
-        first=user.first_name,
-        last=user.last_name,
-        email=user.email,
-        int_id=user.int_id,
-    )
+    post_partner_chat(sb, case, user, welcome)
     return JSONResponse(
         {
             "caseId": case.id,
