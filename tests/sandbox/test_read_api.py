@@ -12,7 +12,7 @@ from tests.fixtures.sandbox import SandboxHandle
 
 pytestmark = pytest.mark.sandbox
 
-LIFECYCLE_DISPLAYS = {
+LIFECYCLE_ORDER = [
     "Pending Verification",
     "More Info Required",
     "Collecting Quotes",
@@ -21,7 +21,9 @@ LIFECYCLE_DISPLAYS = {
     "Paused",
     "Closed",
     "Merged",
-}
+]
+"""The display texts of the lifecycles a partner sees, in the order Sort=Lifecycle puts them."""
+LIFECYCLE_DISPLAYS = set(LIFECYCLE_ORDER)
 
 
 @pytest.fixture
@@ -147,17 +149,7 @@ def test_sort_grammar(api: httpx.Client) -> None:
     # unknown fields are ignored: same order as without them
     assert [c["id"] for c in all_cases(api, Sort="debtorName,GrossAmount:desc")] == [c["id"] for c in desc]
     multi = all_cases(api, Sort="Lifecycle:asc,Remainder:desc")
-    order = [
-        "Pending Verification",
-        "More Info Required",
-        "Collecting Quotes",
-        "Pending Quote Selection",
-        "Active",
-        "Paused",
-        "Closed",
-        "Merged",
-    ]
-    keys = [(order.index(c["lifecycle"]), -c["remainder"]) for c in multi]
+    keys = [(LIFECYCLE_ORDER.index(c["lifecycle"]), -c["remainder"]) for c in multi]
     assert keys == sorted(keys)
     finished = all_cases(api, Sort="DateFinished:desc")
     nulls = [c["dateFinished"] is None for c in finished]
