@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import IntEnum, StrEnum
@@ -111,21 +112,28 @@ _LOOKUPS: dict[type, dict[str, Any]] = {}
 
 
 class _DisplayEnum(StrEnum):
-    """StrEnum whose value is the API enum name, with a display text and lenient parsing."""
+    """StrEnum whose value is the API enum name, with a display text and lenient parsing.
 
-    @classmethod
-    def _displays(cls) -> dict[str, str]:
-        raise NotImplementedError
+    A subclass must name its display texts in the class statement
+    (``class Lifecycle(_DisplayEnum, displays=..., aliases=...)``): without them it fails to define.
+    """
 
-    @classmethod
-    def _aliases(cls) -> dict[str, str]:
-        """Extra display texts (older docs) -> enum name."""
-        return {}
+    _display_texts: ClassVar[Mapping[str, str]]
+    """Enum name -> the text Debitura shows."""
+    _alias_texts: ClassVar[Mapping[str, str]]
+    """Extra display texts (older docs) -> enum name."""
+
+    def __init_subclass__(
+        cls, *, displays: Mapping[str, str], aliases: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init_subclass__()
+        cls._display_texts = displays
+        cls._alias_texts = aliases or {}
 
     @property
     def display(self) -> str:
         """The text Debitura shows (and returns in case responses) for this value."""
-        return self._displays().get(self.value, self.value)
+        return self._display_texts.get(str(self), str(self))
 
     @classmethod
     def from_display(cls, text: str | None) -> Self | None:
@@ -144,33 +152,10 @@ class _DisplayEnum(StrEnum):
             for member in cls:
                 table[normalise_code(member.value)] = member
                 table[normalise_code(member.display)] = member
-            for alias, name in cls._aliases().items():
+            for alias, name in cls._alias_texts.items():
                 table[normalise_code(alias)] = cls(name)
             _LOOKUPS[cls] = table
         return table
-
-
-class Lifecycle(_DisplayEnum):
-    """Case lifecycle; values are the enum names the ``Statuses`` filter takes."""
-
-    PendingContractSigning = "PendingContractSigning"
-    PendingVerificationInternal = "PendingVerificationInternal"
-    PendingVerification = "PendingVerification"
-    NeedsAdditionalDetails = "NeedsAdditionalDetails"
-    Leads = "Leads"
-    LeadsQuoteGiven = "LeadsQuoteGiven"
-    Active = "Active"
-    Paused = "Paused"
-    Closed = "Closed"
-    Merged = "Merged"
-
-    @classmethod
-    def _displays(cls) -> dict[str, str]:
-        return _LIFECYCLE_DISPLAY
-
-    @classmethod
-    def _aliases(cls) -> dict[str, str]:
-        return _LIFECYCLE_ALIASES
 
 
 _LIFECYCLE_DISPLAY = {
@@ -193,39 +178,19 @@ _LIFECYCLE_ALIASES = {
 }
 
 
-class CloseCode(_DisplayEnum):
-    """Close codes; values are enum names. Only :data:`SETTABLE_CLOSE_CODES` may be sent to /close."""
+class Lifecycle(_DisplayEnum, displays=_LIFECYCLE_DISPLAY, aliases=_LIFECYCLE_ALIASES):
+    """Case lifecycle; values are the enum names the ``Statuses`` filter takes."""
 
-    Paid = "Paid"
-    PartiallyPaid = "PartiallyPaid"
-    CaseNeverStarted = "CaseNeverStarted"
-    CaseNeverStartedInternal = "CaseNeverStartedInternal"
-    InvalidCaseData = "InvalidCaseData"
-    DebtorInsolventBankrupt = "DebtorInsolventBankrupt"
-    DebtorUntraceable = "DebtorUntraceable"
-    DisputedLegalActionDeclinedByClient = "DisputedLegalActionDeclinedByClient"
-    WithdrawnByClient = "WithdrawnByClient"
-    PreLegalExhaustedNoPayment = "PreLegalExhaustedNoPayment"
-    StatuteOfLimitationsExpired = "StatuteOfLimitationsExpired"
-    SettlementRejectedByClient = "SettlementRejectedByClient"
-    UnresponsiveClient = "UnresponsiveClient"
-    UneconomicalToPursue = "UneconomicalToPursue"
-    NoQuotesReceived = "NoQuotesReceived"
-    QuotesExpiredNotAccepted = "QuotesExpiredNotAccepted"
-    Other = "Other"
-
-    @classmethod
-    def _displays(cls) -> dict[str, str]:
-        return _CLOSE_CODE_DISPLAY
-
-    @classmethod
-    def _aliases(cls) -> dict[str, str]:
-        return _CLOSE_CODE_ALIASES
-
-    @property
-    def settable(self) -> bool:
-        """Whether a partner may send this code to ``POST /cases/{id}/close``."""
-        return self in SETTABLE_CLOSE_CODES
+    PendingContractSigning = "PendingContractSigning"
+    PendingVerificationInternal = "PendingVerificationInternal"
+    PendingVerification = "PendingVerification"
+    NeedsAdditionalDetails = "NeedsAdditionalDetails"
+    Leads = "Leads"
+    LeadsQuoteGiven = "LeadsQuoteGiven"
+    Active = "Active"
+    Paused = "Paused"
+    Closed = "Closed"
+    Merged = "Merged"
 
 
 _CLOSE_CODE_DISPLAY = {
@@ -254,6 +219,34 @@ _CLOSE_CODE_ALIASES = {
     "Withdrawn": "WithdrawnByClient",
 }
 
+
+class CloseCode(_DisplayEnum, displays=_CLOSE_CODE_DISPLAY, aliases=_CLOSE_CODE_ALIASES):
+    """Close codes; values are enum names. Only :data:`SETTABLE_CLOSE_CODES` may be sent to /close."""
+
+    Paid = "Paid"
+    PartiallyPaid = "PartiallyPaid"
+    CaseNeverStarted = "CaseNeverStarted"
+    CaseNeverStartedInternal = "CaseNeverStartedInternal"
+    InvalidCaseData = "InvalidCaseData"
+    DebtorInsolventBankrupt = "DebtorInsolventBankrupt"
+    DebtorUntraceable = "DebtorUntraceable"
+    DisputedLegalActionDeclinedByClient = "DisputedLegalActionDeclinedByClient"
+    WithdrawnByClient = "WithdrawnByClient"
+    PreLegalExhaustedNoPayment = "PreLegalExhaustedNoPayment"
+    StatuteOfLimitationsExpired = "StatuteOfLimitationsExpired"
+    SettlementRejectedByClient = "SettlementRejectedByClient"
+    UnresponsiveClient = "UnresponsiveClient"
+    UneconomicalToPursue = "UneconomicalToPursue"
+    NoQuotesReceived = "NoQuotesReceived"
+    QuotesExpiredNotAccepted = "QuotesExpiredNotAccepted"
+    Other = "Other"
+
+    @property
+    def settable(self) -> bool:
+        """Whether a partner may send this code to ``POST /cases/{id}/close``."""
+        return self in SETTABLE_CLOSE_CODES
+
+
 SETTABLE_CLOSE_CODES: frozenset[CloseCode] = frozenset(
     {
         CloseCode.Paid, CloseCode.PartiallyPaid, CloseCode.DebtorInsolventBankrupt,
@@ -274,7 +267,8 @@ class _CodeValue(Generic[E]):
     """
 
     __slots__ = ("display", "name")
-    enum: ClassVar[type[_DisplayEnum]]
+    enum: type[E]
+    """The enum (set on the class by each subclass)."""
 
     def __init__(self, display: str, name: E | None = None) -> None:
         self.display = display
@@ -282,11 +276,11 @@ class _CodeValue(Generic[E]):
 
     @classmethod
     def parse(cls, raw: str | _DisplayEnum) -> Self:
+        text = str(raw)  # a member's str is its value (the enum name)
+        member = cls.enum.from_display(text)
         if isinstance(raw, _DisplayEnum):
-            member = cls.enum.from_display(raw.value)
-            return cls(member.display if member else raw.value, member)  # type: ignore[arg-type]
-        text = str(raw)
-        return cls(text, cls.enum.from_display(text))  # type: ignore[arg-type]
+            return cls(member.display if member else text, member)
+        return cls(text, member)
 
     @property
     def known(self) -> bool:

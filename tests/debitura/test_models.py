@@ -119,6 +119,22 @@ def test_close_code_displays_keep_en_dashes() -> None:
     assert CloseCode.QuotesExpiredNotAccepted.display == "Quotes Expired \u2013 Not Accepted"
 
 
+
+def test_display_enum_needs_its_display_texts_to_define() -> None:
+    from bot.debitura.models import _DisplayEnum
+
+    with pytest.raises(TypeError, match="displays"):
+
+        class Untexted(_DisplayEnum):  # the point: no displays=
+            A = "A"
+
+    class Texted(_DisplayEnum, displays={"A": "Ay"}):
+        A = "A"
+        B = "B"
+
+    assert Texted.A.display == "Ay" and Texted.B.display == "B"
+    assert Texted.from_display("ay") is Texted.A
+
 def test_enum_sizes() -> None:
     assert len(list(Lifecycle)) == 10 and len(list(CloseCode)) == 17
 
