@@ -48,8 +48,8 @@ def test_truncate_rejects_a_zero_limit() -> None:
     [(Decimal("1234.5"), "1,234.50"), (Decimal("0.005"), "0.01"), (1, "1.00"), ("99.999", "100.00"),
      (None, "—"), (Decimal("NaN"), "—"), (Decimal("-12.3"), "-12.30")],
 )
-def test_format_amount(amount: object, expected: str) -> None:
-    assert format_amount(amount) == expected  # type: ignore[arg-type]
+def test_format_amount(amount: Decimal | int | str | None, expected: str) -> None:
+    assert format_amount(amount) == expected
 
 
 def test_format_money_escapes_the_currency_and_skips_unknown_amounts() -> None:

@@ -142,7 +142,7 @@ USERS_PAGE_2 = {
     ],
 }
 
-TIMELINE = {
+TIMELINE: dict[str, Any] = {
     "items": [
         {
             "date": "2026-03-03T09:00:00Z",

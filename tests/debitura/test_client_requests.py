@@ -27,6 +27,7 @@ from bot.debitura.models import (
     UpdateWebhookRequest,
     UploadDocumentType,
 )
+from bot.debitura.ratelimit import UnlimitedLimiter
 from tests.debitura import bodies
 from tests.debitura.conftest import API_KEY, FakeApi, body_json, multipart, query
 
@@ -658,12 +659,14 @@ async def test_base_url_with_path_prefix(api: FakeApi) -> None:
     await c.aclose()
 
 
-async def test_with_priority_shares_pool_and_only_owner_closes(client: DebituraClient, api: FakeApi) -> None:
+async def test_with_priority_shares_pool_and_only_owner_closes(
+    client: DebituraClient, api: FakeApi, limiter: UnlimitedLimiter
+) -> None:
     background = client.with_priority(client.priority.BACKGROUND)
     api.json(bodies.ME)
     await background.me()
-    assert client.limiter is not None
-    assert client.limiter.acquired[-1] == (client.priority.BACKGROUND, "me")  # type: ignore[attr-defined]
+    assert client.limiter is limiter
+    assert limiter.acquired[-1] == (client.priority.BACKGROUND, "me")
     await background.aclose()
     api.json(bodies.ME)
     await client.me()  # the shared pool is still open

@@ -34,7 +34,7 @@ from bot.debitura.models import (
 )
 from tests.debitura import bodies
 
-TIMELINE_ITEMS: list[dict[str, Any]] = bodies.TIMELINE["items"]  # type: ignore[assignment]
+TIMELINE_ITEMS: list[dict[str, Any]] = bodies.TIMELINE["items"]
 
 LIFECYCLE_DISPLAYS = [
     ("Pending contract signing", Lifecycle.PendingContractSigning),
