@@ -339,13 +339,15 @@ async def run_command(runtime: Runtime, client: AsyncWebClient, parsed: ParsedCo
         if sub == "card":
             return await load_card(runtime, case, channel_id=inv.channel_id)
         return await load_view(runtime, sub, case, user_id=inv.user_id, channel_id=inv.channel_id)
-    await identity.check_user(runtime, inv.user_id)
     if sub in MODAL_KINDS or (sub == "note" and not parsed.text):
         from bot.listeners.modals import open_write_modal
 
+        # The modal first: trigger_id expires 3 s after the command, and checking the user may cost a
+        # users.info call. open_write_modal checks the user itself and shows a refusal in the modal.
         await open_write_modal(runtime, client, kind=sub, case_ref=parsed.ref, trigger_id=inv.trigger_id,
                                user_id=inv.user_id, channel_id=inv.channel_id)
         return None
+    await identity.check_user(runtime, inv.user_id)
     if sub == "list":
         request = ListPage(st=parsed.statuses, page=parsed.page)
         return await load_list(runtime, request, channel_id=inv.channel_id, command=inv.command)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.fakes.slack.workspace import View
+from tests.fakes.slack.workspace import File, View
 from tests.fixtures.e2e import Caseroom
 
 TIMEOUT = 20.0
@@ -60,3 +60,24 @@ def sandbox_get(sandbox: Any, path: str) -> Any:
         response = http.get(path)
         response.raise_for_status()
         return response.json()
+
+
+def add_slack_file(cr: Caseroom, user_id: str, name: str, content: bytes) -> File:
+    """A file the user attached in Slack: stored, complete, downloadable from its url_private."""
+    ws = cr.fake.workspace
+    file = File(
+        id=ws.new_id("F"),
+        name=name,
+        length=len(content),
+        user=user_id,
+        created=int(ws.now()),
+        content=content,
+        completed=True,
+    )
+    ws.files[file.id] = file
+    return file
+
+
+def file_input_value(cr: Caseroom, file: File) -> list[dict[str, Any]]:
+    """What Slack puts in a file_input's state: the attached files as file objects."""
+    return [file.to_api(cr.fake.base_url)]

@@ -104,11 +104,27 @@ async def test_write_subcommands_open_their_modal(caseroom_http: Caseroom, sandb
 
 
 async def test_a_guest_cannot_open_a_write_modal(caseroom_http: Caseroom, sandbox: SandboxHandle) -> None:
+    """The loading modal opens at once (trigger_id), then shows the refusal instead of the form."""
+    from blocks.ids import Callback
+    from tests.e2e.modal_flows import wait_result
+
     case = sandbox.case("Active")
+    before = len(sandbox_payments(sandbox, case["id"]))
     guest = caseroom_http.fake.workspace.add_user("gale", guest="single")
-    post = await reply(caseroom_http, await run(caseroom_http, f"pay {case['reference']}", user=guest.id))
-    assert "Guests cannot use Caseroom" in post.text
-    assert not caseroom_http.fake.journal.calls("views.open")
+    await run(caseroom_http, f"pay {case['reference']}", user=guest.id)
+    await wait_result(caseroom_http, guest.id, "Guests cannot use Caseroom")
+    ws = caseroom_http.fake.workspace
+    assert all(ws.views[v].callback_id != Callback.PAYMENT for v in ws.view_stacks.get(guest.id, []))
+    assert not caseroom_http.fake.journal.responses()  # no ephemeral reply besides the modal
+    assert len(sandbox_payments(sandbox, case["id"])) == before
+
+
+def sandbox_payments(sandbox: SandboxHandle, case_id: str) -> list[dict[str, object]]:
+    with sandbox.client() as http:
+        resp = http.get(f"/cases/{case_id}/payments")
+        resp.raise_for_status()
+        payments: list[dict[str, object]] = resp.json()
+        return payments
 
 
 async def test_the_follow_button_on_the_card(

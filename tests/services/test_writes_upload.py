@@ -36,7 +36,9 @@ async def runtime(
     slack_client: AsyncWebClient,
 ) -> AsyncIterator[Runtime]:
     client = DebituraClient(sandbox.url, sandbox.api_key, limiter=UnlimitedLimiter(), max_retries=0)
-    settings = make_settings(debitura_api_url=sandbox.url, slack_api_url=fake_slack.api_url)
+    settings = make_settings(
+        debitura_api_url=sandbox.url, slack_api_url=fake_slack.api_url, slack_bot_token=fake_slack.bot_token
+    )
     rt = Runtime(
         settings=settings,
         keys=keys,
@@ -90,7 +92,7 @@ async def test_upload_from_slack_reaches_the_case(
         runtime, case=case, form=form, user_id="U1", transport=serving(PDF, seen)
     )
     assert result.ok and "invoice-2026.pdf" in result.text
-    assert seen[0].headers["authorization"] == "Bearer xoxb-test-token"
+    assert seen[0].headers["authorization"] == f"Bearer {fake_slack.bot_token}"
     assert str(seen[0].url).startswith(fake_slack.base_url)
     files = await runtime.debitura.list_files(case.id)
     uploaded = [f for f in files if f.file_name == "invoice-2026.pdf"]
@@ -132,3 +134,31 @@ def test_bot_token_only_goes_to_slack() -> None:
     assert not uploads.token_may_go_to("https://slack.com.evil.example/a.pdf", "https://slack.com/api/")
     assert not uploads.token_may_go_to("http://files.slack.com/a.pdf", "https://slack.com/api/")
     assert not uploads.token_may_go_to("http://127.0.0.1:6666/files/a.pdf", api)
+
+
+async def test_download_from_the_fake_slacks_url_private(runtime: Runtime, fake_slack: FakeSlack) -> None:
+    """No transport stub: files.info's url_private is served by the fake with the bot token."""
+    file = slack_file(fake_slack, "statement.pdf", PDF)
+    info = await uploads.slack_file_info(runtime, file.id)
+    assert info["url_private"] == f"{fake_slack.base_url}files/{file.id}/statement.pdf"
+    assert await uploads.download_slack_file(runtime, info["url_private"]) == PDF
+
+
+async def test_url_private_needs_the_bot_token_and_a_known_file(fake_slack: FakeSlack) -> None:
+    file = slack_file(fake_slack, "statement.pdf", PDF)
+    url = f"{fake_slack.base_url}files/{file.id}/statement.pdf"
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(url)).status_code == 401
+        bad = await http.get(url, headers={"Authorization": "Bearer xoxb-wrong"})
+        assert bad.status_code == 401
+        bot = {"Authorization": f"Bearer {fake_slack.bot_token}"}
+        assert (await http.get(url, headers=bot)).content == PDF
+        unknown = await http.get(f"{fake_slack.base_url}files/F0NOPE/statement.pdf", headers=bot)
+        assert unknown.status_code == 404
+        renamed = await http.get(f"{fake_slack.base_url}files/{file.id}/other.pdf", headers=bot)
+        assert renamed.status_code == 404
+
+
+async def test_a_refused_download_is_explained(runtime: Runtime, fake_slack: FakeSlack) -> None:
+    with pytest.raises(BadInput, match="HTTP 404"):
+        await uploads.download_slack_file(runtime, f"{fake_slack.base_url}files/F0NOPE/x.pdf")

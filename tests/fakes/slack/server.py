@@ -79,6 +79,7 @@ class FakeSlack:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_get("/files/{file_id}/{name}", self._download)
         app.router.add_post("/response/{team}/{token}", self._response_url)
         app.router.add_get("/link/", self.socket.handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
@@ -159,6 +160,25 @@ class FakeSlack:
         file.content = data
         self.journal.notify()
         return web.Response(text=f"OK - {len(data)}")
+
+    # -- url_private (files.info) -----------------------------------------------------------------
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """GET a stored file's url_private: like Slack, only with the bot token as a Bearer header
+        (and files:read when scopes are enforced); unknown or unfinished files are 404."""
+        auth = request.headers.get("Authorization", "")
+        token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
+        if not token:
+            return web.Response(status=401, text="not_authed")
+        if token != self.bot_token:
+            return web.Response(status=401, text="invalid_auth")
+        if self.granted_scopes is not None and "files:read" not in self.granted_scopes:
+            return web.Response(status=403, text="missing_scope: files:read")
+        file = self.workspace.files.get(request.match_info["file_id"])
+        name = request.match_info["name"]
+        if file is None or not file.completed or file.content is None or file.name != name:
+            return web.Response(status=404, text="file_not_found")
+        return web.Response(body=file.content, content_type="application/octet-stream")
 
     # -- response_url -----------------------------------------------------------------------------
 
