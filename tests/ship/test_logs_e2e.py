@@ -39,6 +39,20 @@ def personal_data(sandbox: SandboxHandle, case_ids: list[str]) -> set[str]:
     return found
 
 
+def json_lines(output: str) -> list[dict[str, Any]]:
+    """The process's log lines; every non-blank line must be one JSON object."""
+    return [json.loads(raw) for raw in output.splitlines() if raw.strip()]
+
+
+def assert_no_personal_data_at_info(lines: list[dict[str, Any]], secrets: set[str]) -> None:
+    for line in lines:
+        if logging.getLevelName(line["level"]) < logging.INFO:
+            continue
+        text = json.dumps(line, ensure_ascii=False)
+        leaked = [value for value in secrets if value in text]
+        assert not leaked, f"personal data {leaked} in an {line['level']} log line: {line['msg'][:200]}"
+
+
 async def test_logs_json_error_ids_and_no_personal_data_at_info(
     caseroom_factory: Factory, sandbox: SandboxHandle
 ) -> None:
@@ -58,10 +72,7 @@ async def test_logs_json_error_ids_and_no_personal_data_at_info(
     shown_id = error_id(mrkdwn(failed.body))
     assert await caseroom.stop() == 0
 
-    lines: list[dict[str, Any]] = []
-    for raw in caseroom.output.splitlines():
-        if raw.strip():
-            lines.append(json.loads(raw))  # every line is one JSON object
+    lines = json_lines(caseroom.output)
     logged = [line for line in lines if line.get("error_id") == shown_id]
     assert logged, f"no log line carries error id {shown_id}"
     assert shown_id in logged[0]["msg"]
@@ -69,13 +80,7 @@ async def test_logs_json_error_ids_and_no_personal_data_at_info(
     secrets = personal_data(sandbox, [c["id"] for c in active])
     # the values looked for are the ones people saw in Slack (so the check below means something)
     assert any(value in shown for value in secrets), secrets
-    for line in lines:
-        if logging.getLevelName(line["level"]) < logging.INFO:
-            continue
-        text = json.dumps(line, ensure_ascii=False)
-        leaked = [value for value in secrets if value in text]
-        assert not leaked, f"personal data {leaked} in an {line['level']} log line: {line['msg'][:200]}"
-
+    assert_no_personal_data_at_info(lines, secrets)
 
 
 async def test_logs_relay_keeps_personal_data_out_of_info(
@@ -111,11 +116,6 @@ async def test_logs_relay_keeps_personal_data_out_of_info(
     assert await caseroom.stop() == 0
     secrets = personal_data(sandbox, [case_id])
     assert secrets
-    lines = [json.loads(raw) for raw in caseroom.output.splitlines() if raw.strip()]
+    lines = json_lines(caseroom.output)
     assert any(line["logger"].startswith("bot.relay") for line in lines)
-    for line in lines:
-        if logging.getLevelName(line["level"]) < logging.INFO:
-            continue
-        text = json.dumps(line, ensure_ascii=False)
-        leaked = [value for value in secrets if value in text]
-        assert not leaked, f"personal data {leaked} in an {line['level']} log line: {line['msg'][:200]}"
+    assert_no_personal_data_at_info(lines, secrets)
