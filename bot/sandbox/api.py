@@ -20,25 +20,20 @@ from bot.sandbox.enums import parse_lifecycle
 from bot.sandbox.http import (
     ApiFail,
     FieldErrors,
+    Handler,
     ProblemFail,
     not_found,
     parse_uuid,
+    path_uuid,
     problem,
     query_multi,
+    sandbox_of,
 )
 from bot.sandbox.state import SORT_FIELDS, dump
 
 if TYPE_CHECKING:
     from bot.sandbox.app import Sandbox
     from bot.sandbox.model import CaseRec
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def sandbox_of(request: Request) -> Sandbox:
-    sb: Sandbox = request.app.state.sandbox
-    return sb
-
 
 def guarded(fn: Handler) -> Handler:
     async def wrapper(request: Request) -> Response:
@@ -56,12 +51,7 @@ def guarded(fn: Handler) -> Handler:
 
 
 def case_from_path(request: Request) -> CaseRec:
-    sb = sandbox_of(request)
-    raw = request.path_params["id"]
-    case_id = parse_uuid(raw)
-    if case_id is None:
-        raise FieldErrors({"id": [f"The value '{raw}' is not valid."]})
-    case = sb.state.find(case_id)
+    case = sandbox_of(request).state.find(path_uuid(request))
     if case is None:
         raise not_found()
     return case

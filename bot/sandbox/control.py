@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -47,11 +46,13 @@ from bot.sandbox.http import (
     ApiFail,
     FieldErrors,
     Fields,
+    Handler,
     ProblemFail,
     json_body,
     not_found,
     parse_uuid,
     problem,
+    sandbox_of,
 )
 from bot.sandbox.model import CaseRec, iso, now
 from bot.sandbox.ratelimit import Limits
@@ -61,17 +62,11 @@ if TYPE_CHECKING:
     from bot.sandbox.app import Sandbox
 
 ALL_EVENTS = WEBHOOK_EVENTS
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def _sb(request: Request) -> Sandbox:
-    sb: Sandbox = request.app.state.sandbox
-    return sb
 
 
 def controlled(fn: Handler) -> Handler:
     async def wrapper(request: Request) -> Response:
-        sb = _sb(request)
+        sb = sandbox_of(request)
         if sb.control_token and request.headers.get("x-sandbox-token") != sb.control_token:
             return problem(401, "Unauthorized", "X-Sandbox-Token is missing or wrong.", request.url.path)
         try:
@@ -89,10 +84,10 @@ def controlled(fn: Handler) -> Handler:
 
 def _case(request: Request) -> CaseRec:
     cid = parse_uuid(request.path_params["id"])
-    case = _sb(request).state.cases.get(cid) if cid else None
+    case = sandbox_of(request).state.cases.get(cid) if cid else None
     if case is None:
         raise not_found("No such case in the sandbox.")
-    return _sb(request).state.materialize(case)
+    return sandbox_of(request).state.materialize(case)
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -132,7 +127,7 @@ def summary(sb: Sandbox, c: CaseRec) -> dict[str, Any]:
 
 @controlled
 async def info(request: Request) -> Response:
-    sb = _sb(request)
+    sb = sandbox_of(request)
     st = sb.state
     return JSONResponse(
         {
@@ -151,7 +146,7 @@ async def info(request: Request) -> Response:
 
 @controlled
 async def reset(request: Request) -> Response:
-    sb = _sb(request)
+    sb = sandbox_of(request)
     f = Fields(await _body(request))
     seed = f.raw("seed")
     cases = f.raw("cases")
@@ -168,7 +163,7 @@ async def reset(request: Request) -> Response:
 
 @controlled
 async def list_cases(request: Request) -> Response:
-    sb = _sb(request)
+    sb = sandbox_of(request)
     q = request.query_params
     lifecycle = q.get("lifecycle")
     wanted = parse_lifecycle(lifecycle) if lifecycle else None
@@ -191,12 +186,12 @@ async def list_cases(request: Request) -> Response:
 
 @controlled
 async def get_case(request: Request) -> Response:
-    return JSONResponse(summary(_sb(request), _case(request)))
+    return JSONResponse(summary(sandbox_of(request), _case(request)))
 
 
 @controlled
 async def assign_case(request: Request) -> Response:
-    sb = _sb(request)
+    sb = sandbox_of(request)
     st = sb.state
     f = Fields(await _body(request))
     lifecycle_raw = f.string("lifecycle") or "PendingVerification"
@@ -237,7 +232,7 @@ async def assign_case(request: Request) -> Response:
 
 @controlled
 async def add_chat(request: Request) -> Response:
-    sb = _sb(request)
+    sb = sandbox_of(request)
     case = _case(request)
     f = Fields(await _body(request))
     message = f.string("message", required=True, max_len=10_000)
@@ -268,7 +263,7 @@ async def add_chat(request: Request) -> Response:
 
 @controlled
 async def edit_chat(request: Request) -> Response:
-    sb = _sb(request)
+    sb = sandbox_of(request)
     case = _case(request)
     chat_id = parse_uuid(request.path_params["chatId"])
     chat = next((c for c in case.chats if c.id == chat_id), None)
@@ -291,7 +286,7 @@ async def edit_chat(request: Request) -> Response:
 
 @controlled
 async def add_timeline(request: Request) -> Response:
-    sb = _sb(request)
+    sb = sandbox_of(request)
     case = _case(request)
     f = Fields(await _body(request))
     type_ = f.string("type", required=True)
@@ -319,7 +314,7 @@ async def add_timeline(request: Request) -> Response:
 
 @controlled
 async def set_lifecycle(request: Request) -> Response:
-    sb = _sb(request)
+    sb = sandbox_of(request)
     case = _case(request)
     f = Fields(await _body(request))
     raw = f.string("lifecycle", required=True)
@@ -341,7 +336,7 @@ async def set_lifecycle(request: Request) -> Response:
 
 @controlled
 async def set_phase(request: Request) -> Response:
-    sb = _sb(request)
+    sb = sandbox_of(request)
     case = _case(request)
     data = await _body(request)
     if "phase" not in data:
@@ -374,7 +369,7 @@ def _payment(request: Request, case: CaseRec) -> Any:
 
 @controlled
 async def support_delete_payment(request: Request) -> Response:
-    sb = _sb(request)
+    sb = sandbox_of(request)
     case = _case(request)
     payment = _payment(request, case)
     rules.remove_payment(sb, case, payment, actor_type="System", actor_name="Debitura Support")
@@ -383,7 +378,7 @@ async def support_delete_payment(request: Request) -> Response:
 
 @controlled
 async def set_invoiced(request: Request) -> Response:
-    sb = _sb(request)
+    sb = sandbox_of(request)
     case = _case(request)
     payment = _payment(request, case)
     data = await _body(request)
@@ -399,25 +394,25 @@ async def set_invoiced(request: Request) -> Response:
 
 @controlled
 async def list_faults(request: Request) -> Response:
-    return JSONResponse([r.to_json() for r in _sb(request).faults.rules])
+    return JSONResponse([r.to_json() for r in sandbox_of(request).faults.rules])
 
 
 @controlled
 async def add_fault(request: Request) -> Response:
     rule = FaultRule.from_json(await json_body(request))
-    _sb(request).faults.rules.append(rule)
+    sandbox_of(request).faults.rules.append(rule)
     return JSONResponse(rule.to_json(), status_code=201)
 
 
 @controlled
 async def clear_faults(request: Request) -> Response:
-    _sb(request).faults.rules.clear()
+    sandbox_of(request).faults.rules.clear()
     return Response(status_code=204)
 
 
 @controlled
 async def delete_fault(request: Request) -> Response:
-    sb = _sb(request)
+    sb = sandbox_of(request)
     before = len(sb.faults.rules)
     sb.faults.rules = [r for r in sb.faults.rules if r.id != request.path_params["faultId"]]
     if len(sb.faults.rules) == before:
@@ -431,12 +426,12 @@ def _limits_json(limits: Limits) -> dict[str, int]:
 
 @controlled
 async def get_limits(request: Request) -> Response:
-    return JSONResponse(_limits_json(_sb(request).limits))
+    return JSONResponse(_limits_json(sandbox_of(request).limits))
 
 
 @controlled
 async def put_limits(request: Request) -> Response:
-    sb = _sb(request)
+    sb = sandbox_of(request)
     data = await _body(request)
     values = _limits_json(sb.limits)
     for key, value in data.items():
@@ -452,7 +447,7 @@ async def put_limits(request: Request) -> Response:
 
 @controlled
 async def deliveries(request: Request) -> Response:
-    hub = _sb(request).webhooks
+    hub = sandbox_of(request).webhooks
     return JSONResponse(
         [
             {
@@ -476,13 +471,13 @@ async def webhooks_idle(request: Request) -> Response:
     timeout = data.get("timeout", 5.0)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 60:
         raise FieldErrors({"timeout": ["timeout must be a number of seconds in (0, 60]"]})
-    idle = await _sb(request).webhooks.idle(float(timeout))
+    idle = await sandbox_of(request).webhooks.idle(float(timeout))
     return JSONResponse({"idle": idle}, status_code=200 if idle else 504)
 
 
 @controlled
 async def save(request: Request) -> Response:
-    sb = _sb(request)
+    sb = sandbox_of(request)
     if sb.state_file is None:
         raise ApiFail(400, "NoStateFile", "The sandbox was started without --state.")
     sb.save()
@@ -490,7 +485,7 @@ async def save(request: Request) -> Response:
 
 
 async def download(request: Request) -> Response:
-    sb = _sb(request)
+    sb = sandbox_of(request)
     file_id = request.path_params["fileId"]
     if not sb.file_sig_ok(
         file_id, request.query_params.get("expires", ""), request.query_params.get("sig", "")

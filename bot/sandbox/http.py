@@ -10,13 +10,25 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bot.sandbox.model import parse_iso
+
+if TYPE_CHECKING:
+    from bot.sandbox.app import Sandbox
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def sandbox_of(request: Request) -> Sandbox:
+    """The `Sandbox` serving this request."""
+    sb: Sandbox = request.app.state.sandbox
+    return sb
 
 _JSON_TYPES = ("application/json", "text/json", "application/json-patch+json")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -232,6 +244,15 @@ def parse_uuid(text: str) -> str | None:
         return str(uuid.UUID(text.strip()))
     except ValueError:
         return None
+
+
+def path_uuid(request: Request, name: str = "id") -> str:
+    """The UUID in the path parameter `name`; a 400 field error if it is not one."""
+    raw = request.path_params[name]
+    value = parse_uuid(raw)
+    if value is None:
+        raise FieldErrors({name: [f"The value '{raw}' is not valid."]})
+    return value
 
 
 def query_multi(request: Request) -> dict[str, list[str]]:

@@ -35,7 +35,7 @@ from bot.sandbox.enums import (
     UPLOAD_DOCUMENT_TYPES,
     UPLOAD_EXTENSIONS,
 )
-from bot.sandbox.http import ApiFail, FieldErrors, Fields, json_body, not_found, parse_uuid
+from bot.sandbox.http import ApiFail, FieldErrors, Fields, json_body, not_found, path_uuid
 from bot.sandbox.model import (
     CaseRec,
     ChatRec,
@@ -455,10 +455,7 @@ def _create_payment(sb: Sandbox, case: CaseRec, data: dict[str, Any]) -> tuple[i
 
 
 def _payment_from_path(request: Request, case: CaseRec) -> PaymentRec:
-    raw = request.path_params["paymentId"]
-    pid = parse_uuid(raw)
-    if pid is None:
-        raise FieldErrors({"paymentId": [f"The value '{raw}' is not valid."]})
+    pid = path_uuid(request, "paymentId")
     payment = next((p for p in case.payments if p.id == pid), None)
     if payment is None:
         raise not_found("Payment not found on this case.")

@@ -30,13 +30,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.sandbox.enums import WEBHOOK_EVENTS as WEBHOOK_EVENTS
-from bot.sandbox.http import ApiFail, FieldErrors, Fields, json_body, not_found, parse_uuid
+from bot.sandbox.http import (
+    ApiFail,
+    FieldErrors,
+    Fields,
+    json_body,
+    not_found,
+    parse_uuid,
+    path_uuid,
+    sandbox_of,
+)
 from bot.sandbox.model import iso, now, parse_iso
 
 if TYPE_CHECKING:
     import httpx
 
-    from bot.sandbox.app import Sandbox
     from bot.sandbox.state import Event
 
 MAX_ATTEMPTS = 8
@@ -335,8 +343,7 @@ class WebhookHub:
 
 
 def _hub(request: Request) -> WebhookHub:
-    sb: Sandbox = request.app.state.sandbox
-    return sb.webhooks
+    return sandbox_of(request).webhooks
 
 
 def _events(f: Fields, name: str, *, required: bool) -> list[str] | None:
@@ -389,7 +396,7 @@ async def create_webhook(request: Request) -> Response:
     f.check()
     assert url is not None and events is not None
     sub = _hub(request).create(url, events, is_test_mode=test_mode)
-    request.app.state.sandbox.mark_dirty()
+    sandbox_of(request).mark_dirty()
     return JSONResponse(sub.to_json(with_secret=True), status_code=201)
 
 
@@ -423,14 +430,14 @@ async def update_webhook(request: Request) -> Response:
     if regenerate:
         sub.secret = new_secret()
     sub.updated = iso(now())
-    request.app.state.sandbox.mark_dirty()
+    sandbox_of(request).mark_dirty()
     return JSONResponse(sub.to_json(with_secret=regenerate))
 
 
 async def delete_webhook(request: Request) -> Response:
     sub = _sub_from_path(request)
     del _hub(request).subs[sub.id]
-    request.app.state.sandbox.mark_dirty()
+    sandbox_of(request).mark_dirty()
     return Response(status_code=204)
 
 
@@ -456,11 +463,7 @@ async def list_events(request: Request) -> Response:
 
 async def replay_event(request: Request) -> Response:
     hub = _hub(request)
-    raw = request.path_params["id"]
-    row_id = parse_uuid(raw)
-    if row_id is None:
-        raise FieldErrors({"id": [f"The value '{raw}' is not valid."]})
-    row = hub.rows_by_id.get(row_id)
+    row = hub.rows_by_id.get(path_uuid(request))
     if row is None:
         raise not_found("Webhook event not found.")
     sub = hub.subs.get(row.subscription_id)
