@@ -193,12 +193,10 @@ def build_find_result(refs: Sequence[str], found: dict[str, Case], *, command: s
 
 # --- per-case views -----------------------------------------------------------------------------------
 
-def _view_header(case: Case, what: str) -> Block:
-    return header(f"{what} · {case_title(case)}")
-
-
-def _back(case: Case, channel_id: str | None) -> Block:
-    return actions([button("Back to the case", Action.SHOW_CARD, case_ref(case, channel_id).encode_value())])
+def _case_view(case: Case, what: str, body: list[Block], channel_id: str | None) -> Message:
+    """A per-case view: a header naming it, the body, and a "Back to the case" button."""
+    back = actions([button("Back to the case", Action.SHOW_CARD, case_ref(case, channel_id).encode_value())])
+    return message(f"{what} of {case_title(case)}", [header(f"{what} · {case_title(case)}"), *body, back])
 
 
 def build_timeline(case: Case, timeline: Timeline, *, channel_id: str | None = None) -> Message:
@@ -219,15 +217,13 @@ def build_timeline(case: Case, timeline: Timeline, *, channel_id: str | None = N
             line += "\n" + esc_trunc(item.description.strip(), MAX_TIMELINE_DESCRIPTION)
         rows.append(line)
     phase = timeline.current_engagement_phase or case.current_engagement_phase
-    blocks: list[Block] = [_view_header(case, "Timeline")]
     phase_text = esc(one_line(phase) or "none")
-    blocks.append(context(f"{plural(len(items), 'item')} · engagement phase: {phase_text}"))
+    blocks = [context(f"{plural(len(items), 'item')} · engagement phase: {phase_text}")]
     if rows:
         blocks.extend(pack_rows(rows, max_blocks=MAX_MESSAGE_BLOCKS - 3, more="… and {n} older items"))
     else:
         blocks.append(section("No timeline entries yet."))
-    blocks.append(_back(case, channel_id))
-    return message(f"Timeline of {case_title(case)}", blocks)
+    return _case_view(case, "Timeline", blocks, channel_id)
 
 
 def payment_row(payment: Payment) -> str:
@@ -248,11 +244,10 @@ def build_payments(case: Case, payments: Sequence[Payment], *, can_edit: bool,
                    channel_id: str | None = None) -> Message:
     """Newest first. The newest 20 get Edit / Delete buttons (when `can_edit`); older ones are listed."""
     ordered = sorted(payments, key=lambda p: p.date.timestamp() if p.date else 0.0, reverse=True)
-    blocks: list[Block] = [_view_header(case, "Payments")]
     total = sum((p.gross_amount for p in ordered if p.gross_amount is not None), Decimal(0))
-    blocks.append(context(
+    blocks = [context(
         f"{plural(len(ordered), 'payment')} · total {format_money(total, case.currency)} · "
-        f"outstanding {format_money(case.remainder, case.currency)}"))
+        f"outstanding {format_money(case.remainder, case.currency)}")]
     if not ordered:
         blocks.append(section("No payments recorded."))
     with_buttons = ordered[:MAX_PAYMENT_ROWS_WITH_BUTTONS] if can_edit else []
@@ -266,11 +261,10 @@ def build_payments(case: Case, payments: Sequence[Payment], *, can_edit: bool,
         ]))
     rest = ordered[len(with_buttons):]
     if rest:
-        room = MAX_MESSAGE_BLOCKS - len(blocks) - 1
+        room = MAX_MESSAGE_BLOCKS - len(blocks) - 2  # the header and the Back button
         blocks.extend(pack_rows([payment_row(p) for p in rest], max_blocks=room,
                                 more="… and {n} older payments"))
-    blocks.append(_back(case, channel_id))
-    return message(f"Payments of {case_title(case)}", blocks)
+    return _case_view(case, "Payments", blocks, channel_id)
 
 
 def _file_link(file: CaseFile) -> str:
@@ -294,14 +288,12 @@ def build_files(case: Case, files: Sequence[CaseFile], *, channel_id: str | None
         if file.description:
             line += f"\n{esc_trunc(one_line(file.description), 500)}"
         rows.append(line)
-    blocks: list[Block] = [_view_header(case, "Files")]
-    blocks.append(context(f"{plural(len(ordered), 'file')} · links expire after about an hour"))
+    blocks = [context(f"{plural(len(ordered), 'file')} · links expire after about an hour")]
     if rows:
         blocks.extend(pack_rows(rows, max_blocks=MAX_MESSAGE_BLOCKS - 3, more="… and {n} older files"))
     else:
         blocks.append(section("No files on this case."))
-    blocks.append(_back(case, channel_id))
-    return message(f"Files of {case_title(case)}", blocks)
+    return _case_view(case, "Files", blocks, channel_id)
 
 
 def build_period(case: Case, period: ExclusivePeriod, *, today: date, channel_id: str | None = None
@@ -321,16 +313,15 @@ def build_period(case: Case, period: ExclusivePeriod, *, today: date, channel_id
         f"new end {format_date(ext.new_end_date)}"
         for ext in period.extensions
     ]
-    blocks: list[Block] = [_view_header(case, "Exclusive period"), section("\n".join(lines))]
+    blocks = [section("\n".join(lines))]
     if rows:
         blocks.append(section(f"*Extensions ({len(rows)})*"))
         blocks.extend(pack_rows(rows, max_blocks=MAX_MESSAGE_BLOCKS - 4))
-    blocks.append(_back(case, channel_id))
-    return message(f"Exclusive period of {case_title(case)}", blocks)
+    return _case_view(case, "Exclusive period", blocks, channel_id)
 
 
 def build_validation(case: Case, validation: ValidationStatus, *, channel_id: str | None = None) -> Message:
-    blocks: list[Block] = [_view_header(case, "Validation")]
+    blocks: list[Block] = []
     if not validation.needs_info:
         blocks.append(section("Nothing is missing: the case does not need more information."))
     else:
@@ -346,8 +337,7 @@ def build_validation(case: Case, validation: ValidationStatus, *, channel_id: st
             blocks.append(section("Debitura lists no items."))
     if validation.creditor_responded_at is not None:
         blocks.append(context(f"Creditor responded {format_datetime(validation.creditor_responded_at)}"))
-    blocks.append(_back(case, channel_id))
-    return message(f"Validation of {case_title(case)}", blocks)
+    return _case_view(case, "Validation", blocks, channel_id)
 
 
 def build_follow_result(case: Case, channel_id: str, *, created: bool) -> Message:
