@@ -91,7 +91,7 @@ async def test_a_slack_connect_user_is_refused_in_the_modal(
     assert len(sandbox_get(sandbox, f"/cases/{case['id']}/payments")) == before
 
 
-async def test_in_a_case_channel_the_write_needs_no_ref(
+async def test_in_a_case_channel_the_write_needs_no_ref_and_is_announced_there(
     caseroom_http: Caseroom, sandbox: SandboxHandle, redis: aioredis.Redis, keys: Keys
 ) -> None:
     cr = caseroom_http
@@ -102,6 +102,22 @@ async def test_in_a_case_channel_the_write_needs_no_ref(
     )
     view = await open_by_command(cr, cr.user.id, "pay", Callback.PAYMENT)
     assert case["reference"] in view_text(view)
+    ack = await cr.driver.submit_view(
+        user=cr.user.id, values={Block.PAY_AMOUNT: "12.34", Block.PAY_RECIPIENT: "CollectionPartner"}
+    )
+    assert ack.ok
+    await wait_result(cr, cr.user.id, "recorded")
+    # the write is announced once in the case's channel, naming the person
+    lines = await cr.fake.journal.wait_for(
+        lambda: [
+            m
+            for m in cr.fake.journal.messages(cr.channel.id, bot_only=True)
+            if "recorded a payment of 12.34" in m.text
+        ],
+        timeout=10,
+        what="the audit line",
+    )
+    assert len(lines) == 1 and f"<@{cr.user.id}>" in lines[0].text and case["currency"] in lines[0].text
 
 
 async def test_outside_a_case_channel_a_write_without_ref_asks_which_case(

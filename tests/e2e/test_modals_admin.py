@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -216,3 +217,51 @@ async def test_closing_the_delete_confirmation_changes_nothing(
     ack = await cr.driver.close_view(user=boss)
     assert ack is not None and ack.ok  # view_closed is acked
     assert payment_id in [p["id"] for p in sandbox_get(sandbox, f"/cases/{case['id']}/payments")]
+
+
+@pytest.mark.parametrize(("kind", "words"), [("activate", "activate cases"), ("fees", "change a case's")])
+async def test_activate_and_fees_refused_for_a_non_admin(
+    admin_setup: tuple[Caseroom, User], sandbox: SandboxHandle, kind: str, words: str
+) -> None:
+    cr, _ = admin_setup
+    case = sandbox.case("PendingVerification") if kind == "activate" else sandbox.case("Active")
+    before = sandbox_get(sandbox, f"/cases/{case['id']}")
+    await cr.driver.command("/case", f"{kind} {case['reference']}", user=cr.user.id, channel=cr.channel.id)
+    view = await wait_result(cr, cr.user.id, f"Only Caseroom admins can {words}")
+    assert "Error id" in view_text(view)
+    after = sandbox_get(sandbox, f"/cases/{case['id']}")
+    assert (after["lifecycle"], after["grossAmount"]) == (before["lifecycle"], before["grossAmount"])
+
+
+async def test_members_of_the_admin_group_are_admins(
+    fake_slack: FakeSlack, caseroom_factory: Factory, sandbox: SandboxHandle
+) -> None:
+    """CASEROOM_ADMIN_GROUP: its members may close; everyone else is refused."""
+    ws = fake_slack.workspace
+    lead = ws.add_user("lead", email="lead@collector.example")
+    group = ws.add_group("collections-leads", [lead.id])
+    cr = await caseroom_factory("http", env={"CASEROOM_ADMIN_GROUP": group.id})
+    ws.channels[cr.channel.id].members.add(lead.id)
+    case = sandbox.case("Active")
+    await cr.driver.command("/case", f"close {case['reference']}", user=cr.user.id, channel=cr.channel.id)
+    await wait_result(cr, cr.user.id, "Only Caseroom admins can close cases")
+    view = await open_by_command(cr, lead.id, f"close {case['reference']}", Callback.CLOSE)
+    assert case["reference"] in view_text(view)
+
+
+async def test_close_shows_debituras_answer_when_it_still_refuses(
+    admin_setup: tuple[Caseroom, User], sandbox: SandboxHandle
+) -> None:
+    """Someone closed the case after the form opened: Debitura refuses, and its words reach the person."""
+    cr, boss = admin_setup
+    case = sandbox.case("Active")
+    await open_by_command(cr, boss.id, f"close {case['reference']}", Callback.CLOSE)
+    sandbox.control.set_lifecycle(case["id"], "Closed", close_code="Other", comment="closed elsewhere")
+    ack = await cr.driver.submit_view(
+        user=boss, values={Block.CLOSE_CODE: "Other", Block.CLOSE_COMMENT: "Debtor moved abroad"}
+    )
+    assert ack.ok and ack.response_action != "errors"
+    view = await wait_result(cr, boss.id, "already closed")
+    assert "Error id" in view_text(view)
+    timeline = sandbox_get(sandbox, f"/cases/{case['id']}/timeline")["items"]
+    assert not any("Debtor moved abroad" in json.dumps(item) for item in timeline)
