@@ -102,12 +102,6 @@ def format_money(amount: Decimal | float | int | str | None, currency: str | Non
     return f"{text} {esc(currency)}"
 
 
-def format_percent(value: Decimal | float | int | None) -> str:
-    if value is None:
-        return "—"
-    return f"{_as_decimal(value).normalize():f} %"
-
-
 def format_date(value: date | datetime | None) -> str:
     """ISO date (`2026-04-07`), the date part in UTC for datetimes; None -> `—`."""
     if value is None:
@@ -199,16 +193,3 @@ def actions(elements: list[dict[str, Any]], block_id: str | None = None) -> Bloc
     if block_id:
         block["block_id"] = block_id
     return block
-
-
-def confirm_dialog(title: str, text: str, confirm: str, deny: str = "Cancel", *,
-                   danger: bool = False) -> dict[str, Any]:
-    dialog: dict[str, Any] = {
-        "title": plain(title, 100),
-        "text": plain(text, 300),
-        "confirm": plain(confirm, 30),
-        "deny": plain(deny, 30),
-    }
-    if danger:
-        dialog["style"] = "danger"
-    return dialog

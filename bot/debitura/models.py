@@ -557,10 +557,6 @@ class Case(ApiModel):
         return self.lifecycle.name if self.lifecycle is not None else None
 
     @property
-    def close_code_name(self) -> CloseCode | None:
-        return self.close_code.name if self.close_code is not None else None
-
-    @property
     def needs_info(self) -> bool:
         return bool(self.validation and self.validation.needs_info)
 

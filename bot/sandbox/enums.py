@@ -40,7 +40,6 @@ _LIFECYCLE_OLD_DISPLAY: dict[str, str] = {
 }
 # Cases in these stages are hidden from every partner endpoint.
 HIDDEN_LIFECYCLES: frozenset[str] = frozenset({"PendingContractSigning", "PendingVerificationInternal"})
-VISIBLE_LIFECYCLES: tuple[str, ...] = tuple(x for x in LIFECYCLES if x not in HIDDEN_LIFECYCLES)
 # Where the sandbox accepts payments (REFERENCE 8.12, portal guidance).
 PAYMENT_LIFECYCLES: frozenset[str] = frozenset({"Active", "Paused", "NeedsAdditionalDetails"})
 
