@@ -104,6 +104,7 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10, 
 
 Sleep = Callable[[float], Awaitable[None]]
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 _CHATS = TypeAdapter(list[Chat])
 _PAYMENTS = TypeAdapter(list[Payment])
@@ -360,7 +361,7 @@ class DebituraClient:
     # ------------------------------------------------------------------ request helpers
 
     @staticmethod
-    def _parse(call: _Call, response: httpx.Response, parser: Callable[[bytes], M]) -> M:
+    def _parse(call: _Call, response: httpx.Response, parser: Callable[[bytes], T]) -> T:
         try:
             return parser(response.content)
         except ValidationError as exc:
@@ -374,15 +375,9 @@ class DebituraClient:
         response = await self._send(call)
         return self._parse(call, response, model.model_validate_json)
 
-    async def _get_list(self, call: _Call, adapter: TypeAdapter[list[Any]]) -> list[Any]:
+    async def _get_list(self, call: _Call, adapter: TypeAdapter[list[T]]) -> list[T]:
         response = await self._send(call)
-        try:
-            return adapter.validate_json(response.content)
-        except ValidationError as exc:
-            raise UnexpectedResponse(
-                f"Debitura sent an unexpected {call.operation} response ({_first_error(exc)})",
-                operation=call.operation, status=response.status_code,
-            ) from None
+        return self._parse(call, response, adapter.validate_json)
 
     @staticmethod
     def _body(request: RequestModel) -> bytes:
@@ -529,13 +524,7 @@ class DebituraClient:
                 params=(("references", ",".join(chunk)),), retry_safe=True,
             )
             response = await self._send(call)
-            try:
-                found.update(_CASE_MAP.validate_json(response.content))
-            except ValidationError as exc:
-                raise UnexpectedResponse(
-                    f"Debitura sent an unexpected batch lookup response ({_first_error(exc)})",
-                    operation=call.operation, status=response.status_code,
-                ) from None
+            found.update(self._parse(call, response, _CASE_MAP.validate_json))
         for reference in single:
             try:
                 found[reference] = await self.get_case_by_partner_reference(reference)
@@ -567,8 +556,7 @@ class DebituraClient:
             "list_chats", "GET", self._case_path(case_id, "chats"), retry_safe=True, case_id=case_id,
             subject="Case",
         )
-        chats: list[Chat] = await self._get_list(call, _CHATS)
-        return chats
+        return await self._get_list(call, _CHATS)
 
     async def send_chat(
         self, case_id: str, request: SendChatRequest, *, idempotency_key: str | None = None
@@ -588,8 +576,7 @@ class DebituraClient:
             "list_payments", "GET", self._case_path(case_id, "payments"), retry_safe=True, case_id=case_id,
             subject="Case",
         )
-        payments: list[Payment] = await self._get_list(call, _PAYMENTS)
-        return payments
+        return await self._get_list(call, _PAYMENTS)
 
     async def create_payment(
         self, case_id: str, request: CreatePaymentRequest, *, idempotency_key: str | None = None
@@ -627,8 +614,7 @@ class DebituraClient:
             "list_files", "GET", self._case_path(case_id, "files"), retry_safe=True, case_id=case_id,
             subject="Case",
         )
-        files: list[CaseFile] = await self._get_list(call, _FILES)
-        return files
+        return await self._get_list(call, _FILES)
 
     async def upload_file(
         self,
@@ -721,8 +707,7 @@ class DebituraClient:
 
     async def list_webhooks(self) -> list[Webhook]:
         call = _Call("list_webhooks", "GET", "webhooks", retry_safe=True)
-        hooks: list[Webhook] = await self._get_list(call, _WEBHOOKS)
-        return hooks
+        return await self._get_list(call, _WEBHOOKS)
 
     async def create_webhook(self, request: CreateWebhookRequest) -> Webhook:
         call = _Call("create_webhook", "POST", "webhooks", content=self._body(request))
@@ -762,8 +747,7 @@ class DebituraClient:
             "list_webhook_events", "GET", "webhooks/events", params=tuple(params), retry_safe=True,
             case_id=case_id,
         )
-        events: list[WebhookEventRecord] = await self._get_list(call, _WEBHOOK_EVENTS)
-        return events
+        return await self._get_list(call, _WEBHOOK_EVENTS)
 
     async def replay_webhook_event(self, event_id: str) -> ReplayEventResult:
         call = _Call(
