@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from bot.debitura.client import DebituraClient
-from bot.debitura.errors import ClientValidationError, Conflict
+from bot.debitura.errors import ClientValidationError, Conflict, UnexpectedResponse
 from bot.debitura.models import (
     ChatRole,
     CloseCaseRequest,
@@ -678,3 +678,24 @@ async def test_iter_cases_counts_pages_itself(client: DebituraClient, api: FakeA
         api.json({"page": bodies.page(1, 3, 1, 1, 3), "cases": [bodies.case()]})
     assert len([c async for c in client.iter_cases(page_size=1)]) == 3
     assert [dict(query(r))["Page"] for r in api.requests] == ["1", "2", "3"]
+
+
+async def test_malformed_responses_are_unexpected_response(client: DebituraClient, api: FakeApi) -> None:
+    """A body that does not fit the model, a list or the batch map: one error type, naming the operation."""
+    cases = [
+        ("get_case", lambda: client.get_case(CID), {"id": ["not", "a", "string"]}),
+        ("list_chats", lambda: client.list_chats(CID), [{"role": "not-a-role", "message": {}}]),
+        ("list_payments", lambda: client.list_payments(CID), {"not": "a list"}),
+        (
+            "get_cases_by_partner_references",
+            lambda: client.get_cases_by_partner_references(["A"]),
+            ["not", "a", "map"],
+        ),
+    ]
+    for operation, call, body in cases:
+        api.json(body)
+        with pytest.raises(UnexpectedResponse) as info:
+            await call()
+        assert info.value.operation == operation and info.value.status == 200
+        assert f"unexpected {operation} response (" in str(info.value)
+        assert "problem" in str(info.value)
