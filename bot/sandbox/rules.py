@@ -357,6 +357,15 @@ async def create_payment(sb: Sandbox, request: Request, case: CaseRec) -> Respon
     return JSONResponse(body, status_code=status)
 
 
+
+def _commission_needed_from_creditor(f: Fields, recipient: str | None, commission: str | None) -> None:
+    """A payment to the creditor must say whether our commission is paid (create and edit alike)."""
+    if recipient == "Creditor" and commission is None and "commissionPaymentStatus" not in f.errors:
+        f.fail(
+            "commissionPaymentStatus",
+            "The commissionPaymentStatus field is required when paymentRecipient is Creditor.",
+        )
+
 def _create_payment(sb: Sandbox, case: CaseRec, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     f = Fields(data)
     day = f.day("date", required=True)
@@ -365,11 +374,7 @@ def _create_payment(sb: Sandbox, case: CaseRec, data: dict[str, Any]) -> tuple[i
     commission = f.enum("commissionPaymentStatus", COMMISSION_STATUSES)
     close_case = f.boolean("closeCase")
     f.boolean("createUnpaidCommissionFollowUp", default=True)
-    if recipient == "Creditor" and commission is None and "commissionPaymentStatus" not in f.errors:
-        f.fail(
-            "commissionPaymentStatus",
-            "The commissionPaymentStatus field is required when paymentRecipient is Creditor.",
-        )
+    _commission_needed_from_creditor(f, recipient, commission)
     split = _split(f, amount, case)
     f.check()
     assert day is not None and amount is not None and recipient is not None
@@ -474,11 +479,7 @@ async def update_payment(sb: Sandbox, request: Request, case: CaseRec) -> Respon
     recipient = f.enum("paymentRecipient", EDIT_PAYMENT_RECIPIENTS, required=True)
     commission = f.enum("commissionPaymentStatus", COMMISSION_STATUSES)
     reopen = f.boolean("reopenCaseIfNeeded")
-    if recipient == "Creditor" and commission is None and "commissionPaymentStatus" not in f.errors:
-        f.fail(
-            "commissionPaymentStatus",
-            "The commissionPaymentStatus field is required when paymentRecipient is Creditor.",
-        )
+    _commission_needed_from_creditor(f, recipient, commission)
     split = _split(f, amount, case)
     f.check()
     assert day is not None and amount is not None and recipient is not None
