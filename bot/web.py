@@ -83,6 +83,15 @@ async def _socket_check(state: WebState) -> tuple[bool, str] | None:
     return ok, "connected" if ok else ("not connected" if detail == "down" else detail)
 
 
+async def _connections(state: WebState) -> dict[str, tuple[bool, str]]:
+    """What both health endpoints check: Redis, and the Socket Mode link when there is one."""
+    checks = {"redis": await _redis_ping(state)}
+    socket = await _socket_check(state)
+    if socket is not None:
+        checks["socket"] = socket
+    return checks
+
+
 def _relay_check(state: WebState) -> tuple[bool, str] | None:
     """The relay in this process: running with every worker task alive (a dead loop means restart)."""
     if state.relay is None:
@@ -111,11 +120,7 @@ def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | 
     """Starlette app over `state`. `slack_handler` is given in HTTP mode only."""
 
     async def healthz(request: Request) -> Response:
-        checks: dict[str, tuple[bool, str]] = {"process": (True, state.mode)}
-        checks["redis"] = await _redis_ping(state)
-        socket = await _socket_check(state)
-        if socket is not None:
-            checks["socket"] = socket
+        checks = {"process": (True, state.mode), **await _connections(state)}
         relay = _relay_check(state)
         if relay is not None:
             checks["relay"] = relay
@@ -125,11 +130,8 @@ def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | 
         checks: dict[str, tuple[bool, str]] = {
             "accepting": (not state.shutting_down, "shutting down" if state.shutting_down else "ok"),
             "slack_auth": (state.slack_ok, "ok" if state.slack_ok else "auth.test not done"),
+            **await _connections(state),
         }
-        checks["redis"] = await _redis_ping(state)
-        socket = await _socket_check(state)
-        if socket is not None:
-            checks["socket"] = socket
         return _report(checks)
 
     async def metrics(request: Request) -> Response:
