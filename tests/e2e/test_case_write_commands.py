@@ -4,6 +4,8 @@ the case channel stands for the case."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import redis.asyncio as aioredis
 
@@ -140,3 +142,22 @@ async def test_an_expired_trigger_on_a_command_is_explained(
     post = await reply(cr, await run(cr, f"pay {case['reference']}"))
     assert "took too long to open the form" in post.text and "Error id" in post.text
     assert cr.fake.workspace.top_view(cr.user.id) is None
+
+
+async def test_a_slow_debitura_does_not_expire_the_trigger(
+    caseroom_http: Caseroom, sandbox: SandboxHandle
+) -> None:
+    """Debitura takes 4 s to find the case (longer than the trigger_id lives): the loading view is
+    already open, and the form replaces it once the case arrives."""
+    cr = caseroom_http
+    case = sandbox.case("Active")
+    sandbox.control.add_fault("/cases/*", method="GET", latency_ms=4000, times=1)
+    try:
+        await run(cr, f"pay {case['reference']}")
+        opened = await cr.fake.journal.wait_for_call("views.open", timeout=10)
+        assert opened.ok, opened.response
+        assert "Loading the case" in json.dumps(opened.args)  # the loading view, not the form
+        view = await wait_view(cr, cr.user.id, Callback.PAYMENT, contains=case["reference"])
+        assert view.id == opened.response["view"]["id"]  # the same modal, filled by views.update
+    finally:
+        sandbox.control.clear_faults()

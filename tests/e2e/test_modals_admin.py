@@ -265,3 +265,26 @@ async def test_close_shows_debituras_answer_when_it_still_refuses(
     assert "Error id" in view_text(view)
     timeline = sandbox_get(sandbox, f"/cases/{case['id']}/timeline")["items"]
     assert not any("Debtor moved abroad" in json.dumps(item) for item in timeline)
+
+
+async def test_fees_on_an_intentional_rate_keep_it(
+    admin_setup: tuple[Caseroom, User], sandbox: SandboxHandle
+) -> None:
+    """An intentionally set success fee: the confirmation says it is kept, and the resend carries
+    keepIntentionalRate (Debitura refuses confirmPriceChange there)."""
+    cr, boss = admin_setup
+    case = sandbox.case("Active", intentional_rate=True)
+    before = sandbox_get(sandbox, f"/cases/{case['id']}")
+    await open_by_command(cr, boss.id, f"fees {case['reference']}", Callback.FEES)
+    new_principal = f"{Decimal(str(before['grossAmount'])) * 20:.2f}"
+    ack = await cr.driver.submit_view(user=boss, values={Block.FEE_PRINCIPAL: new_principal})
+    assert ack.ok
+    confirm = await wait_view(cr, boss.id, Callback.FEES_CONFIRM)
+    assert "intentionally set rate" in view_text(confirm)
+    assert sandbox_get(sandbox, f"/cases/{case['id']}")["grossAmount"] == before["grossAmount"]
+    ack = await cr.driver.submit_view(user=boss)
+    assert ack.ok
+    await wait_result(cr, boss.id, "updated")
+    fresh = sandbox_get(sandbox, f"/cases/{case['id']}")
+    assert f"{Decimal(str(fresh['grossAmount'])):.2f}" == new_principal
+    assert fresh["preLegalSuccessFee"] == before["preLegalSuccessFee"]  # the intentional rate is kept
