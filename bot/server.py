@@ -18,7 +18,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Generator, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,7 +151,7 @@ class _Signals:
 
 
 @contextlib.contextmanager
-def _signal_handlers(loop: asyncio.AbstractEventLoop, on_signal: Any) -> Iterator[None]:
+def _signal_handlers(loop: asyncio.AbstractEventLoop, on_signal: Callable[[int], None]) -> Iterator[None]:
     installed: list[signal.Signals] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -349,12 +349,12 @@ async def _drain_background_tasks(
         task.cancel()
 
 
-def _run(coro_factory: Any, settings: Settings) -> int:
+def _run(coro_factory: Callable[[], Coroutine[Any, Any, int]], settings: Settings) -> int:
     setup_logging(
         settings.caseroom_log_format.value, settings.caseroom_log_level, secrets=secret_values(settings)
     )
     try:
-        return int(asyncio.run(coro_factory()))
+        return asyncio.run(coro_factory())
     except KeyboardInterrupt:  # pragma: no cover - signal arrived before handlers were installed
         return 130
 
