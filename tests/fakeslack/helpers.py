@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+T = TypeVar("T")
 
 
 async def slack_error(call: Awaitable[AsyncSlackResponse]) -> SlackApiError:
@@ -24,3 +26,9 @@ async def error_code(call: Awaitable[AsyncSlackResponse]) -> str:
 def messages(exc: SlackApiError) -> list[str]:
     metadata: dict[str, Any] = exc.response.get("response_metadata") or {}
     return list(metadata.get("messages") or [])
+
+
+def present(value: T | None) -> T:
+    """`value`, failing the test if it is None (a view or home that must be there)."""
+    assert value is not None
+    return value

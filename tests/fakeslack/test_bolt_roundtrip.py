@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from tests.fakes.slack.driver import Driver, http_driver, socket_driver
 from tests.fakes.slack.server import FakeSlack
 from tests.fakes.slack.workspace import Channel, User
+from tests.fakeslack.helpers import present
 
 pytestmark = pytest.mark.fakeslack
 
@@ -208,7 +209,7 @@ async def test_modal_round_trip(
         user=alice.id, values={"text": "again", "kind": "letter", "when": "2026-11-20"}
     )
     assert updated.response_action == "update"
-    assert journal.view_for(alice.id)["title"]["text"] == "Saved"  # type: ignore[index]
+    assert present(journal.view_for(alice.id))["title"]["text"] == "Saved"
 
     done = await driver.submit_view(user=alice.id, values={"text": "called debtor", "kind": "call"})
     assert done.ok and done.response_action is None
