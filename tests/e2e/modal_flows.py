@@ -81,3 +81,9 @@ def add_slack_file(cr: Caseroom, user_id: str, name: str, content: bytes) -> Fil
 def file_input_value(cr: Caseroom, file: File) -> list[dict[str, Any]]:
     """What Slack puts in a file_input's state: the attached files as file objects."""
     return [file.to_api(cr.fake.base_url)]
+
+
+async def audit_entries(redis: Any, stream: str) -> list[dict[str, str]]:
+    """The fields of each entry in the audit stream (the e2e Redis decodes responses)."""
+    entries = await redis.xrange(stream)
+    return [{str(k): str(v) for k, v in fields.items()} for _, fields in entries]

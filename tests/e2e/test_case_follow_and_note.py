@@ -4,6 +4,7 @@ implicit ref, and the write subcommands opening their modal, through the real pr
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -33,7 +34,7 @@ async def test_note_with_text_is_added_and_audited(
     assert f"Note added to *{case['reference']}*" in post.text
     assert any(item.get("description") == text for item in _timeline(sandbox, case["id"]))
     keys = Keys(caseroom_http.redis_prefix)
-    entries = await redis.xrange(keys.audit_stream())
+    entries = cast(list[tuple[str, dict[str, str]]], await redis.xrange(keys.audit_stream()))
     assert len(entries) == 1
     fields = entries[0][1]
     assert fields["user"] == caseroom_http.user.id and fields["action"] == "note"
@@ -55,7 +56,7 @@ async def test_follow_creates_the_channel_adds_the_user_and_the_channel_stands_f
     user = caseroom_http.user.id
     post = await reply(caseroom_http, await run(caseroom_http, f"follow {case['reference']}"))
     assert "Created <#" in post.text and "you are in it" in post.text
-    channel_id = await redis.hget(keys.case_channel(case["id"]), "id")
+    channel_id = cast(str | None, await redis.hget(keys.case_channel(case["id"]), "id")) or ""
     assert channel_id and f"<#{channel_id}>" in post.text
     channel = caseroom_http.fake.workspace.channels[channel_id]
     assert user in channel.members
@@ -138,6 +139,6 @@ async def test_the_follow_button_on_the_card(
     post = await reply(caseroom_http, await click(caseroom_http, card, Action.FOLLOW))
     assert "Created <#" in post.text and post.ephemeral
     keys = Keys(caseroom_http.redis_prefix)
-    channel_id = await redis.hget(keys.case_channel(case["id"]), "id")
+    channel_id = cast(str | None, await redis.hget(keys.case_channel(case["id"]), "id")) or ""
     assert channel_id and caseroom_http.user.id in caseroom_http.fake.workspace.channels[channel_id].members
     assert await redis.sismember(keys.followed(), case["id"])

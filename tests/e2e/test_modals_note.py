@@ -9,7 +9,14 @@ import redis.asyncio as aioredis
 
 from blocks.ids import Block, Callback, Shortcut
 from bot.store.keys import Keys
-from tests.e2e.modal_flows import open_by_command, sandbox_get, view_text, wait_result, wait_view
+from tests.e2e.modal_flows import (
+    audit_entries,
+    open_by_command,
+    sandbox_get,
+    view_text,
+    wait_result,
+    wait_view,
+)
 from tests.fixtures.e2e import Caseroom
 from tests.fixtures.sandbox import SandboxHandle
 
@@ -43,8 +50,8 @@ async def test_note_modal_refuses_a_future_date_then_adds(
     assert ack.ok and ack.response_action == "update"
     await wait_result(cr, user, "Note added")
     assert "Promised to pay" in timeline_texts(sandbox, case["id"])
-    entries = await redis.xrange(keys.audit_stream())
-    assert [e["action"] for _, e in entries] == ["note"]
+    entries = await audit_entries(redis, keys.audit_stream())
+    assert [e["action"] for e in entries] == ["note"]
 
 
 async def test_shortcut_in_a_case_channel_fills_the_note(

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from blocks.ids import Block, Callback
 from blocks.parse import OPTION_FOLLOW_UP
 from bot.store.keys import Keys
-from tests.e2e.modal_flows import open_by_command, sandbox_get, view_text, wait_result
+from tests.e2e.modal_flows import audit_entries, open_by_command, sandbox_get, view_text, wait_result
 from tests.fakes.slack import payloads
 from tests.fixtures.e2e import Caseroom
 from tests.fixtures.sandbox import SandboxHandle
@@ -49,7 +49,7 @@ async def test_payment_form_errors_then_recorded(
     )
     assert set(ack.errors) == {Block.PAY_AMOUNT, Block.PAY_PAYOUT_PARTNER}
 
-    values = {
+    values: dict[str, object] = {
         Block.PAY_AMOUNT: "25.00",
         Block.PAY_RECIPIENT: "CollectionPartner",
         Block.PAY_PAYOUT_CREDITOR: "0",
@@ -63,8 +63,8 @@ async def test_payment_form_errors_then_recorded(
     assert "creditor receives nothing" in view_text(result)  # the API's warnings[] are shown
     payments = sandbox_get(sandbox, f"/cases/{case['id']}/payments")
     assert len(payments) == before + 1
-    entries = await redis.xrange(keys.audit_stream())
-    assert [(e["action"], e["user"], e["case_id"]) for _, e in entries] == [("payment", user, case["id"])]
+    entries = await audit_entries(redis, keys.audit_stream())
+    assert [(e["action"], e["user"], e["case_id"]) for e in entries] == [("payment", user, case["id"])]
 
 
 async def test_double_submitted_payment_is_recorded_once(

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from blocks.ids import Block, Callback
+from bot.store.keys import Keys
 from tests.e2e.modal_flows import (
     add_slack_file,
+    audit_entries,
     file_input_value,
     open_by_command,
     sandbox_get,
@@ -23,7 +26,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.sandbox]
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
-async def test_an_attached_pdf_reaches_the_case(caseroom_http: Caseroom, sandbox: SandboxHandle) -> None:
+async def test_an_attached_pdf_reaches_the_case(
+    caseroom_http: Caseroom, sandbox: SandboxHandle, redis: aioredis.Redis, keys: Keys
+) -> None:
     cr = caseroom_http
     case = sandbox.case("Active")
     name = f"invoice-{case['reference']}.pdf"
@@ -51,6 +56,8 @@ async def test_an_attached_pdf_reaches_the_case(caseroom_http: Caseroom, sandbox
         assert http.get(added[0]["url"]).content == PDF
     downloads = [c for c in cr.fake.journal.calls("files.info", ok=True) if c.args.get("file") == file.id]
     assert downloads, "the bot asks Slack for the file's url_private"
+    entries = await audit_entries(redis, keys.audit_stream())
+    assert [(e["action"], e["user"], e["case_id"]) for e in entries] == [("upload", cr.user.id, case["id"])]
 
 
 async def test_a_bad_extension_is_refused_in_the_form(
