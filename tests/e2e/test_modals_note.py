@@ -123,3 +123,25 @@ async def test_note_without_an_answer_is_checked_against_the_timeline(
     view = await wait_result(cr, user, "not in the timeline")
     assert "most likely not saved" in view_text(view)
     assert "Lost in transit" not in timeline_texts(sandbox, case["id"])
+
+
+async def test_shortcut_opens_at_once_while_users_info_is_slow(
+    caseroom_http: Caseroom, sandbox: SandboxHandle
+) -> None:
+    """The shortcut's trigger_id lives 3 s too: the loading view opens before the user is checked."""
+    cr = caseroom_http
+    ws = cr.fake.workspace
+    slow = ws.add_user("slowpoke", email="slowpoke@agency.example")
+    ws.channels[cr.channel.id].members.add(slow.id)
+    message = ws.post_as_user(cr.channel.id, slow.id, "Debtor asked for a copy of the invoice")
+    cr.fake.faults.add("users.info", latency=2.5, when=lambda args: args.get("user") == slow.id)
+    ack = await cr.driver.message_shortcut(
+        Shortcut.NOTE_FROM_MESSAGE, user=slow.id, channel=cr.channel.id, message_ts=message.ts
+    )
+    assert ack.ok
+    await wait_view(cr, slow.id, Callback.PICK_CASE, contains="copy of the invoice")
+    opened = cr.fake.journal.calls("views.open", ok=True)
+    looked_up = [c for c in cr.fake.journal.calls("users.info") if c.args.get("user") == slow.id]
+    assert len(opened) == 1 and looked_up
+    assert opened[0].at < looked_up[0].at
+    del sandbox
