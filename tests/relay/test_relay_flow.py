@@ -93,3 +93,37 @@ async def test_relay_each_event_once(sandbox: SandboxHandle, fake_slack: FakeSla
 
 async def _async(value: object) -> object:
     return value
+
+
+async def test_relay_does_not_post_back_a_chat_sent_from_caseroom(
+    sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str
+) -> None:
+    """The chat modal's message is announced by the audit line; the relay must not relay it again."""
+    from blocks.parse import ChatForm
+    from bot.debitura.models import Case
+    from bot.services.chats import send_chat
+
+    case = sandbox.case("Active")
+    case_id = case["id"]
+    settings = relay_settings(fake_slack, sandbox.url, sandbox.api_key, redis_prefix)
+    relay = await start_relay(settings)
+    try:
+        runtime = relay.runtime
+        await wait_until(lambda: baselined(redis, redis_prefix, case_id), 30, "baseline of the case")
+        full_case: Case = await runtime.debitura.get_case(case_id)
+        sent = await send_chat(runtime, case=full_case, form=ChatForm(text="Sent from Slack"),
+                               sender_email=sandbox.user_email(), idempotency_key="relay-own-chat",
+                               user_id="U0AGENT")
+        creditor = sandbox.control.add_chat(case_id, "Creditor answer", role=1)
+
+        async def creditor_posted() -> list[str] | None:
+            ch = await channel_for_case(runtime, case_id)
+            if ch is None:
+                return None
+            ids = [i for i, _ in relayed_items(fake_slack, ch.id)]
+            return ids if f"chat:{creditor['id']}" in ids else None
+
+        ids = await wait_until(creditor_posted, 30, "the creditor's chat relayed")
+        assert f"chat:{sent.data['chat_id']}" not in ids
+    finally:
+        await stop_relay(relay)
