@@ -21,6 +21,10 @@ from dataclasses import dataclass
 DAY = 86400.0
 REQUESTS_PER_POLL = 2
 LIST_PAGE_SIZE = 100
+SWEEP_PAGES_FIELD = "ipg"
+"""Field of keys.relay_sweep(): moving average of the pages an incremental sweep reads."""
+SWEEP_PAGES_WEIGHT = 0.2
+"""Weight of the newest incremental sweep in that average."""
 ACTIVE_WINDOW = 24 * 3600.0
 """A case counts as active (eligible for faster polling) for a day after its last relayed event."""
 
@@ -35,12 +39,15 @@ class Policy:
     sweep_interval: float
     first_spread: float | None = None
     """Spread of first polls of newly watched cases; None = the quiet interval (tests shorten it)."""
+    incremental_pages: float = 1.0
+    """Pages an incremental sweep reads, on average, as measured (`SWEEP_PAGES_FIELD`); at least 1."""
 
     @property
     def sweep_cost_per_day(self) -> float:
-        """Incremental sweeps (about one page each) plus a full listing every max_staleness."""
+        """Incremental sweeps (their measured pages each) plus a full listing every max_staleness."""
         pages = max(1, math.ceil(self.cases / LIST_PAGE_SIZE))
-        return DAY / self.sweep_interval + (DAY / self.max_staleness) * pages
+        per_sweep = max(1.0, self.incremental_pages)
+        return DAY / self.sweep_interval * per_sweep + (DAY / self.max_staleness) * pages
 
     @property
     def poll_budget_per_day(self) -> float:
@@ -93,3 +100,23 @@ class Policy:
         (a one-sided jitter would poll more often than the budget allows)."""
         r = rng or random
         return interval * (1 + 0.05 * (r.random() - 0.5))
+
+
+def next_pages_average(previous: str | None, pages: int) -> float:
+    """The moving average of incremental sweep pages after one more sweep that read `pages`."""
+    try:
+        old = float(previous) if previous else None
+    except ValueError:
+        old = None
+    if old is None or old <= 0:
+        return float(pages)
+    return (1 - SWEEP_PAGES_WEIGHT) * old + SWEEP_PAGES_WEIGHT * pages
+
+
+def pages_average(raw: bytes | str | None) -> float:
+    """The stored average (1 when none is recorded yet or it is unreadable)."""
+    try:
+        value = float(raw) if raw else 1.0
+    except ValueError:
+        return 1.0
+    return max(1.0, value)

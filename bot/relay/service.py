@@ -28,7 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from bot.relay.budget import RedisRateLimiter, background_limit
 from bot.relay.delivery import Deliverer
 from bot.relay.fetch import Fetcher
-from bot.relay.scheduler import ACTIVE_WINDOW, Policy
+from bot.relay.scheduler import ACTIVE_WINDOW, SWEEP_PAGES_FIELD, Policy, pages_average
 from bot.relay.slackio import SlackIO
 from bot.relay.store import RelayStore, new_token
 from bot.relay.sweep import Sweeper, SweepInterrupted
@@ -98,13 +98,13 @@ class Relay:
         s = self.runtime.settings
         return background_limit(s.caseroom_rate_per_day, s.caseroom_relay_budget)
 
-    def _compute_policy(self, cases: int, active: int) -> Policy:
+    def _compute_policy(self, cases: int, active: int, incremental_pages: float = 1.0) -> Policy:
         s = self.runtime.settings
         return Policy(cases=cases, active=active, daily_budget=self.daily_budget(),
                       max_staleness=float(s.caseroom_max_staleness),
                       min_interval=float(s.caseroom_relay_min_interval),
                       sweep_interval=float(s.caseroom_relay_sweep_interval),
-                      first_spread=self.options.first_spread)
+                      first_spread=self.options.first_spread, incremental_pages=incremental_pages)
 
     def policy(self) -> Policy:
         return self._policy
@@ -116,7 +116,8 @@ class Relay:
         cases = int(await redis.zcard(keys.schedule()))
         await redis.zremrangebyscore(keys.relay_activity(), "-inf", now - ACTIVE_WINDOW)
         active = int(await redis.zcard(keys.relay_activity()))
-        self._policy = self._compute_policy(cases=cases, active=active)
+        pages = pages_average(await redis.hget(keys.relay_sweep(), SWEEP_PAGES_FIELD))
+        self._policy = self._compute_policy(cases=cases, active=active, incremental_pages=pages)
         metrics = self.runtime.metrics
         metrics.staleness_bound.set(self._policy.quiet_interval)
         metrics.cases_watched.set(cases)

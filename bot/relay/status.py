@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.relay.budget import RedisRateLimiter, background_limit
-from bot.relay.scheduler import ACTIVE_WINDOW, Policy
+from bot.relay.scheduler import ACTIVE_WINDOW, SWEEP_PAGES_FIELD, Policy, pages_average
 from bot.relay.store import RelayStore
 
 if TYPE_CHECKING:
@@ -49,7 +49,8 @@ async def relay_status(runtime: Runtime) -> RelayStatus:
     policy = Policy(cases=cases, active=active, daily_budget=budget,
                     max_staleness=float(s.caseroom_max_staleness),
                     min_interval=float(s.caseroom_relay_min_interval),
-                    sweep_interval=float(s.caseroom_relay_sweep_interval))
+                    sweep_interval=float(s.caseroom_relay_sweep_interval),
+                    incremental_pages=pages_average(await redis.hget(keys.relay_sweep(), SWEEP_PAGES_FIELD)))
     store = RelayStore(redis, keys)
     live = int(await redis.zcount(keys.relay_processes(), now - 60, "+inf"))
     # The most overdue case: its due time is the oldest score on the schedule.

@@ -27,7 +27,7 @@ from bot.debitura.errors import DebituraError, RateLimited
 from bot.debitura.models import Case
 from bot.relay.fetch import relayed_lifecycle
 from bot.relay.model import CaseSnap, Want, snapshot_case
-from bot.relay.scheduler import LIST_PAGE_SIZE, Policy
+from bot.relay.scheduler import LIST_PAGE_SIZE, SWEEP_PAGES_FIELD, Policy, next_pages_average
 from bot.relay.store import RelayStore, hgetall
 from bot.store.keys import RELAY_SNAPSHOT_TTL
 
@@ -135,6 +135,8 @@ class Sweeper:
             await self._missing(listed)
         else:
             self.stats.incremental += 1
+            # What incremental sweeps really cost feeds the budget plan (Policy.incremental_pages).
+            mapping[SWEEP_PAGES_FIELD] = f"{next_pages_average(raw.get(SWEEP_PAGES_FIELD), page):.3f}"
         await self.store.redis.hset(keys.relay_sweep(), mapping=mapping)  # type: ignore[arg-type]
         await self._watch_followed()
 

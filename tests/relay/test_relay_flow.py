@@ -127,3 +127,33 @@ async def test_relay_does_not_post_back_a_chat_sent_from_caseroom(
         assert f"chat:{sent.data['chat_id']}" not in ids
     finally:
         await stop_relay(relay)
+
+
+async def test_relay_plans_with_the_pages_its_sweeps_really_read(
+    sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str
+) -> None:
+    """Incremental sweeps record what they read; the polling plan pays for it (budget not overrun)."""
+    from bot.relay.scheduler import SWEEP_PAGES_FIELD, pages_average
+    from bot.store.keys import Keys
+
+    settings = relay_settings(fake_slack, sandbox.url, sandbox.api_key, redis_prefix)
+    relay = await start_relay(settings)
+    try:
+        sweep_key = Keys(redis_prefix).relay_sweep()
+
+        async def recorded() -> str | None:
+            value = await redis.hget(sweep_key, SWEEP_PAGES_FIELD)
+            return str(value) if value else None
+
+        raw = await wait_until(recorded, 30, "an incremental sweep's page count")
+        assert float(raw) >= 1.0
+        await redis.hset(sweep_key, SWEEP_PAGES_FIELD, "4.0")
+        policy = await relay.refresh_policy()
+        # 4.0 as written, or a little less if a one-page sweep ran in between (0.8 x 4 + 0.2 x 1)
+        assert 3.0 <= policy.incremental_pages <= pages_average("4.0") == 4.0
+        assert policy.sweep_cost_per_day > policy.__class__(
+            cases=policy.cases, active=policy.active, daily_budget=policy.daily_budget,
+            max_staleness=policy.max_staleness, min_interval=policy.min_interval,
+            sweep_interval=policy.sweep_interval).sweep_cost_per_day
+    finally:
+        await stop_relay(relay)

@@ -61,3 +61,35 @@ def test_jitter_is_small_and_unbiased() -> None:
     values = [p.jitter(100, rng) for _ in range(2000)]
     assert all(97.5 <= v <= 102.5 for v in values)
     assert abs(sum(values) / len(values) - 100) < 0.2, "no bias: on average the budgeted interval"
+
+
+def test_measured_sweep_pages_are_paid_for_out_of_the_poll_budget() -> None:
+    """Incremental sweeps that read 2.5 pages each leave fewer polls: the plan stays inside the budget."""
+    one = policy(10_000)
+    measured = Policy(cases=10_000, active=0, daily_budget=60_000, max_staleness=3600, min_interval=60,
+                      sweep_interval=120, incremental_pages=2.5)
+    assert measured.sweep_cost_per_day - one.sweep_cost_per_day == DAY / 120 * 1.5
+    assert measured.bound > one.bound
+    # the whole plan (sweeps + every case polled once per bound) fits the daily budget exactly
+    polls_per_day = 2 * 10_000 * DAY / measured.bound
+    assert abs(polls_per_day + measured.sweep_cost_per_day - 60_000) < 1e-6
+    # fewer than one page is never assumed
+    low = Policy(cases=10, active=0, daily_budget=60_000, max_staleness=3600, min_interval=60,
+                 sweep_interval=120, incremental_pages=0.2)
+    assert low.sweep_cost_per_day == policy(10).sweep_cost_per_day
+
+
+def test_sweep_pages_average_moves_towards_what_sweeps_read() -> None:
+    from bot.relay.scheduler import next_pages_average, pages_average
+
+    assert next_pages_average(None, 3) == 3.0
+    assert next_pages_average("garbage", 2) == 2.0
+    avg = next_pages_average("1.000", 3)
+    assert 1.0 < avg < 3.0
+    for _ in range(50):
+        avg = next_pages_average(f"{avg:.3f}", 3)
+    assert abs(avg - 3.0) < 0.01
+    assert pages_average(None) == 1.0
+    assert pages_average("0.5") == 1.0
+    assert pages_average(b"2.75") == 2.75
+    assert pages_average("nope") == 1.0
