@@ -188,7 +188,9 @@ def diff_case(
     # --- chats ---------------------------------------------------------------------------------------
     if fetched.chats is not None:
         baseline = "chats" not in state.baselined
-        for chat in sorted(fetched.chats, key=lambda c: (c.created, c.id)):
+        # Debitura lists chats oldest first; timestamps can tie (same millisecond), so ties keep the
+        # API's order (sorted() is stable) rather than an arbitrary one such as the id.
+        for chat in sorted(fetched.chats, key=lambda c: c.created):
             f = chat_field(chat.id)
             known = seen.get(f)
             if known is None:

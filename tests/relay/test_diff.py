@@ -145,3 +145,13 @@ def test_case_state_round_trip() -> None:
     state = CaseState(first_seen=NOW, case=CASE, topic="t", baselined={"chats", "payments"},
                       last_activity=NOW)
     assert CaseState.from_hash(state.to_hash()) == state
+
+
+def test_diff_chats_with_the_same_timestamp_keep_the_api_order() -> None:
+    """Debitura lists chats oldest first; a tie (same millisecond) keeps that order, not the ids'."""
+    state = CaseState(first_seen=NOW, case=CASE, baselined={"chats"})
+    same = NOW + 5
+    listed = [chat(9, same), chat(3, same), chat(7, same), chat(1, NOW + 6)]
+    r = diff_case(case_id="c1", state=state, seen={}, now=NOW + 10, path="poll", settings=Settings(),
+                  fetched=Fetched(chats=listed))
+    assert [d.id for d in r.deliveries] == ["chat:chat-9", "chat:chat-3", "chat:chat-7", "chat:chat-1"]
