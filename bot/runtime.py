@@ -82,6 +82,17 @@ def build_slack_client(settings: Settings, metrics: Metrics | None = None) -> As
     )
 
 
+def without_rate_limit_retries(client: AsyncWebClient) -> AsyncWebClient:
+    """The same Slack client (token, base URL, timeout) whose 429s reach the caller at once.
+
+    For the relay: it pauses the method and channel in Redis for every process (bot/relay/slackio.py)
+    and counts the 429 itself, instead of sleeping inside the SDK where no other process sees it.
+    """
+    handlers = [h for h in client.retry_handlers if not isinstance(h, AsyncRateLimitErrorRetryHandler)]
+    return AsyncWebClient(token=client.token, base_url=client.base_url, timeout=client.timeout,
+                          retry_handlers=handlers)
+
+
 def build_redis(settings: Settings) -> aioredis.Redis:
     return aioredis.Redis.from_url(
         settings.redis_url, decode_responses=True, socket_connect_timeout=5, socket_timeout=10,

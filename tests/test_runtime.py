@@ -50,3 +50,24 @@ async def test_interactive_retry_policy_raises_rate_limited_for_a_long_wait() ->
         await client.aclose()
     assert info.value.retry_after == pytest.approx(42.0)
     assert sleeps == []
+
+
+def test_relay_slack_client_leaves_429s_to_the_relay() -> None:
+    """The relay pauses in Redis for every process, so its client must not sleep through 429s itself."""
+    from slack_sdk.http_retry.builtin_async_handlers import (
+        AsyncConnectionErrorRetryHandler,
+        AsyncRateLimitErrorRetryHandler,
+    )
+
+    from bot.runtime import build_slack_client, without_rate_limit_retries
+
+    settings = load_settings(
+        _env_file=None, slack_bot_token="xoxb-test-token", slack_signing_secret="s" * 32,
+        debitura_api_key="k" * 20, slack_api_url="http://127.0.0.1:9/api/",
+    )
+    shared = build_slack_client(settings)
+    relay = without_rate_limit_retries(shared)
+    assert any(isinstance(h, AsyncRateLimitErrorRetryHandler) for h in shared.retry_handlers)
+    assert not any(isinstance(h, AsyncRateLimitErrorRetryHandler) for h in relay.retry_handlers)
+    assert any(isinstance(h, AsyncConnectionErrorRetryHandler) for h in relay.retry_handlers)
+    assert (relay.token, relay.base_url, relay.timeout) == (shared.token, shared.base_url, shared.timeout)

@@ -32,6 +32,7 @@ from bot.relay.scheduler import ACTIVE_WINDOW, SWEEP_PAGES_FIELD, Policy, pages_
 from bot.relay.slackio import SlackIO
 from bot.relay.store import RelayStore, new_token
 from bot.relay.sweep import Sweeper, SweepInterrupted
+from bot.runtime import without_rate_limit_retries
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -74,7 +75,8 @@ class Relay:
         lease_ms = int(self.options.lease_seconds * 1000)
         self._policy = self._compute_policy(cases=0, active=0)
         self.fetcher = Fetcher(runtime, self.store, self.policy, lease_ms=lease_ms, clock=clock)
-        self.slack = SlackIO(runtime.slack, self.store, runtime.metrics, clock=clock)
+        self.slack = SlackIO(without_rate_limit_retries(runtime.slack), self.store, runtime.metrics,
+                             clock=clock)
         self.deliverer = Deliverer(runtime, self.store, self.slack, lease_ms=lease_ms, clock=clock)
         self.sweeper = Sweeper(runtime, self.store, self.policy, clock=clock,
                                policy_for=lambda n: self._compute_policy(cases=n, active=self._policy.active))
