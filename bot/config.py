@@ -258,7 +258,7 @@ def settings_table() -> list[tuple[str, str, str]]:
         if field.is_required():
             default = "(required)"
         elif field.default_factory is not None:
-            value = field.default_factory()  # type: ignore[call-arg]
+            value = field.get_default(call_default_factory=True, validated_data={})
             default = ",".join(value) if isinstance(value, list) else str(value)
         elif isinstance(field.default, bool):
             default = str(field.default).lower()
