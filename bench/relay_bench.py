@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/relay_bench.py [--cases 16000] [--scale 70] [--minutes-a 15] [--minutes-b 8]
 
-Time is scaled by `--scale` (k): the relay gets k times the daily/hourly/minute budget and the
-sweep interval is divided by k, so one real minute stands for k minutes of a real deployment.
-Every duration measured in the scaled run is reported both as measured and multiplied by k
-("real-time equivalent"); request counts per day are projected the same way.
+Time is scaled by `--scale` (k) with CASEROOM_TIME_SCALE=k: the budget's minute, hour and day pass
+k times faster (a day in 24 minutes at k = 60) with Debitura's real limits, and the sweep interval,
+CASEROOM_MAX_STALENESS and the minimum poll interval are divided by k. One measured minute stands
+for k minutes of a real deployment. Every duration measured in the scaled run is reported both as
+measured and multiplied by k ("real-time equivalent"); request counts per day are projected the
+same way, and the shared limiter's own count of the last (scaled) day is reported beside them.
 
 Phase A runs the real `caseroom relay` process (webhooks on for A1, off for A2: polling path only).
 Phase B runs a naive relay in this process: it polls every case's chats and timeline in turn with
@@ -152,6 +154,14 @@ async def metric_sum(url: str, name: str) -> float:
                if line.startswith(name) and not line.startswith("#"))
 
 
+async def metric_values(url: str, names: tuple[str, ...]) -> dict[str, float]:
+    """Every sample of the named metrics, keyed by the sample line's name and labels."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(url)).text
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line.startswith(names) and not line.startswith("#")}
+
+
 async def metric_ops(url: str) -> dict[str, float]:
     """Debitura requests by operation, from the relay's /metrics."""
     async with httpx.AsyncClient(timeout=10) as http:
@@ -230,8 +240,9 @@ def scaled_env(fake: FakeSlack, url: str, key: str, prefix: str, scale: int,
         "CASEROOM_REDIS_PREFIX": prefix, "CASEROOM_MAX_STALENESS": str(max(60, 3600 // scale)),
         "CASEROOM_RELAY_SWEEP_INTERVAL": str(max(1, 120 // scale)),
         "CASEROOM_RELAY_MIN_INTERVAL": str(max(1, 60 // scale)),
-        "CASEROOM_RATE_PER_MINUTE": str(2000 * scale), "CASEROOM_RATE_PER_HOUR": str(20000 * scale),
-        "CASEROOM_RATE_PER_DAY": str(100000 * scale), "CASEROOM_RELAY_FETCH_WORKERS": "8",
+        "CASEROOM_RATE_PER_MINUTE": "2000", "CASEROOM_RATE_PER_HOUR": "20000",
+        "CASEROOM_RATE_PER_DAY": "100000", "CASEROOM_TIME_SCALE": str(scale),
+        "CASEROOM_RELAY_FETCH_WORKERS": "8",
         "CASEROOM_RELAY_DELIVERY_WORKERS": "8", "CASEROOM_LOG_LEVEL": "WARNING",
     })
     if secret:
@@ -312,6 +323,9 @@ async def phase_relay(args: argparse.Namespace, fake: FakeSlack, url: str, key: 
         stop.set()
         await tracker
         await rss_task
+        budget = await metric_values(metrics_url, ("caseroom_budget_used", "caseroom_budget_waits_total",
+                                                   "caseroom_relay_extra_requests_day",
+                                                   "caseroom_relay_staleness_bound_seconds"))
         observed = [max(v) for v in gaps.values() if v]
         watched = int(await redis.zcard(keys.schedule()))
         per_case = await redis_bytes(redis, prefix, exclude=(":rate:",)) / max(1, watched)
@@ -322,7 +336,7 @@ async def phase_relay(args: argparse.Namespace, fake: FakeSlack, url: str, key: 
             r.redis_bytes_per_case = per_case
             r.extra = {"watched": watched, "elapsed": time.time() - started,
                        "total_requests": await metric_sum(metrics_url, "caseroom_debitura_requests_total"),
-                       "p95_gap": pct([g for v in gaps.values() for g in v], 95)}
+                       "p95_gap": pct([g for v in gaps.values() for g in v], 95), "budget": budget}
     finally:
         stop.set()
         proc.send_signal(signal.SIGTERM)
@@ -344,8 +358,7 @@ async def phase_naive(args: argparse.Namespace, fake: FakeSlack, url: str, key: 
     redis = aioredis.Redis.from_url(REDIS, decode_responses=True)
     settings = Settings(_env_file=None, slack_bot_token=fake.bot_token, slack_signing_secret="x",
                         debitura_api_key=key, debitura_api_url=url,
-                        caseroom_rate_per_minute=2000 * args.scale,
-                        caseroom_rate_per_hour=20000 * args.scale, caseroom_rate_per_day=100000 * args.scale)
+                        caseroom_time_scale=args.scale)
     limiter = RedisRateLimiter(redis, Keys(prefix), settings, background_max_wait=30)
     client = DebituraClient(url, key, limiter=limiter, priority=Priority.BACKGROUND, timeout=30)
     from slack_sdk.web.async_client import AsyncWebClient
@@ -433,11 +446,13 @@ def report(args: argparse.Namespace, n: int, results: list[PhaseResult]) -> str:
                     sweep_interval=120)
     lines = [
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {n} relayed cases "
-        f"(sandbox --cases {args.cases}), time scale k={k} (budgets x{k}, sweep interval / {k}), "
+        f"(sandbox --cases {args.cases}), time scale k={k} (CASEROOM_TIME_SCALE: a budget day in "
+        f"{1440 / k:.0f} min; sweep interval, max staleness / {k}), "
         f"{args.chats_per_minute} creditor chats per real minute on {args.active} cases.",
         "",
-        f"Budget bound for {n} cases at 60 % of 100,000/day: {policy.bound / 3600:.2f} h "
-        f"(2 x N / (B - sweeps)); scaled: {policy.bound / k / 60:.1f} min.",
+        f"2 x N / B for {n} cases at 60 % of 100,000/day: {2 * n / budget_day * 24:.2f} h; the plan's "
+        f"bound before measuring anything (one page per incremental sweep, nothing outside the plan): "
+        f"{policy.bound / 3600:.2f} h; scaled: {policy.bound / k / 60:.1f} min.",
         "",
         "| phase | chats | relayed | latency p50 (measured) | p95 (measured) | p50 x k | p95 x k | "
         "Debitura req/event | req/day projected (real time) | Slack calls/event |",
@@ -468,7 +483,8 @@ async def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=16000, help="sandbox cases (about 63 %% are relayed)")
     parser.add_argument("--scale", type=int, default=60, help="time scale k (at most 60: staleness >= 60 s)")
-    parser.add_argument("--minutes-a", type=float, default=18.0)
+    parser.add_argument("--minutes-a", type=float, default=26.0,
+                        help="phase A minutes (at k = 60, 24 min are a whole budget day)")
     parser.add_argument("--minutes-b", type=float, default=9.0)
     parser.add_argument("--chats-per-minute", type=float, default=20.0)
     parser.add_argument("--active", type=int, default=20, help="cases receiving the chat stream")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -30,7 +31,8 @@ from bot.debitura.errors import ApiError, DebituraError, TransportError, Unautho
 from bot.debitura.models import CreateWebhookRequest, Webhook, WebhookEventType
 from bot.debitura.ratelimit import UnlimitedLimiter
 from bot.relay.budget import background_limit
-from bot.relay.scheduler import Policy
+from bot.relay.scheduler import SWEEP_PAGES_FIELD, Policy, budget_day, pages_average, policy_from_settings
+from bot.relay.store import RelayStore
 from bot.store.keys import Keys
 
 # The bot scopes Caseroom needs; manifest.yml declares exactly these (tests/ship/test_manifest.py).
@@ -121,20 +123,17 @@ def granted_scopes(headers: Any) -> set[str] | None:
     return {s.strip() for s in str(raw).split(",") if s.strip()}
 
 
-def relay_policy(cases: int, settings: Settings) -> Policy:
+def relay_policy(cases: int, settings: Settings, *, incremental_pages: float = 1.0,
+                 extra_per_day: float = 0.0) -> Policy:
     """The relay's polling policy for `cases` watched cases (the same computation the relay makes)."""
-    return Policy(
-        cases=cases, active=0,
-        daily_budget=background_limit(settings.caseroom_rate_per_day, settings.caseroom_relay_budget),
-        max_staleness=float(settings.caseroom_max_staleness),
-        min_interval=float(settings.caseroom_relay_min_interval),
-        sweep_interval=float(settings.caseroom_relay_sweep_interval),
-    )
+    return policy_from_settings(settings, cases=cases, incremental_pages=incremental_pages,
+                                extra_per_day=extra_per_day)
 
 
 def staleness_bound(cases: int, settings: Settings) -> float:
     """Seconds: how stale a case can get at worst with this budget (2 requests per check of a case,
-    the relay's share of the daily limit, less what its sweeps of GET /cases cost)."""
+    the relay's share of the daily limit, less what its sweeps of GET /cases cost; before any
+    measurement: one page per incremental sweep, nothing outside the plan)."""
     return relay_policy(cases, settings).bound
 
 
@@ -475,10 +474,15 @@ class Checker:
         known = page.page.total_results if page.page is not None else None
         total = known if known is not None else len(page.cases)
         followed = 0
+        pages, extra = 1.0, 0.0
         if self.redis_ok:
-            followed = int(await self.redis.scard(Keys(s.caseroom_redis_prefix).followed()))
+            keys = Keys(s.caseroom_redis_prefix)
+            followed = int(await self.redis.scard(keys.followed()))
+            # What the running relay measured (pages per incremental sweep, requests outside the plan).
+            pages = pages_average(await self.redis.hget(keys.relay_sweep(), SWEEP_PAGES_FIELD))
+            extra = float(await RelayStore(self.redis, keys).extra_requests(time.time(), budget_day(s)))
         cases = total + followed
-        policy = relay_policy(cases, s)
+        policy = relay_policy(cases, s, incremental_pages=pages, extra_per_day=extra)
         detail = (
             f"{cases} case(s) watched ({total} in {', '.join(s.caseroom_relay_lifecycles)}, "
             f"{followed} followed); relay may use {per_day}/day"

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     caseroom_rate_per_minute: int = Field(default=2000, ge=1, description="Debitura key limit per minute.")
     caseroom_rate_per_hour: int = Field(default=20000, ge=1, description="Debitura key limit per hour.")
     caseroom_rate_per_day: int = Field(default=100000, ge=1, description="Debitura key limit per day.")
+    caseroom_time_scale: int = Field(
+        default=1, ge=1, le=3600,
+        description="Benchmarks and demos only: the budget's minute, hour and day pass this many times "
+        "faster (1 = real time).",
+    )
     caseroom_log_format: LogFormat = Field(default=LogFormat.text, description="`text` or `json` logs.")
     caseroom_log_level: str = Field(default="INFO", description="Log level.")
     caseroom_relay_sweep_interval: int = Field(

@@ -39,6 +39,11 @@ class Metrics:
         self.budget_limit = Gauge(
             "caseroom_budget_limit", "Debitura request limit for the window", ["window", "pool"], registry=r
         )
+        self.budget_waits = Counter(
+            "caseroom_budget_waits_total",
+            "Debitura requests held back (waited or refused) by the shared budget",
+            ["window", "pool"], registry=r,
+        )
         self.slack_ratelimited = Counter(
             "caseroom_slack_ratelimited_total", "Slack 429 answers", ["method"], registry=r
         )
@@ -52,6 +57,10 @@ class Metrics:
             registry=r,
         )
         self.cases_watched = Gauge("caseroom_relay_cases_watched", "Cases on the relay schedule", registry=r)
+        self.relay_extra_requests = Gauge(
+            "caseroom_relay_extra_requests_day",
+            "Debitura requests the relay made outside its polling plan over the last day", registry=r,
+        )
         self.webhooks = Counter(
             "caseroom_webhooks_total", "Debitura webhook deliveries", ["event", "outcome"], registry=r
         )

@@ -20,7 +20,8 @@ The check and the increment happen in one Lua script, so two processes can never
 slot. When Debitura still answers 429, `penalize()` stores a shared pause that every process honours.
 
 Time is the caller's clock (injectable for tests); hosts are expected to run NTP. A skew of a second
-shifts a 10-second segment boundary and nothing more.
+shifts a 10-second segment boundary and nothing more. CASEROOM_TIME_SCALE (benchmarks only) makes
+every window k times shorter: with k = 60 a day passes in 24 minutes.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ POOLS = ("all", "background")
 
 # KEYS[1..6] minute segments (newest first), KEYS[7..30] hour segments (newest first), KEYS[31] pause.
 # ARGV: now_ms, is_background(0/1), then limits: minute all/bg, hour all/bg, day all/bg,
-#       ms to the next minute segment, ms to the next hour, minute ttl, hour ttl, dry_run(0/1) = ARGV[13].
+#       ms to the next minute segment, ms to the next hour, minute/hour segment ttl (ms),
+#       dry_run(0/1) = ARGV[13].
 # Returns {wait_ms, window, min_all, min_bg, hour_all, hour_bg, day_all, day_bg} (wait_ms 0 = admitted).
 _ACQUIRE_LUA = """
 local now = tonumber(ARGV[1])
@@ -100,8 +102,8 @@ if bg then
   hour_b = hour_b + 1
   day_b = day_b + 1
 end
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[11]) * 1000)
-redis.call('PEXPIRE', KEYS[7], tonumber(ARGV[12]) * 1000)
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[11]))
+redis.call('PEXPIRE', KEYS[7], tonumber(ARGV[12]))
 return answer(0, 'ok')
 """
 
@@ -179,6 +181,9 @@ class RedisRateLimiter:
             "day": settings.caseroom_rate_per_day,
         }
         self.limits = {window: (limit, background_limit(limit, share)) for window, limit in per.items()}
+        scale = settings.caseroom_time_scale
+        self._segment = MINUTE_SEGMENT / scale
+        self._hour = HOUR / scale
         self._acquire_script = redis.register_script(_ACQUIRE_LUA)
         self._penalize_script = redis.register_script(_PENALIZE_LUA)
         if metrics is not None:
@@ -192,18 +197,21 @@ class RedisRateLimiter:
         return self.limits["day"][1]
 
     def _script_args(self, now: float, priority: Priority, dry_run: bool) -> tuple[list[str], list[Any]]:
-        segment = int(now // MINUTE_SEGMENT)
-        hour = int(now // HOUR)
+        segment = int(now // self._segment)
+        hour = int(now // self._hour)
         keys = [self._keys.rate_window("m", str(segment - i)) for i in range(MINUTE_SEGMENTS)]
         keys += [self._keys.rate_window("h", str(hour - i)) for i in range(DAY_SEGMENTS)]
         keys.append(self._keys.rate_pause())
         now_ms = int(now * 1000)
-        seg_left = (segment + 1) * MINUTE_SEGMENT * 1000 - now_ms
-        hour_left = (hour + 1) * HOUR * 1000 - now_ms
+        seg_left = math.ceil((segment + 1) * self._segment * 1000) - now_ms
+        hour_left = math.ceil((hour + 1) * self._hour * 1000) - now_ms
         args: list[Any] = [now_ms, 1 if priority is Priority.BACKGROUND else 0]
         for window in WINDOWS:
             args.extend(self.limits[window])
-        args += [max(1, seg_left), max(1, hour_left), MINUTE_SEGMENT_TTL, HOUR_SEGMENT_TTL]
+        scale = self._hour / HOUR
+        minute_ttl_ms = max(1, math.ceil(MINUTE_SEGMENT_TTL * 1000 * scale))
+        hour_ttl_ms = max(1, math.ceil(HOUR_SEGMENT_TTL * 1000 * scale))
+        args += [max(1, seg_left), max(1, hour_left), minute_ttl_ms, hour_ttl_ms]
         args.append(1 if dry_run else 0)
         return keys, args
 
@@ -234,6 +242,9 @@ class RedisRateLimiter:
             wait, window, _counts = await self._run(priority)
             if wait <= 0:
                 return
+            if self._metrics is not None:
+                pool = "background" if priority is Priority.BACKGROUND else "all"
+                self._metrics.budget_waits.labels(window=window, pool=pool).inc()
             now = self._clock()
             if now + wait > deadline:
                 raise BudgetExhausted(wait, window)

@@ -115,13 +115,22 @@ class Fetcher:
         path = "webhook" if raw.get("src") == "webhook" and want else ("sweep" if want else "poll")
         client = self.runtime.debitura_background
         fetched = Fetched()
+        # Requests outside the polling plan (everything but the chats + timeline of a due poll) are
+        # counted in Redis: the plan pays for them out of the poll budget (Policy.extra_per_day).
+        spent = {"made": 0, "planned": 0}
+
+        def spend(planned: bool) -> None:
+            self.stats.requests += 1
+            spent["made"] += 1
+            spent["planned"] += int(planned)
+
         try:
             if bits & Want.CASE:
                 snap_raw = await get(redis, keys.relay_snapshot(case_id))
                 if snap_raw and raw.get("src") != "webhook":
                     fetched.case = CaseSnap.model_validate_json(snap_raw)
                 else:
-                    self.stats.requests += 1
+                    spend(planned=False)
                     fetched.case = snapshot_case(await client.get_case(case_id))
             followed = bool(await redis.sismember(keys.followed(), case_id))
             skipped = bool(await redis.sismember(keys.unfollowed(), case_id))
@@ -130,10 +139,10 @@ class Fetcher:
             if not relayed_now:
                 bits &= Want.CASE  # not (or no longer) relayed: only its case-level changes matter
             if bits & Want.CHATS:
-                self.stats.requests += 1
+                spend(planned=due_poll)
                 fetched.chats = [snapshot_chat(c) for c in await client.list_chats(case_id)]
             if bits & Want.TIMELINE:
-                self.stats.requests += 1
+                spend(planned=due_poll)
                 timeline = await client.get_timeline(case_id)
                 fetched.timeline = [snapshot_timeline_item(i) for i in timeline.items]
                 if fetched.case is None and state.case is not None:
@@ -147,7 +156,7 @@ class Fetcher:
                 else:
                     fetched.payments = []  # the amounts prove there are none: an empty baseline, free
             if bits & Want.PAYMENTS:
-                self.stats.requests += 1
+                spend(planned=False)
                 fetched.payments = [snapshot_payment(p) for p in await client.list_payments(case_id)]
         except NotFound:
             log.info("case no longer assigned to us; unwatched", extra={"case_id": case_id})
@@ -165,6 +174,8 @@ class Fetcher:
                         extra={"case_id": case_id, "error": type(exc).__name__, "retry_in": round(delay, 1)})
             await self._reschedule(case_id, token, delay)
             return
+        finally:
+            await self.store.record_extra(spent["made"] - spent["planned"], now, self.policy().day)
         self.stats.fetches += 1
         seen = await hgetall(redis, keys.relay_seen(case_id))
         result = diffmod.diff_case(case_id=case_id, state=state, seen=seen, fetched=fetched, now=now,

@@ -1,15 +1,20 @@
 """When to poll each case: spend the budget where activity is, and say what staleness we can hold.
 
 A poll of one case costs two requests (chats + timeline). With N watched cases and a relay budget of
-B requests a day, of which the sweeps take S, every case can be checked every
+B requests a day, of which the sweeps take S and requests outside the plan took E over the last day
+(fetches triggered by webhooks and sweeps, payment baselines, case reads: measured, see
+`RelayStore.record_extra`), every case can be checked every
 
-    bound = 2 x N / (B - S) days
+    bound = 2 x N / (B - S - E) days
 
 and no faster on average. The quiet interval is max(CASEROOM_MAX_STALENESS, bound): when the bound
 is within reach, quiet cases are polled every CASEROOM_MAX_STALENESS and the budget left over goes to
 recently active cases (polled down to CASEROOM_RELAY_MIN_INTERVAL); when it is out of reach, every
 case is polled at the bound, spread evenly, and the bound is what `/metrics` and `caseroom check`
-report.
+report. Full sweeps (every page of GET /cases) run once per quiet interval: more often would only
+re-read what the polls re-read anyway, at the polls' expense.
+
+"A day" is `Policy.day`: 86,400 s, divided by CASEROOM_TIME_SCALE in benchmarks.
 """
 
 from __future__ import annotations
@@ -17,6 +22,12 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.relay.budget import background_limit
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 DAY = 86400.0
 REQUESTS_PER_POLL = 2
@@ -25,8 +36,8 @@ SWEEP_PAGES_FIELD = "ipg"
 """Field of keys.relay_sweep(): moving average of the pages an incremental sweep reads."""
 SWEEP_PAGES_WEIGHT = 0.2
 """Weight of the newest incremental sweep in that average."""
-ACTIVE_WINDOW = 24 * 3600.0
-"""A case counts as active (eligible for faster polling) for a day after its last relayed event."""
+EXTRA_SLOTS = 24
+"""Requests outside the plan are counted per 1/24 of a day; the last 24 slots make "the last day"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,22 +52,49 @@ class Policy:
     """Spread of first polls of newly watched cases; None = the quiet interval (tests shorten it)."""
     incremental_pages: float = 1.0
     """Pages an incremental sweep reads, on average, as measured (`SWEEP_PAGES_FIELD`); at least 1."""
+    extra_per_day: float = 0.0
+    """Requests outside the plan over the last day, as measured (`RelayStore.extra_requests`)."""
+    day: float = DAY
+    """Seconds in the budget's day (86,400; shorter under CASEROOM_TIME_SCALE)."""
+
+    @property
+    def full_sweep_pages(self) -> int:
+        return max(1, math.ceil(self.cases / LIST_PAGE_SIZE))
+
+    @property
+    def _fixed_cost_per_day(self) -> float:
+        """Incremental sweeps (their measured pages each) and the measured requests outside the plan."""
+        per_sweep = max(1.0, self.incremental_pages)
+        return self.day / self.sweep_interval * per_sweep + max(0.0, self.extra_per_day)
+
+    @property
+    def full_sweep_interval(self) -> float:
+        """A full listing every quiet interval: CASEROOM_MAX_STALENESS, or the bound when that is out
+        of reach (solved together: polls and full sweeps share what the fixed costs leave)."""
+        available = self.daily_budget - self._fixed_cost_per_day
+        polls_within_reach = available - self.full_sweep_pages * self.day / self.max_staleness
+        if polls_within_reach > 0 and (
+            REQUESTS_PER_POLL * self.cases * self.day / polls_within_reach <= self.max_staleness
+        ):
+            return self.max_staleness
+        # Out of reach: I x (available) = (2N + pages) x day, i.e. polls and a full sweep once per I.
+        return (REQUESTS_PER_POLL * self.cases + self.full_sweep_pages) * self.day / max(1.0, available)
 
     @property
     def sweep_cost_per_day(self) -> float:
-        """Incremental sweeps (their measured pages each) plus a full listing every max_staleness."""
-        pages = max(1, math.ceil(self.cases / LIST_PAGE_SIZE))
+        """Incremental sweeps plus a full listing every full_sweep_interval."""
         per_sweep = max(1.0, self.incremental_pages)
-        return DAY / self.sweep_interval * per_sweep + (DAY / self.max_staleness) * pages
+        return (self.day / self.sweep_interval * per_sweep
+                + self.day / self.full_sweep_interval * self.full_sweep_pages)
 
     @property
     def poll_budget_per_day(self) -> float:
-        return max(1.0, self.daily_budget - self.sweep_cost_per_day)
+        return max(1.0, self.daily_budget - self.sweep_cost_per_day - max(0.0, self.extra_per_day))
 
     @property
     def bound(self) -> float:
         """The shortest staleness the budget can hold for every case, in seconds."""
-        return REQUESTS_PER_POLL * self.cases * DAY / self.poll_budget_per_day
+        return REQUESTS_PER_POLL * self.cases * self.day / self.poll_budget_per_day
 
     @property
     def quiet_interval(self) -> float:
@@ -71,26 +109,34 @@ class Policy:
         """Polling interval for recently active cases, paid from what quiet polling leaves over."""
         if self.out_of_reach:
             return self.quiet_interval
-        quiet_cost = REQUESTS_PER_POLL * self.cases * DAY / self.quiet_interval
+        quiet_cost = REQUESTS_PER_POLL * self.cases * self.day / self.quiet_interval
         spare = self.poll_budget_per_day - quiet_cost
         if spare <= 0:
             return self.quiet_interval
         # The active count is refreshed every few seconds: count at least the case asking.
-        interval = REQUESTS_PER_POLL * max(1, self.active) * DAY / spare
+        interval = REQUESTS_PER_POLL * max(1, self.active) * self.day / spare
         return min(self.quiet_interval, max(self.min_interval, interval))
 
     def interval_for(self, last_activity: float, now: float) -> float:
         """Seconds until the next poll of a case last active at `last_activity` (0 = never)."""
-        if not last_activity or now - last_activity > ACTIVE_WINDOW:
+        if not last_activity or now - last_activity > self.active_window:
             return self.quiet_interval
         age = max(0.0, now - last_activity)
         # The longer a case has been quiet, the slower it is polled, between the two intervals.
         return min(self.quiet_interval, max(self.active_interval, age / 2))
 
-    def first_due(self, now: float, rng: random.Random | None = None) -> float:
-        """A newly watched case is first polled at a random point within the quiet interval (spread)."""
+    @property
+    def active_window(self) -> float:
+        """A case counts as active for a day after its last relayed event."""
+        return self.day
+
+    def first_due(self, now: float, rng: random.Random | None = None, stretch: float = 1.0) -> float:
+        """A newly watched case is first polled at a random point within the quiet interval (spread).
+
+        `stretch` (>= 1) widens the spread for a batch whose first checks cost more than a poll each
+        (payment baselines: see `first_check_stretch`), so the first cycle stays within the budget."""
         r = rng or random
-        spread = self.quiet_interval
+        spread = self.quiet_interval * max(1.0, stretch)
         if self.first_spread is not None:
             spread = min(self.first_spread, spread)
         return now + r.uniform(0, spread)
@@ -120,3 +166,30 @@ def pages_average(raw: bytes | str | None) -> float:
     except ValueError:
         return 1.0
     return max(1.0, value)
+
+
+def first_check_stretch(cases: int, with_payments: int) -> float:
+    """How much longer than the quiet interval the first checks of a batch of new cases should take:
+    each costs a poll (2 requests) plus, for a case with payments, one more for the payments baseline."""
+    if cases <= 0:
+        return 1.0
+    return (REQUESTS_PER_POLL * cases + with_payments) / (REQUESTS_PER_POLL * cases)
+
+
+def budget_day(settings: Settings) -> float:
+    """Seconds in the budget's day: 86,400, divided by CASEROOM_TIME_SCALE (benchmarks)."""
+    return DAY / settings.caseroom_time_scale
+
+
+def policy_from_settings(settings: Settings, *, cases: int, active: int = 0, daily_budget: int | None = None,
+                         incremental_pages: float = 1.0, extra_per_day: float = 0.0,
+                         first_spread: float | None = None) -> Policy:
+    """The one place a Policy is built from configuration (the relay, `/metrics`, `caseroom check`)."""
+    budget = daily_budget if daily_budget is not None else background_limit(
+        settings.caseroom_rate_per_day, settings.caseroom_relay_budget)
+    return Policy(cases=cases, active=active, daily_budget=max(1, budget),
+                  max_staleness=float(settings.caseroom_max_staleness),
+                  min_interval=float(settings.caseroom_relay_min_interval),
+                  sweep_interval=float(settings.caseroom_relay_sweep_interval),
+                  first_spread=first_spread, incremental_pages=incremental_pages,
+                  extra_per_day=extra_per_day, day=budget_day(settings))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -25,11 +26,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot.relay.budget import RedisRateLimiter, background_limit
 from bot.relay.delivery import Deliverer
 from bot.relay.fetch import Fetcher
-from bot.relay.scheduler import ACTIVE_WINDOW, SWEEP_PAGES_FIELD, Policy, pages_average
+from bot.relay.scheduler import Policy, policy_from_settings
 from bot.relay.slackio import SlackIO
+from bot.relay.status import current_policy, relay_daily_budget
 from bot.relay.store import RelayStore, new_token
 from bot.relay.sweep import Sweeper, SweepInterrupted
 from bot.runtime import without_rate_limit_retries
@@ -73,13 +74,15 @@ class Relay:
         self.clock = clock
         self.store = RelayStore(runtime.redis, runtime.keys)
         lease_ms = int(self.options.lease_seconds * 1000)
-        self._policy = self._compute_policy(cases=0, active=0)
+        self._policy = policy_from_settings(runtime.settings, cases=0,
+                                            daily_budget=relay_daily_budget(runtime),
+                                            first_spread=self.options.first_spread)
         self.fetcher = Fetcher(runtime, self.store, self.policy, lease_ms=lease_ms, clock=clock)
         self.slack = SlackIO(without_rate_limit_retries(runtime.slack), self.store, runtime.metrics,
                              clock=clock)
         self.deliverer = Deliverer(runtime, self.store, self.slack, lease_ms=lease_ms, clock=clock)
         self.sweeper = Sweeper(runtime, self.store, self.policy, clock=clock,
-                               policy_for=lambda n: self._compute_policy(cases=n, active=self._policy.active))
+                               policy_for=lambda n: dataclasses.replace(self._policy, cases=n))
         self.fetcher.on_enqueued = self._wake_delivery
         self.sweeper.on_requested = self.nudge
         self._fetch_wake = asyncio.Event()
@@ -93,37 +96,17 @@ class Relay:
         self.redis_ok = True
 
     # --- policy ------------------------------------------------------------------------------------
-    def daily_budget(self) -> int:
-        limiter = self.runtime.limiter
-        if isinstance(limiter, RedisRateLimiter):
-            return limiter.background_per_day
-        s = self.runtime.settings
-        return background_limit(s.caseroom_rate_per_day, s.caseroom_relay_budget)
-
-    def _compute_policy(self, cases: int, active: int, incremental_pages: float = 1.0) -> Policy:
-        s = self.runtime.settings
-        return Policy(cases=cases, active=active, daily_budget=self.daily_budget(),
-                      max_staleness=float(s.caseroom_max_staleness),
-                      min_interval=float(s.caseroom_relay_min_interval),
-                      sweep_interval=float(s.caseroom_relay_sweep_interval),
-                      first_spread=self.options.first_spread, incremental_pages=incremental_pages)
-
     def policy(self) -> Policy:
         return self._policy
 
     async def refresh_policy(self) -> Policy:
-        keys = self.runtime.keys
-        redis = self.runtime.redis
-        now = self.clock()
-        cases = int(await redis.zcard(keys.schedule()))
-        await redis.zremrangebyscore(keys.relay_activity(), "-inf", now - ACTIVE_WINDOW)
-        active = int(await redis.zcard(keys.relay_activity()))
-        pages = pages_average(await redis.hget(keys.relay_sweep(), SWEEP_PAGES_FIELD))
-        self._policy = self._compute_policy(cases=cases, active=active, incremental_pages=pages)
+        self._policy = await current_policy(self.runtime, self.clock(),
+                                            first_spread=self.options.first_spread, trim=True)
         metrics = self.runtime.metrics
         metrics.staleness_bound.set(self._policy.quiet_interval)
-        metrics.cases_watched.set(cases)
+        metrics.cases_watched.set(self._policy.cases)
         metrics.queue_depth.set(await self.store.queue_depth())
+        metrics.relay_extra_requests.set(self._policy.extra_per_day)
         return self._policy
 
     @property

@@ -6,8 +6,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.relay.budget import RedisRateLimiter, background_limit
-from bot.relay.scheduler import ACTIVE_WINDOW, SWEEP_PAGES_FIELD, Policy, pages_average
+from bot.relay.budget import RedisRateLimiter
+from bot.relay.scheduler import SWEEP_PAGES_FIELD, Policy, budget_day, pages_average, policy_from_settings
 from bot.relay.store import RelayStore
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ class RelayStatus:
     followed: int
     relay_daily_budget: int
     staleness_bound_seconds: float
-    """What the budget can hold for every case (2 x N / (B - sweeps))."""
+    """What the budget can hold for every case (2 x N / (B - sweeps - requests outside the plan))."""
     staleness_held_seconds: float
     """What the relay holds: max(CASEROOM_MAX_STALENESS, bound)."""
     staleness_out_of_reach: bool
@@ -30,27 +30,44 @@ class RelayStatus:
     live_processes: int
     overdue_seconds: float | None
     """How far behind schedule the most overdue case is (None: nothing watched)."""
+    extra_requests_day: int = 0
+    """Requests made outside the polling plan over the last day (paid for out of the poll budget)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def relay_daily_budget(runtime: Runtime) -> int | None:
+    """The limiter's daily cap for the relay (None: computed from the settings)."""
+    limiter = runtime.limiter
+    return limiter.background_per_day if isinstance(limiter, RedisRateLimiter) else None
+
+
+async def current_policy(runtime: Runtime, now: float, *, first_spread: float | None = None,
+                         trim: bool = False) -> Policy:
+    """The polling plan as every relay process computes it, from what is recorded in Redis: watched
+    and active cases, the pages incremental sweeps read, the requests made outside the plan."""
+    keys = runtime.keys
+    redis = runtime.redis
+    day = budget_day(runtime.settings)
+    if trim:
+        await redis.zremrangebyscore(keys.relay_activity(), "-inf", now - day)
+    cases = int(await redis.zcard(keys.schedule()))
+    active = int(await redis.zcount(keys.relay_activity(), now - day, "+inf"))
+    pages = pages_average(await redis.hget(keys.relay_sweep(), SWEEP_PAGES_FIELD))
+    extra = await RelayStore(redis, keys).extra_requests(now, day)
+    return policy_from_settings(runtime.settings, cases=cases, active=active,
+                                daily_budget=relay_daily_budget(runtime), incremental_pages=pages,
+                                extra_per_day=extra, first_spread=first_spread)
+
+
 async def relay_status(runtime: Runtime) -> RelayStatus:
     keys = runtime.keys
     redis = runtime.redis
-    s = runtime.settings
     now = time.time()
-    cases = int(await redis.zcard(keys.schedule()))
-    active = int(await redis.zcount(keys.relay_activity(), now - ACTIVE_WINDOW, "+inf"))
+    policy = await current_policy(runtime, now)
+    cases, active, budget = policy.cases, policy.active, policy.daily_budget
     followed = int(await redis.scard(keys.followed()))
-    limiter = runtime.limiter
-    budget = (limiter.background_per_day if isinstance(limiter, RedisRateLimiter)
-              else background_limit(s.caseroom_rate_per_day, s.caseroom_relay_budget))
-    policy = Policy(cases=cases, active=active, daily_budget=budget,
-                    max_staleness=float(s.caseroom_max_staleness),
-                    min_interval=float(s.caseroom_relay_min_interval),
-                    sweep_interval=float(s.caseroom_relay_sweep_interval),
-                    incremental_pages=pages_average(await redis.hget(keys.relay_sweep(), SWEEP_PAGES_FIELD)))
     store = RelayStore(redis, keys)
     live = int(await redis.zcount(keys.relay_processes(), now - 60, "+inf"))
     # The most overdue case: its due time is the oldest score on the schedule.
@@ -62,5 +79,5 @@ async def relay_status(runtime: Runtime) -> RelayStatus:
         staleness_held_seconds=round(policy.quiet_interval, 1),
         staleness_out_of_reach=policy.out_of_reach, queue_depth=await store.queue_depth(),
         dead_letters=int(await redis.llen(keys.relay_dead())), live_processes=live,
-        overdue_seconds=overdue,
+        overdue_seconds=overdue, extra_requests_day=round(policy.extra_per_day),
     )

@@ -15,6 +15,7 @@ lost its lease can never extend or delete someone else's.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 
 from bot.relay.model import Delivery
+from bot.relay.scheduler import EXTRA_SLOTS
 from bot.store.keys import RELAY_DEAD_MAXLEN, Keys
 
 # KEYS[1] zset, KEYS[2] lease; ARGV member, now (s), lease ms, token.
@@ -257,3 +259,37 @@ class RelayStore:
 
     async def extend_pause(self, key: str, until_ms: int, ttl_ms: int) -> None:
         await self._extend_pause(keys=[key], args=[until_ms, ttl_ms])
+
+    # --- requests outside the polling plan (webhook/sweep-triggered fetches, baselines) ----------
+    async def record_extra(self, requests: int, now: float, day: float) -> None:
+        """Count `requests` made outside the plan in the current slot (1/24 of a day)."""
+        if requests <= 0:
+            return
+        slot = int(now // (day / EXTRA_SLOTS))
+        key = self.keys.relay_extra()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(key, str(slot), requests)
+            pipe.expire(key, max(1, math.ceil(2 * day)))
+            await pipe.execute()
+
+    async def extra_requests(self, now: float, day: float) -> int:
+        """Requests outside the plan over the last day (the current slot and the 23 before it);
+        older slots are dropped."""
+        key = self.keys.relay_extra()
+        current = int(now // (day / EXTRA_SLOTS))
+        raw = await hgetall(self.redis, key)
+        total = 0
+        stale: list[str] = []
+        for field, value in raw.items():
+            try:
+                slot, count = int(field), int(value)
+            except ValueError:
+                stale.append(field)
+                continue
+            if slot > current - EXTRA_SLOTS:
+                total += max(0, count)
+            else:
+                stale.append(field)
+        if stale:
+            await self.redis.hdel(key, *stale)
+        return total

@@ -2,15 +2,16 @@
 
 One process at a time sweeps (a lease named "sweep"). An incremental sweep reads `GET /cases`
 sorted by `DateUpdated:desc` page by page until it reaches cases older than the watermark of the
-previous sweep (usually one page). A full sweep, every CASEROOM_MAX_STALENESS, reads every page:
-it catches engagement-phase changes (which may not move dateUpdated and fire no webhook) and
-cases that are no longer ours.
+previous sweep (usually one page). A full sweep, once per quiet interval (CASEROOM_MAX_STALENESS,
+or the bound the budget holds when that is out of reach), reads every page: it catches
+engagement-phase changes (which may not move dateUpdated and fire no webhook) and cases that are
+no longer ours as soon as the polls would, for far fewer requests.
 
 For each listed case the sweep compares it with what the relay knows:
 
 * never seen and in CASEROOM_RELAY_LIFECYCLES (or followed): first sight. Its state is written
   (first-seen time, the case as listed) and it is scheduled for its baseline fetch, spread over the
-  quiet interval;
+  quiet interval (longer in proportion when baselines of payments add to the first checks' cost);
 * known and changed (dateUpdated, lifecycle, phase, amount, assignee): the listed case is kept as a
   snapshot (so the fetch need not GET it again) and a fetch is requested now.
 """
@@ -27,7 +28,13 @@ from bot.debitura.errors import DebituraError, RateLimited
 from bot.debitura.models import Case
 from bot.relay.fetch import relayed_lifecycle
 from bot.relay.model import CaseSnap, Want, snapshot_case
-from bot.relay.scheduler import LIST_PAGE_SIZE, SWEEP_PAGES_FIELD, Policy, next_pages_average
+from bot.relay.scheduler import (
+    LIST_PAGE_SIZE,
+    SWEEP_PAGES_FIELD,
+    Policy,
+    first_check_stretch,
+    next_pages_average,
+)
 from bot.relay.store import RelayStore, hgetall
 from bot.store.keys import RELAY_SNAPSHOT_TTL
 
@@ -78,7 +85,8 @@ class Sweeper:
         self.policy = policy
         self.policy_for = policy_for
         """The policy for a given number of watched cases (to spread the first checks of new ones)."""
-        self._first_sight: list[str] = []
+        self._first_sight: list[tuple[str, bool]] = []
+        """Newly seen cases of this sweep, with whether their first check also baselines payments."""
         self.clock = clock
         self.lifecycles = set(runtime.settings.caseroom_relay_lifecycles)
         self.stats = SweepStats()
@@ -88,7 +96,8 @@ class Sweeper:
         """"full", "incremental" or None, from the times recorded in Redis (shared by all processes)."""
         raw = await hgetall(self.store.redis, self.store.keys.relay_sweep())
         now = self.clock()
-        if now - float(raw.get("full") or 0) >= self.runtime.settings.caseroom_max_staleness:
+        # Once per quiet interval (CASEROOM_MAX_STALENESS, or the bound the budget holds when longer).
+        if now - float(raw.get("full") or 0) >= self.policy().full_sweep_interval:
             return "full"
         if now - float(raw.get("inc") or 0) >= self.runtime.settings.caseroom_relay_sweep_interval:
             return "incremental"
@@ -170,7 +179,7 @@ class Sweeper:
                 # Scheduled at the end of the sweep, once it is known how many cases there are, so the
                 # first checks spread over the interval the budget can hold for all of them. (A crash
                 # before that: the next sweep finds the state and schedules the case.)
-                self._first_sight.append(c.id)
+                self._first_sight.append((c.id, snap.has_payments))
                 continue
             old = CaseSnap.model_validate_json(old_raw)
             bits = changed_fields(old, snap)
@@ -196,10 +205,13 @@ class Sweeper:
         watched = int(await redis.zcard(keys.schedule()))
         policy = (self.policy_for(watched + len(self._first_sight)) if self.policy_for is not None
                   else self.policy())
+        # A first check costs a poll plus, for a case with payments, their baseline: spread the batch
+        # over correspondingly longer, so the first cycle keeps to the budget too.
+        stretch = first_check_stretch(len(self._first_sight), sum(p for _, p in self._first_sight))
         now = self.clock()
         async with redis.pipeline(transaction=False) as pipe:
-            for case_id in self._first_sight:
-                first = policy.first_due(now)
+            for case_id, _payments in self._first_sight:
+                first = policy.first_due(now, stretch=stretch)
                 pipe.hsetnx(keys.case_state(case_id), "next", f"{first:.3f}")
                 pipe.zadd(keys.schedule(), {case_id: first}, nx=True)
             await pipe.execute()

@@ -123,6 +123,10 @@ class Keys:
         """Hash: sweep watermark (newest dateUpdated seen), last incremental and full sweep times."""
         return self._k("relay", "sweep")
 
+    def relay_extra(self) -> str:
+        """Hash: slot (1/24 of a day) -> Debitura requests the relay made outside its polling plan."""
+        return self._k("relay", "extra")
+
     def relay_activity(self) -> str:
         """Sorted set: case id scored by its last relayed activity (trimmed to the last day)."""
         return self._k("relay", "activity")

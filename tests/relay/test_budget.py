@@ -166,3 +166,33 @@ async def test_budget_metrics_published(redis: aioredis.Redis, keys: Keys) -> No
     text = metrics.render().decode()
     assert 'caseroom_budget_used{pool="background",window="minute"} 1.0' in text
     assert 'caseroom_budget_limit{pool="all",window="day"} 50.0' in text
+    # a background request held back by the relay's minute share is counted, by window
+    lim_now = RedisRateLimiter(redis, keys, make_settings(), metrics, clock=clock, sleep=clock.sleep,
+                               background_max_wait=0)
+    for _ in range(5):
+        await lim_now.acquire(Priority.BACKGROUND, "x")
+    with pytest.raises(BudgetExhausted):
+        await lim_now.acquire(Priority.BACKGROUND, "x")
+    assert 'caseroom_budget_waits_total{pool="background",window="minute"} 1.0' in metrics.render().decode()
+
+
+async def test_time_scale_shortens_every_window(redis: aioredis.Redis, keys: Keys) -> None:
+    """CASEROOM_TIME_SCALE (benchmarks): with k = 60 an hour passes in a minute and a day in 24."""
+    clock = Clock()
+    clock.now = 1_800_000_000.0 - (1_800_000_000.0 % 3600)  # the top of a (real and scaled) hour
+    lim = limiter(redis, keys, clock, caseroom_rate_per_minute=1000, caseroom_rate_per_hour=1000,
+                  caseroom_rate_per_day=20, caseroom_time_scale=60)
+    for _ in range(12):  # the relay's 60 % of the day
+        await lim.acquire(Priority.BACKGROUND, "list_chats")
+        clock.now += 5  # 5 s = 5 scaled minutes
+    with pytest.raises(BudgetExhausted) as exc:
+        await lim.acquire(Priority.BACKGROUND, "list_chats")
+    assert exc.value.window == "day"
+    assert exc.value.retry_after <= 60  # the next scaled hour is at most a minute away
+    clock.now += 24 * 60  # a scaled day later everything is free again
+    await lim.acquire(Priority.BACKGROUND, "list_chats")
+    usage = await lim.usage()
+    assert usage.window("day").background_used == 1
+    # the segments expire on the scaled clock too (no key outlives 25 scaled hours)
+    for key in await redis.keys(f"{keys.prefix}:*"):
+        assert await redis.pttl(key) <= 25 * 60 * 1000

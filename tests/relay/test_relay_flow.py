@@ -157,3 +157,79 @@ async def test_relay_plans_with_the_pages_its_sweeps_really_read(
             sweep_interval=policy.sweep_interval).sweep_cost_per_day
     finally:
         await stop_relay(relay)
+
+
+async def test_fetches_outside_the_plan_are_counted(sandbox: SandboxHandle, fake_slack: FakeSlack,
+                                                    redis: aioredis.Redis, redis_prefix: str) -> None:
+    """A due poll's chats + timeline are the plan; a case read, a payment baseline and a fetch a
+    webhook asked for are not, and are counted for the plan to pay for (Policy.extra_per_day)."""
+    import time
+
+    from bot.relay.fetch import Fetcher
+    from bot.relay.model import Want
+    from bot.relay.scheduler import policy_from_settings
+    from bot.relay.store import RelayStore
+    from tests.relay.harness import build_test_runtime, close_runtime
+
+    settings = relay_settings(fake_slack, sandbox.url, sandbox.api_key, redis_prefix)
+    runtime = await build_test_runtime(settings)
+    try:
+        store = RelayStore(runtime.redis, runtime.keys)
+        policy = policy_from_settings(settings, cases=1)
+        fetcher = Fetcher(runtime, store, lambda: policy, lease_ms=5000)
+        case_id = sandbox.case("Active", with_payments=True)["id"]
+        keys = runtime.keys
+
+        async def extra() -> int:
+            return await store.extra_requests(time.time(), policy.day)
+
+        # first check of a case nobody listed yet: GET case + payments baseline outside the plan
+        await store.watch([case_id], [time.time() - 1])
+        assert await fetcher.run_once("t1")
+        assert fetcher.stats.requests == 4 and await extra() == 2
+        # a webhook asks for the chats: one request, all of it outside the plan (the poll stays due later)
+        await store.request_fetch(case_id, int(Want.CHATS), time.time(), source="webhook")
+        assert await fetcher.run_once("t2")
+        assert fetcher.stats.requests == 5 and await extra() == 3
+        # the next due poll: chats + timeline, inside the plan
+        await redis.hset(keys.case_state(case_id), "next", f"{time.time() - 1:.3f}")
+        await redis.zadd(keys.schedule(), {case_id: time.time() - 1})
+        assert await fetcher.run_once("t3")
+        assert fetcher.stats.requests == 7 and await extra() == 3
+    finally:
+        await close_runtime(runtime)
+
+
+async def test_full_sweep_once_per_quiet_interval(fake_slack: FakeSlack, redis: aioredis.Redis,
+                                                  redis_prefix: str) -> None:
+    """Out of reach, the full listing runs once per bound (not every CASEROOM_MAX_STALENESS)."""
+    import dataclasses
+
+    from bot.relay.scheduler import policy_from_settings
+    from bot.relay.store import RelayStore
+    from bot.relay.sweep import Sweeper
+    from tests.relay.harness import build_test_runtime, close_runtime
+
+    settings = relay_settings(fake_slack, "http://127.0.0.1:9", "key", redis_prefix,
+                              caseroom_max_staleness=3600, caseroom_relay_sweep_interval=120,
+                              caseroom_rate_per_day=100_000, caseroom_rate_per_hour=20_000,
+                              caseroom_rate_per_minute=2_000)
+    runtime = await build_test_runtime(settings)
+    now = 1_800_000_000.0
+    try:
+        small = policy_from_settings(settings, cases=100)
+        large = dataclasses.replace(small, cases=10_000)
+        assert not small.out_of_reach and large.out_of_reach
+        current = {"policy": small}
+        sweeper = Sweeper(runtime, RelayStore(redis, runtime.keys), lambda: current["policy"],
+                          clock=lambda: now)
+        assert await sweeper.due() == "full"  # never swept
+        await redis.hset(runtime.keys.relay_sweep(),
+                         mapping={"full": f"{now - 3700:.3f}", "inc": f"{now:.3f}"})
+        assert await sweeper.due() == "full"  # within reach: every max staleness
+        current["policy"] = large
+        assert await sweeper.due() is None  # out of reach: not before the bound (~8 h)
+        await redis.hset(runtime.keys.relay_sweep(), "full", f"{now - large.quiet_interval - 1:.3f}")
+        assert await sweeper.due() == "full"
+    finally:
+        await close_runtime(runtime)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from bot.relay.scheduler import DAY, Policy
@@ -63,20 +64,98 @@ def test_jitter_is_small_and_unbiased() -> None:
     assert abs(sum(values) / len(values) - 100) < 0.2, "no bias: on average the budgeted interval"
 
 
+def plan_total(p: Policy) -> float:
+    """Requests a day the plan spends: every case polled once per quiet interval, sweeps, extras."""
+    return 2 * p.cases * p.day / p.quiet_interval + p.sweep_cost_per_day + p.extra_per_day
+
+
 def test_measured_sweep_pages_are_paid_for_out_of_the_poll_budget() -> None:
     """Incremental sweeps that read 2.5 pages each leave fewer polls: the plan stays inside the budget."""
     one = policy(10_000)
     measured = Policy(cases=10_000, active=0, daily_budget=60_000, max_staleness=3600, min_interval=60,
                       sweep_interval=120, incremental_pages=2.5)
-    assert measured.sweep_cost_per_day - one.sweep_cost_per_day == DAY / 120 * 1.5
+    assert measured.sweep_cost_per_day > one.sweep_cost_per_day
     assert measured.bound > one.bound
     # the whole plan (sweeps + every case polled once per bound) fits the daily budget exactly
-    polls_per_day = 2 * 10_000 * DAY / measured.bound
-    assert abs(polls_per_day + measured.sweep_cost_per_day - 60_000) < 1e-6
+    assert abs(plan_total(measured) - 60_000) < 1e-6
+    assert abs(plan_total(one) - 60_000) < 1e-6
     # fewer than one page is never assumed
     low = Policy(cases=10, active=0, daily_budget=60_000, max_staleness=3600, min_interval=60,
                  sweep_interval=120, incremental_pages=0.2)
     assert low.sweep_cost_per_day == policy(10).sweep_cost_per_day
+
+
+def test_requests_outside_the_plan_are_paid_for_out_of_the_poll_budget() -> None:
+    """Webhook- and sweep-triggered fetches and payment baselines of the last day shrink the polls."""
+    base = policy(10_000)
+    busy = Policy(cases=10_000, active=0, daily_budget=60_000, max_staleness=3600, min_interval=60,
+                  sweep_interval=120, extra_per_day=3_000)
+    assert busy.bound > base.bound
+    assert abs(plan_total(busy) - 60_000) < 1e-6
+    # more extras than budget: the plan degrades (one request a day for polls), never goes negative
+    swamped = Policy(cases=10_000, active=0, daily_budget=60_000, max_staleness=3600, min_interval=60,
+                     sweep_interval=120, extra_per_day=90_000)
+    assert swamped.poll_budget_per_day == 1.0 and swamped.out_of_reach
+    # within reach the spare shrinks first: active cases are polled less eagerly, quiet ones unchanged
+    small = Policy(cases=1000, active=50, daily_budget=60_000, max_staleness=3600, min_interval=60,
+                   sweep_interval=120)
+    small_busy = Policy(cases=1000, active=50, daily_budget=60_000, max_staleness=3600, min_interval=60,
+                        sweep_interval=120, extra_per_day=10_000)
+    assert small_busy.quiet_interval == small.quiet_interval == 3600
+    assert small_busy.active_interval > small.active_interval
+
+
+def test_full_sweeps_run_once_per_quiet_interval() -> None:
+    """Within reach a full listing every CASEROOM_MAX_STALENESS; out of reach once per bound, solved
+    together with the polls, and the two rules meet where the bound reaches the max staleness."""
+    within = policy(1000)
+    assert within.full_sweep_interval == 3600
+    out = policy(10_000)
+    assert out.out_of_reach and abs(out.full_sweep_interval - out.bound) < 1e-6
+    # 10,000 cases: 2 N / B = 8.0 h; sweeps (one page every 2 min, 100 pages per 8 h) cost < 3 %
+    assert out.bound <= 8 * 3600 * 1.03
+    for cases in range(2000, 40_000, 250):
+        p = policy(cases)
+        assert abs(p.full_sweep_interval - p.quiet_interval) < 1e-6
+        assert abs(plan_total(p) - 60_000) < 1e-3 or not p.out_of_reach
+    # continuity across the switch: no jump in the bound as cases grow one at a time
+    bounds = [policy(n).bound for n in range(1500, 2500)]
+    assert all(b2 >= b1 and b2 - b1 < 60 for b1, b2 in itertools.pairwise(bounds))
+
+
+def test_first_checks_with_payment_baselines_are_spread_wider() -> None:
+    from bot.relay.scheduler import first_check_stretch
+
+    assert first_check_stretch(0, 0) == 1.0
+    assert first_check_stretch(100, 0) == 1.0
+    assert first_check_stretch(100, 100) == 1.5  # 3 requests instead of 2 each
+    p = policy(10_000)
+    rng = random.Random(3)
+    dues = [p.first_due(0.0, rng, stretch=1.2) for _ in range(2000)]
+    assert max(dues) <= 1.2 * p.quiet_interval and max(dues) > 1.1 * p.quiet_interval
+    # the tests' short first spread still caps it
+    short = Policy(cases=10_000, active=0, daily_budget=60_000, max_staleness=3600, min_interval=60,
+                   sweep_interval=120, first_spread=5.0)
+    assert max(short.first_due(0.0, rng, stretch=2.0) for _ in range(100)) <= 5.0
+
+
+def test_time_scale_shortens_the_day_and_every_interval_with_it() -> None:
+    from bot.config import Settings
+    from bot.relay.scheduler import policy_from_settings
+
+    def settings(**kw: object) -> Settings:
+        return Settings(_env_file=None, slack_bot_token="xoxb-t", slack_signing_secret="s",  # type: ignore[arg-type]
+                        debitura_api_key="k", **kw)
+
+    real = policy_from_settings(settings(caseroom_max_staleness=3600, caseroom_relay_sweep_interval=120),
+                                cases=10_000)
+    scaled = policy_from_settings(settings(caseroom_max_staleness=60, caseroom_relay_sweep_interval=2,
+                                           caseroom_time_scale=60), cases=10_000)
+    assert real.day == DAY and scaled.day == DAY / 60
+    assert real.daily_budget == scaled.daily_budget == 60_000
+    # a day of 24 minutes: the same budget holds every case 60 times more often
+    assert abs(real.bound / scaled.bound - 60) < 1e-6
+    assert scaled.active_window == DAY / 60
 
 
 def test_sweep_pages_average_moves_towards_what_sweeps_read() -> None:

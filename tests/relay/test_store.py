@@ -118,3 +118,49 @@ async def test_relay_status_reports_bound_and_queue(redis: aioredis.Redis, keys:
         assert status.overdue_seconds is not None and status.overdue_seconds > 0
     finally:
         await close_runtime(runtime)
+
+
+async def test_extra_requests_count_over_the_last_day_only(redis: aioredis.Redis, keys: Keys) -> None:
+    """Requests outside the polling plan are summed over the current slot and the 23 before it."""
+    store = RelayStore(redis, keys)
+    day = 2400.0  # 24 slots of 100 s
+    t0 = 1_000_000.0
+    await store.record_extra(5, t0, day)
+    await store.record_extra(0, t0, day)  # nothing to count: no write
+    await store.record_extra(-3, t0, day)
+    await store.record_extra(2, t0 + 150, day)
+    assert await store.extra_requests(t0 + 200, day) == 7
+    # 23 slots later the first one is still inside the day; one more and it has left
+    assert await store.extra_requests(t0 + 2300, day) == 7
+    assert await store.extra_requests(t0 + 2400, day) == 2
+    # the expired slot was dropped from Redis, and a garbage field neither counts nor lingers
+    await redis.hset(keys.relay_extra(), "garbage", "9")
+    assert await store.extra_requests(t0 + 2400, day) == 2
+    assert set(await redis.hkeys(keys.relay_extra())) == {str(int((t0 + 150) // 100))}
+    assert 0 < await redis.ttl(keys.relay_extra()) <= 2 * day
+
+
+async def test_relay_status_pays_for_requests_outside_the_plan(redis: aioredis.Redis, keys: Keys,
+                                                               fake_slack: FakeSlack) -> None:
+    """What fetches spent outside the plan over the last day lengthens the bound the relay reports."""
+    import time
+
+    from bot.relay.status import relay_status
+    from tests.relay.harness import build_test_runtime, close_runtime, relay_settings
+
+    settings = relay_settings(fake_slack, "http://127.0.0.1:9", "key", keys.prefix,
+                              caseroom_rate_per_minute=2000, caseroom_rate_per_hour=20000,
+                              caseroom_rate_per_day=100000, caseroom_relay_sweep_interval=120,
+                              caseroom_max_staleness=3600)
+    runtime = await build_test_runtime(settings)
+    try:
+        store = RelayStore(redis, keys)
+        await store.watch([f"c{i}" for i in range(10_000)], [time.time() + 100] * 10_000)
+        before = await relay_status(runtime)
+        await store.record_extra(6_000, time.time(), 86400)
+        after = await relay_status(runtime)
+        assert before.extra_requests_day == 0 and after.extra_requests_day == 6_000
+        # a tenth of the budget less for polls: the bound grows by about a ninth
+        assert 1.08 < after.staleness_bound_seconds / before.staleness_bound_seconds < 1.14
+    finally:
+        await close_runtime(runtime)
