@@ -207,7 +207,7 @@ class Fetcher:
                         interval = policy.interval_for(result.state.last_activity, now)
                         next_poll = now + policy.jitter(interval)
                     else:
-                        next_poll = float(current[1] or 0) or now + policy.quiet_interval
+                        next_poll = float(current[1] or 0) or now + policy.quiet_poll_interval
                     due = now - URGENT_OFFSET if remaining else next_poll
                     pipe.multi()  # type: ignore[no-untyped-call]
                     mapping = result.state.to_hash()

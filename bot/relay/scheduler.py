@@ -7,10 +7,11 @@ B requests a day, of which the sweeps take S and requests outside the plan took 
 
     bound = 2 x N / (B - S - E) days
 
-and no faster on average. The quiet interval is max(CASEROOM_MAX_STALENESS, bound): when the bound
-is within reach, quiet cases are polled every CASEROOM_MAX_STALENESS and the budget left over goes to
-recently active cases (polled down to CASEROOM_RELAY_MIN_INTERVAL); when it is out of reach, every
-case is polled at the bound, spread evenly, and the bound is what `/metrics` and `caseroom check`
+and no faster on average. The quiet interval (the staleness held, reported) is
+max(CASEROOM_MAX_STALENESS, bound): when the bound is within reach, quiet cases are polled a little
+inside CASEROOM_MAX_STALENESS (5 %, for jitter and the wait for a worker) and the budget left over
+goes to recently active cases (polled down to CASEROOM_RELAY_MIN_INTERVAL); when it is out of reach,
+every case is polled at the bound, spread evenly, and the bound is what `/metrics` and `caseroom check`
 report. Full sweeps (every page of GET /cases) run once per quiet interval: more often would only
 re-read what the polls re-read anyway, at the polls' expense.
 
@@ -36,6 +37,10 @@ SWEEP_PAGES_FIELD = "ipg"
 """Field of keys.relay_sweep(): moving average of the pages an incremental sweep reads."""
 SWEEP_PAGES_WEIGHT = 0.2
 """Weight of the newest incremental sweep in that average."""
+STALENESS_MARGIN = 0.05
+"""Within reach, quiet cases are polled this much inside CASEROOM_MAX_STALENESS."""
+JITTER = 0.02
+"""Total width of the jitter on each interval (+-1 %)."""
 EXTRA_SLOTS = 24
 """Requests outside the plan are counted per 1/24 of a day; the last 24 slots make "the last day"."""
 
@@ -105,25 +110,36 @@ class Policy:
         return self.bound > self.max_staleness
 
     @property
+    def quiet_poll_interval(self) -> float:
+        """What quiet cases are scheduled at. Within reach: CASEROOM_MAX_STALENESS less a margin (the
+        jitter and the wait for a free worker must not carry a gap past it), never below the bound;
+        out of reach: the bound."""
+        if self.out_of_reach:
+            return self.bound
+        return max(self.bound, self.max_staleness * (1 - STALENESS_MARGIN))
+
+    @property
     def active_interval(self) -> float:
         """Polling interval for recently active cases, paid from what quiet polling leaves over."""
+        quiet = self.quiet_poll_interval
         if self.out_of_reach:
-            return self.quiet_interval
-        quiet_cost = REQUESTS_PER_POLL * self.cases * self.day / self.quiet_interval
+            return quiet
+        quiet_cost = REQUESTS_PER_POLL * self.cases * self.day / quiet
         spare = self.poll_budget_per_day - quiet_cost
         if spare <= 0:
-            return self.quiet_interval
+            return quiet
         # The active count is refreshed every few seconds: count at least the case asking.
         interval = REQUESTS_PER_POLL * max(1, self.active) * self.day / spare
-        return min(self.quiet_interval, max(self.min_interval, interval))
+        return min(quiet, max(self.min_interval, interval))
 
     def interval_for(self, last_activity: float, now: float) -> float:
         """Seconds until the next poll of a case last active at `last_activity` (0 = never)."""
+        quiet = self.quiet_poll_interval
         if not last_activity or now - last_activity > self.active_window:
-            return self.quiet_interval
+            return quiet
         age = max(0.0, now - last_activity)
         # The longer a case has been quiet, the slower it is polled, between the two intervals.
-        return min(self.quiet_interval, max(self.active_interval, age / 2))
+        return min(quiet, max(self.active_interval, age / 2))
 
     @property
     def active_window(self) -> float:
@@ -136,16 +152,16 @@ class Policy:
         `stretch` (>= 1) widens the spread for a batch whose first checks cost more than a poll each
         (payment baselines: see `first_check_stretch`), so the first cycle stays within the budget."""
         r = rng or random
-        spread = self.quiet_interval * max(1.0, stretch)
+        spread = self.quiet_poll_interval * max(1.0, stretch)
         if self.first_spread is not None:
             spread = min(self.first_spread, spread)
         return now + r.uniform(0, spread)
 
     def jitter(self, interval: float, rng: random.Random | None = None) -> float:
-        """+-2.5 % jitter, so cases checked together drift apart; on average exactly the interval
+        """+-1 % jitter, so cases checked together drift apart; on average exactly the interval
         (a one-sided jitter would poll more often than the budget allows)."""
         r = rng or random
-        return interval * (1 + 0.05 * (r.random() - 0.5))
+        return interval * (1 + JITTER * (r.random() - 0.5))
 
 
 def next_pages_average(previous: str | None, pages: int) -> float:
