@@ -97,6 +97,19 @@ def payment_field(payment_id: str) -> str:
     return "p" + short_hash(payment_id)
 
 
+CHAT_ECHO_WINDOW = 2.0
+"""A timeline item about a chat, dated this close to a chat of the same fetch, only announces it."""
+
+
+def announces_chat(item: TimelineSnap, chat_times: Sequence[float]) -> bool:
+    """A timeline entry that only says a chat message was written (Debitura logs one per chat, in the
+    "communication" category), next to the chat the relay posts itself: not posted twice. Only items
+    that say "chat" in their type or title and are dated within CHAT_ECHO_WINDOW of a chat count."""
+    if "chat" not in f"{item.type} {item.title}".lower():
+        return False
+    return any(abs(item.date - t) <= CHAT_ECHO_WINDOW for t in chat_times)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     backfill: int = 0
@@ -225,12 +238,15 @@ def diff_case(
     # --- timeline ------------------------------------------------------------------------------------
     if fetched.timeline is not None:
         baseline = "timeline" not in state.baselined
+        chat_times = [c.created for c in fetched.chats or ()]
         fresh: list[TimelineSnap] = []
         for item in fetched.timeline:
             f = timeline_field(item.fingerprint)
             if f in seen or f in seen_set:
                 continue
             seen_set[f] = ""
+            if announces_chat(item, chat_times):
+                continue  # the chat itself is in the room already (or was sent from it)
             if (not baseline) or item.date >= since or ("t" + item.fingerprint) in backfill:
                 fresh.append(item)
         if fresh:

@@ -155,3 +155,28 @@ def test_diff_chats_with_the_same_timestamp_keep_the_api_order() -> None:
     r = diff_case(case_id="c1", state=state, seen={}, now=NOW + 10, path="poll", settings=Settings(),
                   fetched=Fetched(chats=listed))
     assert [d.id for d in r.deliveries] == ["chat:chat-9", "chat:chat-3", "chat:chat-7", "chat:chat-1"]
+
+
+def test_diff_timeline_item_announcing_a_chat_is_not_posted_twice() -> None:
+    """Debitura logs a "chat message" timeline entry per chat: the chat is posted, its echo is not
+    (but it is remembered, and other items of the same moment still are posted)."""
+    state = CaseState(first_seen=NOW - 1000, case=CASE, baselined={"chats", "timeline"})
+    echo = TimelineSnap(fingerprint=fp(50), date=NOW + 0.4, type="Communication", title="Chat message",
+                        description="Creditor wrote a chat message.", actor="Ann Smith")
+    upload = TimelineSnap(fingerprint=fp(51), date=NOW + 0.5, type="Document", title="File uploaded",
+                          description="invoice.pdf", actor="Ann Smith")
+    late_echo = TimelineSnap(fingerprint=fp(52), date=NOW + 600, type="Communication", title="Chat message",
+                             description="Creditor wrote a chat message.", actor="Ann Smith")
+    r = diff_case(case_id="c1", state=state, seen={}, now=NOW + 700, path="poll", settings=Settings(),
+                  fetched=Fetched(chats=[chat(1, NOW)], timeline=[echo, upload, late_echo]))
+    kinds = [d.kind for d in r.deliveries]
+    assert kinds.count("chat") == 1
+    timeline_text = " ".join(str(d.blocks) for d in r.deliveries if d.kind == "timeline")
+    assert "File uploaded" in timeline_text
+    # an item about a chat with no chat of that moment in the fetch is still relayed
+    assert "Chat message" in timeline_text and timeline_text.count("Chat message") == 1
+    assert timeline_field(fp(50)) in r.seen_set  # remembered: never posted later either
+    # without the chats in the fetch (a timeline-only read) nothing is suppressed
+    r2 = diff_case(case_id="c1", state=state, seen={}, now=NOW + 700, path="poll", settings=Settings(),
+                   fetched=Fetched(timeline=[echo]))
+    assert [d.kind for d in r2.deliveries] == ["timeline"]
