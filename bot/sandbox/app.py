@@ -32,7 +32,7 @@ from bot.sandbox.http import api_error, problem
 from bot.sandbox.model import CaseRec, FileRec
 from bot.sandbox.ratelimit import Limits, RateLimiter
 from bot.sandbox.rules import Idempotency
-from bot.sandbox.state import State
+from bot.sandbox.state import State, write_snapshot
 from bot.sandbox.webhooks import WebhookHub
 
 log = logging.getLogger("caseroom.sandbox")
@@ -104,6 +104,18 @@ class Sandbox:
     def save(self) -> None:
         if self.state_file is not None:
             self.state.save(self.state_file, {"webhooks": self.webhooks.snapshot()})
+
+    async def save_in_background(self) -> None:
+        """Copy the state on the event loop (consistent), serialize and write it in a thread, so a
+        save of 10,000 cases does not hold up requests. A failed write leaves the state dirty."""
+        if self.state_file is None:
+            return
+        snapshot = self.state.take_snapshot({"webhooks": self.webhooks.snapshot()})
+        try:
+            await asyncio.to_thread(write_snapshot, self.state_file, snapshot)
+        except BaseException:
+            self.state.dirty = True
+            raise
 
     # ---------- files ----------
     def _file_sig(self, file_id: str, expires: int) -> str:
@@ -252,6 +264,6 @@ async def _autosave(sandbox: Sandbox) -> None:
         await asyncio.sleep(1.0)
         if sandbox.state.dirty:
             try:
-                sandbox.save()
+                await sandbox.save_in_background()
             except OSError as exc:
                 log.error("could not save sandbox state to %s: %s", sandbox.state_file, exc)

@@ -8,6 +8,7 @@ fast at 10,000 cases.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -454,17 +455,32 @@ class State:
         self.dirty = False
 
     def save(self, path: Path, extra: dict[str, Any] | None = None) -> None:
+        write_snapshot(path, self.take_snapshot(extra))
+
+    def take_snapshot(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A copy of everything to save (changes made afterwards mark the state dirty again)."""
         snapshot = self.to_snapshot()
         if extra:
             snapshot.update(extra)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".sandbox-state-", dir=str(path.parent))
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(snapshot, fh, separators=(",", ":"))
-        os.replace(tmp, path)
         self.dirty = False
+        return snapshot
 
     def load(self, path: Path) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         self.from_snapshot(data)
         return data
+
+
+def write_snapshot(path: Path, snapshot: dict[str, Any]) -> None:
+    """Write a snapshot atomically (temporary file, then rename). Safe to run in a worker thread: the
+    snapshot is a copy."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".sandbox-state-", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(snapshot, fh, separators=(",", ":"))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -96,3 +96,46 @@ def test_rate_and_fault_flags() -> None:
         assert got == [("GET", "/users", 1.0, 0)]
     finally:
         stop_sandbox(sp)
+
+
+async def test_background_save_writes_a_copy_and_keeps_later_changes_dirty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The autosave copies the state on the event loop and writes it in a thread: a change made
+    while the file is written stays dirty (saved next time); a failed write stays dirty too."""
+    import asyncio
+    import json
+    import threading
+
+    import bot.sandbox.app as app_mod
+    from bot.sandbox.state import write_snapshot
+
+    path = tmp_path / "state.json"
+    sb = app_mod.Sandbox(seed=5, n_cases=30, state_file=path)
+    sb.state.dirty = True
+    n_cases = len(sb.state.cases)
+    started, release = threading.Event(), threading.Event()
+
+    def held_write(p: Path, snapshot: dict[str, object]) -> None:
+        started.set()
+        release.wait(5)
+        write_snapshot(p, snapshot)
+
+    monkeypatch.setattr(app_mod, "write_snapshot", held_write)
+    task = asyncio.create_task(sb.save_in_background())
+    assert await asyncio.to_thread(started.wait, 5)
+    assert not sb.state.dirty  # the copy is taken
+    sb.mark_dirty()  # a change lands while the thread writes
+    release.set()
+    await task
+    assert sb.state.dirty
+    assert len(json.loads(path.read_text())["cases"]) == n_cases
+    # an unwritable target: the error surfaces and the state stays dirty
+    monkeypatch.setattr(app_mod, "write_snapshot", write_snapshot)
+    sb.state.dirty = False
+    sb.state_file = tmp_path / "a-directory"
+    sb.state_file.mkdir()
+    with pytest.raises(OSError):
+        await sb.save_in_background()
+    assert sb.state.dirty
+    assert not [f for f in tmp_path.iterdir() if f.name.startswith(".sandbox-state-")]  # no debris
