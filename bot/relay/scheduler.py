@@ -67,16 +67,15 @@ class Policy:
         return max(1, math.ceil(self.cases / LIST_PAGE_SIZE))
 
     @property
-    def _fixed_cost_per_day(self) -> float:
-        """Incremental sweeps (their measured pages each) and the measured requests outside the plan."""
-        per_sweep = max(1.0, self.incremental_pages)
-        return self.day / self.sweep_interval * per_sweep + max(0.0, self.extra_per_day)
+    def incremental_sweep_cost_per_day(self) -> float:
+        """Incremental sweeps, their measured pages each (never fewer than one)."""
+        return self.day / self.sweep_interval * max(1.0, self.incremental_pages)
 
     @property
     def full_sweep_interval(self) -> float:
         """A full listing every quiet interval: CASEROOM_MAX_STALENESS, or the bound when that is out
         of reach (solved together: polls and full sweeps share what the fixed costs leave)."""
-        available = self.daily_budget - self._fixed_cost_per_day
+        available = self.daily_budget - self.incremental_sweep_cost_per_day - max(0.0, self.extra_per_day)
         polls_within_reach = available - self.full_sweep_pages * self.day / self.max_staleness
         if polls_within_reach > 0 and (
             REQUESTS_PER_POLL * self.cases * self.day / polls_within_reach <= self.max_staleness
@@ -88,8 +87,7 @@ class Policy:
     @property
     def sweep_cost_per_day(self) -> float:
         """Incremental sweeps plus a full listing every full_sweep_interval."""
-        per_sweep = max(1.0, self.incremental_pages)
-        return (self.day / self.sweep_interval * per_sweep
+        return (self.incremental_sweep_cost_per_day
                 + self.day / self.full_sweep_interval * self.full_sweep_pages)
 
     @property
