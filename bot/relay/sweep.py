@@ -107,9 +107,11 @@ class Sweeper:
         """One sweep; raises SweepInterrupted when the budget (or Debitura) says wait."""
         keys = self.store.keys
         raw = await hgetall(self.store.redis, keys.relay_sweep())
-        watermark = float(raw.get("wm") or 0)
         full = kind == "full"
         started = self.clock()
+        # A dateUpdated in the future (a skewed clock, bad data) must not become the watermark: every
+        # later sweep would stop after its first page and miss changes listed below that case.
+        watermark = min(float(raw.get("wm") or 0), started)
         newest = watermark
         listed: set[str] = set()
         page = 1
@@ -137,7 +139,7 @@ class Sweeper:
                 break
             page += 1
         await self._schedule_first_sight()
-        mapping = {"wm": f"{newest:.3f}", "inc": f"{started:.3f}"}
+        mapping = {"wm": f"{min(newest, started):.3f}", "inc": f"{started:.3f}"}
         if full:
             mapping["full"] = f"{started:.3f}"
             self.stats.full += 1

@@ -433,7 +433,9 @@ def make_case(
         fee = money(table_fee + _pick(rng, [-5.0, -2.5, 2.5, 5.0]))
     if lifecycle in ("Leads", "PendingContractSigning"):
         fee, intentional = None, False
-    collection_started = created + timedelta(days=_int(rng, 1, 5)) if started else None
+    # Never after the seed's day start: a case created three days ago started collection by now.
+    collection_started = (min(created + timedelta(days=_int(rng, 1, 5)), anchor - timedelta(hours=1))
+                          if started else None)
     case = CaseRec(
         id=rng_uuid(rng),
         partner_id=partner.id if ours else OTHER_PARTNER_ID,
@@ -499,7 +501,9 @@ def make_case(
                 case.exclusive_period.extensions.append(
                     {
                         "type": _pick(rng, ["PromiseToPay", "PaymentAgreement", "Payment", "Manual"]),
-                        "eventDate": iso(end - timedelta(days=10)),
+                        # agreed ten days before the period ran out, or recently if it still runs
+                        "eventDate": iso(max(collection_started,
+                                             min(end - timedelta(days=10), anchor - timedelta(days=1)))),
                         "newEndDate": iso(new_end),
                     }
                 )

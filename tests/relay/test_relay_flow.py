@@ -233,3 +233,62 @@ async def test_full_sweep_once_per_quiet_interval(fake_slack: FakeSlack, redis: 
         assert await sweeper.due() == "full"
     finally:
         await close_runtime(runtime)
+
+
+async def test_a_future_dated_case_does_not_poison_the_sweep_watermark(
+    fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str
+) -> None:
+    """A case whose dateUpdated lies in the future (a skewed clock, bad data) sorts first forever; the
+    watermark stays at the sweep's start, so later sweeps still read past page one to every change."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from bot.debitura.models import CasePage
+    from bot.relay.model import Want
+    from bot.relay.scheduler import policy_from_settings
+    from bot.relay.store import RelayStore
+    from bot.relay.sweep import Sweeper
+    from tests.relay.harness import build_test_runtime, close_runtime
+
+    settings = relay_settings(fake_slack, "http://127.0.0.1:9", "key", redis_prefix)
+    runtime = await build_test_runtime(settings)
+    now = 1_800_000_000.0
+
+    def iso(t: float) -> str:
+        return dt.datetime.fromtimestamp(t, dt.UTC).isoformat().replace("+00:00", "Z")
+
+    listing = [{"id": "future", "lifecycle": "Active", "dateUpdated": iso(now + 86400)}]
+    listing += [{"id": f"c{i}", "lifecycle": "Active", "dateUpdated": iso(now - 10 - i)} for i in range(150)]
+    reads: list[int] = []
+
+    class Client:
+        async def list_cases(self, *, page: int, page_size: int, sort: str) -> CasePage:
+            reads.append(page)
+            ordered = sorted(listing, key=lambda c: c["dateUpdated"], reverse=True)
+            chunk = ordered[(page - 1) * page_size: page * page_size]
+            total = (len(ordered) + page_size - 1) // page_size
+            envelope = {"currentPage": page, "totalPages": total}
+            return CasePage.model_validate({"cases": chunk, "page": envelope})
+
+    try:
+        fake_runtime = SimpleNamespace(settings=settings, debitura_background=Client())
+        store = RelayStore(redis, runtime.keys)
+        policy = policy_from_settings(settings, cases=151)
+        clock = {"now": now}
+        sweeper = Sweeper(fake_runtime, store, lambda: policy, clock=lambda: clock["now"])  # type: ignore[arg-type]
+        await sweeper.run("full")
+        wm = float(await redis.hget(runtime.keys.relay_sweep(), "wm") or 0)
+        assert wm <= now
+        # 120 cases change in the next two minutes (and end up below the future-dated one)
+        clock["now"] = now + 120
+        for i in range(120):
+            listing[1 + i]["dateUpdated"] = iso(now + 100 - i * 0.1)
+        reads.clear()
+        await sweeper.run("incremental")
+        assert reads == [1, 2], "a second page is read: the changes do not fit on the first"
+        requested = [str(m) for m in await redis.zrangebyscore(runtime.keys.schedule(), "-inf", now - 1e8)]
+        assert len(requested) == 120
+        state = await redis.hget(runtime.keys.case_state("c119"), "want")
+        assert state is not None and int(state) & int(Want.POLL)
+    finally:
+        await close_runtime(runtime)

@@ -329,3 +329,36 @@ def test_seed_is_deterministic_and_reset_keeps_the_key(sandbox: SandboxHandle) -
         assert api.get("/me").status_code == 200
     sandbox.control.reset()  # back to the server's own seed
     assert sandbox.control.cases() == first
+
+
+@pytest.mark.parametrize("seed", [1, 3, 7])
+def test_seeded_history_never_lies_in_the_future(seed: int) -> None:
+    """Every seeded event (updates, collection start, chats, timeline, payments, period extensions)
+    happened by now; only what is scheduled (due dates, period ends) may lie ahead. A future
+    dateUpdated would sort above every real change in `Sort=DateUpdated:desc`."""
+    import dataclasses
+
+    from bot.sandbox.model import now
+    from bot.sandbox.state import State
+
+    scheduled = {"end", "newEndDate", "due_date"}
+    cutoff = now().isoformat()[:19]
+    state = State(seed, 1500, None)
+    late: list[tuple[str, str]] = []
+
+    def walk(value: object, path: str) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key not in scheduled:
+                    walk(inner, f"{path}.{key}")
+        elif isinstance(value, list):
+            for i, inner in enumerate(value):
+                walk(inner, f"{path}[{i}]")
+        elif (isinstance(value, str) and len(value) >= 19 and value[4:5] == "-" and value[10:11] == "T"
+              and value[:19] > cutoff):
+            late.append((path, value))
+
+    for case in state.cases.values():
+        state.materialize(case)
+        walk(dataclasses.asdict(case), case.reference)
+    assert late == []
