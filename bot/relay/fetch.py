@@ -151,10 +151,11 @@ class Fetcher:
                         fetched.case = state.case.model_copy(update={"phase": phase})
             if relayed_now and "payments" not in state.baselined and not bits & Want.PAYMENTS:
                 known = fetched.case or state.case
-                if known is not None and known.has_payments:
-                    bits |= Want.PAYMENTS  # baseline them now, so a later deletion can be seen
-                else:
+                if known is None or not known.has_payments:
                     fetched.payments = []  # the amounts prove there are none: an empty baseline, free
+                elif self.policy().eager_payment_baselines:
+                    bits |= Want.PAYMENTS  # baseline them now, so a later deletion can be seen
+                # else: read when they first change (a sweep sees the amounts move, or a webhook)
             if bits & Want.PAYMENTS:
                 spend(planned=False)
                 fetched.payments = [snapshot_payment(p) for p in await client.list_payments(case_id)]

@@ -108,6 +108,14 @@ class Policy:
         return self.bound > self.max_staleness
 
     @property
+    def eager_payment_baselines(self) -> bool:
+        """Read a newly watched case's payments at its first check (so the deletion of a payment it
+        already had can be itemized) only while the budget holds CASEROOM_MAX_STALENESS. Out of reach,
+        every request shortens the bound: payments are first read when they change, and payments
+        created since first sight are still recognised by their date."""
+        return not self.out_of_reach
+
+    @property
     def quiet_poll_interval(self) -> float:
         """What quiet cases are scheduled at. Within reach: CASEROOM_MAX_STALENESS less a margin (the
         jitter and the wait for a free worker must not carry a gap past it), never below the bound;

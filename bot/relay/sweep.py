@@ -209,7 +209,8 @@ class Sweeper:
                   else self.policy())
         # A first check costs a poll plus, for a case with payments, their baseline: spread the batch
         # over correspondingly longer, so the first cycle keeps to the budget too.
-        stretch = first_check_stretch(len(self._first_sight), sum(p for _, p in self._first_sight))
+        with_payments = sum(p for _, p in self._first_sight) if policy.eager_payment_baselines else 0
+        stretch = first_check_stretch(len(self._first_sight), with_payments)
         now = self.clock()
         async with redis.pipeline(transaction=False) as pipe:
             for case_id, _payments in self._first_sight:

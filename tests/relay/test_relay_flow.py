@@ -292,3 +292,47 @@ async def test_a_future_dated_case_does_not_poison_the_sweep_watermark(
         assert state is not None and int(state) & int(Want.POLL)
     finally:
         await close_runtime(runtime)
+
+
+async def test_out_of_reach_payments_are_read_when_they_change(
+    sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str
+) -> None:
+    """When the budget cannot hold the max staleness, a first check skips the payments baseline; the
+    first payment change reads them, posts the payment created since first sight and nothing older."""
+    import dataclasses
+    import json
+    import time
+
+    from bot.relay.fetch import Fetcher
+    from bot.relay.model import Want
+    from bot.relay.scheduler import policy_from_settings
+    from bot.relay.store import RelayStore
+    from tests.relay.harness import build_test_runtime, close_runtime
+
+    settings = relay_settings(fake_slack, sandbox.url, sandbox.api_key, redis_prefix)
+    runtime = await build_test_runtime(settings)
+    try:
+        store = RelayStore(runtime.redis, runtime.keys)
+        policy = dataclasses.replace(policy_from_settings(settings, cases=1), cases=5_000_000)
+        assert policy.out_of_reach and not policy.eager_payment_baselines
+        fetcher = Fetcher(runtime, store, lambda: policy, lease_ms=5000)
+        case = sandbox.case("Active", with_payments=True)
+        case_id = case["id"]
+        await store.watch([case_id], [time.time() - 1])
+        assert await fetcher.run_once("t1")
+        assert fetcher.stats.requests == 3  # case, chats, timeline: no payments
+        state = await hgetall(redis, runtime.keys.case_state(case_id))
+        assert "payments" not in state["base"].split(",")
+
+        created = await runtime.debitura.create_payment(case_id, CreatePaymentRequest(
+            date=dt.date.today(), payment_amount="7.77", payment_recipient=PaymentRecipient.CollectionPartner,
+        ), idempotency_key="lazy-baseline-payment")
+        await store.request_fetch(case_id, int(Want.CASE | Want.PAYMENTS), time.time(), source="webhook")
+        assert await fetcher.run_once("t2")
+        queued = [json.loads(x) for x in await redis.lrange(runtime.keys.relay_outbox(case_id), 0, -1)]
+        payments = [d["id"] for d in queued if d["kind"].startswith("payment")]
+        assert payments == [f"pay:{created.payment_id}"], payments
+        state = await hgetall(redis, runtime.keys.case_state(case_id))
+        assert "payments" in state["base"].split(",")
+    finally:
+        await close_runtime(runtime)
