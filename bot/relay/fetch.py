@@ -46,6 +46,8 @@ class FetchStats:
     requests: int = 0
     deliveries: int = 0
     errors: int = 0
+    paced: int = 0
+    """Times a due poll waited for the poll pacer."""
 
 
 def relayed_lifecycle(snap: CaseSnap | None, lifecycles: set[str]) -> bool:
@@ -67,11 +69,27 @@ class Fetcher:
         self.on_enqueued: Callable[[], None] = lambda: None
 
     async def run_once(self, token: str) -> bool:
-        """Claim one due case and process it; False when nothing is due."""
+        """Claim one due case and process it; False when nothing is due (or the pacer says wait)."""
         keys = self.store.keys
-        case_id = await self.store.claim(keys.schedule(), "fetch:", token, self.lease_ms, self.clock())
+        now = self.clock()
+        # Requested fetches (webhooks, changes a sweep found) first and unpaced: what they cost is
+        # measured and paid for out of the poll budget (Policy.extra_per_day).
+        case_id = await self.store.claim(keys.schedule(), "fetch:", token, self.lease_ms, now,
+                                         upto=now - URGENT_OFFSET / 2)
         if case_id is None:
-            return False
+            due = await self.store.next_due(keys.schedule(), now)
+            if due is None or due > now:
+                return False
+            # Scheduled polls go at the rate the plan pays for, shared by every process: a schedule
+            # running ahead of the budget (first checks planned before costs were measured) is held
+            # back here, evenly, instead of by the daily cap all at once.
+            policy = self.policy()
+            if await self.store.take_poll_slot(now, policy.poll_rate, policy.poll_burst, policy.day) > 0:
+                self.stats.paced += 1
+                return False
+            case_id = await self.store.claim(keys.schedule(), "fetch:", token, self.lease_ms, now)
+            if case_id is None:
+                return False
         renew = asyncio.create_task(self._keep_lease("fetch:" + case_id, token))
         try:
             await self.fetch_case(case_id, token)

@@ -108,6 +108,16 @@ class Policy:
         return self.bound > self.max_staleness
 
     @property
+    def poll_rate(self) -> float:
+        """Scheduled polls a second the plan pays for: what the shared poll pacer lets through."""
+        return self.poll_budget_per_day / REQUESTS_PER_POLL / self.day
+
+    @property
+    def poll_burst(self) -> float:
+        """Polls the pacer lets through at once: one (budget) minute's worth, at least two."""
+        return max(2.0, self.poll_rate * self.day / 1440)
+
+    @property
     def eager_payment_baselines(self) -> bool:
         """Read a newly watched case's payments at its first check (so the deletion of a payment it
         already had can be itemized) only while the budget holds CASEROOM_MAX_STALENESS. Out of reach,

@@ -148,6 +148,32 @@ async def zmembers(redis: aioredis.Redis, key: str, low: float | str, high: floa
     return cast(list[str], await redis.zrangebyscore(key, low, high, start=0, num=num))
 
 
+# KEYS[1] bucket hash; ARGV now (s), rate (tokens per s), burst (tokens), ttl (s).
+# Takes one token when there is one ("0"), else answers the seconds until there will be (as text:
+# Redis would truncate a Lua number to an integer).
+_POLL_SLOT = """
+local now = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local v = redis.call('HMGET', KEYS[1], 't', 'ts')
+local tokens = tonumber(v[1]) or burst
+local ts = tonumber(v[2]) or now
+if now > ts then
+  tokens = math.min(burst, tokens + (now - ts) * rate)
+  ts = now
+end
+local answer = '0'
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  answer = tostring((1 - tokens) / rate)
+end
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', tostring(ts))
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+return answer
+"""
+
+
 class RelayStore:
     """Intent-named Redis operations for the relay; all keys come from `Keys`."""
 
@@ -162,6 +188,7 @@ class RelayStore:
         self._finish = redis.register_script(_FINISH)
         self._pace = redis.register_script(_PACE)
         self._extend_pause = redis.register_script(_EXTEND_PAUSE)
+        self._poll_slot = redis.register_script(_POLL_SLOT)
 
     # --- leases ------------------------------------------------------------------------------------
     async def acquire_lease(self, name: str, token: str, ttl_ms: int) -> bool:
@@ -174,9 +201,10 @@ class RelayStore:
         return bool(await self._release(keys=[self.keys.lease(name)], args=[token]))
 
     async def claim(self, zset: str, lease_prefix: str, token: str, ttl_ms: int, now: float,
-                    scan: int = 16) -> str | None:
-        """The first due member of `zset` whose lease `<lease_prefix><member>` we could take."""
-        candidates = await zmembers(self.redis, zset, "-inf", now, scan)
+                    scan: int = 16, upto: float | None = None) -> str | None:
+        """The first due member of `zset` (scored at most `upto`, default now) whose lease
+        `<lease_prefix><member>` we could take."""
+        candidates = await zmembers(self.redis, zset, "-inf", now if upto is None else upto, scan)
         for member in candidates:
             got = await self._try_claim(keys=[zset, self.keys.lease(lease_prefix + member)],
                                         args=[member, now, ttl_ms, token])
@@ -189,6 +217,14 @@ class RelayStore:
         first = await self.redis.zrangebyscore(zset, now - URGENT_OFFSET / 2, "+inf", start=0, num=1,
                                                withscores=True)
         return float(first[0][1]) if first else None
+
+    async def take_poll_slot(self, now: float, rate: float, burst: float, ttl: float) -> float:
+        """One scheduled poll may start: 0.0 when a slot was taken, else seconds until one frees.
+        A token bucket shared by every process, refilled at `rate` a second up to `burst`."""
+        answer = await self._poll_slot(keys=[self.keys.relay_poll_pace()],
+                                       args=[f"{now:.6f}", repr(max(rate, 1e-9)), repr(max(1.0, burst)),
+                                             max(1, math.ceil(ttl))])
+        return float(answer)
 
     # --- fetch scheduling --------------------------------------------------------------------------
     async def request_fetch(self, case_id: str, bits: int, now: float, source: str = "") -> None:

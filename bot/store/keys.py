@@ -123,6 +123,10 @@ class Keys:
         """Hash: sweep watermark (newest dateUpdated seen), last incremental and full sweep times."""
         return self._k("relay", "sweep")
 
+    def relay_poll_pace(self) -> str:
+        """Hash: token bucket ("t" tokens, "ts" last refill) pacing scheduled polls to the plan's rate."""
+        return self._k("relay", "pollpace")
+
     def relay_extra(self) -> str:
         """Hash: slot (1/24 of a day) -> Debitura requests the relay made outside its polling plan."""
         return self._k("relay", "extra")

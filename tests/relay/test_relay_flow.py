@@ -336,3 +336,39 @@ async def test_out_of_reach_payments_are_read_when_they_change(
         assert "payments" in state["base"].split(",")
     finally:
         await close_runtime(runtime)
+
+
+async def test_due_polls_wait_for_the_pacer_requested_fetches_do_not(
+    sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str
+) -> None:
+    """A schedule running ahead of the plan's poll rate is held back by the shared pacer; a fetch a
+    webhook asked for goes at once."""
+    import dataclasses
+    import time
+
+    from bot.relay.fetch import Fetcher
+    from bot.relay.model import Want
+    from bot.relay.scheduler import policy_from_settings
+    from bot.relay.store import RelayStore
+    from tests.relay.harness import build_test_runtime, close_runtime
+
+    settings = relay_settings(fake_slack, sandbox.url, sandbox.api_key, redis_prefix)
+    runtime = await build_test_runtime(settings)
+    try:
+        store = RelayStore(runtime.redis, runtime.keys)
+        # a budget of about 4 polls a day for 3 cases: two go (the burst), the third waits
+        policy = dataclasses.replace(policy_from_settings(settings, cases=3), daily_budget=8,
+                                     sweep_interval=1e12)
+        assert policy.poll_burst == 2.0 and policy.poll_rate < 1e-4
+        fetcher = Fetcher(runtime, store, lambda: policy, lease_ms=5000)
+        ids = [c["id"] for c in sandbox.cases("Active")[:3]]
+        await store.watch(ids, [time.time() - 1] * 3)
+        assert await fetcher.run_once("t1") and await fetcher.run_once("t2")
+        assert not await fetcher.run_once("t3") and fetcher.stats.paced == 1
+        assert await redis.zcount(runtime.keys.schedule(), "-inf", time.time()) == 1  # still due, not lost
+        # a webhook's fetch of any case is not paced
+        await store.request_fetch(ids[0], int(Want.CHATS), time.time(), source="webhook")
+        assert await fetcher.run_once("t4")
+        assert fetcher.stats.fetches == 3 and fetcher.stats.paced == 1
+    finally:
+        await close_runtime(runtime)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import redis.asyncio as aioredis
 
 from bot.relay.model import Delivery, Want
@@ -164,3 +165,24 @@ async def test_relay_status_pays_for_requests_outside_the_plan(redis: aioredis.R
         assert 1.08 < after.staleness_bound_seconds / before.staleness_bound_seconds < 1.14
     finally:
         await close_runtime(runtime)
+
+
+async def test_poll_slots_are_a_shared_token_bucket(redis: aioredis.Redis, keys: Keys) -> None:
+    """Scheduled polls start at the plan's rate: a burst's worth at once, then one per 1/rate s."""
+    a, b = RelayStore(redis, keys), RelayStore(redis, keys)  # two processes
+    t0 = 1_000_000.0
+    assert await a.take_poll_slot(t0, rate=2.0, burst=3, ttl=60) == 0.0
+    assert await b.take_poll_slot(t0, rate=2.0, burst=3, ttl=60) == 0.0
+    assert await a.take_poll_slot(t0, rate=2.0, burst=3, ttl=60) == 0.0
+    wait = await b.take_poll_slot(t0, rate=2.0, burst=3, ttl=60)
+    assert wait == pytest.approx(0.5)
+    assert await a.take_poll_slot(t0 + 0.5, rate=2.0, burst=3, ttl=60) == 0.0
+    assert await b.take_poll_slot(t0 + 0.6, rate=2.0, burst=3, ttl=60) > 0
+    # a long pause refills to the burst, not beyond
+    taken = 0
+    while await a.take_poll_slot(t0 + 100, rate=2.0, burst=3, ttl=60) == 0.0:
+        taken += 1
+    assert taken == 3
+    # a clock a little behind another process's never refills backwards
+    assert await b.take_poll_slot(t0 + 99, rate=2.0, burst=3, ttl=60) > 0
+    assert 0 < await redis.ttl(keys.relay_poll_pace()) <= 60
