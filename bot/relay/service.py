@@ -183,6 +183,7 @@ class Relay:
             "staleness_out_of_reach": p.out_of_reach,
             "relay_daily_budget": p.daily_budget,
             "fetches": self.fetcher.stats.fetches,
+            "polls_paced": self.fetcher.stats.paced,
             "posted": self.deliverer.stats.posted,
             "last_error": self.last_error,
         }
