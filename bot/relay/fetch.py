@@ -87,8 +87,12 @@ class Fetcher:
             if await self.store.take_poll_slot(now, policy.poll_rate, policy.poll_burst, policy.day) > 0:
                 self.stats.paced += 1
                 return False
-            case_id = await self.store.claim(keys.schedule(), "fetch:", token, self.lease_ms, now)
+            case_id = await self.store.claim(keys.schedule(), "fetch:", token, self.lease_ms, now,
+                                             above=now - URGENT_OFFSET / 2)
             if case_id is None:
+                # Another worker took it: the slot goes back, or idle workers racing for the one
+                # due case would spend the pace and hold the schedule back.
+                await self.store.return_poll_slot(policy.poll_burst)
                 return False
         renew = asyncio.create_task(self._keep_lease("fetch:" + case_id, token))
         try:

@@ -173,6 +173,13 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 return answer
 """
 
+# KEYS[1] bucket hash; ARGV burst. One token back, never above the burst.
+_POLL_REFUND = """
+local tokens = tonumber(redis.call('HGET', KEYS[1], 't') or ARGV[1])
+redis.call('HSET', KEYS[1], 't', tostring(math.min(tonumber(ARGV[1]), tokens + 1)))
+return 1
+"""
+
 
 class RelayStore:
     """Intent-named Redis operations for the relay; all keys come from `Keys`."""
@@ -189,6 +196,7 @@ class RelayStore:
         self._pace = redis.register_script(_PACE)
         self._extend_pause = redis.register_script(_EXTEND_PAUSE)
         self._poll_slot = redis.register_script(_POLL_SLOT)
+        self._poll_refund = redis.register_script(_POLL_REFUND)
 
     # --- leases ------------------------------------------------------------------------------------
     async def acquire_lease(self, name: str, token: str, ttl_ms: int) -> bool:
@@ -201,10 +209,11 @@ class RelayStore:
         return bool(await self._release(keys=[self.keys.lease(name)], args=[token]))
 
     async def claim(self, zset: str, lease_prefix: str, token: str, ttl_ms: int, now: float,
-                    scan: int = 16, upto: float | None = None) -> str | None:
-        """The first due member of `zset` (scored at most `upto`, default now) whose lease
-        `<lease_prefix><member>` we could take."""
-        candidates = await zmembers(self.redis, zset, "-inf", now if upto is None else upto, scan)
+                    scan: int = 16, upto: float | None = None, above: float | None = None) -> str | None:
+        """The first due member of `zset` (scored between `above` and `upto`, default: any score up to
+        now) whose lease `<lease_prefix><member>` we could take."""
+        low: float | str = "-inf" if above is None else above
+        candidates = await zmembers(self.redis, zset, low, now if upto is None else upto, scan)
         for member in candidates:
             got = await self._try_claim(keys=[zset, self.keys.lease(lease_prefix + member)],
                                         args=[member, now, ttl_ms, token])
@@ -225,6 +234,10 @@ class RelayStore:
                                        args=[f"{now:.6f}", repr(max(rate, 1e-9)), repr(max(1.0, burst)),
                                              max(1, math.ceil(ttl))])
         return float(answer)
+
+    async def return_poll_slot(self, burst: float) -> None:
+        """Give back a slot taken for a poll that did not happen (another worker claimed the case)."""
+        await self._poll_refund(keys=[self.keys.relay_poll_pace()], args=[repr(max(1.0, burst))])
 
     # --- fetch scheduling --------------------------------------------------------------------------
     async def request_fetch(self, case_id: str, bits: int, now: float, source: str = "") -> None:

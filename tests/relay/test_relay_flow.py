@@ -372,3 +372,45 @@ async def test_due_polls_wait_for_the_pacer_requested_fetches_do_not(
         assert fetcher.stats.fetches == 3 and fetcher.stats.paced == 1
     finally:
         await close_runtime(runtime)
+
+
+async def test_workers_racing_for_one_due_poll_spend_one_slot(
+    sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str
+) -> None:
+    """Eight idle workers see the one due case at once: one polls it, the others give their slot
+    back, so the pace is spent on polls and not on races."""
+    import asyncio
+    import dataclasses
+    import time
+
+    from bot.relay.fetch import Fetcher
+    from bot.relay.scheduler import policy_from_settings
+    from bot.relay.store import RelayStore
+    from tests.relay.harness import build_test_runtime, close_runtime
+
+    settings = relay_settings(fake_slack, sandbox.url, sandbox.api_key, redis_prefix)
+    runtime = await build_test_runtime(settings)
+    try:
+        store = RelayStore(runtime.redis, runtime.keys)
+        policy = dataclasses.replace(policy_from_settings(settings, cases=1), daily_budget=40_000,
+                                     sweep_interval=1e12)
+        assert policy.poll_burst >= 8
+        fetcher = Fetcher(runtime, store, lambda: policy, lease_ms=5000)
+        case_id = sandbox.case("Active")["id"]
+        await store.watch([case_id], [time.time() - 1])
+        # all eight see the case due before any of them claims it
+        barrier = asyncio.Barrier(8)
+        real_next_due = store.next_due
+
+        async def next_due_together(zset: str, now: float) -> float | None:
+            due = await real_next_due(zset, now)
+            await barrier.wait()
+            return due
+
+        store.next_due = next_due_together  # type: ignore[method-assign]
+        results = await asyncio.gather(*(fetcher.run_once(f"w{i}") for i in range(8)))
+        assert sum(results) == 1
+        tokens = float(await redis.hget(runtime.keys.relay_poll_pace(), "t") or 0)
+        assert tokens >= policy.poll_burst - 1 - 1e-6
+    finally:
+        await close_runtime(runtime)

@@ -186,3 +186,16 @@ async def test_poll_slots_are_a_shared_token_bucket(redis: aioredis.Redis, keys:
     # a clock a little behind another process's never refills backwards
     assert await b.take_poll_slot(t0 + 99, rate=2.0, burst=3, ttl=60) > 0
     assert 0 < await redis.ttl(keys.relay_poll_pace()) <= 60
+
+
+async def test_an_unused_poll_slot_goes_back(redis: aioredis.Redis, keys: Keys) -> None:
+    store = RelayStore(redis, keys)
+    t0 = 1_000_000.0
+    assert await store.take_poll_slot(t0, rate=0.001, burst=2, ttl=60) == 0.0
+    assert await store.take_poll_slot(t0, rate=0.001, burst=2, ttl=60) == 0.0
+    assert await store.take_poll_slot(t0, rate=0.001, burst=2, ttl=60) > 0
+    await store.return_poll_slot(2)
+    assert await store.take_poll_slot(t0, rate=0.001, burst=2, ttl=60) == 0.0
+    for _ in range(5):
+        await store.return_poll_slot(2)
+    assert float(await redis.hget(keys.relay_poll_pace(), "t") or 0) == 2.0  # never above the burst
