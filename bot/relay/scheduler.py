@@ -162,13 +162,11 @@ class Policy:
         """A case counts as active for a day after its last relayed event."""
         return self.day
 
-    def first_due(self, now: float, rng: random.Random | None = None, stretch: float = 1.0) -> float:
-        """A newly watched case is first polled at a random point within the quiet interval (spread).
-
-        `stretch` (>= 1) widens the spread for a batch whose first checks cost more than a poll each
-        (payment baselines: see `first_check_stretch`), so the first cycle stays within the budget."""
+    def first_due(self, now: float, rng: random.Random | None = None) -> float:
+        """A newly watched case is first polled at a random point within the quiet poll interval, so
+        the first cycle ends where the second begins (the pacer holds any excess evenly)."""
         r = rng or random
-        spread = self.quiet_poll_interval * max(1.0, stretch)
+        spread = self.quiet_poll_interval
         if self.first_spread is not None:
             spread = min(self.first_spread, spread)
         return now + r.uniform(0, spread)
@@ -198,14 +196,6 @@ def pages_average(raw: bytes | str | None) -> float:
     except ValueError:
         return 1.0
     return max(1.0, value)
-
-
-def first_check_stretch(cases: int, with_payments: int) -> float:
-    """How much longer than the quiet interval the first checks of a batch of new cases should take:
-    each costs a poll (2 requests) plus, for a case with payments, one more for the payments baseline."""
-    if cases <= 0:
-        return 1.0
-    return (REQUESTS_PER_POLL * cases + with_payments) / (REQUESTS_PER_POLL * cases)
 
 
 def budget_day(settings: Settings) -> float:

@@ -11,7 +11,7 @@ For each listed case the sweep compares it with what the relay knows:
 
 * never seen and in CASEROOM_RELAY_LIFECYCLES (or followed): first sight. Its state is written
   (first-seen time, the case as listed) and it is scheduled for its baseline fetch, spread over the
-  quiet interval (longer in proportion when baselines of payments add to the first checks' cost);
+  quiet interval;
 * known and changed (dateUpdated, lifecycle, phase, amount, assignee): the listed case is kept as a
   snapshot (so the fetch need not GET it again) and a fetch is requested now.
 """
@@ -32,7 +32,6 @@ from bot.relay.scheduler import (
     LIST_PAGE_SIZE,
     SWEEP_PAGES_FIELD,
     Policy,
-    first_check_stretch,
     next_pages_average,
 )
 from bot.relay.store import RelayStore, hgetall
@@ -85,8 +84,8 @@ class Sweeper:
         self.policy = policy
         self.policy_for = policy_for
         """The policy for a given number of watched cases (to spread the first checks of new ones)."""
-        self._first_sight: list[tuple[str, bool]] = []
-        """Newly seen cases of this sweep, with whether their first check also baselines payments."""
+        self._first_sight: list[str] = []
+        """Newly seen cases of this sweep, scheduled together at its end."""
         self.clock = clock
         self.lifecycles = set(runtime.settings.caseroom_relay_lifecycles)
         self.stats = SweepStats()
@@ -181,7 +180,7 @@ class Sweeper:
                 # Scheduled at the end of the sweep, once it is known how many cases there are, so the
                 # first checks spread over the interval the budget can hold for all of them. (A crash
                 # before that: the next sweep finds the state and schedules the case.)
-                self._first_sight.append((c.id, snap.has_payments))
+                self._first_sight.append(c.id)
                 continue
             old = CaseSnap.model_validate_json(old_raw)
             bits = changed_fields(old, snap)
@@ -207,14 +206,10 @@ class Sweeper:
         watched = int(await redis.zcard(keys.schedule()))
         policy = (self.policy_for(watched + len(self._first_sight)) if self.policy_for is not None
                   else self.policy())
-        # A first check costs a poll plus, for a case with payments, their baseline: spread the batch
-        # over correspondingly longer, so the first cycle keeps to the budget too.
-        with_payments = sum(p for _, p in self._first_sight) if policy.eager_payment_baselines else 0
-        stretch = first_check_stretch(len(self._first_sight), with_payments)
         now = self.clock()
         async with redis.pipeline(transaction=False) as pipe:
-            for case_id, _payments in self._first_sight:
-                first = policy.first_due(now, stretch=stretch)
+            for case_id in self._first_sight:
+                first = policy.first_due(now)
                 pipe.hsetnx(keys.case_state(case_id), "next", f"{first:.3f}")
                 pipe.zadd(keys.schedule(), {case_id: first}, nx=True)
             await pipe.execute()

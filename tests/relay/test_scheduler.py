@@ -129,22 +129,6 @@ def test_full_sweeps_run_once_per_quiet_interval() -> None:
     assert all(b2 >= b1 and b2 - b1 < 60 for b1, b2 in itertools.pairwise(bounds))
 
 
-def test_first_checks_with_payment_baselines_are_spread_wider() -> None:
-    from bot.relay.scheduler import first_check_stretch
-
-    assert first_check_stretch(0, 0) == 1.0
-    assert first_check_stretch(100, 0) == 1.0
-    assert first_check_stretch(100, 100) == 1.5  # 3 requests instead of 2 each
-    p = policy(10_000)
-    rng = random.Random(3)
-    dues = [p.first_due(0.0, rng, stretch=1.2) for _ in range(2000)]
-    assert max(dues) <= 1.2 * p.quiet_interval and max(dues) > 1.1 * p.quiet_interval
-    # the tests' short first spread still caps it
-    short = Policy(cases=10_000, active=0, daily_budget=60_000, max_staleness=3600, min_interval=60,
-                   sweep_interval=120, first_spread=5.0)
-    assert max(short.first_due(0.0, rng, stretch=2.0) for _ in range(100)) <= 5.0
-
-
 def test_time_scale_shortens_the_day_and_every_interval_with_it() -> None:
     from bot.config import Settings
     from bot.relay.scheduler import policy_from_settings
