@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
 from bot.debitura.models import CreatePaymentRequest, PaymentRecipient
-from bot.relay.store import hgetall
+from bot.relay.fetch import Fetcher
+from bot.relay.scheduler import Policy, policy_from_settings
+from bot.relay.store import RelayStore, hgetall
+from bot.runtime import Runtime
 from bot.services.channels import channel_for_case
 from tests.fakes.slack.server import FakeSlack
 from tests.fixtures.sandbox import SandboxHandle
-from tests.relay.harness import relay_settings, relayed_items, start_relay, stop_relay, wait_until
+from tests.relay.harness import (
+    build_test_runtime,
+    close_runtime,
+    relay_settings,
+    relayed_items,
+    start_relay,
+    stop_relay,
+    wait_until,
+)
 
 pytestmark = pytest.mark.sandbox
 
@@ -159,24 +175,38 @@ async def test_relay_plans_with_the_pages_its_sweeps_really_read(
         await stop_relay(relay)
 
 
+@dataclass
+class FetchRig:
+    runtime: Runtime
+    store: RelayStore
+    fetcher: Fetcher
+    policy: Policy
+
+
+@contextlib.asynccontextmanager
+async def fetch_rig(sandbox: SandboxHandle, fake_slack: FakeSlack, redis_prefix: str, *, cases: int,
+                    **policy_changes: Any) -> AsyncIterator[FetchRig]:
+    """One Fetcher against the sandbox and Redis, with a fixed polling plan for `cases` cases."""
+    settings = relay_settings(fake_slack, sandbox.url, sandbox.api_key, redis_prefix)
+    runtime = await build_test_runtime(settings)
+    try:
+        store = RelayStore(runtime.redis, runtime.keys)
+        policy = dataclasses.replace(policy_from_settings(settings, cases=cases), **policy_changes)
+        yield FetchRig(runtime, store, Fetcher(runtime, store, lambda: policy, lease_ms=5000), policy)
+    finally:
+        await close_runtime(runtime)
+
+
 async def test_fetches_outside_the_plan_are_counted(sandbox: SandboxHandle, fake_slack: FakeSlack,
                                                     redis: aioredis.Redis, redis_prefix: str) -> None:
     """A due poll's chats + timeline are the plan; a case read, a payment baseline and a fetch a
     webhook asked for are not, and are counted for the plan to pay for (Policy.extra_per_day)."""
     import time
 
-    from bot.relay.fetch import Fetcher
     from bot.relay.model import Want
-    from bot.relay.scheduler import policy_from_settings
-    from bot.relay.store import RelayStore
-    from tests.relay.harness import build_test_runtime, close_runtime
 
-    settings = relay_settings(fake_slack, sandbox.url, sandbox.api_key, redis_prefix)
-    runtime = await build_test_runtime(settings)
-    try:
-        store = RelayStore(runtime.redis, runtime.keys)
-        policy = policy_from_settings(settings, cases=1)
-        fetcher = Fetcher(runtime, store, lambda: policy, lease_ms=5000)
+    async with fetch_rig(sandbox, fake_slack, redis_prefix, cases=1) as rig:
+        runtime, store, fetcher, policy = rig.runtime, rig.store, rig.fetcher, rig.policy
         case_id = sandbox.case("Active", with_payments=True)["id"]
         keys = runtime.keys
 
@@ -196,19 +226,12 @@ async def test_fetches_outside_the_plan_are_counted(sandbox: SandboxHandle, fake
         await redis.zadd(keys.schedule(), {case_id: time.time() - 1})
         assert await fetcher.run_once("t3")
         assert fetcher.stats.requests == 7 and await extra() == 3
-    finally:
-        await close_runtime(runtime)
 
 
 async def test_full_sweep_once_per_quiet_interval(fake_slack: FakeSlack, redis: aioredis.Redis,
                                                   redis_prefix: str) -> None:
     """Out of reach, the full listing runs once per bound (not every CASEROOM_MAX_STALENESS)."""
-    import dataclasses
-
-    from bot.relay.scheduler import policy_from_settings
-    from bot.relay.store import RelayStore
     from bot.relay.sweep import Sweeper
-    from tests.relay.harness import build_test_runtime, close_runtime
 
     settings = relay_settings(fake_slack, "http://127.0.0.1:9", "key", redis_prefix,
                               caseroom_max_staleness=3600, caseroom_relay_sweep_interval=120,
@@ -245,10 +268,7 @@ async def test_a_future_dated_case_does_not_poison_the_sweep_watermark(
 
     from bot.debitura.models import CasePage
     from bot.relay.model import Want
-    from bot.relay.scheduler import policy_from_settings
-    from bot.relay.store import RelayStore
     from bot.relay.sweep import Sweeper
-    from tests.relay.harness import build_test_runtime, close_runtime
 
     settings = relay_settings(fake_slack, "http://127.0.0.1:9", "key", redis_prefix)
     runtime = await build_test_runtime(settings)
@@ -299,23 +319,14 @@ async def test_out_of_reach_payments_are_read_when_they_change(
 ) -> None:
     """When the budget cannot hold the max staleness, a first check skips the payments baseline; the
     first payment change reads them, posts the payment created since first sight and nothing older."""
-    import dataclasses
     import json
     import time
 
-    from bot.relay.fetch import Fetcher
     from bot.relay.model import Want
-    from bot.relay.scheduler import policy_from_settings
-    from bot.relay.store import RelayStore
-    from tests.relay.harness import build_test_runtime, close_runtime
 
-    settings = relay_settings(fake_slack, sandbox.url, sandbox.api_key, redis_prefix)
-    runtime = await build_test_runtime(settings)
-    try:
-        store = RelayStore(runtime.redis, runtime.keys)
-        policy = dataclasses.replace(policy_from_settings(settings, cases=1), cases=5_000_000)
-        assert policy.out_of_reach and not policy.eager_payment_baselines
-        fetcher = Fetcher(runtime, store, lambda: policy, lease_ms=5000)
+    async with fetch_rig(sandbox, fake_slack, redis_prefix, cases=5_000_000) as rig:
+        runtime, store, fetcher = rig.runtime, rig.store, rig.fetcher
+        assert rig.policy.out_of_reach and not rig.policy.eager_payment_baselines
         case = sandbox.case("Active", with_payments=True)
         case_id = case["id"]
         await store.watch([case_id], [time.time() - 1])
@@ -334,8 +345,6 @@ async def test_out_of_reach_payments_are_read_when_they_change(
         assert payments == [f"pay:{created.payment_id}"], payments
         state = await hgetall(redis, runtime.keys.case_state(case_id))
         assert "payments" in state["base"].split(",")
-    finally:
-        await close_runtime(runtime)
 
 
 async def test_due_polls_wait_for_the_pacer_requested_fetches_do_not(
@@ -343,24 +352,15 @@ async def test_due_polls_wait_for_the_pacer_requested_fetches_do_not(
 ) -> None:
     """A schedule running ahead of the plan's poll rate is held back by the shared pacer; a fetch a
     webhook asked for goes at once."""
-    import dataclasses
     import time
 
-    from bot.relay.fetch import Fetcher
     from bot.relay.model import Want
-    from bot.relay.scheduler import policy_from_settings
-    from bot.relay.store import RelayStore
-    from tests.relay.harness import build_test_runtime, close_runtime
 
-    settings = relay_settings(fake_slack, sandbox.url, sandbox.api_key, redis_prefix)
-    runtime = await build_test_runtime(settings)
-    try:
-        store = RelayStore(runtime.redis, runtime.keys)
-        # a budget of about 4 polls a day for 3 cases: two go (the burst), the third waits
-        policy = dataclasses.replace(policy_from_settings(settings, cases=3), daily_budget=8,
-                                     sweep_interval=1e12)
-        assert policy.poll_burst == 2.0 and policy.poll_rate < 1e-4
-        fetcher = Fetcher(runtime, store, lambda: policy, lease_ms=5000)
+    # a budget of about 4 polls a day for 3 cases: two go (the burst), the third waits
+    async with fetch_rig(sandbox, fake_slack, redis_prefix, cases=3, daily_budget=8,
+                         sweep_interval=1e12) as rig:
+        runtime, store, fetcher = rig.runtime, rig.store, rig.fetcher
+        assert rig.policy.poll_burst == 2.0 and rig.policy.poll_rate < 1e-4
         ids = [c["id"] for c in sandbox.cases("Active")[:3]]
         await store.watch(ids, [time.time() - 1] * 3)
         assert await fetcher.run_once("t1") and await fetcher.run_once("t2")
@@ -370,32 +370,21 @@ async def test_due_polls_wait_for_the_pacer_requested_fetches_do_not(
         await store.request_fetch(ids[0], int(Want.CHATS), time.time(), source="webhook")
         assert await fetcher.run_once("t4")
         assert fetcher.stats.fetches == 3 and fetcher.stats.paced == 1
-    finally:
-        await close_runtime(runtime)
 
 
 async def test_workers_racing_for_one_due_poll_spend_one_slot(
-    sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str
+    sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Eight idle workers see the one due case at once: one polls it, the others give their slot
     back, so the pace is spent on polls and not on races."""
     import asyncio
-    import dataclasses
     import time
 
-    from bot.relay.fetch import Fetcher
-    from bot.relay.scheduler import policy_from_settings
-    from bot.relay.store import RelayStore
-    from tests.relay.harness import build_test_runtime, close_runtime
-
-    settings = relay_settings(fake_slack, sandbox.url, sandbox.api_key, redis_prefix)
-    runtime = await build_test_runtime(settings)
-    try:
-        store = RelayStore(runtime.redis, runtime.keys)
-        policy = dataclasses.replace(policy_from_settings(settings, cases=1), daily_budget=40_000,
-                                     sweep_interval=1e12)
+    async with fetch_rig(sandbox, fake_slack, redis_prefix, cases=1, daily_budget=40_000,
+                         sweep_interval=1e12) as rig:
+        runtime, store, fetcher, policy = rig.runtime, rig.store, rig.fetcher, rig.policy
         assert policy.poll_burst >= 8
-        fetcher = Fetcher(runtime, store, lambda: policy, lease_ms=5000)
         case_id = sandbox.case("Active")["id"]
         await store.watch([case_id], [time.time() - 1])
         # all eight see the case due before any of them claims it
@@ -407,10 +396,8 @@ async def test_workers_racing_for_one_due_poll_spend_one_slot(
             await barrier.wait()
             return due
 
-        store.next_due = next_due_together  # type: ignore[method-assign]
+        monkeypatch.setattr(store, "next_due", next_due_together)
         results = await asyncio.gather(*(fetcher.run_once(f"w{i}") for i in range(8)))
         assert sum(results) == 1
         tokens = float(await redis.hget(runtime.keys.relay_poll_pace(), "t") or 0)
         assert tokens >= policy.poll_burst - 1 - 1e-6
-    finally:
-        await close_runtime(runtime)
