@@ -212,23 +212,45 @@ def mark_posted(fake: FakeSlack, samples: list[Sample], prefix: str = "chat:") -
 
 
 async def track_gaps(redis: aioredis.Redis, keys: Keys, case_ids: list[str], stop: asyncio.Event,
-                     out: dict[str, list[float]]) -> None:
+                     out: dict[str, list[float]], late: list[tuple[float, float]]) -> None:
+    """Every 5 s, each case's last check ("chk") and due time ("next"): a new check adds the gap since
+    the one before to `out`, and (when, how late after its due time it started) to `late`."""
     last: dict[str, float] = {}
+    due: dict[str, float] = {}
     while not stop.is_set():
         async with redis.pipeline(transaction=False) as pipe:
             for cid in case_ids:
-                pipe.hget(keys.case_state(cid), "chk")
+                pipe.hmget(keys.case_state(cid), ["chk", "next"])
             values = await pipe.execute()
-        for cid, v in zip(case_ids, values, strict=True):
-            if v is None:
+        for cid, (chk, nxt) in zip(case_ids, values, strict=True):
+            if chk is None:
                 continue
-            t = float(v)
+            t = float(chk)
             prev = last.get(cid)
             if prev is not None and t > prev:
                 out.setdefault(cid, []).append(t - prev)
+                if cid in due:
+                    late.append((t, t - due[cid]))
             last[cid] = t
+            if nxt is not None:
+                due[cid] = float(nxt)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 5)
+
+
+def lateness_report(late: list[tuple[float, float]], started: float, interval: float) -> str:
+    """How late polls started, per stretch of `interval` seconds since the relay started."""
+    if not late:
+        return "no polls observed"
+    parts = []
+    buckets: dict[int, list[float]] = {}
+    for when, by in late:
+        buckets.setdefault(int((when - started) // interval), []).append(by)
+    for b in sorted(buckets):
+        v = buckets[b]
+        parts.append(f"{b * interval / 60:.0f}-{(b + 1) * interval / 60:.0f} min: p50 {pct(v, 50):.1f} s, "
+                     f"p95 {pct(v, 95):.1f} s, max {max(v):.1f} s ({len(v)} polls)")
+    return "; ".join(parts)
 
 
 def scaled_env(fake: FakeSlack, url: str, key: str, prefix: str, scale: int,
@@ -269,12 +291,13 @@ async def phase_relay(args: argparse.Namespace, fake: FakeSlack, url: str, key: 
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     metrics_url = f"http://127.0.0.1:{port}/metrics"
     gaps: dict[str, list[float]] = {}
+    late: list[tuple[float, float]] = []
     stop = asyncio.Event()
     rss_peak = 0.0
     results: list[PhaseResult] = []
     try:
         started = time.time()
-        tracker = asyncio.create_task(track_gaps(redis, keys, case_ids, stop, gaps))
+        tracker = asyncio.create_task(track_gaps(redis, keys, case_ids, stop, gaps, late))
 
         async def sample_rss() -> None:
             nonlocal rss_peak
@@ -283,6 +306,17 @@ async def phase_relay(args: argparse.Namespace, fake: FakeSlack, url: str, key: 
                 await asyncio.sleep(2)
 
         rss_task = asyncio.create_task(sample_rss())
+
+        async def progress() -> None:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 180)
+                recent = [x for x in late if x[0] > time.time() - 180]
+                longest = max((max(v) for v in gaps.values() if v), default=0.0)
+                print(f"{(time.time() - started) / 60:.0f} min: longest gap so far {longest:.0f} s; "
+                      f"last 3 min {lateness_report(recent, time.time() - 180, 180)}", flush=True)
+
+        progress_task = asyncio.create_task(progress())
         total = args.minutes_a * 60
         # Warm-up: one chat on each streamed case, so their channels exist (conversations.create and
         # setTopic are Tier 2, about 20 a minute); the latencies below are those of a running relay.
@@ -323,6 +357,7 @@ async def phase_relay(args: argparse.Namespace, fake: FakeSlack, url: str, key: 
         stop.set()
         await tracker
         await rss_task
+        await progress_task
         budget = await metric_values(metrics_url, ("caseroom_budget_used", "caseroom_budget_waits_total",
                                                    "caseroom_relay_extra_requests_day",
                                                    "caseroom_relay_staleness_bound_seconds"))
@@ -336,7 +371,8 @@ async def phase_relay(args: argparse.Namespace, fake: FakeSlack, url: str, key: 
             r.redis_bytes_per_case = per_case
             r.extra = {"watched": watched, "elapsed": time.time() - started,
                        "total_requests": await metric_sum(metrics_url, "caseroom_debitura_requests_total"),
-                       "p95_gap": pct([g for v in gaps.values() for g in v], 95), "budget": budget}
+                       "p95_gap": pct([g for v in gaps.values() for g in v], 95), "budget": budget,
+                       "poll lateness (tracker, 5 s resolution)": lateness_report(late, started, 180)}
     finally:
         stop.set()
         proc.send_signal(signal.SIGTERM)

@@ -52,6 +52,10 @@ class Metrics:
             "caseroom_relay_lag_seconds", "From event time to Slack post", ["path"], buckets=LAG_BUCKETS,
             registry=r,
         )
+        self.poll_lateness = Histogram(
+            "caseroom_relay_poll_lateness_seconds", "From a case's due time to the start of its poll",
+            buckets=LAG_BUCKETS, registry=r,
+        )
         self.staleness_bound = Gauge(
             "caseroom_relay_staleness_bound_seconds", "Staleness the relay can hold with its budget",
             registry=r,

@@ -84,7 +84,7 @@ class Fetcher:
             # running ahead of the budget (first checks planned before costs were measured) is held
             # back here, evenly, instead of by the daily cap all at once.
             policy = self.policy()
-            if await self.store.take_poll_slot(now, policy.poll_rate, policy.poll_burst, policy.day) > 0:
+            if await self.store.take_poll_slot(now, policy.pacer_rate, policy.poll_burst, policy.day) > 0:
                 self.stats.paced += 1
                 return False
             case_id = await self.store.claim(keys.schedule(), "fetch:", token, self.lease_ms, now,
@@ -125,7 +125,10 @@ class Fetcher:
         raw = await hgetall(redis, keys.case_state(case_id))
         state = CaseState.from_hash(raw)
         want = Want(int(raw.get("want") or 0))
-        due_poll = float(raw.get("next") or 0) <= now + 1
+        scheduled = float(raw.get("next") or 0)
+        due_poll = scheduled <= now + 1
+        if due_poll and scheduled:
+            self.runtime.metrics.poll_lateness.observe(max(0.0, now - scheduled))
         bits = want | (Want.POLL if due_poll or not want else Want.NONE)
         if state.case is None:
             bits |= Want.CASE

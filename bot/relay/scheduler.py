@@ -43,6 +43,13 @@ JITTER = 0.02
 """Total width of the jitter on each interval (+-1 %)."""
 EXTRA_SLOTS = 24
 """Requests outside the plan are counted per 1/24 of a day; the last 24 slots make "the last day"."""
+EXTRA_MIN_COVER = 0.25
+"""While less than a day of requests outside the plan is recorded, the count so far is taken as a rate
+over the time covered, but over at least this share of a day (one busy first hour is not a day)."""
+PACER_HEADROOM = 0.05
+"""The poll pacer lets polls through this much faster than the plan: the schedule sets the average
+(every case once per interval); a pacer at exactly that rate would be a queue served exactly as fast as
+it is fed, where any stall or burst becomes lateness that never drains."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +116,14 @@ class Policy:
 
     @property
     def poll_rate(self) -> float:
-        """Scheduled polls a second the plan pays for: what the shared poll pacer lets through."""
+        """Scheduled polls a second the plan pays for (the schedule's average rate)."""
         return self.poll_budget_per_day / REQUESTS_PER_POLL / self.day
+
+    @property
+    def pacer_rate(self) -> float:
+        """What the shared poll pacer lets through: the plan's rate plus PACER_HEADROOM, so polls that
+        fell behind (a stall, first checks planned before costs were measured) catch up."""
+        return self.poll_rate * (1 + PACER_HEADROOM)
 
     @property
     def poll_burst(self) -> float:

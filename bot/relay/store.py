@@ -24,8 +24,11 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 
 from bot.relay.model import Delivery
-from bot.relay.scheduler import EXTRA_SLOTS
+from bot.relay.scheduler import EXTRA_MIN_COVER, EXTRA_SLOTS
 from bot.store.keys import RELAY_DEAD_MAXLEN, Keys
+
+EXTRA_SINCE = "since"
+"""Field of keys.relay_extra(): when counting began (the first count after the hash was empty)."""
 
 # KEYS[1] zset, KEYS[2] lease; ARGV member, now (s), lease ms, token.
 _TRY_CLAIM = """
@@ -311,25 +314,35 @@ class RelayStore:
 
     # --- requests outside the polling plan (webhook/sweep-triggered fetches, baselines) ----------
     async def record_extra(self, requests: int, now: float, day: float) -> None:
-        """Count `requests` made outside the plan in the current slot (1/24 of a day)."""
+        """Count `requests` made outside the plan in the current slot (1/24 of a day); the first
+        count also records since when counting (EXTRA_SINCE)."""
         if requests <= 0:
             return
         slot = int(now // (day / EXTRA_SLOTS))
         key = self.keys.relay_extra()
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hincrby(key, str(slot), requests)
+            pipe.hsetnx(key, EXTRA_SINCE, f"{now:.3f}")
             pipe.expire(key, max(1, math.ceil(2 * day)))
             await pipe.execute()
 
     async def extra_requests(self, now: float, day: float) -> int:
-        """Requests outside the plan over the last day (the current slot and the 23 before it);
-        older slots are dropped."""
+        """Requests outside the plan a day: the count of the last day (the current slot and the 23
+        before it; older slots are dropped). While less than a day has been recorded, the count so far
+        as a rate over the time it covers, at least EXTRA_MIN_COVER of a day."""
         key = self.keys.relay_extra()
         current = int(now // (day / EXTRA_SLOTS))
         raw = await hgetall(self.redis, key)
         total = 0
         stale: list[str] = []
+        since = now - day
         for field, value in raw.items():
+            if field == EXTRA_SINCE:
+                try:
+                    since = float(value)
+                except ValueError:
+                    stale.append(field)
+                continue
             try:
                 slot, count = int(field), int(value)
             except ValueError:
@@ -341,4 +354,7 @@ class RelayStore:
                 stale.append(field)
         if stale:
             await self.redis.hdel(key, *stale)
-        return total
+        covered = now - since
+        if covered >= day:
+            return total
+        return math.ceil(total * day / max(covered, EXTRA_MIN_COVER * day))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import random
 
+import pytest
+
 from bot.relay.scheduler import DAY, Policy
 
 
@@ -162,3 +164,50 @@ def test_sweep_pages_average_moves_towards_what_sweeps_read() -> None:
     assert pages_average("0.5") == 1.0
     assert pages_average(b"2.75") == 2.75
     assert pages_average("nope") == 1.0
+
+
+def _simulate_pacer(policy: Policy, rate: float, *, stall: float, cycles: int, seed: int = 3) -> list[float]:
+    """Cases polled every quiet_poll_interval (jittered) from their poll's start, through a token bucket
+    at `rate` with the plan's burst, after the whole relay stalled for `stall` seconds at the start of
+    the second cycle; returns each cycle's worst lateness (poll start - due)."""
+    import heapq
+
+    rng = random.Random(seed)
+    interval = policy.quiet_poll_interval
+    due = [(policy.first_due(0.0, rng), i) for i in range(policy.cases)]
+    heapq.heapify(due)
+    tokens, t, refill_at = policy.poll_burst, 0.0, 0.0
+    worst = [0.0] * cycles
+    while due:
+        when, case = heapq.heappop(due)
+        t = max(t, when)
+        if interval <= t < interval + stall:
+            t = interval + stall
+        tokens = min(policy.poll_burst, tokens + (t - refill_at) * rate)
+        refill_at = t
+        if tokens < 1:
+            t += (1 - tokens) / rate
+            tokens, refill_at = 1.0, t
+        tokens -= 1
+        cycle = int(t // interval)
+        if cycle >= cycles:
+            break
+        worst[cycle] = max(worst[cycle], t - when)
+        heapq.heappush(due, (t + policy.jitter(interval, rng), case))
+    return worst
+
+
+def test_pacer_headroom_lets_late_polls_catch_up() -> None:
+    """The pacer lets polls through a little faster than the plan: after a stall the backlog drains
+    within the cycle. At exactly the planned rate the queue is served as fast as it is fed and the
+    lateness is carried into the next cycle, where it lengthens gaps between two checks again."""
+    policy = Policy(cases=2_000, active=0, daily_budget=60_000, max_staleness=600, min_interval=60,
+                    sweep_interval=120, day=14_400)
+    assert policy.out_of_reach and policy.pacer_rate == pytest.approx(policy.poll_rate * 1.05)
+    stall = 0.05 * policy.quiet_poll_interval
+    exact = _simulate_pacer(policy, policy.poll_rate, stall=stall, cycles=6)
+    paced = _simulate_pacer(policy, policy.pacer_rate, stall=stall, cycles=6)
+    assert exact[1] >= stall * 0.9 and paced[1] >= stall * 0.9  # the stall itself, either way
+    assert exact[2] > stall * 0.5  # carried into the next cycle's gaps
+    assert max(paced[2:]) < stall * 0.1  # drained within the cycle of the stall
+    assert max(paced[3:]) < max(exact[3:])  # and the jitter's own queueing smaller too

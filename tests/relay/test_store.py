@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.relay.model import Delivery, Want
-from bot.relay.store import URGENT_OFFSET, RelayStore, hgetall
+from bot.relay.store import EXTRA_SINCE, URGENT_OFFSET, RelayStore, hgetall
 from bot.store.keys import Keys
 from tests.fakes.slack.server import FakeSlack
 
@@ -126,6 +126,7 @@ async def test_extra_requests_count_over_the_last_day_only(redis: aioredis.Redis
     store = RelayStore(redis, keys)
     day = 2400.0  # 24 slots of 100 s
     t0 = 1_000_000.0
+    await redis.hset(keys.relay_extra(), EXTRA_SINCE, str(t0 - day))  # counting for a day already
     await store.record_extra(5, t0, day)
     await store.record_extra(0, t0, day)  # nothing to count: no write
     await store.record_extra(-3, t0, day)
@@ -137,8 +138,29 @@ async def test_extra_requests_count_over_the_last_day_only(redis: aioredis.Redis
     # the expired slot was dropped from Redis, and a garbage field neither counts nor lingers
     await redis.hset(keys.relay_extra(), "garbage", "9")
     assert await store.extra_requests(t0 + 2400, day) == 2
-    assert set(await redis.hkeys(keys.relay_extra())) == {str(int((t0 + 150) // 100))}
+    assert set(await redis.hkeys(keys.relay_extra())) == {str(int((t0 + 150) // 100)), EXTRA_SINCE}
     assert 0 < await redis.ttl(keys.relay_extra()) <= 2 * day
+
+
+async def test_extra_requests_in_the_first_day_are_a_rate(redis: aioredis.Redis, keys: Keys) -> None:
+    """Less than a day recorded: the count so far is a rate over the time covered, but over at least a
+    quarter of a day (a busy first hour is not a day), so the first day's plan does not take events
+    for free and then fall behind as the count grows."""
+    store = RelayStore(redis, keys)
+    day = 2400.0
+    t0 = 1_000_000.0
+    await store.record_extra(10, t0, day)
+    assert await redis.hget(keys.relay_extra(), EXTRA_SINCE) == f"{t0:.3f}"
+    await store.record_extra(20, t0 + 100, day)  # since stays where counting began
+    assert await redis.hget(keys.relay_extra(), EXTRA_SINCE) == f"{t0:.3f}"
+    assert await store.extra_requests(t0 + 300, day) == 30 * 4  # under a quarter day: x 4
+    assert await store.extra_requests(t0 + 1200, day) == 30 * 2  # half a day: x 2
+    assert await store.extra_requests(t0 + 2300, day) == 32  # 23/24 of a day: 30 x 24/23, rounded up
+    assert await store.extra_requests(t0 + 2400, day) == 20  # a whole day: the count (slot 1 left)
+    # an unreadable since counts as a whole day and is dropped
+    await redis.hset(keys.relay_extra(), EXTRA_SINCE, "soon")
+    assert await store.extra_requests(t0 + 2400, day) == 20
+    assert await redis.hget(keys.relay_extra(), EXTRA_SINCE) is None
 
 
 async def test_relay_status_pays_for_requests_outside_the_plan(redis: aioredis.Redis, keys: Keys,
@@ -158,6 +180,7 @@ async def test_relay_status_pays_for_requests_outside_the_plan(redis: aioredis.R
         store = RelayStore(redis, keys)
         await store.watch([f"c{i}" for i in range(10_000)], [time.time() + 100] * 10_000)
         before = await relay_status(runtime)
+        await redis.hset(keys.relay_extra(), EXTRA_SINCE, str(time.time() - 86400))
         await store.record_extra(6_000, time.time(), 86400)
         after = await relay_status(runtime)
         assert before.extra_requests_day == 0 and after.extra_requests_day == 6_000
