@@ -211,31 +211,58 @@ def mark_posted(fake: FakeSlack, samples: list[Sample], prefix: str = "chat:") -
             sample.posted = call.at
 
 
+@dataclass
+class Tracked:
+    """What the gap tracker saw: gaps per case, (when, lateness) of each check, (when, interval
+    scheduled) after each check, and when full sweeps started."""
+    gaps: dict[str, list[float]] = field(default_factory=dict)
+    late: list[tuple[float, float]] = field(default_factory=list)
+    intervals: list[tuple[float, float]] = field(default_factory=list)
+    full_sweeps: list[float] = field(default_factory=list)
+
+
 async def track_gaps(redis: aioredis.Redis, keys: Keys, case_ids: list[str], stop: asyncio.Event,
-                     out: dict[str, list[float]], late: list[tuple[float, float]]) -> None:
+                     out: Tracked) -> None:
     """Every 5 s, each case's last check ("chk") and due time ("next"): a new check adds the gap since
-    the one before to `out`, and (when, how late after its due time it started) to `late`."""
+    the one before, how late after its due time it started, and the interval it was given next."""
     last: dict[str, float] = {}
     due: dict[str, float] = {}
     while not stop.is_set():
         async with redis.pipeline(transaction=False) as pipe:
             for cid in case_ids:
                 pipe.hmget(keys.case_state(cid), ["chk", "next"])
-            values = await pipe.execute()
+            pipe.hget(keys.relay_sweep(), "full")
+            *values, full = await pipe.execute()
+        if full is not None and (not out.full_sweeps or float(full) > out.full_sweeps[-1]):
+            out.full_sweeps.append(float(full))
         for cid, (chk, nxt) in zip(case_ids, values, strict=True):
             if chk is None:
                 continue
             t = float(chk)
             prev = last.get(cid)
-            if prev is not None and t > prev:
-                out.setdefault(cid, []).append(t - prev)
-                if cid in due:
-                    late.append((t, t - due[cid]))
+            if prev is None or t > prev:
+                if prev is not None:
+                    out.gaps.setdefault(cid, []).append(t - prev)
+                if cid in due:  # the first check too: due at the spread first check
+                    out.late.append((t, t - due[cid]))
+                if nxt is not None:
+                    out.intervals.append((t, float(nxt) - t))
             last[cid] = t
             if nxt is not None:
                 due[cid] = float(nxt)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 5)
+
+
+def near_full_sweeps(late: list[tuple[float, float]], sweeps: list[float], within: float) -> str:
+    """Lateness of polls that started within `within` seconds after a full sweep began, and of the rest."""
+    near = [by for when, by in late if any(0 <= when - s <= within for s in sweeps)]
+    rest = [by for when, by in late if not any(0 <= when - s <= within for s in sweeps)]
+    text = [f"{len(sweeps)} full sweeps"]
+    for name, v in ((f"within {within:.0f} s after one", near), ("otherwise", rest)):
+        if v:
+            text.append(f"{name}: p95 {pct(v, 95):.1f} s, max {max(v):.1f} s ({len(v)} polls)")
+    return "; ".join(text)
 
 
 def lateness_report(late: list[tuple[float, float]], started: float, interval: float) -> str:
@@ -290,14 +317,14 @@ async def phase_relay(args: argparse.Namespace, fake: FakeSlack, url: str, key: 
     proc = subprocess.Popen([PY, "-m", "bot.cli", "relay", "--host", "127.0.0.1", "--port", str(port)],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     metrics_url = f"http://127.0.0.1:{port}/metrics"
-    gaps: dict[str, list[float]] = {}
-    late: list[tuple[float, float]] = []
+    tracked = Tracked()
+    gaps, late = tracked.gaps, tracked.late
     stop = asyncio.Event()
     rss_peak = 0.0
     results: list[PhaseResult] = []
     try:
         started = time.time()
-        tracker = asyncio.create_task(track_gaps(redis, keys, case_ids, stop, gaps, late))
+        tracker = asyncio.create_task(track_gaps(redis, keys, case_ids, stop, tracked))
 
         async def sample_rss() -> None:
             nonlocal rss_peak
@@ -372,7 +399,9 @@ async def phase_relay(args: argparse.Namespace, fake: FakeSlack, url: str, key: 
             r.extra = {"watched": watched, "elapsed": time.time() - started,
                        "total_requests": await metric_sum(metrics_url, "caseroom_debitura_requests_total"),
                        "p95_gap": pct([g for v in gaps.values() for g in v], 95), "budget": budget,
-                       "poll lateness (tracker, 5 s resolution)": lateness_report(late, started, 180)}
+                       "poll lateness (tracker, 5 s resolution)": lateness_report(late, started, 180),
+                       "lateness and full sweeps": near_full_sweeps(late, tracked.full_sweeps, 60),
+                       "intervals scheduled": lateness_report(tracked.intervals, started, 180)}
     finally:
         stop.set()
         proc.send_signal(signal.SIGTERM)

@@ -127,8 +127,9 @@ class Fetcher:
         want = Want(int(raw.get("want") or 0))
         scheduled = float(raw.get("next") or 0)
         due_poll = scheduled <= now + 1
+        late = max(0.0, now - scheduled) if due_poll and scheduled else 0.0
         if due_poll and scheduled:
-            self.runtime.metrics.poll_lateness.observe(max(0.0, now - scheduled))
+            self.runtime.metrics.poll_lateness.observe(late)
         bits = want | (Want.POLL if due_poll or not want else Want.NONE)
         if state.case is None:
             bits |= Want.CASE
@@ -206,10 +207,10 @@ class Fetcher:
         seen = await hgetall(redis, keys.relay_seen(case_id))
         result = diffmod.diff_case(case_id=case_id, state=state, seen=seen, fetched=fetched, now=now,
                                    path=path, settings=self.diff_settings)
-        await self._commit(case_id, token, asked, result, now)
+        await self._commit(case_id, token, asked, result, now, late)
 
     async def _commit(self, case_id: str, token: str, handled: Want, result: diffmod.DiffResult,
-                      now: float) -> None:
+                      now: float, late: float = 0.0) -> None:
         keys = self.store.keys
         lease_key = keys.lease("fetch:" + case_id)
         state_key = keys.case_state(case_id)
@@ -231,7 +232,7 @@ class Fetcher:
                                                                                    self.lifecycles))
                     if polled:
                         interval = policy.interval_for(result.state.last_activity, now)
-                        next_poll = now + policy.jitter(interval)
+                        next_poll = now - policy.catch_up(late, interval) + policy.jitter(interval)
                     else:
                         next_poll = float(current[1] or 0) or now + policy.quiet_poll_interval
                     due = now - URGENT_OFFSET if remaining else next_poll

@@ -184,6 +184,16 @@ class Policy:
             spread = min(self.first_spread, spread)
         return now + r.uniform(0, spread)
 
+    @staticmethod
+    def catch_up(late: float, interval: float) -> float:
+        """How much earlier than one interval after a late poll the next one is due: the lateness, up
+        to PACER_HEADROOM of the interval. A late poll keeps its place in the cycle, so the due times
+        stay the planned even spread: rescheduled from when it ran, a backlog worked off at the
+        pacer's pace would come due again at that pace in the next cycle, above the plan's rate, and
+        be late again. Beyond the pacer's headroom (after an outage) cases move on from where they
+        are."""
+        return min(max(0.0, late), PACER_HEADROOM * interval)
+
     def jitter(self, interval: float, rng: random.Random | None = None) -> float:
         """+-1 % jitter, so cases checked together drift apart; on average exactly the interval
         (a one-sided jitter would poll more often than the budget allows)."""

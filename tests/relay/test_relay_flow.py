@@ -375,6 +375,34 @@ async def test_due_polls_wait_for_the_pacer_requested_fetches_do_not(
         assert fetcher.stats.fetches == 3 and fetcher.stats.paced == 1
 
 
+async def test_a_late_poll_keeps_its_place_in_the_cycle(sandbox: SandboxHandle, fake_slack: FakeSlack,
+                                                        redis: aioredis.Redis, redis_prefix: str) -> None:
+    """A poll that started late is next due one interval after it was due (so the due times stay the
+    planned spread); one far behind (an outage) is next due at most 5 % of an interval early."""
+    import time
+
+    from bot.relay.scheduler import PACER_HEADROOM
+
+    async with fetch_rig(sandbox, fake_slack, redis_prefix, cases=2) as rig:
+        interval = rig.policy.quiet_poll_interval
+        ids = [c["id"] for c in sandbox.cases("Active")[:2]]
+        slightly, far = time.time() - 0.03 * interval, time.time() - 10 * interval
+        await rig.store.watch(ids, [slightly, far])
+        for case_id, due in ((ids[0], slightly), (ids[1], far)):
+            await redis.hset(rig.runtime.keys.case_state(case_id), "next", f"{due:.3f}")
+        before = time.time()
+        assert await rig.fetcher.run_once("t1") and await rig.fetcher.run_once("t2")
+        after = time.time()
+
+        async def next_due(case_id: str) -> float:
+            return float(await redis.hget(rig.runtime.keys.case_state(case_id), "next"))
+
+        jitter = 0.01 * interval + 0.01  # +-1 %; rescheduled from the poll it would be 3 % later
+        assert abs(await next_due(ids[0]) - (slightly + interval)) <= jitter
+        earliest = interval * (1 - PACER_HEADROOM)
+        assert before + earliest - jitter <= await next_due(ids[1]) <= after + earliest + jitter
+
+
 async def test_workers_racing_for_one_due_poll_spend_one_slot(
     sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str,
     monkeypatch: pytest.MonkeyPatch,

@@ -167,7 +167,8 @@ def test_sweep_pages_average_moves_towards_what_sweeps_read() -> None:
 
 
 def _simulate_pacer(policy: Policy, rate: float, *, stall: float, cycles: int, seed: int = 3) -> list[float]:
-    """Cases polled every quiet_poll_interval (jittered) from their poll's start, through a token bucket
+    """Cases polled every quiet_poll_interval (jittered, a late poll keeping its place as the fetcher
+    does: Policy.catch_up) from their poll's start, through a token bucket
     at `rate` with the plan's burst, after the whole relay stalled for `stall` seconds at the start of
     the second cycle; returns each cycle's worst lateness (poll start - due)."""
     import heapq
@@ -193,14 +194,14 @@ def _simulate_pacer(policy: Policy, rate: float, *, stall: float, cycles: int, s
         if cycle >= cycles:
             break
         worst[cycle] = max(worst[cycle], t - when)
-        heapq.heappush(due, (t + policy.jitter(interval, rng), case))
+        heapq.heappush(due, (t - policy.catch_up(t - when, interval) + policy.jitter(interval, rng), case))
     return worst
 
 
 def test_pacer_headroom_lets_late_polls_catch_up() -> None:
     """The pacer lets polls through a little faster than the plan: after a stall the backlog drains
     within the cycle. At exactly the planned rate the queue is served as fast as it is fed and the
-    lateness is carried into the next cycle, where it lengthens gaps between two checks again."""
+    lateness is carried into every later cycle, where it lengthens gaps between two checks again."""
     policy = Policy(cases=2_000, active=0, daily_budget=60_000, max_staleness=600, min_interval=60,
                     sweep_interval=120, day=14_400)
     assert policy.out_of_reach and policy.pacer_rate == pytest.approx(policy.poll_rate * 1.05)
