@@ -237,6 +237,8 @@ async def track_gaps(redis: aioredis.Redis, keys: Keys, case_ids: list[str], sto
             out.full_sweeps.append(float(full))
         for cid, (chk, nxt) in zip(case_ids, values, strict=True):
             if chk is None:
+                if nxt is not None:
+                    due[cid] = float(nxt)  # the first check's due time
                 continue
             t = float(chk)
             prev = last.get(cid)

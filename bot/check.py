@@ -31,7 +31,15 @@ from bot.debitura.errors import ApiError, DebituraError, TransportError, Unautho
 from bot.debitura.models import CreateWebhookRequest, Webhook, WebhookEventType
 from bot.debitura.ratelimit import UnlimitedLimiter
 from bot.relay.budget import background_limit
-from bot.relay.scheduler import SWEEP_PAGES_FIELD, Policy, budget_day, pages_average, policy_from_settings
+from bot.relay.scheduler import (
+    FULL_PAGES_FIELD,
+    SWEEP_PAGES_FIELD,
+    Policy,
+    budget_day,
+    full_pages,
+    pages_average,
+    policy_from_settings,
+)
 from bot.relay.store import RelayStore
 from bot.store.keys import Keys
 
@@ -124,10 +132,10 @@ def granted_scopes(headers: Any) -> set[str] | None:
 
 
 def relay_policy(cases: int, settings: Settings, *, incremental_pages: float = 1.0,
-                 extra_per_day: float = 0.0) -> Policy:
+                 full_pages: float = 0.0, extra_per_day: float = 0.0) -> Policy:
     """The relay's polling policy for `cases` watched cases (the same computation the relay makes)."""
     return policy_from_settings(settings, cases=cases, incremental_pages=incremental_pages,
-                                extra_per_day=extra_per_day)
+                                full_pages=full_pages, extra_per_day=extra_per_day)
 
 
 def staleness_bound(cases: int, settings: Settings) -> float:
@@ -474,15 +482,16 @@ class Checker:
         known = page.page.total_results if page.page is not None else None
         total = known if known is not None else len(page.cases)
         followed = 0
-        pages, extra = 1.0, 0.0
+        pages, listing, extra = 1.0, 0.0, 0.0
         if self.redis_ok:
             keys = Keys(s.caseroom_redis_prefix)
             followed = int(await self.redis.scard(keys.followed()))
             # What the running relay measured (pages per incremental sweep, requests outside the plan).
-            pages = pages_average(await self.redis.hget(keys.relay_sweep(), SWEEP_PAGES_FIELD))
+            sweep = await self.redis.hmget(keys.relay_sweep(), [SWEEP_PAGES_FIELD, FULL_PAGES_FIELD])
+            pages, listing = pages_average(sweep[0]), full_pages(sweep[1])
             extra = float(await RelayStore(self.redis, keys).extra_requests(time.time(), budget_day(s)))
         cases = total + followed
-        policy = relay_policy(cases, s, incremental_pages=pages, extra_per_day=extra)
+        policy = relay_policy(cases, s, incremental_pages=pages, full_pages=listing, extra_per_day=extra)
         detail = (
             f"{cases} case(s) watched ({total} in {', '.join(s.caseroom_relay_lifecycles)}, "
             f"{followed} followed); relay may use {per_day}/day"

@@ -35,6 +35,9 @@ REQUESTS_PER_POLL = 2
 LIST_PAGE_SIZE = 100
 SWEEP_PAGES_FIELD = "ipg"
 """Field of keys.relay_sweep(): moving average of the pages an incremental sweep reads."""
+FULL_PAGES_FIELD = "fpg"
+"""Field of keys.relay_sweep(): pages the last full sweep read (it lists every case of ours, not only
+the watched ones)."""
 SWEEP_PAGES_WEIGHT = 0.2
 """Weight of the newest incremental sweep in that average."""
 STALENESS_MARGIN = 0.05
@@ -64,6 +67,8 @@ class Policy:
     """Spread of first polls of newly watched cases; None = the quiet interval (tests shorten it)."""
     incremental_pages: float = 1.0
     """Pages an incremental sweep reads, on average, as measured (`SWEEP_PAGES_FIELD`); at least 1."""
+    full_pages: float = 0.0
+    """Pages the last full sweep read (`FULL_PAGES_FIELD`); 0 = not measured yet."""
     extra_per_day: float = 0.0
     """Requests outside the plan over the last day, as measured (`RelayStore.extra_requests`)."""
     day: float = DAY
@@ -71,7 +76,9 @@ class Policy:
 
     @property
     def full_sweep_pages(self) -> int:
-        return max(1, math.ceil(self.cases / LIST_PAGE_SIZE))
+        """A full listing: every page of GET /cases, at least the watched cases' worth (the listing also
+        holds cases in lifecycles we do not relay, as measured by the last one)."""
+        return max(1, math.ceil(self.cases / LIST_PAGE_SIZE), math.ceil(self.full_pages))
 
     @property
     def incremental_sweep_cost_per_day(self) -> float:
@@ -212,6 +219,14 @@ def next_pages_average(previous: str | None, pages: int) -> float:
     return (1 - SWEEP_PAGES_WEIGHT) * old + SWEEP_PAGES_WEIGHT * pages
 
 
+def full_pages(raw: bytes | str | None) -> float:
+    """The recorded page count of the last full sweep (0 when none is recorded or it is unreadable)."""
+    try:
+        return max(0.0, float(raw)) if raw else 0.0
+    except ValueError:
+        return 0.0
+
+
 def pages_average(raw: bytes | str | None) -> float:
     """The stored average (1 when none is recorded yet or it is unreadable)."""
     try:
@@ -228,7 +243,7 @@ def budget_day(settings: Settings) -> float:
 
 def policy_from_settings(settings: Settings, *, cases: int, active: int = 0, daily_budget: int | None = None,
                          incremental_pages: float = 1.0, extra_per_day: float = 0.0,
-                         first_spread: float | None = None) -> Policy:
+                         full_pages: float = 0.0, first_spread: float | None = None) -> Policy:
     """The one place a Policy is built from configuration (the relay, `/metrics`, `caseroom check`)."""
     budget = daily_budget if daily_budget is not None else background_limit(
         settings.caseroom_rate_per_day, settings.caseroom_relay_budget)
@@ -237,4 +252,4 @@ def policy_from_settings(settings: Settings, *, cases: int, active: int = 0, dai
                   min_interval=float(settings.caseroom_relay_min_interval),
                   sweep_interval=float(settings.caseroom_relay_sweep_interval),
                   first_spread=first_spread, incremental_pages=incremental_pages,
-                  extra_per_day=extra_per_day, day=budget_day(settings))
+                  full_pages=full_pages, extra_per_day=extra_per_day, day=budget_day(settings))

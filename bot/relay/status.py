@@ -7,7 +7,15 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.relay.budget import RedisRateLimiter
-from bot.relay.scheduler import SWEEP_PAGES_FIELD, Policy, budget_day, pages_average, policy_from_settings
+from bot.relay.scheduler import (
+    FULL_PAGES_FIELD,
+    SWEEP_PAGES_FIELD,
+    Policy,
+    budget_day,
+    full_pages,
+    pages_average,
+    policy_from_settings,
+)
 from bot.relay.store import RelayStore
 
 if TYPE_CHECKING:
@@ -54,11 +62,12 @@ async def current_policy(runtime: Runtime, now: float, *, first_spread: float | 
         await redis.zremrangebyscore(keys.relay_activity(), "-inf", now - day)
     cases = int(await redis.zcard(keys.schedule()))
     active = int(await redis.zcount(keys.relay_activity(), now - day, "+inf"))
-    pages = pages_average(await redis.hget(keys.relay_sweep(), SWEEP_PAGES_FIELD))
+    sweep = await redis.hmget(keys.relay_sweep(), [SWEEP_PAGES_FIELD, FULL_PAGES_FIELD])
+    pages, listing = pages_average(sweep[0]), full_pages(sweep[1])
     extra = await RelayStore(redis, keys).extra_requests(now, day)
     return policy_from_settings(runtime.settings, cases=cases, active=active,
                                 daily_budget=relay_daily_budget(runtime), incremental_pages=pages,
-                                extra_per_day=extra, first_spread=first_spread)
+                                full_pages=listing, extra_per_day=extra, first_spread=first_spread)
 
 
 async def relay_status(runtime: Runtime) -> RelayStatus:

@@ -183,6 +183,13 @@ redis.call('HSET', KEYS[1], 't', tostring(math.min(tonumber(ARGV[1]), tokens + 1
 return 1
 """
 
+# KEYS: case-state hashes; ARGV[1] field. One round trip for a listed page (false where absent).
+_HGET_EACH = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('HGET', key, ARGV[1]) or false end
+return out
+"""
+
 
 class RelayStore:
     """Intent-named Redis operations for the relay; all keys come from `Keys`."""
@@ -200,6 +207,7 @@ class RelayStore:
         self._extend_pause = redis.register_script(_EXTEND_PAUSE)
         self._poll_slot = redis.register_script(_POLL_SLOT)
         self._poll_refund = redis.register_script(_POLL_REFUND)
+        self._hget_each = redis.register_script(_HGET_EACH)
 
     # --- leases ------------------------------------------------------------------------------------
     async def acquire_lease(self, name: str, token: str, ttl_ms: int) -> bool:
@@ -241,6 +249,13 @@ class RelayStore:
     async def return_poll_slot(self, burst: float) -> None:
         """Give back a slot taken for a poll that did not happen (another worker claimed the case)."""
         await self._poll_refund(keys=[self.keys.relay_poll_pace()], args=[repr(max(1.0, burst))])
+
+    async def stored_cases(self, case_ids: Sequence[str]) -> list[str | None]:
+        """The case snapshot stored in each case's state (None: never seen), in one round trip."""
+        if not case_ids:
+            return []
+        answer = await self._hget_each(keys=[self.keys.case_state(c) for c in case_ids], args=["case"])
+        return [None if v is None or v is False else str(v) for v in answer]
 
     # --- fetch scheduling --------------------------------------------------------------------------
     async def request_fetch(self, case_id: str, bits: int, now: float, source: str = "") -> None:

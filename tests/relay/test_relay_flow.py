@@ -271,6 +271,7 @@ async def test_a_future_dated_case_does_not_poison_the_sweep_watermark(
 
     from bot.debitura.models import CasePage
     from bot.relay.model import Want
+    from bot.relay.scheduler import FULL_PAGES_FIELD
     from bot.relay.sweep import Sweeper
 
     settings = relay_settings(fake_slack, "http://127.0.0.1:9", "key", redis_prefix)
@@ -302,6 +303,12 @@ async def test_a_future_dated_case_does_not_poison_the_sweep_watermark(
         await sweeper.run("full")
         wm = float(await redis.hget(runtime.keys.relay_sweep(), "wm") or 0)
         assert wm <= now
+        # what the full listing cost is recorded for the plan (Policy.full_pages)
+        assert await redis.hget(runtime.keys.relay_sweep(), FULL_PAGES_FIELD) == "2"
+        assert sweeper.stats.first_sight == 151
+        # a second full listing with nothing changed asks for no fetch
+        await sweeper.run("full")
+        assert sweeper.stats.changed == 0 and sweeper.stats.first_sight == 151
         # 120 cases change in the next two minutes (and end up below the future-dated one)
         clock["now"] = now + 120
         for i in range(120):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 
@@ -212,3 +213,14 @@ def test_pacer_headroom_lets_late_polls_catch_up() -> None:
     assert exact[2] > stall * 0.5  # carried into the next cycle's gaps
     assert max(paced[2:]) < stall * 0.1  # drained within the cycle of the stall
     assert max(paced[3:]) < max(exact[3:])  # and the jitter's own queueing smaller too
+
+
+def test_full_sweep_cost_is_the_listing_measured() -> None:
+    """A full sweep lists every case of ours, also those in lifecycles not relayed: the plan pays for
+    the pages the last one read, never fewer than the watched cases fill."""
+    watched_only = policy(10_000)
+    measured = dataclasses.replace(watched_only, full_pages=160)
+    assert watched_only.full_sweep_pages == 100 and measured.full_sweep_pages == 160
+    assert dataclasses.replace(watched_only, full_pages=40).full_sweep_pages == 100
+    assert measured.sweep_cost_per_day > watched_only.sweep_cost_per_day
+    assert measured.bound > watched_only.bound

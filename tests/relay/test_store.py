@@ -222,3 +222,12 @@ async def test_an_unused_poll_slot_goes_back(redis: aioredis.Redis, keys: Keys) 
     for _ in range(5):
         await store.return_poll_slot(2)
     assert float(await redis.hget(keys.relay_poll_pace(), "t") or 0) == 2.0  # never above the burst
+
+
+async def test_stored_cases_in_one_round_trip(redis: aioredis.Redis, keys: Keys) -> None:
+    """The sweep reads the stored snapshot of a whole listed page at once; unknown cases are None."""
+    store = RelayStore(redis, keys)
+    await redis.hset(keys.case_state("a"), mapping={"case": '{"id":"a"}', "next": "1"})
+    await redis.hset(keys.case_state("c"), mapping={"next": "1"})  # state without a snapshot
+    assert await store.stored_cases(["a", "b", "c"]) == ['{"id":"a"}', None, None]
+    assert await store.stored_cases([]) == []
