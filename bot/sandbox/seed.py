@@ -434,7 +434,7 @@ def make_case(
     if lifecycle in ("Leads", "PendingContractSigning"):
         fee, intentional = None, False
     # Never after the seed's day start: a case created three days ago started collection by now.
-    collection_started = (min(created + timedelta(days=_int(rng, 1, 5)), anchor - timedelta(hours=1))
+    collection_started = (min(created + timedelta(days=_int(rng, 1, 5)), _lately(anchor, "start", index))
                           if started else None)
     case = CaseRec(
         id=rng_uuid(rng),
@@ -523,7 +523,7 @@ def make_case(
         code = spec.get("close") or "Other"
         case.close_code = code
         finish = max(created + timedelta(days=_int(rng, 10, 200)), _last_payment(case) or created)
-        case.date_finished = iso(min(finish, anchor - timedelta(hours=1)))
+        case.date_finished = iso(min(finish, _lately(anchor, "finish", index)))
         case.close_comment = "Closed after review." if code == "Other" else None
         if case.exclusive_period is not None and code != "Paid" and rng.random() < 0.5:
             case.exclusive_period.terminated = True
@@ -533,6 +533,14 @@ def make_case(
     if last and case.date_updated and iso(last) > case.date_updated:
         case.date_updated = iso(last)
     return case
+
+
+def _lately(anchor: datetime, what: str, index: int) -> datetime:
+    """The latest a seeded event may be: between 48 hours and 1 hour before the seed's day start, spread
+    per case (clamping every recent case to one instant gave hundreds of cases the same dateUpdated,
+    which no real listing shows). Drawn from its own generator, so the rest of the seed is unchanged."""
+    fraction = random.Random(f"lately:{what}:{index}").random()
+    return anchor - timedelta(hours=1) - timedelta(hours=47) * fraction
 
 
 def _last_payment(case: CaseRec) -> datetime | None:

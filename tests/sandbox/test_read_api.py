@@ -362,3 +362,16 @@ def test_seeded_history_never_lies_in_the_future(seed: int) -> None:
         state.materialize(case)
         walk(dataclasses.asdict(case), case.reference)
     assert late == []
+
+
+def test_seeded_cases_do_not_share_one_last_update() -> None:
+    """Recent cases' history is clamped to before the seed's day start, but spread over the two days
+    before it: hundreds of cases with one identical dateUpdated would make every incremental sweep
+    (GET /cases?Sort=DateUpdated:desc until older than the last one) read page after page."""
+    from collections import Counter
+
+    from bot.sandbox.state import State
+
+    state = State(3, 16_000, None)
+    stamps = Counter(case.date_updated for case in state.cases.values() if case.date_updated)
+    assert stamps.most_common(1)[0][1] <= 5
