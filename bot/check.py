@@ -31,16 +31,8 @@ from bot.debitura.errors import ApiError, DebituraError, TransportError, Unautho
 from bot.debitura.models import CreateWebhookRequest, Webhook, WebhookEventType
 from bot.debitura.ratelimit import UnlimitedLimiter
 from bot.relay.budget import background_limit
-from bot.relay.scheduler import (
-    FULL_PAGES_FIELD,
-    SWEEP_PAGES_FIELD,
-    Policy,
-    budget_day,
-    full_pages,
-    pages_average,
-    policy_from_settings,
-)
-from bot.relay.store import RelayStore
+from bot.relay.scheduler import Policy, budget_day, policy_from_settings
+from bot.relay.status import measured_costs
 from bot.store.keys import Keys
 
 # The bot scopes Caseroom needs; manifest.yml declares exactly these (tests/ship/test_manifest.py).
@@ -487,9 +479,7 @@ class Checker:
             keys = Keys(s.caseroom_redis_prefix)
             followed = int(await self.redis.scard(keys.followed()))
             # What the running relay measured (pages per incremental sweep, requests outside the plan).
-            sweep = await self.redis.hmget(keys.relay_sweep(), [SWEEP_PAGES_FIELD, FULL_PAGES_FIELD])
-            pages, listing = pages_average(sweep[0]), full_pages(sweep[1])
-            extra = float(await RelayStore(self.redis, keys).extra_requests(time.time(), budget_day(s)))
+            pages, listing, extra = await measured_costs(self.redis, keys, time.time(), budget_day(s))
         cases = total + followed
         policy = relay_policy(cases, s, incremental_pages=pages, full_pages=listing, extra_per_day=extra)
         detail = (

@@ -127,8 +127,9 @@ class Fetcher:
         want = Want(int(raw.get("want") or 0))
         scheduled = float(raw.get("next") or 0)
         due_poll = scheduled <= now + 1
-        late = max(0.0, now - scheduled) if due_poll and scheduled else 0.0
+        late = 0.0
         if due_poll and scheduled:
+            late = max(0.0, now - scheduled)
             self.runtime.metrics.poll_lateness.observe(late)
         bits = want | (Want.POLL if due_poll or not want else Want.NONE)
         if state.case is None:

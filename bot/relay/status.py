@@ -17,8 +17,11 @@ from bot.relay.scheduler import (
     policy_from_settings,
 )
 from bot.relay.store import RelayStore
+from bot.store.keys import Keys
 
 if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
     from bot.runtime import Runtime
 
 
@@ -51,6 +54,16 @@ def relay_daily_budget(runtime: Runtime) -> int | None:
     return limiter.background_per_day if isinstance(limiter, RedisRateLimiter) else None
 
 
+async def measured_costs(redis: aioredis.Redis, keys: Keys, now: float,
+                         day: float) -> tuple[float, float, float]:
+    """What the running relay measured, as the plan uses it: pages per incremental sweep, pages of the
+    last full listing, requests outside the plan a day (`Policy.incremental_pages`, `full_pages`,
+    `extra_per_day`)."""
+    sweep = await redis.hmget(keys.relay_sweep(), [SWEEP_PAGES_FIELD, FULL_PAGES_FIELD])
+    extra = await RelayStore(redis, keys).extra_requests(now, day)
+    return pages_average(sweep[0]), full_pages(sweep[1]), float(extra)
+
+
 async def current_policy(runtime: Runtime, now: float, *, first_spread: float | None = None,
                          trim: bool = False) -> Policy:
     """The polling plan as every relay process computes it, from what is recorded in Redis: watched
@@ -62,9 +75,7 @@ async def current_policy(runtime: Runtime, now: float, *, first_spread: float | 
         await redis.zremrangebyscore(keys.relay_activity(), "-inf", now - day)
     cases = int(await redis.zcard(keys.schedule()))
     active = int(await redis.zcount(keys.relay_activity(), now - day, "+inf"))
-    sweep = await redis.hmget(keys.relay_sweep(), [SWEEP_PAGES_FIELD, FULL_PAGES_FIELD])
-    pages, listing = pages_average(sweep[0]), full_pages(sweep[1])
-    extra = await RelayStore(redis, keys).extra_requests(now, day)
+    pages, listing, extra = await measured_costs(redis, keys, now, day)
     return policy_from_settings(runtime.settings, cases=cases, active=active,
                                 daily_budget=relay_daily_budget(runtime), incremental_pages=pages,
                                 full_pages=listing, extra_per_day=extra, first_spread=first_spread)

@@ -255,7 +255,7 @@ class RelayStore:
         if not case_ids:
             return []
         answer = await self._hget_each(keys=[self.keys.case_state(c) for c in case_ids], args=["case"])
-        return [None if v is None or v is False else str(v) for v in answer]
+        return [None if v is None else str(v) for v in answer]  # Lua's false arrives as None
 
     # --- fetch scheduling --------------------------------------------------------------------------
     async def request_fetch(self, case_id: str, bits: int, now: float, source: str = "") -> None:
