@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from enum import StrEnum
+from typing import Any
 
 from starlette.requests import Request
 
@@ -96,6 +97,28 @@ def slack_signature_ok(signing_secret: str, headers: Mapping[str, str], body: by
     mac = hmac.new(signing_secret.encode(), b"v0:" + timestamp.encode("ascii") + b":" + body, hashlib.sha256)
     expected = ("v0=" + mac.hexdigest()).encode("ascii")
     return hmac.compare_digest(expected, given.encode("latin-1", errors="replace"))
+
+
+_OBJECTS = ("event", "view", "container", "message", "state")
+_LISTS_OF_OBJECTS = ("actions", "authorizations")
+_IDS = ("user", "team", "channel", "enterprise")
+
+
+def slack_envelope_ok(body: Any) -> bool:
+    """The top level of a parsed Slack request has the shape Bolt reads without checking.
+
+    Bolt calls `.get` on `event`, `view`... and indexes `actions[0]`; a signed body where one of them is
+    a string or a number would crash inside Bolt (a 500 and a traceback). Slack never sends those.
+    """
+    if not isinstance(body, dict):
+        return False
+    for key in _OBJECTS:
+        if key in body and not isinstance(body[key], dict):
+            return False
+    for key in _LISTS_OF_OBJECTS:
+        if key in body and not (isinstance(body[key], list) and all(isinstance(v, dict) for v in body[key])):
+            return False
+    return all(body.get(key) is None or isinstance(body[key], str | dict) for key in _IDS)
 
 
 class LogLimiter:

@@ -39,6 +39,7 @@ from bot.doors import (
     Reason,
     TooLarge,
     read_capped,
+    slack_envelope_ok,
     slack_signature_ok,
     slack_timestamp_reason,
 )
@@ -268,6 +269,8 @@ def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | 
                     headers=dict(request.headers),
                 )
             except Exception:  # signed, but not JSON / form data in the shape Slack sends
+                return state.reject(Door.SLACK, Reason.BAD_BODY)
+            if not slack_envelope_ok(bolt_request.body):
                 return state.reject(Door.SLACK, Reason.BAD_BODY)
             return to_starlette_response(await bolt.async_dispatch(bolt_request))
 
