@@ -31,6 +31,13 @@ SLACK_TOLERANCE = 300
 """Slack: refuse a request whose X-Slack-Request-Timestamp is more than 5 minutes from now."""
 LOG_INTERVAL = 60.0
 """Seconds between two log lines about the same kind of refused request."""
+FREE_BODY_BYTES = 16 * 1024
+"""The first 16 KiB of every request body are read without asking the shared budget: every Debitura
+event and nearly every Slack request fits, so they never wait for or lose to a flood of large bodies."""
+BODY_BUDGET = 4 * 1024 * 1024
+"""Bytes past FREE_BODY_BYTES that all requests at the doors may hold together (4 MiB: four bodies at
+the cap). A request that would go over it is answered 503 at once (Retry-After), not queued, so a
+flood of large uploads holds at most BODY_BUDGET + FREE_BODY_BYTES per connection."""
 
 
 class Door(StrEnum):
@@ -45,30 +52,64 @@ class Reason(StrEnum):
     STALE = "stale"
     TOO_LARGE = "too_large"
     BAD_BODY = "bad_body"
+    BUSY = "busy"
 
 
 class TooLarge(Exception):
     """The request body is over the cap (declared in Content-Length, or counted while streaming)."""
 
 
-async def read_capped(request: Request, cap: int) -> bytes:
+class Busy(Exception):
+    """The shared body budget is spent by other requests: answer 503 and let the sender retry."""
+
+
+class BodyBudget:
+    """Bytes of request bodies past each request's free part, held by all requests at the doors together."""
+
+    def __init__(self, total: int = BODY_BUDGET, free: int = FREE_BODY_BYTES) -> None:
+        self.total = total
+        self.free = free
+        self.used = 0
+
+    def take(self, n: int) -> bool:
+        if self.used + n > self.total:
+            return False
+        self.used += n
+        return True
+
+    def give(self, n: int) -> None:
+        self.used -= n
+
+
+async def read_capped(request: Request, cap: int, budget: BodyBudget | None = None) -> bytes:
     """The request body, read chunk by chunk; raises TooLarge as soon as more than `cap` bytes came.
 
     A Content-Length over the cap is refused before reading anything; a chunked body (no length) is
-    counted as it arrives, and the stream is left unread past the chunk that crossed the cap.
-    Raises starlette.requests.ClientDisconnect when the client goes away mid-body.
+    counted as it arrives, and the stream is left unread past the chunk that crossed the cap. With a
+    `budget`, bytes past its free part are taken from it as they arrive (Busy when it is spent) and
+    given back when the read ends. Raises starlette.requests.ClientDisconnect when the client goes away.
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.strip().isdigit() and int(declared) > cap:
         raise TooLarge
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            raise TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+    taken = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                raise TooLarge
+            if budget is not None and size > budget.free:
+                more = size - budget.free - taken
+                if not budget.take(more):
+                    raise Busy
+                taken += more
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        if budget is not None:
+            budget.give(taken)
 
 
 def slack_timestamp_reason(headers: Mapping[str, str], now: float) -> Reason | None:

@@ -34,6 +34,8 @@ from bot.debitura.webhooks import SIGNATURE_HEADER, InvalidSignature, verify_sig
 from bot.doors import (
     MAX_SLACK_BODY,
     MAX_WEBHOOK_BODY,
+    BodyBudget,
+    Busy,
     Door,
     LogLimiter,
     Reason,
@@ -55,9 +57,10 @@ log = logging.getLogger(__name__)
 CHECK_TIMEOUT = 2.0
 __all__ = ["MAX_SLACK_BODY", "MAX_WEBHOOK_BODY", "WebState", "build_web_app"]
 
-_STATUS = {Reason.SIGNATURE: 401, Reason.STALE: 401, Reason.TOO_LARGE: 413, Reason.BAD_BODY: 400}
+_STATUS = {Reason.SIGNATURE: 401, Reason.STALE: 401, Reason.TOO_LARGE: 413, Reason.BAD_BODY: 400,
+           Reason.BUSY: 503}
 _ERROR = {Reason.SIGNATURE: "invalid_signature", Reason.STALE: "invalid_signature",
-          Reason.TOO_LARGE: "too_large", Reason.BAD_BODY: "bad_body"}
+          Reason.TOO_LARGE: "too_large", Reason.BAD_BODY: "bad_body", Reason.BUSY: "busy"}
 _WHY = {
     (Door.SLACK, Reason.SIGNATURE): "bad or missing Slack signature (if every request is rejected, "
                                     "SLACK_SIGNING_SECRET is wrong)",
@@ -65,12 +68,14 @@ _WHY = {
                                 "this host's clock is wrong)",
     (Door.SLACK, Reason.TOO_LARGE): f"body over {MAX_SLACK_BODY // 1024} KiB",
     (Door.SLACK, Reason.BAD_BODY): "signed body is not the UTF-8 JSON or form data Slack sends",
+    (Door.SLACK, Reason.BUSY): "other large bodies hold the shared body budget (503, retry)",
     (Door.WEBHOOK, Reason.SIGNATURE): "bad or missing X-Debitura-Signature (if every delivery is "
                                       "rejected, DEBITURA_WEBHOOK_SECRET is wrong)",
     (Door.WEBHOOK, Reason.STALE): "X-Debitura-Signature timestamp more than 5 minutes from now (a replay, "
                                   "or this host's clock is wrong)",
     (Door.WEBHOOK, Reason.TOO_LARGE): f"body over {MAX_WEBHOOK_BODY // 1024} KiB",
     (Door.WEBHOOK, Reason.BAD_BODY): "signed body is not a webhook event",
+    (Door.WEBHOOK, Reason.BUSY): "other large bodies hold the shared body budget (503, retry)",
 }
 _PATH = {Door.SLACK: "/slack/events", Door.WEBHOOK: "/debitura/webhooks"}
 
@@ -97,6 +102,8 @@ class WebState:
     """Run before /metrics renders (budget gauges read from Redis, queue depth...)."""
     log_limiter: LogLimiter = field(default_factory=lambda: LogLimiter(log))
     """Refused requests and failing health checks: one log line per kind a minute."""
+    body_budget: BodyBudget = field(default_factory=BodyBudget)
+    """Request body bytes both doors may hold together past each request's first 16 KiB."""
 
     def reject(self, door: Door, reason: Reason) -> Response:
         """Count, log (rate-limited) and answer a request refused at a door."""
@@ -104,7 +111,8 @@ class WebState:
         self.log_limiter.warning(
             f"reject:{door}:{reason}", f"rejected a request to {_PATH[door]}: {_WHY[door, reason]}"
         )
-        return JSONResponse({"error": _ERROR[reason]}, status_code=_STATUS[reason])
+        headers = {"Retry-After": "5"} if reason is Reason.BUSY else None
+        return JSONResponse({"error": _ERROR[reason]}, status_code=_STATUS[reason], headers=headers)
 
 
 async def _check(probe: Callable[[], Awaitable[bool]]) -> tuple[bool, str]:
@@ -209,9 +217,11 @@ def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | 
         if not signature:
             return state.reject(Door.WEBHOOK, Reason.SIGNATURE)
         try:
-            body = await read_capped(request, MAX_WEBHOOK_BODY)
+            body = await read_capped(request, MAX_WEBHOOK_BODY, state.body_budget)
         except TooLarge:
             return state.reject(Door.WEBHOOK, Reason.TOO_LARGE)
+        except Busy:
+            return state.reject(Door.WEBHOOK, Reason.BUSY)
         except ClientDisconnect:
             return Response(status_code=400)
         try:
@@ -256,9 +266,11 @@ def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | 
             if reason is not None:
                 return state.reject(Door.SLACK, reason)
             try:
-                body = await read_capped(request, MAX_SLACK_BODY)
+                body = await read_capped(request, MAX_SLACK_BODY, state.body_budget)
             except TooLarge:
                 return state.reject(Door.SLACK, Reason.TOO_LARGE)
+            except Busy:
+                return state.reject(Door.SLACK, Reason.BUSY)
             except ClientDisconnect:
                 return Response(status_code=400)
             if not slack_signature_ok(signing_secret, request.headers, body):

@@ -31,7 +31,7 @@ from starlette.applications import Starlette
 from bot.app import REQUEST_KINDS, build_app
 from bot.config import load_settings
 from bot.debitura.webhooks import sign
-from bot.doors import MAX_SLACK_BODY, MAX_WEBHOOK_BODY, LogLimiter, Reason
+from bot.doors import MAX_SLACK_BODY, MAX_WEBHOOK_BODY, BodyBudget, LogLimiter, Reason
 from bot.metrics import REJECT_REASONS
 from bot.relay.webhooks import handle_webhook
 from bot.runtime import Runtime, build_runtime
@@ -157,6 +157,43 @@ async def test_doors_webhook_stale_and_forged_are_counted_by_reason(doors: Doors
     assert stale.status_code == 401 and forged.status_code == 401
     assert rejected(doors.runtime, "webhook", "stale") == 1
     assert rejected(doors.runtime, "webhook", "signature") == 1
+
+
+class StallingBody:
+    """Sends `before` bytes, then waits for `go` before ending the body."""
+
+    def __init__(self, before: int, go: asyncio.Event) -> None:
+        self.before, self.go = before, go
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for _ in range(self.before // CHUNK):
+            yield b"x" * CHUNK
+        await self.go.wait()
+
+
+async def test_doors_large_bodies_share_one_budget_and_small_ones_never_wait(doors: Doors) -> None:
+    budget = doors.state.body_budget = BodyBudget(total=256 * 1024, free=16 * 1024)
+    go = asyncio.Event()
+    event = json.dumps({"id": "evt-doors-small", "event": "chat.created", "data": {"caseId": "c-1"}}).encode()
+    async with doors.client() as c:
+        holder = asyncio.create_task(c.post("/debitura/webhooks", content=StallingBody(256 * 1024, go),
+                                            headers=webhook_headers(b"other")))
+        for _ in range(200):
+            if budget.used >= 200 * 1024:
+                break
+            await asyncio.sleep(0.01)
+        assert budget.used >= 200 * 1024
+        big = CountingBody(MAX_SLACK_BODY)
+        busy = await c.post("/slack/events", content=big,
+                            headers=slack_headers(doors.slack_secret, b"", signature="v0=" + "0" * 64))
+        small = await c.post("/debitura/webhooks", content=event, headers=webhook_headers(event))
+        go.set()
+        held = await holder
+    assert busy.status_code == 503 and busy.headers["retry-after"] and not big.drained
+    assert small.status_code == 200 and small.json() == {"status": "queued"}
+    assert held.status_code == 401  # read in full once the budget allowed, then refused: not signed
+    assert budget.used == 0
+    assert rejected(doors.runtime, "slack", "busy") == 1
 
 
 async def serve_on_loopback(app: Starlette) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
