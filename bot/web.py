@@ -111,7 +111,11 @@ class WebState:
         self.log_limiter.warning(
             f"reject:{door}:{reason}", f"rejected a request to {_PATH[door]}: {_WHY[door, reason]}"
         )
-        headers = {"Retry-After": "5"} if reason is Reason.BUSY else None
+        # Hang up after the answer: the rest of a refused body is never read (uvicorn would otherwise
+        # read and drop it all to keep the connection alive).
+        headers = {"Connection": "close"}
+        if reason is Reason.BUSY:
+            headers["Retry-After"] = "5"
         return JSONResponse({"error": _ERROR[reason]}, status_code=_STATUS[reason], headers=headers)
 
 
