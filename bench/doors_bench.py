@@ -6,10 +6,11 @@
 At once, from a separate attacker process (so the attack client does not slow the fake Slack down):
 `--uploads` concurrent chunked uploads of `--upload-mb` MB each (no Content-Length; half to
 /debitura/webhooks with a fresh-looking signature header, half to /slack/events with fresh signature
-headers), `--unsigned` unsigned requests with random `type` values and bodies, 20 at a time, to both
-doors. Meanwhile this process sends `--webhooks` valid signed webhooks (a creditor chat added in the
-sandbox, then `chat.created` for its case), one every 0.25 s, and measures each one's relay latency:
-webhook sent -> the chat posted in the case channel of the fake Slack.
+headers; each goes on sending after its answer until the server hangs up), `--unsigned` unsigned
+requests with random `type` values and bodies, 20 at a time, to both doors. Meanwhile this process
+sends `--webhooks` valid signed webhooks (a creditor chat added in the sandbox, then `chat.created`
+for its case), one every 0.25 s, and measures each one's relay latency: webhook sent -> the chat
+posted in the case channel of the fake Slack.
 
 Recorded: the caseroom process's RSS (before, peak, after) and open file descriptors (/proc/PID/fd),
 sampled every 50 ms; the valid webhooks' latency p50/p95/max; /metrics series before and after
@@ -88,7 +89,8 @@ async def metric(base: str, prefix: str) -> dict[str, float]:
 # --- the attacker (a child process: `python -m bench.doors_bench --attack PORT ...`) -------------------
 
 async def chunked_upload(port: int, path: str, headers: dict[str, str], total: int) -> tuple[str, int]:
-    """One chunked POST of up to `total` bytes; stops sending when the answer comes or the socket closes."""
+    """One chunked POST of up to `total` bytes that goes on sending after the answer, as an attacker would,
+    until the server hangs up. Returns the status and the bytes sent in all."""
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
     except OSError as exc:
@@ -100,19 +102,18 @@ async def chunked_upload(port: int, path: str, headers: dict[str, str], total: i
     sent = 0
     try:
         writer.write(head.encode())
-        while sent < total and not answer.done():
+        while sent < total:
             writer.write(chunk)
-            await writer.drain()
+            await asyncio.wait_for(writer.drain(), 30)
             sent += CHUNK
-        if not answer.done():
-            writer.write(b"0\r\n\r\n")
-            await writer.drain()
-    except OSError:
-        pass
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+    except (OSError, TimeoutError):
+        pass  # the server hung up
     try:
         status = (await asyncio.wait_for(answer, 30)).decode(errors="replace").strip() or "closed"
     except (TimeoutError, OSError):
-        status = "no answer"
+        status = "reset"  # the server hung up with the rest unread: its answer may be lost with the RST
     writer.close()
     return status.split(" ", 2)[1] if status.startswith("HTTP/") else status, sent
 
@@ -153,13 +154,20 @@ async def attack(port: int, uploads: int, upload_mb: int, unsigned: int) -> dict
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
                                  limits=httpx.Limits(max_connections=20)) as http:
         started = time.monotonic()
-        noise = asyncio.gather(*(one_unsigned(http, i) for i in range(unsigned)))
-        results = await asyncio.wait_for(asyncio.gather(asyncio.gather(*jobs), noise), ATTACK_DEADLINE)
+        upload_tasks = [asyncio.ensure_future(job) for job in jobs]
+        noise_tasks = [asyncio.ensure_future(one_unsigned(http, i)) for i in range(unsigned)]
+        _, pending = await asyncio.wait([*upload_tasks, *noise_tasks], timeout=ATTACK_DEADLINE)
         seconds = time.monotonic() - started
-    upload_results: list[tuple[str, int]] = results[0]
+        for task in pending:  # bounded in time: whatever is left is counted, not waited for
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    upload_results = [t.result() for t in upload_tasks if not t.cancelled()]
     upload_statuses: dict[str, int] = {}
     for status, _ in upload_results:
         upload_statuses[status] = upload_statuses.get(status, 0) + 1
+    if pending:
+        upload_statuses["unfinished"] = sum(1 for t in upload_tasks if t.cancelled())
+        statuses["unfinished"] = sum(1 for t in noise_tasks if t.cancelled())
     sent = [s for _, s in upload_results]
     return {"seconds": seconds, "upload_statuses": upload_statuses, "unsigned_statuses": statuses,
             "sent_max_mb": max(sent) / 2**20 if sent else 0, "sent_total_mb": sum(sent) / 2**20}
@@ -202,6 +210,7 @@ async def main(args: argparse.Namespace) -> str:
             "REDIS_URL": redis_url(), "CASEROOM_REDIS_PREFIX": prefix, "CASEROOM_PORT": str(port),
             "CASEROOM_RELAY_FIRST_SPREAD": "5", "CASEROOM_LOG_LEVEL": "WARNING",
         }
+        env.update(dict(pair.split("=", 1) for pair in args.server_env))
         with open(log_path, "wb") as log:
             proc = await asyncio.create_subprocess_exec(
                 python(), "-m", "bot.cli", "run", "--mode", "http", "--host", "127.0.0.1",
@@ -254,8 +263,17 @@ async def main(args: argparse.Namespace) -> str:
                 await asyncio.sleep(0.05)
             return None
 
+        async def paced_webhook(n: int, first: int) -> float | None:
+            await asyncio.sleep(0.25 * n)
+            return await valid_webhook(first + n)
+
         warm = [await valid_webhook(i) for i in range(5)]
+        # Control: the same paced valid webhooks without an attack, so the process's own growth from
+        # relaying them (channels, caches, connection pools) is known and already paid before the attack.
+        control_before = rss_mb(pid)
+        calm = await asyncio.gather(*(paced_webhook(n, 50) for n in range(args.webhooks)))
         await asyncio.sleep(2)
+        control_after = rss_mb(pid)
         series_before = await series(base)
         rss_before, fds_before = rss_mb(pid), fds(pid)
         rejected_before = await metric(base, "caseroom_requests_rejected_total")
@@ -275,11 +293,7 @@ async def main(args: argparse.Namespace) -> str:
             cwd=str(ROOT), stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
         await asyncio.sleep(0.5)  # the uploads are under way
 
-        async def paced(n: int) -> float | None:
-            await asyncio.sleep(0.25 * n)
-            return await valid_webhook(100 + n)
-
-        latencies = await asyncio.gather(*(paced(n) for n in range(args.webhooks)))
+        latencies = await asyncio.gather(*(paced_webhook(n, 1000) for n in range(args.webhooks)))
         out, _ = await asyncio.wait_for(attacker.communicate(), ATTACK_DEADLINE + 30)
         attack = json.loads(out.decode().strip().splitlines()[-1])
         await asyncio.sleep(3)  # let the process settle
@@ -320,17 +334,23 @@ async def main(args: argparse.Namespace) -> str:
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} cores shared, "
         f"load {load_before:.1f} before), Python {platform.python_version()}:",
         f"`.venv/bin/python -m bench.doors_bench --uploads {args.uploads} --upload-mb {args.upload_mb} "
-        f"--unsigned {args.unsigned} --webhooks {args.webhooks}`", "",
+        f"--unsigned {args.unsigned} --webhooks {args.webhooks}"
+        + "".join(f" --server-env {pair}" for pair in args.server_env) + "`", "",
         "The real `caseroom run --mode http` (relay on) against the sandbox and the fake Slack; the attack "
         "from a separate process on loopback, the valid webhooks from the bench process, all at once.", "",
         "| Measure | Target | Result |", "| --- | --- | --- |",
         f"| Attack | {args.uploads} concurrent chunked uploads of {args.upload_mb} MB + {args.unsigned} "
         f"unsigned requests | done in {attack['seconds']:.1f} s; uploads answered "
-        f"{attack['upload_statuses']}, at most {attack['sent_max_mb']:.1f} MB sent by one upload "
+        f"{attack['upload_statuses']} (reset: the server hung up with the upload unread, which can drop "
+        f"its answer on the client's side), at most {attack['sent_max_mb']:.1f} MB sent by one upload "
+        f"before the server hung up "
         f"({attack['sent_total_mb']:.0f} MB in all); unsigned answered {attack['unsigned_statuses']} |",
-        f"| RSS of the caseroom process | growth < 10 MB | {rss_before:.1f} MB before, peak "
-        f"{rss_peak:.1f} MB (+{rss_peak - rss_before:.1f}), {rss_after:.1f} MB after "
+        f"| RSS of the caseroom process during the attack | growth < 10 MB | {rss_before:.1f} MB before, "
+        f"peak {rss_peak:.1f} MB (+{rss_peak - rss_before:.1f}), {rss_after:.1f} MB after "
         f"(+{rss_after - rss_before:.1f}) |",
+        f"| Control: RSS over the same valid webhooks without an attack, just before it | (for comparison) | "
+        f"{control_before:.1f} -> {control_after:.1f} MB (+{control_after - control_before:.1f}); "
+        f"p95 {pct([c for c in calm if c is not None], 95):.2f} s |",
         f"| Open file descriptors | back to before | {fds_before} before, peak {fds_peak}, "
         f"{fds_after} after |",
         f"| Valid webhooks relayed during the attack | all, p95 < 5 s | {len(relayed)}/{len(latencies)}; "
@@ -354,6 +374,8 @@ def cli() -> None:
     parser.add_argument("--upload-mb", type=int, default=100)
     parser.add_argument("--unsigned", type=int, default=2000)
     parser.add_argument("--webhooks", type=int, default=40)
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment of the caseroom process (e.g. MALLOC_MMAP_THRESHOLD_=131072)")
     parser.add_argument("--write", action="store_true", help="append the results to bench/RESULTS.md")
     parser.add_argument("--attack", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
