@@ -314,3 +314,10 @@ def message_event(message: Message, channel_type: str) -> dict[str, Any]:
     if not message.bot_id:
         event["client_msg_id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{message.channel}/{message.ts}"))
     return event
+
+
+def user_change_event(ws: Workspace, user: User) -> dict[str, Any]:
+    """Slack's `user_change` event: the whole user object as users.info shows it, after the change."""
+    now = time.time()
+    return {"type": "user_change", "user": user.to_api(ws.TEAM_ID), "cache_ts": int(now),
+            "event_ts": f"{now:.6f}"}
