@@ -1,9 +1,11 @@
-"""Events API listeners about people.
+"""Events API listeners about people and channels (manifest.yml subscribes to each).
 
-`user_change` (manifest.yml subscribes to it; it needs `users:read`): Slack sends the whole user
-object whenever a profile changes, including a member turned guest, moved to another organisation
-or deactivated. The cached profile is dropped, so the next check reads `users.info` again
-(`bot.services.identity`).
+- `user_change` (needs `users:read`): Slack sends the whole user object whenever a profile changes,
+  including a member turned guest, moved to another organisation or deactivated. The cached profile
+  is dropped, so the next check reads `users.info` again (`bot.services.identity`).
+- `channel_shared` / `channel_unshared` (need `channels:read` / `groups:read`): a channel Caseroom is
+  in was shared with another organisation, or one left it. The relay's cached answer
+  (`bot.services.sharing`) is set to shared at once, or dropped so conversations.info is asked again.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from bot.services import identity
+from bot.services import identity, sharing
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
@@ -37,3 +39,18 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         await identity.forget_user(runtime, user_id)
         log.info("Slack profile of %s changed: cached profile dropped", user_id)
+
+    @app.event("channel_shared")
+    async def _channel_shared(event: dict[str, Any]) -> None:
+        channel_id = event.get("channel")
+        if isinstance(channel_id, str) and channel_id:
+            await sharing.mark_shared(runtime, channel_id)
+            log.warning("channel %s was shared with another organisation (%s): Caseroom posts no case data "
+                        "there any more", channel_id, event.get("connected_team_id"))
+
+    @app.event("channel_unshared")
+    async def _channel_unshared(event: dict[str, Any]) -> None:
+        channel_id = event.get("channel")
+        if isinstance(channel_id, str) and channel_id:
+            await sharing.forget(runtime, channel_id)
+            log.info("an organisation left channel %s; its sharing is checked again", channel_id)

@@ -8,7 +8,10 @@ A channel counts as shared outside the workspace when `conversations.info` says 
   without Caseroom): it cannot tell who is in those.
 - The relay checks each target (case channels, CASEROOM_FEED_CHANNEL) before posting, with the answer
   cached in Redis for `CHANNEL_SHARING_TTL` (`Keys.slack_channel_sharing`), and refuses a shared one
-  (`bot.relay.delivery`); `caseroom check` flags a shared feed channel.
+  (`bot.relay.delivery`); `caseroom check` flags a shared feed channel. The cache costs no extra call
+  where Slack already answered with the channel (`remember`: conversations.create / info of case
+  channels), and the `channel_shared` / `channel_unshared` events update it at once
+  (`bot.listeners.events`), so the TTL only bounds a missed event.
 """
 
 from __future__ import annotations
@@ -60,9 +63,8 @@ async def channel_sharing(runtime: Runtime, channel_id: str, *, cached: bool = T
     `cached=True` uses (and fills) the Redis answer of the last CHANNEL_SHARING_TTL seconds. Slack
     errors other than "cannot see it" (429, 5xx, network) propagate: the caller retries or refuses.
     """
-    key = runtime.keys.slack_channel_sharing(channel_id)
     if cached:
-        known = await runtime.redis.get(key)
+        known = await runtime.redis.get(runtime.keys.slack_channel_sharing(channel_id))
         if known in (Sharing.INTERNAL, Sharing.EXTERNAL):
             return Sharing(known)
     try:
@@ -74,9 +76,26 @@ async def channel_sharing(runtime: Runtime, channel_id: str, *, cached: bool = T
     channel = response.get("channel")
     if not isinstance(channel, dict):
         return Sharing.UNKNOWN
+    await remember(runtime, channel_id, channel)
+    return Sharing.EXTERNAL if shared_outside(channel) else Sharing.INTERNAL
+
+
+async def remember(runtime: Runtime, channel_id: str, channel: Mapping[str, Any]) -> None:
+    """Cache what a Slack answer carrying the channel object (create, info) says about sharing."""
     result = Sharing.EXTERNAL if shared_outside(channel) else Sharing.INTERNAL
+    key = runtime.keys.slack_channel_sharing(channel_id)
     await runtime.redis.set(key, result.value, ex=CHANNEL_SHARING_TTL)
-    return result
+
+
+async def mark_shared(runtime: Runtime, channel_id: str) -> None:
+    """Slack said the channel was shared with another organisation (the channel_shared event)."""
+    await runtime.redis.set(runtime.keys.slack_channel_sharing(channel_id), Sharing.EXTERNAL.value,
+                            ex=CHANNEL_SHARING_TTL)
+
+
+async def forget(runtime: Runtime, channel_id: str) -> None:
+    """Slack said an organisation left the channel (channel_unshared): ask conversations.info again."""
+    await runtime.redis.delete(runtime.keys.slack_channel_sharing(channel_id))
 
 
 async def require_internal(runtime: Runtime, channel_id: str | None) -> None:

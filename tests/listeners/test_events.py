@@ -1,4 +1,5 @@
-"""People events in process: `user_change` (Slack's real payload, from the fake) drops the cached profile."""
+"""People and channel events in process, with Slack's real payloads from the fake: `user_change` drops the
+cached profile; `channel_shared` / `channel_unshared` update the relay's Slack Connect answer."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.listeners import errors, events
 from bot.runtime import Runtime
-from bot.services import identity
+from bot.services import identity, sharing
 from bot.services.errors import Refused
 from bot.store.keys import Keys
 from tests.fakes.slack import payloads
@@ -65,3 +66,24 @@ async def test_user_change_without_a_user_is_ignored(app: AsyncApp, fake_slack: 
     envelope = payloads.event_envelope(fake_slack.workspace, {"type": "user_change", "user": "not-an-object"})
     response = await app.async_dispatch(AsyncBoltRequest(body=json.dumps(envelope)))
     assert response.status == 200
+
+
+async def dispatch_event(app: AsyncApp, fake_slack: FakeSlack, event: dict[str, object]) -> None:
+    envelope = payloads.event_envelope(fake_slack.workspace, event)
+    response = await app.async_dispatch(AsyncBoltRequest(body=json.dumps(envelope)))
+    assert response.status == 200
+
+
+async def test_channel_shared_and_unshared_update_the_relays_answer_at_once(
+    app: AsyncApp, runtime: Runtime, fake_slack: FakeSlack
+) -> None:
+    ws = fake_slack.workspace
+    channel = ws.add_channel("case-ab12cd34", is_private=True)
+    assert await sharing.channel_sharing(runtime, channel.id) is sharing.Sharing.INTERNAL  # now cached
+    channel.is_shared = channel.is_ext_shared = True
+    await dispatch_event(app, fake_slack, payloads.channel_shared_event(channel.id))
+    assert await sharing.channel_sharing(runtime, channel.id) is sharing.Sharing.EXTERNAL
+    channel.is_shared = channel.is_ext_shared = False
+    await dispatch_event(app, fake_slack, payloads.channel_unshared_event(channel.id))
+    assert await sharing.channel_sharing(runtime, channel.id) is sharing.Sharing.INTERNAL
+    assert len(fake_slack.journal.calls("conversations.info")) == 2  # first look, and after the unshare

@@ -66,6 +66,8 @@ async def test_delivery_creates_channel_invites_and_posts_once(
     ch = await channels.channel_for_case(runtime, CASE.id)
     assert ch is not None and ch.name == "case-ab12cd34"
     assert [i for i, _ in relayed_items(fake_slack, ch.id)] == ["chat:1", "chat:2"]
+    # The Slack Connect check of the new channel came with conversations.create: no extra call.
+    assert fake_slack.journal.calls("conversations.info") == []
     ann = next(u for u in fake_slack.workspace.users.values() if u.email == "ann@example.com")
     assert ann.id in fake_slack.workspace.channels[ch.id].members
     # queued again (a re-diff after a crash, say): the record says done, nothing is posted
