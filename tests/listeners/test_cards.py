@@ -163,3 +163,34 @@ async def test_a_share_rereads_an_old_profile_first(
     await app.async_dispatch(AsyncBoltRequest(body=body))
     posts = fake_slack.journal.responses(url, accepted_only=False)
     assert len(posts) == 1 and "Guests cannot use Caseroom" in posts[0].text
+
+
+PAYMENT = {"id": "00000000-0000-0000-0000-000000000001", "date": "2026-03-01T00:00:00Z", "grossAmount": 40,
+           "recipient": "CollectionPartner", "method": "Bank transfer", "currency": "EUR"}
+
+
+def with_payments(request: httpx.Request) -> httpx.Response:
+    if request.url.path == f"/cases/{CASE['id']}/payments":
+        return httpx.Response(200, json=[PAYMENT])
+    return debitura(request)
+
+
+@pytest.mark.parametrize(("admins", "buttons"), [("", False), ("*", True)])
+async def test_payment_edit_buttons_follow_the_admin_default(
+    fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Redis, keys: Keys,
+    admins: str, buttons: bool,
+) -> None:
+    """Closed by default: no admin setting, nobody gets Edit / Delete; CASEROOM_ADMIN_USERS=* gives all."""
+    runtime = make_runtime(redis=redis, keys=keys, slack=slack_client, handler=with_payments,
+                           caseroom_admin_users=admins)
+    bolt = AsyncApp(client=slack_client, signing_secret="unused", request_verification_enabled=False,
+                    process_before_response=True)
+    errors.register(bolt, runtime)
+    cards.register(bolt, runtime)
+    user = fake_slack.workspace.add_user("jane")
+    body, url = click(fake_slack, user.id, Action.SHOW_PAYMENTS, CaseRef(id=CASE["id"]).encode_value())
+    await bolt.async_dispatch(AsyncBoltRequest(body=body))
+    shown = json.dumps(fake_slack.journal.responses(url)[0].body)
+    assert "40.00" in shown
+    assert (Action.EDIT_PAYMENT.value in shown) is buttons
+    assert (Action.DELETE_PAYMENT.value in shown) is buttons
