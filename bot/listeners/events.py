@@ -37,8 +37,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         if user_id is None:
             log.info("user_change event without a user id ignored")
             return
-        await identity.forget_user(runtime, user_id)
-        log.info("Slack profile of %s changed: cached profile dropped", user_id)
+        await identity.forget_user(runtime, user_id)  # one DEL: profile edits and status changes are frequent
+        log.debug("Slack profile of %s changed: cached profile dropped", user_id)
 
     @app.event("channel_shared")
     async def _channel_shared(event: dict[str, Any]) -> None:
