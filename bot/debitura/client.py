@@ -24,12 +24,15 @@ import logging
 import mimetypes
 import os
 import random
+import re
 import time
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -150,12 +153,84 @@ class _Call:
     allow_status: frozenset[int] = frozenset()
 
 
-def _segment(value: str, what: str) -> str:
-    """One URL path segment, exactly as given (``/``, ``&``, spaces, ``%`` all escaped)."""
-    text = str(value)
-    if not text.strip():
-        raise ClientValidationError(f"{what} must not be empty", field=what)
+class Shape(Enum):
+    """The documented shape of a value that travels in a URL (docs/debitura/REFERENCE.md, openapi.yaml)."""
+
+    GUID = "a GUID (such as 3fa85f64-5717-4562-b3fc-2c963f66afa6)"
+    """Case, payment, webhook and webhook event ids, creditor ids (``format: uuid``)."""
+    CASE_REFERENCE = "a Debitura reference: 8 letters or digits (such as Q8OAXF3W)"
+    TEXT = "free text"
+    """Our own (partner) and the creditor's references: chosen by people; only what is unsafe is refused."""
+
+
+GUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+CASE_REFERENCE_RE = re.compile(r"[A-Za-z0-9]{8}")
+MAX_PARTNER_REFERENCE = 128
+"""CollectionPartnerReference is at most 128 characters (REFERENCE.md 8.5, StartCaseRequest)."""
+MAX_CREDITOR_REFERENCE = 256
+"""Not documented; twice the partner reference's bound (a creditor's invoice number, in practice)."""
+_PATH_UNSAFE = ("/", "\\")
+
+
+def text_problem(value: str, *, max_length: int) -> str | None:
+    """Why ``value`` cannot be sent as a reference at all (None when it can).
+
+    Empty or blank, longer than ``max_length``, control characters (line breaks, tabs, NUL, DEL...)
+    or unpaired surrogates (which have no UTF-8 form, so no URL form either).
+    """
+    if not value.strip():
+        return "is empty"
+    if len(value) > max_length:
+        return f"is longer than {max_length} characters"
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        return "contains control characters (line breaks, tabs...)"
+    return None
+
+
+def path_problem(value: str) -> str | None:
+    """Why ``value`` cannot be one URL path segment even when percent-encoded (None when it can).
+
+    ``quote(..., safe="")`` keeps ``.`` and ``..``, which URL resolution removes or turns into "one
+    level up" (``partner:..`` became ``GET /cases``); ``/`` and ``\\`` are decoded into separators by
+    some servers and proxies even when sent as ``%2F`` / ``%5C``.
+    """
+    if value in (".", ".."):
+        return "is a dot segment ('.' or '..')"
+    if any(ch in value for ch in _PATH_UNSAFE):
+        return "contains '/' or '\\'"
+    return None
+
+
+def shape_problem(value: str, shape: Shape, *, max_length: int = MAX_PARTNER_REFERENCE) -> str | None:
+    """Why ``value`` does not have the documented ``shape`` (None when it has). ``max_length`` is for TEXT."""
+    if shape is Shape.GUID:
+        return None if GUID_RE.fullmatch(value) else f"is not {shape.value}"
+    if shape is Shape.CASE_REFERENCE:
+        return None if CASE_REFERENCE_RE.fullmatch(value) else f"is not {shape.value}"
+    return text_problem(value, max_length=max_length)
+
+
+def _segment(value: str, what: str, shape: Shape = Shape.GUID, *, max_length: int = MAX_PARTNER_REFERENCE
+             ) -> str:
+    """The one helper that turns a value into one URL path segment.
+
+    Raises ClientValidationError (nothing is sent) when the value does not have its documented
+    shape or could not stay a single segment; otherwise percent-encodes everything but letters,
+    digits and ``-._~``.
+    """
+    text = value if isinstance(value, str) else str(value)
+    problem = shape_problem(text, shape, max_length=max_length) or path_problem(text)
+    if problem is not None:
+        raise ClientValidationError(f"{what} {problem}", field=what)
     return quote(text, safe="")
+
+
+def _guid(value: str, what: str) -> str:
+    """A GUID that travels in a query parameter, checked like a path segment."""
+    text = value if isinstance(value, str) else str(value)
+    if not GUID_RE.fullmatch(text):
+        raise ClientValidationError(f"{what} is not {Shape.GUID.value}", field=what)
+    return text
 
 
 def _bool(value: bool) -> str:
@@ -492,20 +567,43 @@ class DebituraClient:
         return await self._get_model(call, Case)
 
     async def get_case_by_reference(self, reference: str) -> Case:
-        path = f"cases/case-reference/{_segment(reference.strip(), 'reference')}"
+        path = f"cases/case-reference/{_segment(reference.strip(), 'reference', Shape.CASE_REFERENCE)}"
         call = _Call(
             "get_case_by_reference", "GET", path, retry_safe=True, subject=f"Case {reference.strip()}"
         )
         return await self._get_model(call, Case)
 
     async def get_case_by_partner_reference(self, reference: str) -> Case:
-        """Exact match on our own reference (sent as one URL-encoded path segment, unchanged)."""
-        path = f"cases/by-partner-reference/{_segment(reference, 'reference')}"
-        call = _Call(
-            "get_case_by_partner_reference", "GET", path, retry_safe=True,
-            subject=f"Case with partner reference {reference}",
-        )
+        """Exact match on our own reference (sent as one URL-encoded path segment, unchanged).
+
+        Our references are free text. One that cannot be a path segment (``.``, ``..``, or holding
+        ``/`` or ``\\``) is looked up with the batch endpoint instead, where it travels as a query
+        parameter (NotFound when the answer leaves it out); only one that can travel neither way
+        (such a reference with a comma too) is refused.
+        """
+        subject = f"Case with partner reference {reference}"
+        problem = text_problem(reference, max_length=MAX_PARTNER_REFERENCE)
+        if problem is None and path_problem(reference) is not None:
+            if "," in reference:
+                problem = "contains a comma and '/', '\\' or is '.' or '..' (it cannot be looked up)"
+            else:
+                found = await self._partner_batch([reference])
+                if reference not in found:
+                    raise NotFound(404, operation="get_case_by_partner_reference", subject=subject)
+                return found[reference]
+        if problem is not None:
+            raise ClientValidationError(f"reference {problem}", field="reference")
+        path = f"cases/by-partner-reference/{_segment(reference, 'reference', Shape.TEXT)}"
+        call = _Call("get_case_by_partner_reference", "GET", path, retry_safe=True, subject=subject)
         return await self._get_model(call, Case)
+
+    async def _partner_batch(self, chunk: Sequence[str]) -> dict[str, Case]:
+        call = _Call(
+            "get_cases_by_partner_references", "GET", "cases/by-partner-reference",
+            params=(("references", ",".join(chunk)),), retry_safe=True,
+        )
+        response = await self._send(call)
+        return self._parse(call, response, _CASE_MAP.validate_json)
 
     async def get_cases_by_partner_references(self, references: Iterable[str]) -> dict[str, Case]:
         """Cases for many of our references; unknown ones are left out.
@@ -518,13 +616,7 @@ class DebituraClient:
         single = [r for r in unique if "," in r]
         found: dict[str, Case] = {}
         for start in range(0, len(batched), BATCH_REFERENCE_LIMIT):
-            chunk = batched[start:start + BATCH_REFERENCE_LIMIT]
-            call = _Call(
-                "get_cases_by_partner_references", "GET", "cases/by-partner-reference",
-                params=(("references", ",".join(chunk)),), retry_safe=True,
-            )
-            response = await self._send(call)
-            found.update(self._parse(call, response, _CASE_MAP.validate_json))
+            found.update(await self._partner_batch(batched[start:start + BATCH_REFERENCE_LIMIT]))
         for reference in single:
             try:
                 found[reference] = await self.get_case_by_partner_reference(reference)
@@ -535,9 +627,13 @@ class DebituraClient:
     async def get_case_by_creditor_reference(self, reference: str, creditor_id: str) -> Case:
         if not reference.strip() or not str(creditor_id).strip():
             raise ClientValidationError("both the creditor reference and the creditor id are required")
+        problem = text_problem(reference, max_length=MAX_CREDITOR_REFERENCE)
+        if problem is not None:
+            raise ClientValidationError(f"the creditor reference {problem}", field="reference")
         call = _Call(
             "get_case_by_creditor_reference", "GET", "cases/by-creditor-reference",
-            params=(("reference", reference), ("creditorId", str(creditor_id))), retry_safe=True,
+            params=(("reference", reference), ("creditorId", _guid(creditor_id, "creditor_id"))),
+            retry_safe=True,
             subject=f"Case with creditor reference {reference}",
         )
         return await self._get_model(call, Case)
@@ -740,7 +836,7 @@ class DebituraClient:
     ) -> list[WebhookEventRecord]:
         if not str(case_id).strip():
             raise ClientValidationError("case_id is required to list webhook events", field="case_id")
-        params: list[tuple[str, str]] = [("caseId", str(case_id))]
+        params: list[tuple[str, str]] = [("caseId", _guid(case_id, "case_id"))]
         if since is not None:
             params.append(("since", since.isoformat() if isinstance(since, datetime) else since))
         call = _Call(
