@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -90,8 +90,8 @@ if TYPE_CHECKING:
     from bot.metrics import Metrics
 
 __all__ = [
-    "ALLOWED_UPLOAD_EXTENSIONS", "BATCH_REFERENCE_LIMIT", "MAX_UPLOAD_BYTES", "DebituraClient",
-    "RetryPolicy",
+    "ALLOWED_UPLOAD_EXTENSIONS", "BATCH_REFERENCE_LIMIT", "LISTINGS", "MAX_PAGES", "MAX_UPLOAD_BYTES",
+    "DebituraClient", "ListingEnd", "PageGuard", "RetryPolicy", "Truncated",
 ]
 
 log = logging.getLogger(__name__)
@@ -103,9 +103,15 @@ ALLOWED_UPLOAD_EXTENSIONS = frozenset(
 BATCH_REFERENCE_LIMIT = 100
 MAX_IDEMPOTENCY_KEY = 255
 MAX_PAGE_SIZE = 100
+MAX_PAGES = 2_000
+"""The most pages one listing follows, whatever ``totalPages`` says. 2,000 pages of 100 are 200,000
+cases, over ten times the largest portfolio Caseroom is measured with (bench/RESULTS.md: 16,000); and
+2,000 requests are one minute of Debitura's per-minute limit (docs/debitura/REFERENCE.md, section 2),
+so a listing that would never end costs at most that much of the key's budget."""
 DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30)
 
 Sleep = Callable[[float], Awaitable[None]]
+ListingHook = Callable[["ListingEnd"], Awaitable[None]]
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
@@ -233,6 +239,56 @@ def _guid(value: str, what: str) -> str:
     return text
 
 
+class Truncated(StrEnum):
+    """Why a listing stopped before the API said it was done (the metric's closed label values)."""
+
+    MAX_PAGES = "max_pages"
+    REPEATED_PAGE = "repeated_page"
+
+
+LISTINGS = ("cases", "users", "relay_sweep", "relay_full_sweep")
+"""The listings that report how they ended: the closed label values of
+caseroom_debitura_listing_truncated_total."""
+
+
+@dataclass(frozen=True)
+class ListingEnd:
+    """How one listing ended: ``truncated`` is None when the API said there was nothing more."""
+
+    listing: str
+    pages: int
+    truncated: Truncated | None = None
+
+
+class PageGuard:
+    """Keeps a listing from following a misbehaving ``totalPages`` forever.
+
+    ``seen(ids)`` after each page read: True when the page holds the same ids as the one before (a
+    server ignoring ``Page`` answers page 1 again and again); ``last_page(page)`` before asking for
+    the next: True at ``max_pages``. Either sets ``reason``. An empty page already ends a listing
+    (``has_more``).
+    """
+
+    def __init__(self, max_pages: int = MAX_PAGES) -> None:
+        self.max_pages = max_pages
+        self.reason: Truncated | None = None
+        self._previous: frozenset[str] | None = None
+
+    def repeated(self, ids: Iterable[str]) -> bool:
+        current = frozenset(ids)
+        if current and current == self._previous:
+            self.reason = Truncated.REPEATED_PAGE
+            return True
+        self._previous = current
+        return False
+
+    def last_page(self, page: int) -> bool:
+        if page >= self.max_pages:
+            self.reason = Truncated.MAX_PAGES
+            return True
+        return False
+
+
 def _bool(value: bool) -> str:
     return "true" if value else "false"
 
@@ -269,6 +325,7 @@ class DebituraClient:
         sleep: Sleep = asyncio.sleep,
         retry_policy: RetryPolicy | None = None,
         limits: httpx.Limits | None = None,
+        on_listing_end: ListingHook | None = None,
         _http: httpx.AsyncClient | None = None,
     ) -> None:
         url = str(base_url).strip()
@@ -283,6 +340,8 @@ class DebituraClient:
         self.metrics = metrics
         self.retry = retry_policy or RetryPolicy(max_retries=max_retries)
         self._sleep = sleep
+        self.on_listing_end = on_listing_end
+        """Told how every full listing (iter_users, iter_cases, the relay's sweeps) ended."""
         if _http is not None:
             self._http = _http
             self._owns_http = False
@@ -304,7 +363,8 @@ class DebituraClient:
         """The same client (same pool, limiter, metrics) with another limiter priority (and retry policy)."""
         return DebituraClient(
             self.base_url, self._api_key, limiter=self.limiter, priority=priority, metrics=self.metrics,
-            sleep=self._sleep, retry_policy=retry_policy or self.retry, _http=self._http,
+            sleep=self._sleep, retry_policy=retry_policy or self.retry, on_listing_end=self.on_listing_end,
+            _http=self._http,
         )
 
     async def aclose(self) -> None:
@@ -490,18 +550,23 @@ class DebituraClient:
         )
         return await self._get_model(call, UserPage)
 
-    async def iter_users(self, *, page_size: int = 100) -> AsyncIterator[User]:
+    async def iter_users(self, *, page_size: int = 100, max_pages: int = MAX_PAGES) -> AsyncIterator[User]:
+        """Every team member, page after page (at most ``max_pages``; a repeated page ends it too)."""
+        guard = PageGuard(max_pages)
         page = 1
         while True:
             result = await self.list_users(page=page, page_size=page_size)
+            if guard.repeated(user.id for user in result.users):
+                break
             for user in result.users:
                 yield user
-            if not result.has_more(page, page_size, len(result.users)):
-                return
+            if not result.has_more(page, page_size, len(result.users)) or guard.last_page(page):
+                break
             page += 1
+        await self.end_listing(ListingEnd("users", page, guard.reason))
 
-    async def all_users(self, *, page_size: int = 100) -> list[User]:
-        return [user async for user in self.iter_users(page_size=page_size)]
+    async def all_users(self, *, page_size: int = 100, max_pages: int = MAX_PAGES) -> list[User]:
+        return [user async for user in self.iter_users(page_size=page_size, max_pages=max_pages)]
 
     # ------------------------------------------------------------------ cases
 
@@ -542,8 +607,10 @@ class DebituraClient:
         debtor_ids: Iterable[str] | None = None,
         division_ids: Iterable[str] | None = None,
         include_test_cases: bool = False,
+        max_pages: int = MAX_PAGES,
     ) -> AsyncIterator[Case]:
-        """Every case matching the filters, page after page."""
+        """Every case matching the filters, page after page (at most ``max_pages``; a repeated page
+        ends it too)."""
         filters: dict[str, Any] = {
             "statuses": list(statuses) if statuses is not None else None, "sort": sort,
             "ids": list(ids) if ids is not None else None,
@@ -551,14 +618,35 @@ class DebituraClient:
             "division_ids": list(division_ids) if division_ids is not None else None,
             "include_test_cases": include_test_cases,
         }
+        guard = PageGuard(max_pages)
         page = 1
         while True:
             result = await self.list_cases(page=page, page_size=page_size, **filters)
+            if guard.repeated(case.id for case in result.cases):
+                break
             for case in result.cases:
                 yield case
-            if not result.has_more(page, page_size, len(result.cases)):
-                return
+            if not result.has_more(page, page_size, len(result.cases)) or guard.last_page(page):
+                break
             page += 1
+        await self.end_listing(ListingEnd("cases", page, guard.reason))
+
+    async def end_listing(self, end: ListingEnd) -> None:
+        """Report how a listing ended: a cut-short one is logged (once) and counted; then the hook."""
+        if end.truncated is not None:
+            log.warning(
+                "Debitura %s listing stopped after %d pages (%s): totalPages would have us read on",
+                end.listing, end.pages, end.truncated.value,
+                extra={"listing": end.listing, "pages": end.pages, "reason": end.truncated.value},
+            )
+            if self.metrics is not None:
+                self.metrics.listing_truncated.labels(end.listing, end.truncated.value).inc()
+        if self.on_listing_end is None:
+            return
+        try:
+            await self.on_listing_end(end)
+        except Exception as exc:  # recording is best effort; the listing itself succeeded
+            log.warning("could not record how the %s listing ended: %s", end.listing, type(exc).__name__)
 
     async def get_case(self, case_id: str) -> Case:
         call = _Call(

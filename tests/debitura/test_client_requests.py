@@ -676,8 +676,9 @@ async def test_with_priority_shares_pool_and_only_owner_closes(
 
 async def test_iter_cases_counts_pages_itself(client: DebituraClient, api: FakeApi) -> None:
     # A server that always echoes currentPage=1 must not make the iterator loop forever.
-    for _ in range(3):
-        api.json({"page": bodies.page(1, 3, 1, 1, 3), "cases": [bodies.case()]})
+    # (Each page holds another case: the same case on every page is a repeated page, which ends a listing.)
+    for n in range(3):
+        api.json({"page": bodies.page(1, 3, 1, 1, 3), "cases": [bodies.case(id=f"{CID[:-1]}{n}")]})
     assert len([c async for c in client.iter_cases(page_size=1)]) == 3
     assert [dict(query(r))["Page"] for r in api.requests] == ["1", "2", "3"]
 
