@@ -105,7 +105,8 @@ MAX_IDEMPOTENCY_KEY = 255
 MAX_PAGE_SIZE = 100
 MAX_PAGES = 2_000
 """The most pages one listing follows, whatever ``totalPages`` says. 2,000 pages of 100 are 200,000
-cases, over ten times the largest portfolio Caseroom is measured with (bench/RESULTS.md: 16,000); and
+cases, over ten times the largest portfolio Caseroom is measured with (bench/RESULTS.md: 16,000 cases,
+153 pages per full listing); and
 2,000 requests are one minute of Debitura's per-minute limit (docs/debitura/REFERENCE.md, section 2),
 so a listing that would never end costs at most that much of the key's budget."""
 DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30)
@@ -263,7 +264,7 @@ class ListingEnd:
 class PageGuard:
     """Keeps a listing from following a misbehaving ``totalPages`` forever.
 
-    ``seen(ids)`` after each page read: True when the page holds the same ids as the one before (a
+    ``repeated(ids)`` after each page read: True when the page holds the same ids as the one before (a
     server ignoring ``Page`` answers page 1 again and again); ``last_page(page)`` before asking for
     the next: True at ``max_pages``. Either sets ``reason``. An empty page already ends a listing
     (``has_more``).
