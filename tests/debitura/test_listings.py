@@ -131,3 +131,18 @@ async def test_a_failing_hook_does_not_fail_the_listing(caplog: pytest.LogCaptur
     assert client.with_priority(client.priority).on_listing_end is broken
     await client.aclose()
     assert any("could not record" in m for m in warnings(caplog))
+
+
+async def test_an_empty_page_ends_a_listing_whatever_total_pages_says(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Not reported as cut short: cases can leave a listing between two pages, and nothing is lost
+    # by stopping where the API has nothing more to give.
+    pages = [{"page": bodies.page(1, RUNAWAY, 1, 1, RUNAWAY), "users": [{"id": "u1"}]},
+             {"page": bodies.page(2, RUNAWAY, 1, 0, RUNAWAY), "users": []}]
+    metrics, ends = Metrics(), Ends()
+    client = make_client(lambda r: httpx.Response(200, json=pages.pop(0)), metrics, ends)
+    assert [u.id for u in await client.all_users(page_size=1)] == ["u1"]
+    await client.aclose()
+    assert pages == [] and ends.seen == [ListingEnd("users", 2, None)]
+    assert warnings(caplog) == []
