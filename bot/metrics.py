@@ -82,6 +82,12 @@ class Metrics:
         for door in DOORS:  # every series exists from the start: a rejection never adds one
             for reason in REJECT_REASONS:
                 self.rejected.labels(door=door, reason=reason)
+        self.listing_truncated = Counter(
+            "caseroom_debitura_listing_truncated_total",
+            "Debitura listings stopped before totalPages said they were done (a repeated page, or "
+            "MAX_PAGES); listing is cases|users|relay_sweep|relay_full_sweep, reason max_pages|repeated_page",
+            ["listing", "reason"], registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
