@@ -892,6 +892,15 @@ SUBMITS: dict[Callback, Callable[[Runtime, AsyncWebClient, AsyncAck, Submission]
     Callback.FEES_CONFIRM: submit_fees_confirm,
 }
 
+CALLBACK_TITLES: dict[Callback, str] = {
+    Callback.NOTE: TITLES["note"], Callback.PICK_CASE: TITLES["note"], Callback.PAYMENT: TITLES["pay"],
+    Callback.PAYMENT_EDIT: TITLES["pay_edit"], Callback.PAYMENT_DELETE: TITLES["pay_delete"],
+    Callback.CHAT: TITLES["chat"], Callback.UPLOAD: TITLES["upload"], Callback.CLOSE: TITLES["close"],
+    Callback.ACTIVATE: TITLES["activate"], Callback.FEES: TITLES["fees"],
+    Callback.FEES_CONFIRM: TITLES["fees"],
+}
+"""The title of each submitted form's write (its "Sending…", result and error views)."""
+
 
 # --- the payment form following what is typed ----------------------------------------------------
 
@@ -1034,7 +1043,7 @@ def _register_submit(app: AsyncApp, runtime: Runtime, callback_id: Callback,
             await handler(runtime, client, ack, sub)
         except CaseroomError as exc:
             # Raised before the ack (stale metadata...): answer in the modal.
-            title = TITLES.get(callback_id.name.lower(), "Caseroom")
+            title = CALLBACK_TITLES[callback_id]
             await ack(response_action="update",
                       view=forms.build_error_view(title, report(exc, where=f"submit {callback_id}")))
 
