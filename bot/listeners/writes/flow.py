@@ -180,8 +180,9 @@ class WriteFlow(ABC, Generic[F]):
 # --- helpers shared by the flows -----------------------------------------------------------------
 
 async def allowed(runtime: Runtime, user_id: str, flow: WriteFlow[Any]) -> None:
-    """Refuse guests, other organisations and (for admin-only writes) non-admins."""
-    await identity.check_user(runtime, user_id)
+    """Refuse guests, other organisations and (for admin-only writes) non-admins; the Slack profile is
+    re-read when older than identity.WRITE_MAX_AGE."""
+    await identity.check_user(runtime, user_id, write=True)
     if flow.admin_only:
         await identity.require_admin(runtime, user_id, flow.admin_only)
 
