@@ -70,9 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMANDS = ("run", "check", "sandbox", "relay")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    if args_list and not args_list[0].startswith("-") and args_list[0] not in COMMANDS:
+        print(
+            f"caseroom: {args_list[0]!r} is not a command. Commands: {', '.join(COMMANDS)} "
+            "(caseroom --help says what each does; caseroom run --help lists run's options).",
+            file=sys.stderr,
+        )
+        return 2
     if args_list[:1] == ["sandbox"]:
         from bot.sandbox.cli import main as sandbox_main
 
