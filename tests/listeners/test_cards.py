@@ -106,3 +106,14 @@ async def test_sharing_into_an_archived_channel_tells_the_user(app: AsyncApp, fa
     assert posts[0].ephemeral and "Slack refused to show this reply (HTTP 410)" in posts[0].text
     assert "Error id" in posts[0].text
     assert fake_slack.journal.responses(url, accepted_only=False)[0].error == "channel_is_archived"
+
+
+@pytest.mark.parametrize("demo", [True, False])
+async def test_card_carries_the_demo_line_when_the_setting_says_so(
+    fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Redis, keys: Keys, demo: bool
+) -> None:
+    from bot.debitura.models import Case
+
+    runtime = make_runtime(redis=redis, keys=keys, slack=slack_client, handler=debitura, caseroom_demo=demo)
+    card = await commands.load_card(runtime, Case.model_validate(CASE), channel_id=None)
+    assert ("Demo data" in json.dumps(card["blocks"])) is demo
