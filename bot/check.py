@@ -158,9 +158,11 @@ class Checker:
     def __init__(
         self, settings: Settings, *, slack: AsyncWebClient, debitura: DebituraClient, redis: aioredis.Redis,
         create_webhook: str | None = None, webhook_test_mode: bool = False,
-        problems: dict[str, str] | None = None,
+        problems: dict[str, str] | None = None, embedded_redis: bool = False,
     ) -> None:
         self.settings = settings
+        self.embedded_redis = embedded_redis
+        """REDIS_URL points at Caseroom's running embedded Redis (no REDIS_URL, none on localhost)."""
         self.problems = problems or {}
         """{field: what is wrong} for settings replaced by a stand-in (`load_settings_for_check`)."""
         self.slack = slack
@@ -377,7 +379,15 @@ class Checker:
             self.report.add("redis", Mark.FAIL, f"Redis {version} at {where} is too old",
                             f"use Redis {MIN_REDIS[0]}.{MIN_REDIS[1]} or newer")
             return
-        if str(info.get("aof_enabled", "0")) == "1":
+        if self.embedded_redis:
+            self.report.add(
+                "redis", Mark.WARN,
+                f"Caseroom's embedded Redis {version} (REDIS_URL is not set), data in "
+                f"{self.settings.data_dir}",
+                "fine for trying Caseroom; a production install wants its own Redis: run one "
+                "(docker compose up -d redis) and set REDIS_URL",
+            )
+        elif str(info.get("aof_enabled", "0")) == "1":
             self.report.add("redis", Mark.OK, f"Redis {version} at {where}, append-only file on")
         else:
             self.report.add(
@@ -675,12 +685,18 @@ async def run_check(
         str(settings.debitura_api_url), settings.debitura_api_key, limiter=UnlimitedLimiter(), timeout=10,
         max_retries=1,
     )
+    embedded = False
+    if not settings.redis_url_given and not await asyncio.to_thread(local_redis_answers):
+        running = EmbeddedRedis(settings.data_dir)
+        if await asyncio.to_thread(running.answers):  # `caseroom run` is using it: check that one
+            settings = settings.model_copy(update={"redis_url": running.url})
+            embedded = True
     redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True, socket_connect_timeout=3,
                                     socket_timeout=5)
     try:
         checker = Checker(settings, slack=slack, debitura=debitura, redis=redis,
                           create_webhook=create_webhook, webhook_test_mode=webhook_test_mode,
-                          problems=problems)
+                          problems=problems, embedded_redis=embedded)
         return await checker.run()
     finally:
         await debitura.aclose()

@@ -164,3 +164,19 @@ async def test_check_warns_that_production_wants_its_own_redis(
     assert "production install wants its own Redis" in line.fix and "REDIS_URL" in line.fix
     assert embedded.default_data_dir() != data_dir  # the setting, not the default, was used
     assert str(data_dir) in line.detail
+
+
+async def test_check_looks_at_the_running_embedded_redis(
+    monkeypatch: pytest.MonkeyPatch, started: EmbeddedRedis, data_dir: Path
+) -> None:
+    monkeypatch.setattr(check, "local_redis_answers", lambda: False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.chdir(data_dir.parent)
+    s = settings(caseroom_data_dir=str(data_dir), slack_api_url="http://127.0.0.1:9/api/",
+                 debitura_api_url="http://127.0.0.1:9")
+    report = await check.run_check(s)
+    [line] = [entry for entry in report.lines if entry.name == "redis"]
+    assert line.mark is Mark.WARN and line.detail.startswith("Caseroom's embedded Redis 6.2")
+    assert "production install wants its own Redis" in line.fix
+    listings = [entry for entry in report.lines if entry.name == "listings"]
+    assert listings and listings[0].mark is not Mark.SKIP  # Redis was reached, the Redis checks ran
