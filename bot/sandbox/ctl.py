@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -103,10 +104,14 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    if isinstance(result, CaseTable):
-        print(result.render())
-    elif result is not None:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+    try:
+        if isinstance(result, CaseTable):
+            print(result.render())
+        elif result is not None:
+            print(json.dumps(result, indent=2, ensure_ascii=False))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `ctl cases | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
