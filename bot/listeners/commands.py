@@ -47,8 +47,9 @@ from blocks.views import (
 from bot.debitura.errors import DebituraError, NotFound
 from bot.debitura.models import Case, Lifecycle
 from bot.services import identity, notes
-from bot.services.errors import BadInput, new_error_id, report, slack_error_code
+from bot.services.errors import BadInput, new_error_id, report
 from bot.services.lookup import case_id_for_channel, parse_ref, parse_refs, resolve_case, split_ref
+from bot.slack.errors import slack_error
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest, AsyncRespond
@@ -220,7 +221,7 @@ async def load_view(runtime: Runtime, kind: str, case: Case, *, user_id: str, ch
             can_edit = await identity.is_admin(runtime, user_id)
         except SlackApiError as exc:
             # The list is still worth showing; the Edit/Delete forms check admin rights again.
-            log.warning("admin check failed (%s); payments shown without edit buttons", slack_error_code(exc))
+            log.warning("admin check failed (%s); payments shown without edit buttons", slack_error(exc))
             can_edit = False
         return build_payments(case, payments, can_edit=can_edit, channel_id=channel_id)
     if kind == "files":
@@ -248,32 +249,26 @@ async def load_list(runtime: Runtime, request: ListPage, *, channel_id: str | No
 async def follow_case(runtime: Runtime, case: Case, *, user_id: str) -> Message:
     """Create or reuse the case's channel, add the user, and have the relay follow the case.
 
-    `bot.relay.marks.follow_case` puts it in `Keys.followed()` and asks for a fetch now; the case
-    also leaves `Keys.unfollowed()` (the set the relay skips).
+    `runtime.stores.follows.follow` puts it in the followed set (out of the unfollowed one, which the
+    relay skips) and asks for a fetch now.
     """
-    from bot.relay import marks
-    from bot.services.channels import ensure_case_channel
+    from bot.slack.channels import ensure_case_channel
 
     channel = await ensure_case_channel(runtime, case)
-    await runtime.redis.srem(runtime.keys.unfollowed(), case.id)
-    await marks.follow_case(runtime, case.id)
+    await runtime.stores.follows.follow(case.id)
     try:
         await runtime.slack.conversations_invite(channel=channel.id, users=user_id)
     except SlackApiError as exc:
-        if slack_error_code(exc) != "already_in_channel":
+        if slack_error(exc) != "already_in_channel":
             raise
     return build_follow_result(case, channel.id, created=channel.created)
 
 
 async def unfollow_case(runtime: Runtime, case: Case) -> Message:
-    """Stop relaying the case: out of `Keys.followed()`, into `Keys.unfollowed()` (the relay skips it,
+    """Stop relaying the case: out of the followed set, into the unfollowed one (the relay skips it,
     whatever its lifecycle). The channel stays."""
-    from bot.relay import marks
-
-    was_followed = bool(await runtime.redis.sismember(runtime.keys.followed(), case.id))
-    added = await runtime.redis.sadd(runtime.keys.unfollowed(), case.id)
-    await marks.unfollow_case(runtime, case.id)
-    return build_unfollow_result(case, was_followed=was_followed or bool(added))
+    changed = await runtime.stores.follows.unfollow(case.id)
+    return build_unfollow_result(case, was_followed=changed)
 
 
 async def add_note(runtime: Runtime, case: Case, text: str, *, user_id: str) -> Message:

@@ -6,7 +6,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.relay.budget import RedisRateLimiter
 from bot.relay.scheduler import (
     FULL_PAGES_FIELD,
     SWEEP_PAGES_FIELD,
@@ -17,6 +16,7 @@ from bot.relay.scheduler import (
     policy_from_settings,
 )
 from bot.relay.store import RelayStore
+from bot.store.budget import RedisRateLimiter
 from bot.store.keys import Keys
 
 if TYPE_CHECKING:

@@ -7,9 +7,12 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from bot.relay.model import Delivery, Want
-from bot.relay.store import EXTRA_SINCE, URGENT_OFFSET, RelayStore, hgetall
+from bot.relay.model import Delivery
+from bot.relay.store import EXTRA_SINCE, RelayStore
+from bot.slack.pacing import PaceStore
+from bot.store.cases import URGENT_OFFSET, Want
 from bot.store.keys import Keys
+from bot.store.reads import hgetall
 from tests.fakes.slack.server import FakeSlack
 
 
@@ -85,7 +88,7 @@ async def test_complete_is_fenced_by_lease(redis: aioredis.Redis, keys: Keys) ->
 
 
 async def test_pace_one_per_interval_and_pause(redis: aioredis.Redis, keys: Keys) -> None:
-    store = RelayStore(redis, keys)
+    store = PaceStore(redis, keys)
     pace, pause = keys.slack_pace("C1"), keys.slack_pause("ch:C1")
     assert await store.pace(pace, [pause], 1_000_000, 1000) == 0
     wait = await store.pace(pace, [pause], 1_000_200, 1000)

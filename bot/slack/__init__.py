@@ -1,0 +1,10 @@
+"""The Slack gateway: what every other part needs to talk to Slack, and nothing of the relay or the services.
+
+* `bot.slack.errors.slack_error(exc)`: the error code of a failed Slack call (the one reader);
+* `bot.slack.pacing`: calls paced per channel and paused after a 429, shared by every process
+  (`SlackIO`, `PaceStore`, and the three outcomes `RetryLater`, `SlackRefused`, `ChannelUnavailable`);
+* `bot.slack.channels`: one channel per case (create or reuse, invite, topic, archive), its mapping kept
+  by `bot.store.channels.ChannelStore`.
+
+It imports `bot.store` and `blocks` only; `bot.relay`, `bot.services` and `bot.listeners` import it.
+"""
