@@ -83,7 +83,7 @@ async def handle_webhook(
     now = time.time()
     store = relay.store if relay is not None else RelayStore(runtime.redis, keys)
     if name == "case.assigned":
-        await store.cases.first_seen(case_id, now)
+        await runtime.redis.hsetnx(keys.case_state(case_id), "fs", f"{now:.3f}")
     await runtime.redis.delete(keys.relay_snapshot(case_id))
     await store.request_fetch(case_id, int(bits), now, source="webhook")
     metrics.webhooks.labels(event=label, outcome="queued").inc()
