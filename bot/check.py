@@ -34,6 +34,7 @@ from bot.relay.scheduler import Policy, budget_day, policy_from_settings
 from bot.relay.status import measured_costs
 from bot.slack.errors import slack_error
 from bot.store.budget import background_limit
+from bot.store.follows import FollowStore
 from bot.store.keys import Keys
 
 # The bot scopes Caseroom needs; manifest.yml declares exactly these (tests/ship/test_manifest.py).
@@ -474,7 +475,7 @@ class Checker:
         pages, listing, extra = 1.0, 0.0, 0.0
         if self.redis_ok:
             keys = Keys(s.caseroom_redis_prefix)
-            followed = int(await self.redis.scard(keys.followed()))
+            followed = await FollowStore(self.redis, keys).followed_count()
             # What the running relay measured (pages per incremental sweep, requests outside the plan).
             pages, listing, extra = await measured_costs(self.redis, keys, time.time(), budget_day(s))
         cases = total + followed
