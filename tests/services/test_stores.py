@@ -118,3 +118,30 @@ async def test_audit_store_and_its_twin_agree(redis: aioredis.Redis, keys: Keys)
 
     expected = [["a2", "a1"], ["a2", "a1", "a0"]]
     assert await run(AuditStore(redis, keys)) == await run(MemoryAudit()) == expected
+
+
+async def test_send_chat_marks_the_chat_for_the_relay_in_the_case_state_store(
+    fake_slack: FakeSlack, slack_client: AsyncWebClient
+) -> None:
+    import httpx
+
+    from blocks.parse import ChatForm
+    from bot.services import chats
+
+    case = make_case()
+
+    def debitura(request: httpx.Request) -> httpx.Response:
+        assert request.method == "POST" and request.url.path.endswith(f"/{case.id}/chats")
+        return httpx.Response(200, json={"id": "chat-9", "dateCreated": "2026-01-02T03:04:05.250Z",
+                                         "role": 1, "message": "Hello"})
+
+    runtime = make_runtime(redis=no_redis(), keys=Keys("t:"), slack=slack_client, handler=debitura)
+    stores = runtime.stores = Stores.in_memory()
+    result = await chats.send_chat(runtime, case=case, form=ChatForm(text="Hello"), sender_email="a@x.test",
+                                   idempotency_key="k1", user_id="U1")
+
+    assert result.ok and result.data == {"chat_id": "chat-9"}
+    assert isinstance(stores.cases, MemoryCaseStates) and isinstance(stores.audit, MemoryAudit)
+    assert stores.cases.seen[case.id] == {chat_field("chat-9"): "1767323045.250|0"}
+    assert [e["action"] for e in stores.audit.entries] == ["chat"]
+    await runtime.redis.aclose()
