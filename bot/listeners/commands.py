@@ -28,17 +28,23 @@ from blocks.parse import NoteForm
 from blocks.text import esc
 from blocks.views import (
     Message,
-    build_find_result,
     build_notice,
     build_usage,
 )
-from bot.debitura.errors import NotFound
 from bot.debitura.models import Case, Lifecycle
 from bot.listeners._context import answer
 from bot.services import identity, notes
-from bot.services.casework import follow_case, load_card, load_list, load_view, unfollow_case
+from bot.services.casework import (
+    find_cases,
+    follow_case,
+    load_card,
+    load_list,
+    load_view,
+    note_target,
+    unfollow_case,
+)
 from bot.services.errors import BadInput, report
-from bot.services.lookup import case_id_for_channel, parse_ref, parse_refs, resolve_case, split_ref
+from bot.services.lookup import parse_ref, parse_refs, resolve_case, split_ref
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest, AsyncRespond
@@ -199,26 +205,6 @@ class Invocation:
     trigger_id: str
 
 
-async def note_target(runtime: Runtime, parsed: ParsedCommand, *, channel_id: str | None
-                      ) -> tuple[Case, str]:
-    """The case and text of `/case note ...`.
-
-    In a case's channel, `/case note Answered the phone` has a first word shaped like a reference
-    (8 letters). When no such case exists and the word has no digit, it was text: the note goes to
-    the channel's case with the whole text. A ref with digits that is not found stays an error.
-    """
-    try:
-        return await resolve_case(runtime, parsed.ref, channel_id=channel_id), parsed.text
-    except NotFound:
-        word = parsed.ref or ""
-        if not word.isalpha():
-            raise
-        channel_case = await case_id_for_channel(runtime, channel_id)
-        if channel_case is None:
-            raise
-        return await runtime.debitura.get_case(channel_case), f"{word} {parsed.text}".strip()
-
-
 async def while_checking(runtime: Runtime, user_id: str, work: Awaitable[T]) -> T:
     """Await `work` while `identity.check_user` runs; the check's refusal wins over any result or error."""
     check = asyncio.ensure_future(identity.check_user(runtime, user_id))
@@ -255,10 +241,9 @@ async def run_command(runtime: Runtime, client: AsyncWebClient, parsed: ParsedCo
         request = ListPage(st=parsed.statuses, page=parsed.page)
         return await load_list(runtime, request, channel_id=inv.channel_id, command=inv.command)
     if sub == "find":
-        found = await runtime.debitura.get_cases_by_partner_references(list(parsed.refs))
-        return build_find_result(parsed.refs, found, command=inv.command)
+        return await find_cases(runtime, parsed.refs, command=inv.command)
     if sub == "note":
-        case, text = await note_target(runtime, parsed, channel_id=inv.channel_id)
+        case, text = await note_target(runtime, parsed.ref, parsed.text, channel_id=inv.channel_id)
         return await add_note(runtime, case, text, user_id=inv.user_id)
     case = await resolve_case(runtime, parsed.ref, channel_id=inv.channel_id)
     if sub == "follow":

@@ -1,10 +1,12 @@
-"""Read-side replies about one case or a list of cases, shared by `/case` and the card buttons:
-the card, the detail views, a page of the case list, following and unfollowing. No Bolt types:
-each takes the runtime and a case already loaded (once, by the listener's context step)."""
+"""Replies about one case or a list of cases, shared by `/case` and the card buttons: the card, the
+detail views, a page of the case list, `/case find`, following and unfollowing, and which case a
+`/case note` is for. No Bolt types: each takes the runtime and, where it is about one case, the case
+already loaded (once, by the listener's context step or the command's lookup)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,7 @@ from blocks.views import (
     Message,
     build_case_list,
     build_files,
+    build_find_result,
     build_follow_result,
     build_notice,
     build_payments,
@@ -28,6 +31,7 @@ from blocks.views import (
 )
 from bot.debitura.errors import DebituraError, NotFound
 from bot.services import identity
+from bot.services.lookup import case_id_for_channel, resolve_case
 from bot.slack.errors import slack_error
 
 if TYPE_CHECKING:
@@ -116,3 +120,27 @@ async def unfollow_case(runtime: Runtime, case: Case) -> Message:
     return build_unfollow_result(case, was_followed=changed)
 
 
+async def find_cases(runtime: Runtime, refs: Sequence[str], *, command: str) -> Message:
+    """`/case find <partner references>`: one batch query, a line per reference."""
+    found = await runtime.debitura.get_cases_by_partner_references(list(refs))
+    return build_find_result(refs, found, command=command)
+
+
+async def note_target(runtime: Runtime, ref: str | None, text: str, *, channel_id: str | None
+                      ) -> tuple[Case, str]:
+    """The case and text of `/case note ...`.
+
+    In a case's channel, `/case note Answered the phone` has a first word shaped like a reference
+    (8 letters). When no such case exists and the word has no digit, it was text: the note goes to
+    the channel's case with the whole text. A ref with digits that is not found stays an error.
+    """
+    try:
+        return await resolve_case(runtime, ref, channel_id=channel_id), text
+    except NotFound:
+        word = ref or ""
+        if not word.isalpha():
+            raise
+        channel_case = await case_id_for_channel(runtime, channel_id)
+        if channel_case is None:
+            raise
+        return await runtime.debitura.get_case(channel_case), f"{word} {text}".strip()
