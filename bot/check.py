@@ -4,7 +4,7 @@ Checks, in order (a check that depends on an earlier failed one is skipped, not 
 settings; Slack auth.test and the granted bot scopes against the manifest's; the Socket Mode app
 token or the HTTP signing secret; Debitura GET /me and GET /users; Redis PING, version and
 persistence; the Debitura webhook subscription; the admin settings; the relay's request budget and
-the staleness it can hold.
+the staleness it can hold; whether the last Debitura listing of each kind was cut short.
 
 `caseroom check --create-webhook https://host/debitura/webhooks` creates the subscription and prints
 its secret once. Exit status: 0 when nothing failed (warnings allowed), 1 otherwise.
@@ -26,7 +26,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.debitura.client import DebituraClient
+from bot.debitura.client import MAX_PAGES, DebituraClient
 from bot.debitura.errors import ApiError, DebituraError, TransportError, Unauthorized
 from bot.debitura.models import CreateWebhookRequest, Webhook, WebhookEventType
 from bot.debitura.ratelimit import UnlimitedLimiter
@@ -36,6 +36,7 @@ from bot.slack.errors import slack_error
 from bot.store.budget import background_limit
 from bot.store.follows import FollowStore
 from bot.store.keys import Keys
+from bot.store.listings import truncated_listings
 
 # The bot scopes Caseroom needs; manifest.yml declares exactly these (tests/ship/test_manifest.py).
 REQUIRED_SCOPES: tuple[str, ...] = (
@@ -180,6 +181,7 @@ class Checker:
         await self._guard("webhooks", self.check_webhooks, "see README.md, Webhooks")
         await self._guard("admins", self.check_admins, "see README.md, Security")
         await self._guard("relay budget", self.check_budget, "see README.md, Scaling out")
+        await self._guard("listings", self.check_listings, "check REDIS_URL")
         return self.report
 
     # --- Slack ---------------------------------------------------------------------------------
@@ -498,6 +500,27 @@ class Checker:
                 f"{detail}; every case checked at least every {_duration(policy.quiet_interval)} "
                 f"(the budget could hold {_duration(policy.bound)}){usage_text}",
             )
+
+    async def check_listings(self) -> None:
+        """Whether the last Debitura listing of each kind was cut short (recorded by the running bot)."""
+        if not self.redis_ok:
+            self.report.add("listings", Mark.SKIP, "needs Redis")
+            return
+        cut = await truncated_listings(self.redis, Keys(self.settings.caseroom_redis_prefix))
+        if not cut:
+            self.report.add("listings", Mark.OK, "no Debitura listing was cut short")
+            return
+        reasons = {"max_pages": f"stopped at {MAX_PAGES} pages", "repeated_page": "a page came back twice"}
+        parts = [
+            f"the last {t.listing} listing stopped after {t.pages} page(s) "
+            f"({reasons.get(t.reason, t.reason)}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t.at))})"
+            for t in cut
+        ]
+        self.report.add(
+            "listings", Mark.WARN, "; ".join(parts),
+            "Debitura's paging (totalPages) did not end; cases past the cut are not seen. Tell Debitura; "
+            "the line clears when a listing of that kind ends normally",
+        )
 
     async def _usage_text(self) -> str:
         from bot.metrics import Metrics

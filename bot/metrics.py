@@ -68,6 +68,12 @@ class Metrics:
         self.webhooks = Counter(
             "caseroom_webhooks_total", "Debitura webhook deliveries", ["event", "outcome"], registry=r
         )
+        self.listing_truncated = Counter(
+            "caseroom_debitura_listing_truncated_total",
+            "Debitura listings stopped before totalPages said they were done (a repeated page, or "
+            "MAX_PAGES); listing is cases|users|relay_sweep|relay_full_sweep, reason max_pages|repeated_page",
+            ["listing", "reason"], registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -154,3 +154,10 @@ class Keys:
     def unfollowed(self) -> str:
         """Set of case ids someone stopped relaying (`/case unfollow`); `/case follow` removes the id."""
         return self._k("relay", "unfollowed")
+
+    # --- Debitura listings (appended by the listing caps) ---
+    def listing_truncated(self) -> str:
+        """Hash: listing (cases, users, relay_sweep, relay_full_sweep) -> JSON {reason, pages, at} of its
+        last run, when Debitura's paging made it stop early; the field goes when one ends normally (durable,
+        at most four small fields). Read by `caseroom check`."""
+        return self._k("debitura", "listing_truncated")
