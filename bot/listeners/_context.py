@@ -59,11 +59,12 @@ class CaseAction:
     case: Case
 
 
-async def case_action(runtime: Runtime, body: dict[str, Any]) -> CaseAction:
-    """Decode the case reference, check the user, load the case: the step every case button starts with."""
+async def case_action(runtime: Runtime, body: dict[str, Any], *, write: bool = False) -> CaseAction:
+    """Decode the case reference, check the user, load the case: the step every case button starts with.
+    `write=True` for a button that changes something (identity checked afresh, `check_user(write=True)`)."""
     user_id, channel_id = user_and_channel(body)
     ref = decode_case(body)
-    await identity.check_user(runtime, user_id)
+    await identity.check_user(runtime, user_id, write=write)
     case = await runtime.debitura.get_case(ref.id)
     return CaseAction(user_id=user_id, channel_id=channel_id, ref=ref, case=case)
 

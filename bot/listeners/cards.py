@@ -4,7 +4,8 @@ Open (a list row), Back to the case, Timeline, Payments, Files, Follow, Share in
 list's Previous / Next. Each acks at once, then answers through the action's response_url:
 - views and cards open as new ephemeral messages (the card stays where it was);
 - Previous / Next replace the list message;
-- Share in channel posts the card `in_channel`, for everyone, only because someone clicked it.
+- Share in channel posts the card `in_channel`, for everyone, only because someone clicked it, and
+  never into a channel shared with another organisation (`bot.services.sharing`).
 
 The write buttons (OPEN_*, EDIT_PAYMENT, DELETE_PAYMENT) belong to `bot.listeners.modals`.
 """
@@ -25,7 +26,7 @@ from bot.listeners._context import (
     send,
     user_and_channel,
 )
-from bot.services import identity
+from bot.services import identity, sharing
 from bot.services.casework import follow_case, load_card, load_list, load_view
 from bot.services.errors import BadInput, report
 
@@ -65,7 +66,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         await ack()
 
         async def work() -> Message:
-            it = await case_action(runtime, body)
+            it = await case_action(runtime, body, write=True)
             return await follow_case(runtime, it.case, user_id=it.user_id)
 
         await answer(respond, work, where="action follow")
@@ -76,7 +77,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         user_id, channel_id = user_and_channel(body)
         try:
             ref = decode_case(body)
-            await identity.check_user(runtime, user_id)
+            await identity.check_user(runtime, user_id, write=True)
+            # Slack Connect rule: never into a channel another organisation shares (or one we cannot see).
+            await sharing.require_internal(runtime, channel_id)
             case = await runtime.debitura.get_case(ref.id)
             card = await load_card(runtime, case, channel_id=channel_id, shared_by=user_id)
         except Exception as exc:

@@ -163,10 +163,6 @@ _SLACK_WORDS = {
 }
 
 
-slack_error_code = slack_error
-"""The same function as `bot.slack.errors.slack_error` (the name branches in flight still import)."""
-
-
 def _describe_slack(exc: SlackApiError) -> UserMessage:
     code = slack_error(exc)
     if code in _SLACK_WORDS:

@@ -18,6 +18,7 @@ USERGROUP_CACHE_TTL = 5 * 60
 AUDIT_STREAM_MAXLEN = 100_000
 RELAY_SNAPSHOT_TTL = 15 * 60
 RELAY_DEAD_MAXLEN = 10_000
+CHANNEL_SHARING_TTL = 15 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,3 +162,7 @@ class Keys:
         last run, when Debitura's paging made it stop early; the field goes when one ends normally (durable,
         at most four small fields). Read by `caseroom check`."""
         return self._k("debitura", "listing_truncated")
+
+    def slack_channel_sharing(self, channel_id: str) -> str:
+        """"internal" or "external": whether a channel is shared with another organisation; TTL."""
+        return self._k("slack", "sharing", channel_id)

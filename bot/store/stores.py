@@ -15,6 +15,7 @@ from bot.store.cases import CaseStates, CaseStateStore, MemoryCaseStates
 from bot.store.channels import Channels, ChannelStore, MemoryChannels
 from bot.store.follows import Follows, FollowStore, MemoryFollows
 from bot.store.keys import Keys
+from bot.store.sharing import MemorySharing, SharingCache, SharingStore
 
 
 @dataclass
@@ -23,14 +24,16 @@ class Stores:
     follows: Follows
     channels: Channels
     audit: AuditLog
+    sharing: SharingCache
 
     @classmethod
     def in_redis(cls, redis: aioredis.Redis, keys: Keys) -> Stores:
         cases = CaseStateStore(redis, keys)
         return cls(cases=cases, follows=FollowStore(redis, keys, cases), channels=ChannelStore(redis, keys),
-                   audit=AuditStore(redis, keys))
+                   audit=AuditStore(redis, keys), sharing=SharingStore(redis, keys))
 
     @classmethod
     def in_memory(cls) -> Stores:
         cases = MemoryCaseStates()
-        return cls(cases=cases, follows=MemoryFollows(cases), channels=MemoryChannels(), audit=MemoryAudit())
+        return cls(cases=cases, follows=MemoryFollows(cases), channels=MemoryChannels(), audit=MemoryAudit(),
+                   sharing=MemorySharing())

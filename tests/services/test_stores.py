@@ -145,3 +145,20 @@ async def test_send_chat_marks_the_chat_for_the_relay_in_the_case_state_store(
     assert stores.cases.seen[case.id] == {chat_field("chat-9"): "1767323045.250|0"}
     assert [e["action"] for e in stores.audit.entries] == ["chat"]
     await runtime.redis.aclose()
+
+
+async def test_sharing_store_and_its_twin_agree(redis: aioredis.Redis, keys: Keys) -> None:
+    from bot.store.sharing import MemorySharing, SharingStore
+
+    async def run(store: Any) -> list[str | None]:
+        out = [await store.known("C1")]
+        await store.remember("C1", "internal")
+        out.append(await store.known("C1"))
+        await store.remember("C1", "external")
+        out.append(await store.known("C1"))
+        await store.forget("C1")
+        out.append(await store.known("C1"))
+        return out
+
+    assert await run(SharingStore(redis, keys)) == await run(MemorySharing()) == [
+        None, "internal", "external", None]
