@@ -162,3 +162,40 @@ async def test_sharing_store_and_its_twin_agree(redis: aioredis.Redis, keys: Key
 
     assert await run(SharingStore(redis, keys)) == await run(MemorySharing()) == [
         None, "internal", "external", None]
+
+
+async def test_identity_store_and_its_twin_agree(redis: aioredis.Redis, keys: Keys) -> None:
+    from bot.store.identity import IdentityStore, MemoryIdentity
+
+    async def run(store: Any) -> list[Any]:
+        out: list[Any] = [await store.slack_user("U1"), await store.bot_team(),
+                          await store.team_member("a@x"), await store.usergroup("S1")]
+        await store.save_slack_user("U1", '{"id":"U1"}')
+        await store.save_bot_team('{"team_id":"T1"}')
+        await store.replace_team({"a@x": '{"email":"a@x"}', "b@x": "{}"}, 12.5)
+        await store.replace_team({"a@x": '{"email":"a@x"}'}, 13.5)  # b@x left the team
+        await store.save_usergroup("S1", '["U1"]')
+        out += [await store.slack_user("U1"), await store.bot_team(), await store.team_member("a@x"),
+                await store.team_member("b@x"), await store.usergroup("S1")]
+        await store.forget_slack_user("U1")
+        out.append(await store.slack_user("U1"))
+        return out
+
+    assert await run(IdentityStore(redis, keys)) == await run(MemoryIdentity())
+
+
+async def test_check_user_runs_on_in_memory_stores(fake_slack: FakeSlack,
+                                                   slack_client: AsyncWebClient) -> None:
+    from bot.services import identity
+    from bot.store.identity import MemoryIdentity
+
+    runtime = make_runtime(redis=no_redis(), keys=Keys("t:"), slack=slack_client)
+    stores = runtime.stores = Stores.in_memory()
+    user = fake_slack.workspace.add_user("agent")
+
+    assert (await identity.check_user(runtime, user.id)).id == user.id
+    assert isinstance(stores.identity, MemoryIdentity)
+    assert user.id in stores.identity.users and stores.identity.team is not None
+    await identity.forget_user(runtime, user.id)
+    assert user.id not in stores.identity.users
+    await runtime.redis.aclose()
