@@ -33,7 +33,8 @@ from bot.relay.status import current_policy, relay_daily_budget
 from bot.relay.store import RelayStore, new_token
 from bot.relay.sweep import Sweeper, SweepInterrupted
 from bot.runtime import without_rate_limit_retries
-from bot.slack.pacing import PaceStore, SlackIO
+from bot.slack.pacing import SlackIO
+from bot.store.pacing import PaceStore
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime

@@ -2,7 +2,8 @@
 
 * `bot.slack.errors.slack_error(exc)`: the error code of a failed Slack call (the one reader);
 * `bot.slack.pacing`: calls paced per channel and paused after a 429, shared by every process
-  (`SlackIO`, `PaceStore`, and the three outcomes `RetryLater`, `SlackRefused`, `ChannelUnavailable`);
+  (`SlackIO` over `bot.store.pacing.PaceStore`, and the three outcomes `RetryLater`, `SlackRefused`,
+  `ChannelUnavailable`);
 * `bot.slack.channels`: one channel per case (create or reuse, invite, topic, archive), its mapping kept
   by `bot.store.channels.ChannelStore`;
 * `bot.slack.sharing`: whether a channel is shared with another organisation (Slack Connect), cached.

@@ -1,6 +1,7 @@
 """Slack calls paced per channel and paused per method/channel after a 429 (the relay's delivery path).
 
-Pacing and pauses are kept in Redis so every relay process respects them together:
+Pacing and pauses are kept in Redis (`bot.store.pacing.PaceStore`) so every relay process respects
+them together:
 
 * `chat.postMessage` / `chat.update` to one channel: at most one call per `CHANNEL_INTERVAL`;
 * a 429 pauses the method (and, for channel-scoped calls, the channel) for `Retry-After` seconds.
@@ -13,16 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import redis.asyncio as aioredis
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import Metrics
 from bot.slack.errors import slack_error
-from bot.store.keys import Keys
+from bot.store.pacing import PaceStore
 
 CHANNEL_INTERVAL_MS = 1000
 MAX_INLINE_WAIT = 2.0
@@ -39,49 +39,6 @@ PERMANENT_ERRORS = {
     "no_permission",
 }
 CHANNEL_GONE_ERRORS = {"channel_not_found", "is_archived", "not_in_channel"}
-
-# KEYS[1] pace key, KEYS[2..] pause keys; ARGV now ms, interval ms. 0 = go (slot taken), else ms to wait.
-_PACE = """
-local now = tonumber(ARGV[1])
-local wait = 0
-for i = 2, #KEYS do
-  local until_ms = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if until_ms - now > wait then wait = until_ms - now end
-end
-if wait > 0 then return wait end
-local nxt = tonumber(redis.call('GET', KEYS[1]) or '0')
-if nxt > now then return nxt - now end
-local interval = tonumber(ARGV[2])
-if interval > 0 then redis.call('SET', KEYS[1], now + interval, 'PX', interval + 1000) end
-return 0
-"""
-
-_EXTEND_PAUSE = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) > current then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
-end
-return 1
-"""
-
-
-class PaceStore:
-    """The pacing slots and 429 pauses in Redis (keys `slack_pace`, `slack_pause`), for every process."""
-
-    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
-        self.redis = redis
-        self.keys = keys
-        self._pace = redis.register_script(_PACE)
-        self._extend_pause = redis.register_script(_EXTEND_PAUSE)
-
-    async def pace(self, pace_key: str, pause_keys: Sequence[str], now_ms: int, interval_ms: int) -> int:
-        """0 when the call may go now (its slot taken), else the milliseconds to wait."""
-        return int(await self._pace(keys=[pace_key, *pause_keys], args=[now_ms, interval_ms]))
-
-    async def extend_pause(self, key: str, until_ms: int, ttl_ms: int) -> None:
-        """Pause until `until_ms` unless a longer pause is already set."""
-        await self._extend_pause(keys=[key], args=[until_ms, ttl_ms])
-
 
 class RetryLater(Exception):
     def __init__(self, after: float, reason: str) -> None:

@@ -13,7 +13,8 @@ from bot.relay.model import Delivery
 from bot.relay.store import RelayStore
 from bot.runtime import Runtime
 from bot.slack import channels
-from bot.slack.pacing import PaceStore, SlackIO
+from bot.slack.pacing import SlackIO
+from bot.store.pacing import PaceStore
 from bot.store.reads import hget
 from bot.store.snapshots import CaseSnap
 from tests.fakes.slack.server import FakeSlack

@@ -9,9 +9,9 @@ import redis.asyncio as aioredis
 
 from bot.relay.model import Delivery
 from bot.relay.store import EXTRA_SINCE, RelayStore
-from bot.slack.pacing import PaceStore
 from bot.store.cases import URGENT_OFFSET, Want
 from bot.store.keys import Keys
+from bot.store.pacing import PaceStore
 from bot.store.reads import hgetall
 from tests.fakes.slack.server import FakeSlack
 
