@@ -117,3 +117,39 @@ def test_the_reader_sees_lazy_typing_and_relative_imports() -> None:
     )
     names = imports_in(text, "bot.services")
     assert {"bot.listeners.cards", "bot.relay.store", "bot.relay.model.Delivery", "bot.slack.errors"} <= names
+
+
+KEY_BUILDERS_LEFT = {
+    # Write idempotency (`run_once`) is the writes work's; it moves behind a store with the write skeleton.
+    "bot.services.writes",
+}
+
+
+def key_builders() -> set[str]:
+    from bot.store.keys import Keys
+
+    return {name for name in vars(Keys) if not name.startswith("_") and callable(getattr(Keys, name))}
+
+
+def builds_keys(path: Path, names: set[str]) -> list[str]:
+    """`<something>.keys.<Keys method>` and `Keys(...)` in `path`: the places that name Redis keys."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Attribute) and node.attr in names:
+            owner = node.value
+            owner_name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+            if owner_name == "keys":
+                found.append(f"{module_name(path)}:{node.lineno} keys.{node.attr}")
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Keys":
+            found.append(f"{module_name(path)}:{node.lineno} Keys(...)")
+    return found
+
+
+@pytest.mark.parametrize("package", ["bot.services", "bot.slack", "bot.listeners"])
+def test_stores_own_their_keys(package: str) -> None:
+    """Services, the Slack gateway and listeners reach state through `runtime.stores` (bot/store)."""
+    names = key_builders()
+    assert {"case_state", "followed", "case_channel", "audit_stream", "slack_user"} <= names
+    found = [hit for path in modules(package) if module_name(path) not in KEY_BUILDERS_LEFT
+             for hit in builds_keys(path, names)]
+    assert not found, "\n".join(found)

@@ -94,14 +94,9 @@ class SlackIO:
         self.calls = 0
 
     async def _gate(self, method: str, channel: str | None) -> None:
-        keys = self.store.keys
-        pause_keys = [keys.slack_pause(method)]
-        if channel:
-            pause_keys.append(keys.slack_pause("ch:" + channel))
-        pace_key = keys.slack_pace(channel or ("m:" + method))
         interval = CHANNEL_INTERVAL_MS if channel else 0
         while True:
-            wait_ms = await self.store.pace(pace_key, pause_keys, int(self.clock() * 1000), interval)
+            wait_ms = await self.store.take_slot(method, channel, int(self.clock() * 1000), interval)
             if wait_ms <= 0:
                 return
             if wait_ms / 1000 > MAX_INLINE_WAIT:
@@ -111,9 +106,7 @@ class SlackIO:
     async def _ratelimited(self, method: str, channel: str | None, after: float) -> None:
         until_ms = int((self.clock() + after) * 1000)
         ttl_ms = int(after * 1000) + 1000
-        await self.store.extend_pause(self.store.keys.slack_pause(method), until_ms, ttl_ms)
-        if channel:
-            await self.store.extend_pause(self.store.keys.slack_pause("ch:" + channel), until_ms, ttl_ms)
+        await self.store.pause(method, channel, until_ms, ttl_ms)
         if self.metrics is not None:
             self.metrics.slack_ratelimited.labels(method=method).inc()
 

@@ -44,6 +44,20 @@ class PaceStore:
         self._pace = redis.register_script(_PACE)
         self._extend_pause = redis.register_script(_EXTEND_PAUSE)
 
+    async def take_slot(self, method: str, channel: str | None, now_ms: int, interval_ms: int) -> int:
+        """A call of `method` (to `channel`, if any) may go: 0 when its slot was taken, else the ms to wait
+        (the method's and the channel's 429 pauses, then one call per `interval_ms` per channel)."""
+        pauses = [self.keys.slack_pause(method)]
+        if channel:
+            pauses.append(self.keys.slack_pause("ch:" + channel))
+        return await self.pace(self.keys.slack_pace(channel or ("m:" + method)), pauses, now_ms, interval_ms)
+
+    async def pause(self, method: str, channel: str | None, until_ms: int, ttl_ms: int) -> None:
+        """Slack answered 429: pause the method (and the channel) until `until_ms`, for every process."""
+        await self.extend_pause(self.keys.slack_pause(method), until_ms, ttl_ms)
+        if channel:
+            await self.extend_pause(self.keys.slack_pause("ch:" + channel), until_ms, ttl_ms)
+
     async def pace(self, pace_key: str, pause_keys: Sequence[str], now_ms: int, interval_ms: int) -> int:
         """0 when the call may go now (its slot taken), else the milliseconds to wait."""
         return int(await self._pace(keys=[pace_key, *pause_keys], args=[now_ms, interval_ms]))

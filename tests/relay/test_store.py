@@ -234,3 +234,14 @@ async def test_stored_cases_in_one_round_trip(redis: aioredis.Redis, keys: Keys)
     await redis.hset(keys.case_state("c"), mapping={"next": "1"})  # state without a snapshot
     assert await store.stored_cases(["a", "b", "c"]) == ['{"id":"a"}', None, None]
     assert await store.stored_cases([]) == []
+
+
+async def test_pace_store_slots_and_pauses_by_method_and_channel(redis: aioredis.Redis, keys: Keys) -> None:
+    store = PaceStore(redis, keys)
+    assert await store.take_slot("chat.postMessage", "C1", 1_000_000, 1000) == 0
+    assert 0 < await store.take_slot("chat.postMessage", "C1", 1_000_200, 1000) <= 800
+    assert await store.take_slot("chat.postMessage", "C2", 1_000_200, 1000) == 0  # another channel
+    await store.pause("chat.update", "C2", 1_010_000, 60_000)
+    assert await store.take_slot("chat.postMessage", "C2", 1_002_000, 1000) == 8000  # the channel paused
+    assert await store.take_slot("chat.update", None, 1_002_000, 0) == 8000  # the method paused
+    assert await store.take_slot("conversations.history", None, 1_002_000, 0) == 0
