@@ -47,6 +47,11 @@ class CardOptions:
     shared: bool = False
     shared_by: str | None = None
     """Slack user id of who shared the card (shown in a context line)."""
+    demo: bool = False
+    """`caseroom run --demo`: the case comes from the built-in sandbox; a context line says so."""
+
+
+DEMO_LINE = ":construction: Demo data from the built-in sandbox (`caseroom run --demo`), not from Debitura"
 
 
 def case_ref(case: Case, channel_id: str | None = None) -> CaseRef:
@@ -192,6 +197,8 @@ def build_case_card(case: Case, options: CardOptions, validation: ValidationStat
     """The card message: `{"text": ..., "blocks": [...]}` (for respond() or chat.postMessage)."""
     currency = case.currency
     blocks: list[Block] = [header(f"Case {case_title(case)}")]
+    if options.demo:
+        blocks.append(context(DEMO_LINE))
     if case.is_test_case:
         blocks.append(context(":test_tube: Test case"))
     blocks.append(fields_section([_debtor_field(case), _creditor_field(case)]))

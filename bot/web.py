@@ -6,23 +6,45 @@ Socket Mode: the same, without /slack/events (Slack talks to us over the websock
 
 `/healthz` answers "is this process alive and able to work" (process, Redis, the websocket in Socket
 Mode); a failing health check means "restart me". `/readyz` answers "send me traffic": the runtime is
-built, Slack accepted our token at start, Redis answers and we are not shutting down.
+built, Slack accepted our token at start, Redis answers and we are not shutting down. Anyone may ask,
+so both say only which part is ok or not (`{"status": "fail", "checks": {"redis": {"ok": false}}}`);
+why a part fails goes to the log (one line per part a minute) and `caseroom check` shows it in full.
+
+The two public doors (signature headers, a capped streamed body, the signature over the raw bytes,
+then parsing; see bot/doors.py) refuse bad requests before any work and count them in
+`caseroom_requests_rejected_total{door, reason}`, nothing else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.debitura.webhooks import SIGNATURE_HEADER, InvalidSignature, verify_signature
+from bot.doors import (
+    MAX_SLACK_BODY,
+    MAX_WEBHOOK_BODY,
+    BodyBudget,
+    Busy,
+    Door,
+    LogLimiter,
+    Reason,
+    TooLarge,
+    read_capped,
+    slack_envelope_ok,
+    slack_signature_ok,
+    slack_timestamp_reason,
+)
 from bot.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -33,8 +55,29 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT = 2.0
-MAX_WEBHOOK_BODY = 1024 * 1024
-"""Debitura webhook payloads are small JSON documents; anything larger is refused with 413."""
+__all__ = ["MAX_SLACK_BODY", "MAX_WEBHOOK_BODY", "WebState", "build_web_app"]
+
+_STATUS = {Reason.SIGNATURE: 401, Reason.STALE: 401, Reason.TOO_LARGE: 413, Reason.BAD_BODY: 400,
+           Reason.BUSY: 503}
+_ERROR = {Reason.SIGNATURE: "invalid_signature", Reason.STALE: "invalid_signature",
+          Reason.TOO_LARGE: "too_large", Reason.BAD_BODY: "bad_body", Reason.BUSY: "busy"}
+_WHY = {
+    (Door.SLACK, Reason.SIGNATURE): "bad or missing Slack signature (if every request is rejected, "
+                                    "SLACK_SIGNING_SECRET is wrong)",
+    (Door.SLACK, Reason.STALE): "X-Slack-Request-Timestamp more than 5 minutes from now (a replay, or "
+                                "this host's clock is wrong)",
+    (Door.SLACK, Reason.TOO_LARGE): f"body over {MAX_SLACK_BODY // 1024} KiB",
+    (Door.SLACK, Reason.BAD_BODY): "signed body is not the UTF-8 JSON or form data Slack sends",
+    (Door.SLACK, Reason.BUSY): "other large bodies hold the shared body budget (503, retry)",
+    (Door.WEBHOOK, Reason.SIGNATURE): "bad or missing X-Debitura-Signature (if every delivery is "
+                                      "rejected, DEBITURA_WEBHOOK_SECRET is wrong)",
+    (Door.WEBHOOK, Reason.STALE): "X-Debitura-Signature timestamp more than 5 minutes from now (a replay, "
+                                  "or this host's clock is wrong)",
+    (Door.WEBHOOK, Reason.TOO_LARGE): f"body over {MAX_WEBHOOK_BODY // 1024} KiB",
+    (Door.WEBHOOK, Reason.BAD_BODY): "signed body is not a webhook event",
+    (Door.WEBHOOK, Reason.BUSY): "other large bodies hold the shared body budget (503, retry)",
+}
+_PATH = {Door.SLACK: "/slack/events", Door.WEBHOOK: "/debitura/webhooks"}
 
 WebhookHandler = Callable[[Runtime, Any, bytes, dict[str, str]], Awaitable[tuple[int, dict[str, Any]]]]
 """`bot.relay.webhooks.handle_webhook(runtime, relay, body, headers) -> (status, json)`."""
@@ -57,6 +100,23 @@ class WebState:
     webhook_handler: WebhookHandler | None = None
     metric_refreshers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     """Run before /metrics renders (budget gauges read from Redis, queue depth...)."""
+    log_limiter: LogLimiter = field(default_factory=lambda: LogLimiter(log))
+    """Refused requests and failing health checks: one log line per kind a minute."""
+    body_budget: BodyBudget = field(default_factory=BodyBudget)
+    """Request body bytes both doors may hold together past each request's first 16 KiB."""
+
+    def reject(self, door: Door, reason: Reason) -> Response:
+        """Count, log (rate-limited) and answer a request refused at a door."""
+        self.runtime.metrics.rejected.labels(door=door.value, reason=reason.value).inc()
+        self.log_limiter.warning(
+            f"reject:{door}:{reason}", f"rejected a request to {_PATH[door]}: {_WHY[door, reason]}"
+        )
+        # Hang up after the answer: the rest of a refused body is never read (uvicorn would otherwise
+        # read and drop it all to keep the connection alive).
+        headers = {"Connection": "close"}
+        if reason is Reason.BUSY:
+            headers["Retry-After"] = "5"
+        return JSONResponse({"error": _ERROR[reason]}, status_code=_STATUS[reason], headers=headers)
 
 
 async def _check(probe: Callable[[], Awaitable[bool]]) -> tuple[bool, str]:
@@ -107,11 +167,15 @@ def _relay_check(state: WebState) -> tuple[bool, str] | None:
     return ok, detail
 
 
-def _report(checks: dict[str, tuple[bool, str]]) -> JSONResponse:
+def _report(state: WebState, checks: dict[str, tuple[bool, str]]) -> JSONResponse:
+    """The answer says which part is ok; why one is not goes to the log only (hosts, ports, errors)."""
     healthy = all(ok for ok, _ in checks.values())
+    for name, (ok, detail) in checks.items():
+        if not ok:
+            state.log_limiter.warning(f"health:{name}", f"health check {name} not ok: {detail}")
     body = {
         "status": "ok" if healthy else "fail",
-        "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()},
+        "checks": {name: {"ok": ok} for name, (ok, _) in checks.items()},
     }
     return JSONResponse(body, status_code=200 if healthy else 503, headers={"Cache-Control": "no-store"})
 
@@ -124,7 +188,7 @@ def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | 
         relay = _relay_check(state)
         if relay is not None:
             checks["relay"] = relay
-        return _report(checks)
+        return _report(state, checks)
 
     async def readyz(request: Request) -> Response:
         checks: dict[str, tuple[bool, str]] = {
@@ -132,7 +196,7 @@ def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | 
             "slack_auth": (state.slack_ok, "ok" if state.slack_ok else "auth.test not done"),
             **await _connections(state),
         }
-        return _report(checks)
+        return _report(state, checks)
 
     async def metrics(request: Request) -> Response:
         for refresh in state.metric_refreshers:
@@ -143,7 +207,8 @@ def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | 
         return Response(state.runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     async def debitura_webhooks(request: Request) -> Response:
-        if state.runtime.settings.debitura_webhook_secret is None:
+        secret = state.runtime.settings.debitura_webhook_secret
+        if secret is None:
             return JSONResponse(
                 {"error": "webhooks_not_configured",
                  "message": "DEBITURA_WEBHOOK_SECRET is not set on this Caseroom, so deliveries "
@@ -152,14 +217,30 @@ def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | 
             )
         if state.webhook_handler is None:
             return JSONResponse({"error": "webhooks_not_served"}, status_code=503)
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_WEBHOOK_BODY:
-            return JSONResponse({"error": "too_large"}, status_code=413)
-        body = await request.body()
-        if len(body) > MAX_WEBHOOK_BODY:
-            return JSONResponse({"error": "too_large"}, status_code=413)
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if not signature:
+            return state.reject(Door.WEBHOOK, Reason.SIGNATURE)
+        try:
+            body = await read_capped(request, MAX_WEBHOOK_BODY, state.body_budget)
+        except TooLarge:
+            return state.reject(Door.WEBHOOK, Reason.TOO_LARGE)
+        except Busy:
+            return state.reject(Door.WEBHOOK, Reason.BUSY)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        try:
+            verify_signature(secret.get_secret_value(), signature, body)
+        except InvalidSignature as exc:
+            return state.reject(Door.WEBHOOK, Reason.STALE if exc.reason in ("stale", "future")
+                                else Reason.SIGNATURE)
+        except ValueError:
+            state.log_limiter.log(logging.ERROR, "webhook-secret",
+                                  "DEBITURA_WEBHOOK_SECRET is not valid base64; every webhook is refused")
+            return state.reject(Door.WEBHOOK, Reason.SIGNATURE)
         status, payload = await state.webhook_handler(state.runtime, state.relay, body, dict(request.headers))
-        return JSONResponse(payload, status_code=status)
+        # 503 (Redis down): Debitura retries the delivery later.
+        headers = {"Retry-After": "30"} if status == 503 else None
+        return JSONResponse(payload, status_code=status, headers=headers)
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
@@ -168,20 +249,46 @@ def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | 
         Route("/debitura/webhooks", debitura_webhooks, methods=["POST"]),
     ]
     if slack_handler is not None:
-        handler = slack_handler
+        from slack_bolt.adapter.starlette.async_handler import to_starlette_response
+        from slack_bolt.async_app import AsyncBoltRequest
+
+        bolt = slack_handler.app
+        signing = state.runtime.settings.slack_signing_secret
+        if signing is None:
+            raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET to verify requests from Slack")
+        signing_secret = signing.get_secret_value()
 
         async def slack_events(request: Request) -> Response:
+            """Verified before Bolt sees a byte: headers, capped body, signature, then parsing.
+
+            Bolt's own check (same secret, same bytes) still runs inside `async_dispatch`.
+            """
             if state.shutting_down:
                 # Slack retries; a 503 during shutdown sends the retry to another replica.
                 return Response("shutting down", status_code=503)
-            response = await handler.handle(request)
-            if response.status_code == 401:
-                # Bolt's own log line carries the request body; ours does not.
-                log.warning(
-                    "rejected a request to /slack/events: bad or missing Slack signature "
-                    "(if every request is rejected, SLACK_SIGNING_SECRET is wrong)"
+            reason = slack_timestamp_reason(request.headers, time.time())
+            if reason is not None:
+                return state.reject(Door.SLACK, reason)
+            try:
+                body = await read_capped(request, MAX_SLACK_BODY, state.body_budget)
+            except TooLarge:
+                return state.reject(Door.SLACK, Reason.TOO_LARGE)
+            except Busy:
+                return state.reject(Door.SLACK, Reason.BUSY)
+            except ClientDisconnect:
+                return Response(status_code=400)
+            if not slack_signature_ok(signing_secret, request.headers, body):
+                return state.reject(Door.SLACK, Reason.SIGNATURE)
+            try:
+                bolt_request = AsyncBoltRequest(
+                    body=body.decode("utf-8"), query=request.url.query,
+                    headers=dict(request.headers),
                 )
-            return response
+            except Exception:  # signed, but not JSON / form data in the shape Slack sends
+                return state.reject(Door.SLACK, Reason.BAD_BODY)
+            if not slack_envelope_ok(bolt_request.body):
+                return state.reject(Door.SLACK, Reason.BAD_BODY)
+            return to_starlette_response(await bolt.async_dispatch(bolt_request))
 
         routes.append(Route("/slack/events", slack_events, methods=["POST"]))
     return Starlette(routes=routes)

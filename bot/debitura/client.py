@@ -51,6 +51,9 @@ from bot.debitura.errors import (
     parse_error_body,
 )
 from bot.debitura.models import (
+    UPLOAD_DESCRIPTION_MAX,
+    UPLOAD_EXTENSIONS,
+    UPLOAD_MAX_BYTES,
     Case,
     CaseFile,
     CasePage,
@@ -96,10 +99,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MAX_UPLOAD_BYTES = 25 * 1024 * 1024
-ALLOWED_UPLOAD_EXTENSIONS = frozenset(
-    {".pdf", ".doc", ".docx", ".xls", ".xlsx", ".jpg", ".jpeg", ".png", ".txt", ".zip", ".csv", ".eml"}
-)
+MAX_UPLOAD_BYTES = UPLOAD_MAX_BYTES
+ALLOWED_UPLOAD_EXTENSIONS = frozenset(UPLOAD_EXTENSIONS)
 BATCH_REFERENCE_LIMIT = 100
 MAX_IDEMPOTENCY_KEY = 255
 MAX_PAGE_SIZE = 100
@@ -962,8 +963,10 @@ def check_upload(filename: str, content: bytes, description: str | None = None) 
             f"the file is {len(content) / 1024 / 1024:.1f} MB; Debitura accepts 25 MB at most",
             field="content",
         )
-    if description is not None and len(description) > 500:
-        raise ClientValidationError("the file description is longer than 500 characters", field="description")
+    if description is not None and len(description) > UPLOAD_DESCRIPTION_MAX:
+        raise ClientValidationError(
+            f"the file description is longer than {UPLOAD_DESCRIPTION_MAX} characters", field="description"
+        )
 
 
 def _check_paging(page: int, page_size: int) -> None:

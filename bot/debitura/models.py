@@ -40,6 +40,8 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import core_schema
 
 __all__ = [
+    "CHAT_MAX", "CLOSE_COMMENT_MAX", "NOTE_MAX", "PARTNER_REFERENCE_MAX", "SETTABLE_CLOSE_CODES",
+    "UPLOAD_DESCRIPTION_MAX", "UPLOAD_EXTENSIONS", "UPLOAD_MAX_BYTES", "WELCOME_MAX",
     "AllocationOutstanding", "AssignedUser", "BankAccount", "Case", "CaseFile", "CasePage",
     "CaseValidation", "Chat", "ChatRole", "ChatUser", "CloseCaseRequest", "CloseCaseResponse",
     "CloseCode", "CloseCodeValue", "CollectionPartnerSummary", "CommissionPaymentStatus",
@@ -368,11 +370,18 @@ class PaymentRecipient(StrEnum):
     Creditor = "Creditor"
     CollectionPartner = "CollectionPartner"
     Platform = "Platform"
+    # constant-style aliases of the same members (the forms' spelling, `blocks.parse.Recipient`)
+    CREDITOR = "Creditor"
+    COLLECTION_PARTNER = "CollectionPartner"
+    PLATFORM = "Platform"
 
 
 class CommissionPaymentStatus(StrEnum):
     Paid = "Paid"
     Unpaid = "Unpaid"
+    # constant-style aliases (`blocks.parse.CommissionStatus`)
+    PAID = "Paid"
+    UNPAID = "Unpaid"
 
 
 class UploadDocumentType(StrEnum):
@@ -382,6 +391,22 @@ class UploadDocumentType(StrEnum):
     PartnerDocuments = "PartnerDocuments"
     DemandLetter = "DemandLetter"
     Miscellaneous = "Miscellaneous"
+
+
+# --------------------------------------------------------------------------- limits of the write fields
+# (the request models check them; blocks.parse and blocks.forms show and check the same ones)
+
+NOTE_MAX = 10_000
+CHAT_MAX = 10_000
+WELCOME_MAX = 5000
+CLOSE_COMMENT_MAX = 2000
+PARTNER_REFERENCE_MAX = 128
+UPLOAD_DESCRIPTION_MAX = 500
+UPLOAD_MAX_BYTES = 25 * 1024 * 1024
+UPLOAD_EXTENSIONS: tuple[str, ...] = (
+    ".pdf", ".doc", ".docx", ".xls", ".xlsx", ".jpg", ".jpeg", ".png", ".txt", ".zip", ".csv", ".eml",
+)
+"""The file extensions Debitura accepts (lower case), in the order people are shown them."""
 
 
 class WebhookEventType(StrEnum):
@@ -680,7 +705,7 @@ class Chat(ApiModel):
 
 
 class SendChatRequest(RequestModel):
-    message: str = Field(min_length=1, max_length=10_000)
+    message: str = Field(min_length=1, max_length=CHAT_MAX)
     user_email: str | None = None
     user_id: str | None = None
 
@@ -812,7 +837,7 @@ class UserRef(ApiModel):
 
 
 class CreateNoteRequest(RequestModel):
-    description: str = Field(min_length=1, max_length=10_000)
+    description: str = Field(min_length=1, max_length=NOTE_MAX)
     event_date: datetime | None = None
 
     @model_validator(mode="after")
@@ -851,7 +876,7 @@ def _close_code_in(value: Any) -> Any:
 
 class CloseCaseRequest(RequestModel):
     close_code: Annotated[CloseCode, BeforeValidator(_close_code_in)]
-    comment: str | None = Field(default=None, max_length=2000)
+    comment: str | None = Field(default=None, max_length=CLOSE_COMMENT_MAX)
 
     @field_validator("close_code")
     @classmethod
@@ -874,10 +899,10 @@ class CloseCaseResponse(ApiModel):
 
 
 class StartCaseRequest(RequestModel):
-    welcome_message: str = Field(min_length=1, max_length=5000)
+    welcome_message: str = Field(min_length=1, max_length=WELCOME_MAX)
     user_email: str | None = None
     user_id: str | None = None
-    collection_partner_reference: str | None = Field(default=None, max_length=128)
+    collection_partner_reference: str | None = Field(default=None, max_length=PARTNER_REFERENCE_MAX)
     assigned_user_email: str | None = None
     assigned_user_id: str | None = None
     interest_fees: NonNegativeMoney | None = None

@@ -4,15 +4,19 @@ The answer never waits for Debitura or Slack: it costs two or three Redis round 
 done by whichever relay process claims the case first (this one is nudged so it starts at once).
 
 Answers: 200 `{"status": "queued"|"duplicate"|"ignored"}`, 400 for a body that is not an event,
-401 for a missing/bad/stale signature, 503 when no webhook secret is configured.
+401 for a missing/bad/stale signature, 503 when no webhook secret is configured or Redis cannot be
+reached (Debitura retries the delivery; one log line, no traceback).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import RedisError
 
 from bot.debitura.webhooks import InvalidSignature, parse_event, verify_signature
 from bot.relay.store import RelayStore
@@ -54,8 +58,9 @@ async def handle_webhook(
     try:
         verify_signature(secret.get_secret_value(), _header(headers, SIGNATURE_HEADER), body)
     except InvalidSignature as exc:
-        metrics.webhooks.labels(event="unknown", outcome="bad_signature").inc()
-        log.warning("webhook refused: %s", exc.reason if hasattr(exc, "reason") else "invalid signature")
+        reason = "stale" if exc.reason in ("stale", "future") else "signature"
+        metrics.rejected.labels(door="webhook", reason=reason).inc()
+        log.warning("webhook refused: %s", exc.reason)
         return 401, {"error": "invalid_signature"}
     except ValueError:
         log.error("DEBITURA_WEBHOOK_SECRET is not valid base64; every webhook is refused")
@@ -63,7 +68,7 @@ async def handle_webhook(
     try:
         event = parse_event(body)
     except ValueError as exc:
-        metrics.webhooks.labels(event="unknown", outcome="bad_body").inc()
+        metrics.rejected.labels(door="webhook", reason="bad_body").inc()
         return 400, {"error": "bad_event", "message": str(exc)}
     name = event.event or "unknown"
     label = name if name in EVENT_BITS else "other"
@@ -71,8 +76,22 @@ async def handle_webhook(
     if not event.id or not case_id:
         metrics.webhooks.labels(event=label, outcome="ignored").inc()
         return 200, {"status": "ignored", "reason": "no event id or case id"}
+    try:
+        return await _queue(runtime, relay, event.id, case_id, name, label)
+    except (RedisError, OSError) as exc:
+        metrics.webhooks.labels(event=label, outcome="unavailable").inc()
+        log.warning("webhook %s for case %s not queued, Redis unavailable (%s): answered 503, Debitura "
+                    "retries", event.id, case_id, type(exc).__name__)
+        return 503, {"error": "unavailable", "message": "try again later"}
+
+
+async def _queue(
+    runtime: Runtime, relay: Relay | None, event_id: str, case_id: str, name: str, label: str
+) -> tuple[int, dict[str, Any]]:
+    metrics = runtime.metrics
     keys = runtime.keys
-    first = await runtime.redis.set(keys.webhook_seen(event.id), "1", nx=True, ex=WEBHOOK_EVENT_DEDUPE_TTL)
+    seen = keys.webhook_seen(event_id)
+    first = await runtime.redis.set(seen, "1", nx=True, ex=WEBHOOK_EVENT_DEDUPE_TTL)
     if not first:
         metrics.webhooks.labels(event=label, outcome="duplicate").inc()
         return 200, {"status": "duplicate"}
@@ -82,10 +101,16 @@ async def handle_webhook(
         return 200, {"status": "ignored", "reason": f"event {name} is not relayed"}
     now = time.time()
     store = relay.store if relay is not None else RelayStore(runtime.redis, keys)
-    if name == "case.assigned":
-        await runtime.redis.hsetnx(keys.case_state(case_id), "fs", f"{now:.3f}")
-    await runtime.redis.delete(keys.relay_snapshot(case_id))
-    await store.request_fetch(case_id, int(bits), now, source="webhook")
+    try:
+        if name == "case.assigned":
+            await runtime.redis.hsetnx(keys.case_state(case_id), "fs", f"{now:.3f}")
+        await runtime.redis.delete(keys.relay_snapshot(case_id))
+        await store.request_fetch(case_id, int(bits), now, source="webhook")
+    except Exception:
+        # Not queued: let Debitura's retry through the dedupe (if Redis answers for that).
+        with contextlib.suppress(Exception):
+            await runtime.redis.delete(seen)
+        raise
     metrics.webhooks.labels(event=label, outcome="queued").inc()
     if relay is not None:
         relay.nudge()

@@ -2,7 +2,9 @@
 
 Prints one line when it listens, e.g.
 `Sandbox listening on http://127.0.0.1:8080  api key: sandbox-key-...` (with `--port 0` the port
-is the one the system picked). Stops on SIGINT/SIGTERM, saving `--state` if given.
+is the one the system picked), then, with `--webhook-url` and no `--webhook-secret`, the generated
+secret: `webhook secret for <url>: <secret>` (both on stdout, in the order README.md shows).
+Stops on SIGINT/SIGTERM, saving `--state` if given.
 """
 
 from __future__ import annotations
@@ -115,6 +117,7 @@ def main(argv: list[str]) -> int:
         return 2
     for rule in faults:
         sandbox.add_initial_fault(rule)
+    secret_line = None
     if args.webhook_url:
         from bot.sandbox.webhooks import new_secret
 
@@ -123,7 +126,7 @@ def main(argv: list[str]) -> int:
         if not any(s.url == args.webhook_url for s in sandbox.webhooks.subs.values()):
             sandbox.webhooks.create(args.webhook_url, list(WEBHOOK_EVENTS), secret=secret)
         if not args.webhook_secret:
-            print(f"webhook secret for {args.webhook_url}: {secret}", file=sys.stderr)
+            secret_line = f"webhook secret for {args.webhook_url}: {secret}"
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -143,6 +146,8 @@ def main(argv: list[str]) -> int:
     sandbox.base_url = f"http://{host}:{port}"
     app = build_app(sandbox)
     print(f"Sandbox listening on {sandbox.base_url}  api key: {sandbox.api_keys[0]}", flush=True)
+    if secret_line is not None:
+        print(secret_line, flush=True)
     logging.getLogger("caseroom.sandbox").info("ready in %.2fs", time.perf_counter() - t0)
     config = uvicorn.Config(app, log_level=args.log_level, access_log=False, lifespan="on")
     server = uvicorn.Server(config)

@@ -15,6 +15,8 @@ No API key (when the server has a control token, send it as `X-Sandbox-Token`). 
     DELETE /_sandbox/cases/{id}/payments/{p}           delete as Debitura support (payment.deleted)
     GET/POST/DELETE /_sandbox/faults[/{id}] fault rules (see bot.sandbox.faults)
     GET/PUT /_sandbox/rate-limits           {perMinute, perHour, perDay}; PUT also clears counters
+    GET    /_sandbox/webhooks               every subscription (secrets left out)
+    POST   /_sandbox/webhooks/enable        turn disabled subscriptions back on
     GET    /_sandbox/webhooks/deliveries    every delivery attempt
     POST   /_sandbox/webhooks/idle          wait until no delivery is pending {timeout?}
     POST   /_sandbox/save                   write the --state file now
@@ -37,9 +39,12 @@ from bot.sandbox.enums import (
     CLOSE_CODE_DISPLAY,
     ENGAGEMENT_PHASES,
     LIFECYCLE_DISPLAY,
+    TIMELINE_TYPES,
     WEBHOOK_EVENTS,
+    lifecycle_names,
     parse_close_code,
     parse_lifecycle,
+    parse_timeline_type,
 )
 from bot.sandbox.faults import FaultRule
 from bot.sandbox.http import (
@@ -168,7 +173,7 @@ async def list_cases(request: Request) -> Response:
     lifecycle = q.get("lifecycle")
     wanted = parse_lifecycle(lifecycle) if lifecycle else None
     if lifecycle and wanted is None:
-        raise ValueError(f"unknown lifecycle {lifecycle!r}")
+        raise ValueError(f"unknown lifecycle {lifecycle!r} (known: {lifecycle_names()})")
     close = q.get("closeCode")
     wanted_close = parse_close_code(close) if close else None
     test = q.get("test")
@@ -197,7 +202,7 @@ async def assign_case(request: Request) -> Response:
     lifecycle_raw = f.string("lifecycle") or "PendingVerification"
     lifecycle = parse_lifecycle(lifecycle_raw)
     if lifecycle is None:
-        f.fail("lifecycle", f"unknown lifecycle {lifecycle_raw!r}")
+        f.fail("lifecycle", f"unknown lifecycle {lifecycle_raw!r} (known: {lifecycle_names()})")
     is_test = f.boolean("isTest")
     claim = f.string("claimType")
     f.check()
@@ -289,7 +294,10 @@ async def add_timeline(request: Request) -> Response:
     sb = sandbox_of(request)
     case = _case(request)
     f = Fields(await _body(request))
-    type_ = f.string("type", required=True)
+    type_raw = f.string("type", required=True)
+    type_ = parse_timeline_type(type_raw) if type_raw else None
+    if type_raw and type_ is None:
+        f.fail("type", f"unknown timeline type {type_raw!r} (known: {', '.join(TIMELINE_TYPES)})")
     title = f.string("title", required=True)
     description = f.string("description") or ""
     actor_type = f.string("actorType") or "System"
@@ -320,7 +328,7 @@ async def set_lifecycle(request: Request) -> Response:
     raw = f.string("lifecycle", required=True)
     lifecycle = parse_lifecycle(raw) if raw else None
     if raw and lifecycle is None:
-        f.fail("lifecycle", f"unknown lifecycle {raw!r}")
+        f.fail("lifecycle", f"unknown lifecycle {raw!r} (known: {lifecycle_names()})")
     close_raw = f.string("closeCode")
     close = parse_close_code(close_raw) if close_raw else None
     if close_raw and close is None:
@@ -466,6 +474,20 @@ async def deliveries(request: Request) -> Response:
 
 
 @controlled
+async def list_webhooks(request: Request) -> Response:
+    return JSONResponse([s.to_json() for s in sandbox_of(request).webhooks.subs.values()])
+
+
+@controlled
+async def enable_webhooks(request: Request) -> Response:
+    sb = sandbox_of(request)
+    enabled = sb.webhooks.enable_all()
+    if enabled:
+        sb.mark_dirty()
+    return JSONResponse({"enabled": [s.to_json() for s in enabled]})
+
+
+@controlled
 async def webhooks_idle(request: Request) -> Response:
     data = await _body(request)
     timeout = data.get("timeout", 5.0)
@@ -531,6 +553,8 @@ def routes() -> list[Route]:
         Route("/_sandbox/faults/{faultId}", delete_fault, methods=["DELETE"]),
         Route("/_sandbox/rate-limits", get_limits, methods=["GET"]),
         Route("/_sandbox/rate-limits", put_limits, methods=["PUT"]),
+        Route("/_sandbox/webhooks", list_webhooks, methods=["GET"]),
+        Route("/_sandbox/webhooks/enable", enable_webhooks, methods=["POST"]),
         Route("/_sandbox/webhooks/deliveries", deliveries, methods=["GET"]),
         Route("/_sandbox/webhooks/idle", webhooks_idle, methods=["POST"]),
         Route("/_sandbox/save", save, methods=["POST"]),

@@ -2,16 +2,19 @@
 
     caseroom sandbox ctl [--url http://127.0.0.1:8080] [--token T] ACTION ...
 
-Cases can be named by id or by Debitura reference. Output is the control API's JSON answer.
+Cases can be named by id or by Debitura reference. Output is the control API's JSON answer, except
+`cases`, which prints one line per case (`cases --json` for the full JSON).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
+from bot.sandbox.enums import LIFECYCLES, TIMELINE_TYPES
 from bot.sandbox.faults import FaultRule
 
 
@@ -30,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("reset", help="back to the seeded state")
     s.add_argument("--seed", type=int)
     s.add_argument("--cases", type=int)
-    s = sub.add_parser("cases", help="list cases (internal view)")
-    s.add_argument("--lifecycle")
+    s = sub.add_parser("cases", help="list cases, one line each (--json: every field)")
+    s.add_argument("--lifecycle", help=f"only this lifecycle: {', '.join(LIFECYCLES)}")
+    s.add_argument("--json", action="store_true", help="print the control API's JSON (every field)")
     s = sub.add_parser("chat", help="post a chat message as the creditor (or another role)")
     s.add_argument("case")
     s.add_argument("message")
@@ -45,14 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seen", action=argparse.BooleanOptionalAction, default=None)
     s = sub.add_parser("timeline", help="add a timeline item")
     s.add_argument("case")
-    s.add_argument("type")
+    s.add_argument("type", help=f"one of {', '.join(TIMELINE_TYPES)}")
     s.add_argument("title")
     s.add_argument("--description", default="")
     s.add_argument("--actor-type", default="System", choices=["System", "Creditor user", "Partner user"])
     s.add_argument("--actor-name")
     s = sub.add_parser("lifecycle", help="change a case's lifecycle (fires case.updated / case.closed)")
     s.add_argument("case")
-    s.add_argument("lifecycle")
+    s.add_argument("lifecycle", help=f"one of {', '.join(LIFECYCLES)}")
     s.add_argument("--close-code")
     s.add_argument("--comment")
     s = sub.add_parser("phase", help="change the engagement phase (Pre-legal, Legal, Enforcement, none)")
@@ -64,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("delete-payment", help="delete a payment as Debitura support (fires payment.deleted)")
     s.add_argument("case")
     s.add_argument("payment_id")
+    s = sub.add_parser("webhooks", help="list webhook subscriptions (--enable turns disabled ones back on)")
+    s.add_argument("--enable", action="store_true")
     s = sub.add_parser("fault", help="add a fault rule, e.g. 'GET /cases/*:latency=200,error=0.1'")
     s.add_argument("spec")
     s = sub.add_parser("faults", help="list fault rules (--clear removes them all)")
@@ -98,15 +104,64 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    if result is not None:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+    try:
+        if isinstance(result, CaseTable):
+            print(result.render())
+        elif result is not None:
+            print(json.dumps(result, indent=2, ensure_ascii=False))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `ctl cases | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
+
+
+class CaseTable:
+    """`ctl cases`: one line per case instead of 30 lines of JSON each."""
+
+    COLUMNS = ("reference", "lifecycle", "remainder", "test", "partner reference", "id")
+
+    def __init__(self, cases: list[dict[str, Any]]) -> None:
+        self.cases = cases
+
+    def render(self) -> str:
+        rows = [self.COLUMNS] + [
+            (
+                str(c["reference"]),
+                str(c["lifecycle"]) + (f" ({c['closeCode']})" if c.get("closeCode") else ""),
+                f"{c['remainder']:.2f} {c['currency']}",
+                "test" if c.get("isTest") else "",
+                str(c.get("partnerReference") or ""),
+                str(c["id"]),
+            )
+            for c in self.cases
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(self.COLUMNS))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                 for row in rows]
+        lines.append(f"{len(self.cases)} case(s); `ctl cases --json` prints every field.")
+        return "\n".join(lines)
+
+
+def _problem_text(resp: Any) -> str:
+    """What the sandbox said, as sentences (field errors, `message`, ProblemDetails `detail`)."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return str(resp.text)
+    if isinstance(body, dict):
+        if isinstance(body.get("message"), str):
+            return str(body["message"])
+        if isinstance(body.get("detail"), str):
+            return str(body["detail"])
+        if body and all(isinstance(v, list) for v in body.values()):
+            return "; ".join(str(m) for msgs in body.values() for m in msgs)
+    return str(resp.text)
 
 
 def _call(http: Any, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:
     resp = http.request(method, path, json=body, params=params)
     if resp.status_code >= 400:
-        raise CtlError(f"{method} /_sandbox{path} -> {resp.status_code}: {resp.text}")
+        raise CtlError(f"{method} /_sandbox{path} -> {resp.status_code}: {_problem_text(resp)}")
     return resp.json() if resp.content else None
 
 
@@ -128,7 +183,8 @@ def _run(http: Any, a: argparse.Namespace) -> Any:
             http, "POST", "/reset", {k: v for k, v in (("seed", a.seed), ("cases", a.cases)) if v is not None}
         )
     if act == "cases":
-        return _call(http, "GET", "/cases", params={"lifecycle": a.lifecycle} if a.lifecycle else None)
+        cases = _call(http, "GET", "/cases", params={"lifecycle": a.lifecycle} if a.lifecycle else None)
+        return cases if a.json else CaseTable(cases)
     if act == "chat":
         return _call(
             http, "POST", f"/cases/{_case_id(http, a.case)}/chats", {"message": a.message, "role": a.role}
@@ -168,6 +224,8 @@ def _run(http: Any, a: argparse.Namespace) -> Any:
     if act == "delete-payment":
         _call(http, "DELETE", f"/cases/{_case_id(http, a.case)}/payments/{a.payment_id}")
         return {"deleted": a.payment_id}
+    if act == "webhooks":
+        return _call(http, "POST", "/webhooks/enable") if a.enable else _call(http, "GET", "/webhooks")
     if act == "fault":
         rule = FaultRule.parse_flag(a.spec).to_json()
         return _call(http, "POST", "/faults", {k: v for k, v in rule.items() if k not in ("id", "hits")})

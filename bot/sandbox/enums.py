@@ -79,6 +79,28 @@ CLOSE_CODES: tuple[str, ...] = tuple(CLOSE_CODE_DISPLAY)
 
 ENGAGEMENT_PHASES: tuple[str, ...] = ("Pre-legal", "Legal", "Enforcement")
 
+# REFERENCE 6.4 leaves the value set of TimelineItemDto.type open ("free string; UNCONFIRMED") and
+# names its categories: assignment, lifecycle changes, payments, document uploads, communication, fee
+# additions, notes, system events, principal/fee audit events. These are the sandbox's names for
+# them (what its own writes record); the control API accepts only these.
+TIMELINE_TYPES: tuple[str, ...] = (
+    "Assignment",
+    "LifecycleChange",
+    "Activation",
+    "CaseClosed",
+    "EngagementPhase",
+    "ExclusivePeriod",
+    "Payment",
+    "PaymentEdited",
+    "PaymentDeleted",
+    "Document",
+    "Communication",
+    "FeeChange",
+    "PrincipalChange",
+    "Note",
+    "System",
+)
+
 CHAT_ROLE_LABELS: dict[int, str] = {0: "Partner", 1: "Creditor", 2: "Managed by partner"}
 
 PAYMENT_RECIPIENTS: tuple[str, ...] = ("Creditor", "CollectionPartner", "Platform")
@@ -131,6 +153,17 @@ for _name, _display in CLOSE_CODE_DISPLAY.items():
 def parse_lifecycle(text: str) -> str | None:
     """Enum name for a filter value (name or display string, any case), None if unknown."""
     return _LIFECYCLE_LOOKUP.get(_norm(text)) if text.strip() else None
+
+
+def parse_timeline_type(text: str) -> str | None:
+    """The sandbox's timeline type for `text` (any case, spaces and dashes ignored), None if unknown."""
+    key = _norm(text)
+    return next((t for t in TIMELINE_TYPES if _norm(t) == key), None) if key else None
+
+
+def lifecycle_names() -> str:
+    """The lifecycles a control call accepts, for error messages."""
+    return ", ".join(LIFECYCLES)
 
 
 def parse_close_code(text: str) -> str | None:

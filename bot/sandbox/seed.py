@@ -171,8 +171,11 @@ _CLOSE_MIX = (
 )
 
 # The first cases cover every situation tests need, whatever N is; the rest are drawn by weight.
+EXAMPLE_REFERENCE = "Q8OAXF3W"
+"""The reference README.md and `/case help` use as their example: the first seeded case has it."""
+
 _COVERAGE: list[dict[str, Any]] = [
-    {"lifecycle": "Active", "pref": "112179442 & 112179443"},
+    {"lifecycle": "Active", "pref": "112179442 & 112179443", "reference": EXAMPLE_REFERENCE},
     {"lifecycle": "PendingVerification"},
     {"lifecycle": "NeedsAdditionalDetails"},
     {"lifecycle": "Leads"},
@@ -344,7 +347,7 @@ def build_world(seed: int, n_cases: int) -> SeedWorld:
                 },
             )
         )
-    references: set[str] = set()
+    references: set[str] = {EXAMPLE_REFERENCE}
     cases: list[CaseRec] = []
     population = [w[0] for w in _WEIGHTS]
     weights = [w[1] for w in _WEIGHTS]
@@ -436,10 +439,14 @@ def make_case(
     # Never after the seed's day start: a case created three days ago started collection by now.
     collection_started = (min(created + timedelta(days=_int(rng, 1, 5)), _lately(anchor, "start", index))
                           if started else None)
+    case_id = rng_uuid(rng)
+    # Drawn even when the spec names the reference, so every later value is what the seed gave before.
+    drawn = _reference(rng, refs)
+    reference = str(spec.get("reference") or drawn)
     case = CaseRec(
-        id=rng_uuid(rng),
+        id=case_id,
         partner_id=partner.id if ours else OTHER_PARTNER_ID,
-        reference=_reference(rng, refs),
+        reference=reference,
         date_created=iso(created),
         date_updated=iso(created + (anchor - created) * rng.uniform(0.05, 0.95)),
         creditor_id=creditor.id,

@@ -5,8 +5,9 @@ the base64-decoded secret over `"<t>.<raw body>"`, plus `X-Debitura-Timestamp` a
 `X-Debitura-Event`; replays add `X-Debitura-Replay: true`, test-mode subscriptions
 `X-Debitura-Test: true`. Deliveries are asynchronous, retried with exponential backoff
 (`retry_base * 2**(attempt-1)` seconds) up to 8 attempts; after the 8th failure the subscription
-is disabled with a reason, and a 410 answer disables it at once. The sandbox only delivers to
-loopback addresses (plain http allowed there); other hosts are refused at subscription time.
+is disabled with a reason, and a 410 answer disables it at once; either is logged as one WARNING
+line saying how to turn it back on (`caseroom sandbox ctl webhooks --enable`). The sandbox only
+delivers to loopback addresses (plain http allowed there); other hosts are refused at subscription time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import secrets
 import time
 import uuid
@@ -47,7 +49,10 @@ if TYPE_CHECKING:
 
     from bot.sandbox.state import Event
 
+log = logging.getLogger("caseroom.sandbox.webhooks")
+
 MAX_ATTEMPTS = 8
+ENABLE_HINT = "caseroom sandbox ctl webhooks --enable"
 
 
 def sign(secret_b64: str, body: bytes, t: int) -> str:
@@ -269,17 +274,33 @@ class WebhookHub:
                 row.delivered_at = iso(now())
                 return
             if status == 410:
-                sub.is_active = False
-                sub.disabled_reason = "Endpoint answered 410 Gone"
-                sub.updated = iso(now())
+                self._disable(sub, "Endpoint answered 410 Gone")
                 return
             if attempt < MAX_ATTEMPTS:
                 await asyncio.sleep(self.retry_base * (2 ** (attempt - 1)))
         sub = self.subs.get(row.subscription_id)
         if sub is not None and sub.is_active:
-            sub.is_active = False
-            sub.disabled_reason = f"Disabled after {MAX_ATTEMPTS} failed delivery attempts"
+            self._disable(sub, f"Disabled after {MAX_ATTEMPTS} failed delivery attempts",
+                          last=row.last_error)
+
+    def _disable(self, sub: Subscription, reason: str, *, last: str | None = None) -> None:
+        sub.is_active = False
+        sub.disabled_reason = reason
+        sub.updated = iso(now())
+        log.warning(
+            "webhook subscription %s for %s is disabled now (%s%s): no more webhooks go there, the "
+            "relay only polls. Turn it back on: %s",
+            sub.id, sub.url, reason, f"; last: {last}" if last else "", ENABLE_HINT,
+        )
+
+    def enable_all(self) -> list[Subscription]:
+        """Turn every disabled subscription back on (the control API's `webhooks/enable`)."""
+        enabled = [s for s in self.subs.values() if not s.is_active]
+        for sub in enabled:
+            sub.is_active = True
+            sub.disabled_reason = None
             sub.updated = iso(now())
+        return enabled
 
     def replay(self, row: EventRow) -> None:
         self._spawn(row, replay=True)

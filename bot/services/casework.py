@@ -55,7 +55,7 @@ async def load_card(runtime: Runtime, case: Case, *, channel_id: str | None, sha
             # The card still shows "needs info"; the items are a bonus.
             log.info("validation detail of %s unavailable: %s", case.id, type(exc).__name__)
     options = CardOptions(today=today().date(), channel_id=channel_id, shared=shared_by is not None,
-                          shared_by=shared_by)
+                          shared_by=shared_by, demo=runtime.settings.caseroom_demo)
     return build_case_card(case, options, validation)
 
 

@@ -8,22 +8,17 @@ with `confirmPriceChange` or `keepIntentionalRate`, whichever the API asked for.
 
 from __future__ import annotations
 
-import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from blocks.parse import FeesForm
 from blocks.text import esc, format_money
-from bot.debitura.errors import DebituraError, OutcomeUnknown
-from bot.debitura.models import PriceChangeRequired, UpdateFeesRequest
-from bot.services import audit
-from bot.services.writes import WriteResult
+from bot.debitura.models import PriceChangeRequired, UpdateFeesRequest, UpdateFeesResponse
+from bot.services.writes import Applied, Audit, Reread, WriteResult, write_through
 
 if TYPE_CHECKING:
     from bot.debitura.models import Case
     from bot.runtime import Runtime
-
-log = logging.getLogger(__name__)
 
 
 def fees_request(form: FeesForm, *, confirm: bool = False, intentional: bool = False) -> UpdateFeesRequest:
@@ -50,42 +45,34 @@ def _applied(case: Case, form: FeesForm) -> bool:
 async def update_fees(runtime: Runtime, *, case: Case, form: FeesForm, user_id: str, confirm: bool = False,
                       intentional: bool = False) -> WriteResult | PriceChangeRequired:
     """Send the fees; PriceChangeRequired when Debitura asks to confirm a success-fee change."""
-    reference = case.reference or case.id
+    ref = esc(case.reference or case.id)
+    cur = case.currency
     request = fees_request(form, confirm=confirm, intentional=intentional)
     summary = {**form.normalised(), "confirm_price_change": request.confirm_price_change,
                "keep_intentional_rate": request.keep_intentional_rate}
-    try:
-        response = await runtime.debitura.update_fees(case.id, request)
-    except OutcomeUnknown:
-        log.warning("fees of case %s: outcome unknown; re-reading the case", case.id)
-        try:
-            fresh = await runtime.debitura.get_case(case.id)
-        except DebituraError:
-            return WriteResult(ok=False, text=(
-                f"Debitura did not answer, and *{esc(reference)}* could not be re-read, so we cannot "
-                "tell whether the fees changed. Look at the case before trying again."))
-        if not _applied(fresh, form):
-            return WriteResult(ok=False, text=(
-                f"Debitura did not answer, and the amounts of *{esc(reference)}* are unchanged: nothing "
-                "was applied. Try again."))
-        await audit.record_write(runtime, user_id=user_id, action="fees", case_id=case.id,
-                                 case_reference=case.reference, summary=summary,
-                                 result={"resolved": "case re-read"}, line="updated the principal and fees")
-        return WriteResult(ok=True, text=(f"Fees of *{esc(reference)}* updated (Debitura was slow to answer; "
-                                          "re-reading the case confirmed it)."))
-    if isinstance(response, PriceChangeRequired):
-        return response
-    cur = case.currency
-    details = [f"Principal {format_money(response.gross_amount, cur)}, added fees "
-               f"{format_money(response.total_added_fees, cur)}, "
-               f"outstanding {format_money(response.remainder, cur)}."]
-    if response.recalculated_success_fee is not None:
-        details.append(f"Success fee now {response.recalculated_success_fee} %.")
-    await audit.record_write(
-        runtime, user_id=user_id, action="fees", case_id=case.id, case_reference=case.reference,
-        summary=summary,
-        result={"gross_amount": str(response.gross_amount), "remainder": str(response.remainder),
-                "success_fee": str(response.recalculated_success_fee)},
-        line=f"updated the principal to {format_money(form.principal, cur)} and the fees")
-    return WriteResult(ok=True, text=f"Principal and fees of *{esc(reference)}* updated.",
-                       details=tuple(details))
+
+    def done(response: UpdateFeesResponse | PriceChangeRequired) -> Applied | PriceChangeRequired:
+        if isinstance(response, PriceChangeRequired):
+            return response  # nothing applied: the caller asks to confirm
+        details = [f"Principal {format_money(response.gross_amount, cur)}, added fees "
+                   f"{format_money(response.total_added_fees, cur)}, "
+                   f"outstanding {format_money(response.remainder, cur)}."]
+        if response.recalculated_success_fee is not None:
+            details.append(f"Success fee now {response.recalculated_success_fee} %.")
+        text = f"Principal and fees of *{ref}* updated."
+        return Applied(WriteResult(ok=True, text=text, details=tuple(details)),
+                       {"gross_amount": str(response.gross_amount), "remainder": str(response.remainder),
+                        "success_fee": str(response.recalculated_success_fee)},
+                       line=f"updated the principal to {format_money(form.principal, cur)} and the fees")
+
+    reread = Reread(
+        "the case", lambda: runtime.debitura.get_case(case.id), lambda fresh: _applied(fresh, form),
+        unreadable=(f"Debitura did not answer, and *{ref}* could not be re-read, so we cannot tell whether "
+                    "the fees changed. Look at the case before trying again."),
+        not_applied=(f"Debitura did not answer, and the amounts of *{ref}* are unchanged: nothing was "
+                     "applied. Try again."),
+        confirmed=f"Fees of *{ref}* updated (Debitura was slow to answer; re-reading the case confirmed it).")
+    return await write_through(runtime, case=case, user_id=user_id,
+                               audit_as=Audit("fees", summary, line="updated the principal and fees"),
+                               send=lambda: runtime.debitura.update_fees(case.id, request), done=done,
+                               reread=reread)

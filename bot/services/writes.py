@@ -9,10 +9,13 @@
   while the first is in flight does not call Debitura again; it waits for the first one's result
   and shows the same. A failure releases the key (a fixed retry may run); a success is kept for
   `IDEMPOTENCY_TTL`.
+- `write_through()`: the skeleton of a write with no idempotency on the API (notes, close, start,
+  fees): call Debitura; on `OutcomeUnknown` re-read (`Reread`) and tell from what is there whether
+  it was applied; audit what was applied (`Audit`); return the `WriteResult`.
 
 Debitura itself honours the key on payments and chats; for notes, close, start and fees (no
 idempotency on the API) the guard is all that stops a duplicate, and an `OutcomeUnknown` is
-resolved by re-reading the case (see each use case).
+resolved by re-reading the case or its timeline.
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from blocks.parse import form_fingerprint
+from bot.debitura.errors import DebituraError, OutcomeUnknown
+from bot.services import audit
 from bot.store.keys import IDEMPOTENCY_TTL
 
 if TYPE_CHECKING:
+    from bot.debitura.models import Case
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -145,3 +151,82 @@ async def _release(runtime: Runtime, redis_key: str, token: str) -> None:
         await runtime.redis.eval(_RELEASE_IF_OURS, 1, redis_key, token)
     except Exception:
         log.exception("could not release the write key %s (it expires in %s s)", redis_key, PENDING_TTL)
+
+
+# --- the skeleton of a write ---------------------------------------------------------------------
+
+R = TypeVar("R")
+S = TypeVar("S")
+G = TypeVar("G")
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """What the audit stream records of a write (`bot.services.audit.record_write`)."""
+
+    action: str
+    summary: Mapping[str, Any]
+    line: str
+    """The channel line, after the user's mention (plain text)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """Debitura applied the write: what the person is shown and what the audit records as its result."""
+
+    result: WriteResult
+    recorded: Mapping[str, Any]
+    line: str | None = None
+    """A channel line that says more than `Audit.line` (None: that one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reread(Generic[S]):
+    """How a write Debitura did not answer is resolved: re-read, and tell whether it is applied.
+
+    The three texts (mrkdwn, escaped) are the result when the re-read fails, shows nothing applied,
+    or confirms the write."""
+
+    what: str
+    """What is re-read, for the log ("the case", "the timeline")."""
+    read: Callable[[], Awaitable[S]]
+    applied: Callable[[S], bool]
+    unreadable: str
+    not_applied: str
+    confirmed: str
+    resolved: str = "case re-read"
+    """The audit result of a write confirmed by the re-read."""
+
+
+async def write_through(runtime: Runtime, *, case: Case, user_id: str, audit_as: Audit,
+                        send: Callable[[], Awaitable[R]], done: Callable[[R], Applied | G],
+                        reread: Reread[S]) -> WriteResult | G:
+    """Call Debitura once (`send`); on OutcomeUnknown re-read; audit what was applied; the result.
+
+    `done` turns Debitura's answer into `Applied`, or into anything else that applied nothing (the
+    fees' price-change gate), which is returned as it is, unaudited. Debitura's other errors propagate.
+    """
+    try:
+        response = await send()
+    except OutcomeUnknown:
+        log.warning("%s on case %s: outcome unknown; re-reading %s", audit_as.action, case.id, reread.what)
+        try:
+            fresh = await reread.read()
+        except DebituraError:
+            return WriteResult(ok=False, text=reread.unreadable)
+        if not reread.applied(fresh):
+            return WriteResult(ok=False, text=reread.not_applied)
+        await _record(runtime, case, user_id, audit_as, {"resolved": reread.resolved}, audit_as.line)
+        return WriteResult(ok=True, text=reread.confirmed)
+    outcome = done(response)
+    if not isinstance(outcome, Applied):
+        return outcome
+    await _record(runtime, case, user_id, audit_as, outcome.recorded, outcome.line or audit_as.line)
+    return outcome.result
+
+
+async def _record(runtime: Runtime, case: Case, user_id: str, audit_as: Audit, result: Mapping[str, Any],
+                  line: str) -> None:
+    await audit.record_write(runtime, user_id=user_id, action=audit_as.action, case_id=case.id,
+                             case_reference=case.reference, summary=audit_as.summary, result=result,
+                             line=line)

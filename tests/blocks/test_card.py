@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 
@@ -104,3 +105,12 @@ def test_sparse_case_does_not_crash() -> None:
     )
     assert_valid_message(card)
     assert CASE_ID in all_text(card)
+
+
+def test_card_says_demo_data_only_in_demo_mode() -> None:
+    demo = build_case_card(make_case(), CardOptions(today=TODAY, demo=True))
+    assert_valid_message(demo)
+    assert demo["blocks"][1]["type"] == "context"
+    assert "Demo data" in all_text({"blocks": demo["blocks"][1:2]})
+    plain = build_case_card(make_case(), CardOptions(today=TODAY))
+    assert "Demo data" not in json.dumps(plain)

@@ -194,3 +194,14 @@ async def test_payment_edit_buttons_follow_the_admin_default(
     assert "40.00" in shown
     assert (Action.EDIT_PAYMENT.value in shown) is buttons
     assert (Action.DELETE_PAYMENT.value in shown) is buttons
+
+
+@pytest.mark.parametrize("demo", [True, False])
+async def test_card_carries_the_demo_line_when_the_setting_says_so(
+    fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Redis, keys: Keys, demo: bool
+) -> None:
+    from bot.debitura.models import Case
+
+    runtime = make_runtime(redis=redis, keys=keys, slack=slack_client, handler=debitura, caseroom_demo=demo)
+    card = await commands.load_card(runtime, Case.model_validate(CASE), channel_id=None)
+    assert ("Demo data" in json.dumps(card["blocks"])) is demo

@@ -25,7 +25,8 @@ def test_ctl_actions(sandbox: SandboxHandle, capsys: pytest.CaptureFixture[str])
     assert isinstance(chat, dict) and chat["role"] == 1
     ctl(sandbox, capsys, "edit-chat", case["id"], chat["id"], "--message", "edited", "--seen")
     ctl(sandbox, capsys, "phase", case["reference"], "Enforcement")
-    ctl(sandbox, capsys, "timeline", case["id"], "Letter", "Letter sent", "--description", "2nd reminder")
+    ctl(sandbox, capsys, "timeline", case["id"], "Communication", "Letter sent",
+        "--description", "2nd reminder")
     with httpx.Client(base_url=sandbox.url, headers=sandbox.headers) as api:
         assert api.get(f"/cases/{case['id']}/chats").json()[-1]["message"] == "edited"
         body = api.get(f"/cases/{case['id']}/timeline").json()
@@ -55,3 +56,53 @@ def test_ctl_errors(sandbox: SandboxHandle, capsys: pytest.CaptureFixture[str]) 
     assert main(["--url", sandbox.url, "fault", "/me:bogus=1"]) == 2
     assert main(["--url", "http://127.0.0.1:9", "info"]) == 1
     assert "cannot reach" in capsys.readouterr().err
+
+
+def test_ctl_cases_prints_a_table_and_json_on_request(
+    sandbox: SandboxHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--url", sandbox.url, "cases"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    ours = sandbox.control.cases()
+    assert lines[0].split() == ["reference", "lifecycle", "remainder", "test", "partner", "reference", "id"]
+    assert len(lines) == len(ours) + 2  # header, one line per case, the count
+    first = ours[0]
+    assert lines[1].startswith(first["reference"]) and first["id"] in lines[1]
+    assert lines[-1].startswith(f"{len(ours)} case(s)")
+    full = ctl(sandbox, capsys, "cases", "--json", "--lifecycle", "Active")
+    assert isinstance(full, list) and {c["lifecycle"] for c in full} == {"Active"}
+
+
+def test_ctl_names_the_valid_lifecycles_and_timeline_types(
+    sandbox: SandboxHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = sandbox.case("Active")
+    assert main(["--url", sandbox.url, "lifecycle", case["reference"], "Frozen"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown lifecycle 'Frozen'" in err and "Active, Paused, Closed, Merged" in err
+    assert "{" not in err  # a sentence, not the raw JSON answer
+    assert main(["--url", sandbox.url, "cases", "--lifecycle", "Frozen"]) == 1
+    assert "known: PendingContractSigning" in capsys.readouterr().err
+    assert main(["--url", sandbox.url, "timeline", case["id"], "Letter", "Letter sent"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown timeline type 'Letter'" in err and "Communication" in err and "Note" in err
+    with httpx.Client(base_url=sandbox.url, headers=sandbox.headers) as api:
+        items = api.get(f"/cases/{case['id']}/timeline").json()["items"]
+        assert "Letter sent" not in [i["title"] for i in items]
+        ctl(sandbox, capsys, "timeline", case["id"], "communication", "Letter sent")  # any case
+        items = api.get(f"/cases/{case['id']}/timeline").json()["items"]
+        assert items[-1]["type"] == "Communication" and items[-1]["title"] == "Letter sent"
+
+
+def test_ctl_webhooks_lists_and_enables_subscriptions(
+    sandbox: SandboxHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with httpx.Client(base_url=sandbox.url, headers=sandbox.headers) as api:
+        hook = api.post("/webhooks", json={"url": "http://127.0.0.1:9/debitura/webhooks",
+                                           "events": ["case.updated"]}).json()
+        api.put(f"/webhooks/{hook['id']}", json={"isActive": False})
+        listed = ctl(sandbox, capsys, "webhooks")
+        assert isinstance(listed, list) and listed[0]["isActive"] is False and listed[0]["secret"] is None
+        enabled = ctl(sandbox, capsys, "webhooks", "--enable")
+        assert isinstance(enabled, dict) and [h["id"] for h in enabled["enabled"]] == [hook["id"]]
+        assert api.get(f"/webhooks/{hook['id']}").json()["isActive"] is True

@@ -96,7 +96,7 @@ def test_timeline_lifecycle_phase(api: httpx.Client, sandbox: SandboxHandle) -> 
     case = sandbox.case("Active")
     sandbox.control.add_timeline_item(
         case["id"],
-        "Letter",
+        "Communication",
         "Letter sent",
         "Second reminder",
         actor_type="Partner user",

@@ -154,6 +154,13 @@ def test_compose_redis_persists_and_caseroom_waits_for_it() -> None:
     assert app["environment"]["REDIS_URL"].startswith("redis://redis:")
 
 
+def test_compose_redis_is_reachable_from_the_host_on_loopback_only() -> None:
+    # README's Quickstart: `docker compose up -d redis`, then ./scripts/run outside Compose uses
+    # REDIS_URL=redis://localhost:6379/0; the port must be published, and only on loopback.
+    ports = [str(p) for p in compose()["services"]["redis"].get("ports", [])]
+    assert ports == ["127.0.0.1:6379:6379"]
+
+
 @pytest.mark.parametrize("service", ["caseroom", "sandbox"])
 def test_compose_commands_exist_in_the_cli(service: str) -> None:
     assert_caseroom_command(compose()["services"][service]["command"])

@@ -54,6 +54,7 @@ def sandbox_for_readme(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], 
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert f"Sandbox listening on http://127.0.0.1:{port}  api key: sandbox-key" in line, line
+        (err.parent / "sandbox.secret").write_text(proc.stdout.readline())
         yield proc, port, run_port, err
     finally:
         proc.terminate()
@@ -67,7 +68,10 @@ def test_readme_sandbox_flow_relays_a_creditor_chat(
     threaded_slack: ThreadedSlack, caseroom_proc: Any,
 ) -> None:
     _, port, run_port, err = sandbox_for_readme
-    found = wait(lambda: re.search(r"webhook secret for \S+: (\S+)", err.read_text()), 10, "the secret line")
+    # the line after "Sandbox listening on ...", as README shows
+    secret_file = err.parent / "sandbox.secret"
+    found = wait(lambda: re.search(r"webhook secret for \S+: (\S+)", secret_file.read_text()), 10,
+                 "the secret line")
     secret = found.group(1)
     sandbox_url = f"http://127.0.0.1:{port}"
     env = base_env(

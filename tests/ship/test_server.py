@@ -149,8 +149,9 @@ def test_server_socket_mode_reports_the_websocket_in_health(
     proc = caseroom_proc(["run", "--host", "127.0.0.1", "--port", str(port), "--no-relay"], env, port=port)
     proc.wait_ready()
     health = httpx.get(proc.url("/healthz")).json()
-    assert health["checks"]["process"]["detail"] == "socket"
-    assert health["checks"]["socket"] == {"ok": True, "detail": "connected"}
+    # no details in the answer (anyone may ask): the socket check is there, and ok
+    assert health == {"status": "ok", "checks": {"process": {"ok": True}, "redis": {"ok": True},
+                                                 "socket": {"ok": True}}}
     # Socket Mode serves no /slack/events: Slack talks over the websocket.
     assert httpx.post(proc.url("/slack/events"), content=b"{}").status_code == 404
     assert proc.terminate() == 0
@@ -215,8 +216,7 @@ def test_server_runs_the_relay_and_stops_it_on_sigterm(
                          base_env(threaded_slack), port=port)
     proc.wait_ready()
     relay = httpx.get(proc.url("/healthz")).json()["checks"]["relay"]
-    assert relay["ok"] is True, relay
-    assert "workers alive" in relay["detail"]
+    assert relay == {"ok": True}, relay  # why it would fail (workers alive...) goes to the log: test_web
     metrics = httpx.get(proc.url("/metrics")).text
     assert metric_value(metrics, "caseroom_relay_staleness_bound_seconds") is not None
     assert proc.terminate() == 0
@@ -235,8 +235,8 @@ def test_server_relay_alone_serves_webhooks_and_health_but_not_slack(
     proc = caseroom_proc(["relay", "--host", "127.0.0.1", "--port", str(port)], env, port=port)
     proc.wait_ready()
     health = httpx.get(proc.url("/healthz")).json()
-    assert health["checks"]["process"]["detail"] == "relay"
-    assert health["checks"]["relay"]["ok"] is True
+    assert health == {"status": "ok", "checks": {"process": {"ok": True}, "redis": {"ok": True},
+                                                 "relay": {"ok": True}}}
     assert httpx.post(proc.url("/slack/events"), content=b"{}").status_code == 404
     # a delivery with a bad signature is refused by the relay's webhook intake
     bad = httpx.post(proc.url("/debitura/webhooks"), content=b'{"id":"x"}',
