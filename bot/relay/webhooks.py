@@ -103,7 +103,7 @@ async def _queue(
     store = relay.store if relay is not None else RelayStore(runtime.redis, keys)
     try:
         if name == "case.assigned":
-            await runtime.redis.hsetnx(keys.case_state(case_id), "fs", f"{now:.3f}")
+            await store.cases.first_seen(case_id, now)
         await runtime.redis.delete(keys.relay_snapshot(case_id))
         await store.request_fetch(case_id, int(bits), now, source="webhook")
     except Exception:
