@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
 LAG_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600)
+LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class Metrics:
@@ -67,6 +68,15 @@ class Metrics:
         )
         self.webhooks = Counter(
             "caseroom_webhooks_total", "Debitura webhook deliveries", ["event", "outcome"], registry=r
+        )
+        self.loop_lag = Histogram(
+            "caseroom_event_loop_lag_seconds",
+            "How much later than asked the event loop woke a 0.1 s sleep (time spent without yielding)",
+            buckets=LOOP_LAG_BUCKETS, registry=r,
+        )
+        self.loop_lag_max = Gauge(
+            "caseroom_event_loop_lag_max_seconds", "The longest event loop lag since the process started",
+            registry=r,
         )
 
     def render(self) -> bytes:

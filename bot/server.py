@@ -28,6 +28,7 @@ from slack_sdk.errors import SlackApiError
 from bot.check import redact_url, slack_error
 from bot.config import Settings, secret_values
 from bot.logs import setup_logging
+from bot.loopwatch import LoopWatch
 from bot.relay import Relay
 from bot.relay.budget import RedisRateLimiter
 from bot.relay.webhooks import handle_webhook
@@ -192,10 +193,13 @@ async def serve(
     relay: Relay | None = None
     state: WebState | None = None
     serve_task: asyncio.Task[None] | None = None
+    watch: LoopWatch | None = None
     with _signal_handlers(loop, on_signal):
         try:
             sock = bind_socket(host, port)
             runtime = await build_runtime(settings)
+            watch = LoopWatch(runtime.metrics)  # caseroom_event_loop_lag_seconds: see bot/loopwatch.py
+            watch.start()
             state = WebState(runtime=runtime, mode=mode, webhook_handler=handle_webhook)
             if isinstance(runtime.limiter, RedisRateLimiter):
                 state.metric_refreshers.append(_budget_refresher(runtime.limiter))
@@ -251,6 +255,8 @@ async def serve(
             log.exception("Caseroom failed")
             return EXIT_STARTUP
         finally:
+            if watch is not None:
+                await watch.stop()  # before the drain, which waits for every task still running
             await _shutdown(state, server, serve_task, socket_handler, relay, runtime, signals.again)
             if sock is not None:
                 sock.close()
