@@ -155,8 +155,18 @@ async def main(args: argparse.Namespace) -> str:
         # (the relay schedules the newly seen cases and refreshes its plan at the end of the sweep).
         sweep_done: float | None = None
         bursts = 0
+        progress = 0.0
         while True:
             now = time.monotonic()
+            if now - progress >= 10:
+                progress = now
+                async with http.get(metrics_url) as resp:
+                    pages_so_far = sum(
+                        float(line.rsplit(" ", 1)[1]) for line in (await resp.text()).splitlines()
+                        if line.startswith('caseroom_debitura_requests_total{operation="list_cases"'))
+                recent = [lat for at, lat in acks if at > now - t0 - 10]
+                sys.stderr.write(f"{now - t0:.0f} s: {pages_so_far:.0f} list_cases requests; acks of the "
+                                 f"last 10 s: {len(recent)}, max {max(recent, default=0) * 1000:.0f} ms\n")
             if sweep_done is None and await redis.hget(keys.relay_sweep(), "full"):
                 sweep_done = now - t0
             if sweep_done is not None and now - t0 > sweep_done + args.after:
@@ -266,8 +276,8 @@ def write_results(report: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=16000)
-    parser.add_argument("--burst", type=int, default=10, help="concurrent commands per burst")
-    parser.add_argument("--every", type=float, default=0.5, help="seconds between bursts")
+    parser.add_argument("--burst", type=int, default=5, help="concurrent commands per burst")
+    parser.add_argument("--every", type=float, default=1.0, help="seconds between bursts")
     parser.add_argument("--after", type=float, default=10.0, help="seconds of bursts after the sweep")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--debug", action="store_true", help="PYTHONASYNCIODEBUG=1: log callbacks > 50 ms")
