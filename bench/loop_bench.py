@@ -161,12 +161,15 @@ async def main(args: argparse.Namespace) -> str:
             if now - progress >= 10:
                 progress = now
                 async with http.get(metrics_url) as resp:
-                    pages_so_far = sum(
-                        float(line.rsplit(" ", 1)[1]) for line in (await resp.text()).splitlines()
-                        if line.startswith('caseroom_debitura_requests_total{operation="list_cases"'))
+                    scraped = await resp.text()
+                listing = 'caseroom_debitura_requests_total{operation="list_cases"'
+                pages_so_far = sum(float(line.rsplit(" ", 1)[1]) for line in scraped.splitlines()
+                                   if line.startswith(listing))
                 recent = [lat for at, lat in acks if at > now - t0 - 10]
-                sys.stderr.write(f"{now - t0:.0f} s: {pages_so_far:.0f} list_cases requests; acks of the "
-                                 f"last 10 s: {len(recent)}, max {max(recent, default=0) * 1000:.0f} ms\n")
+                sys.stderr.write(
+                    f"{now - t0:.0f} s: {pages_so_far:.0f} list_cases requests; acks of the last 10 s: "
+                    f"{len(recent)}, max {max(recent, default=0) * 1000:.0f} ms; loop lag max so far "
+                    f"{(metric(scraped, 'caseroom_event_loop_lag_max_seconds') or 0) * 1000:.0f} ms\n")
             if sweep_done is None and await redis.hget(keys.relay_sweep(), "full"):
                 sweep_done = now - t0
             if sweep_done is not None and now - t0 > sweep_done + args.after:

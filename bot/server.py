@@ -198,8 +198,6 @@ async def serve(
         try:
             sock = bind_socket(host, port)
             runtime = await build_runtime(settings)
-            watch = LoopWatch(runtime.metrics)  # caseroom_event_loop_lag_seconds: see bot/loopwatch.py
-            watch.start()
             state = WebState(runtime=runtime, mode=mode, webhook_handler=handle_webhook)
             if isinstance(runtime.limiter, RedisRateLimiter):
                 state.metric_refreshers.append(_budget_refresher(runtime.limiter))
@@ -233,6 +231,10 @@ async def serve(
             )
             server = _Server(config)
             serve_task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
+            # caseroom_event_loop_lag_seconds (bot/loopwatch.py), from when requests are served: the
+            # start-up before (imports, the Bolt app) blocks the loop while nothing waits on it.
+            watch = LoopWatch(runtime.metrics)
+            watch.start()
             bound = sock.getsockname()
             log.info(
                 "Caseroom %s listening on http://%s:%s (%s)",
