@@ -48,6 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "RESULTS.md"
 SECTION = "## Event loop"
 SLOW = re.compile(r"Executing (.*) took (\d+\.\d+) seconds")
+TRACE = re.compile(r"loop-trace wall=(\S+) cpu=(\S+) (.*)")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -120,8 +121,11 @@ async def main(args: argparse.Namespace) -> str:
         }
         if args.debug:
             env["PYTHONASYNCIODEBUG"] = "1"
+        if args.trace:
+            env["LOOP_TRACE_MS"] = str(args.trace_ms)
         with open(log_path, "wb") as log:
-            command = [python(), "-m", "bot.cli", "run", "--mode", "http", "--host", "127.0.0.1",
+            entry = "bench.loop_trace" if args.trace else "bot.cli"
+            command = [python(), "-m", entry, "run", "--mode", "http", "--host", "127.0.0.1",
                        "--port", str(port)]
             proc = subprocess.Popen(
                 command, env=env, cwd="/tmp", stdout=log, stderr=log, stdin=subprocess.DEVNULL)
@@ -216,6 +220,12 @@ async def main(args: argparse.Namespace) -> str:
         if match:
             slow.append((float(match.group(2)), match.group(1)))
     slow.sort(reverse=True)
+    traced: list[tuple[float, float, str]] = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        found = TRACE.search(line)
+        if found:
+            traced.append((float(found.group(2)), float(found.group(1)), found.group(3)))
+    traced.sort(reverse=True)
 
     def row(label: str, values: list[float], target: str) -> str:
         if not values:
@@ -234,7 +244,7 @@ async def main(args: argparse.Namespace) -> str:
         f"Python {platform.python_version()}{', asyncio debug on' if args.debug else ''}. Command: "
         f"`.venv/bin/python -m bench.loop_bench --cases {args.cases} --burst {args.burst} "
         f"--every {args.every}"
-        f"{' --debug' if args.debug else ''}`.",
+        f"{' --debug' if args.debug else ''}{' --trace' if args.trace else ''}`.",
         "",
         f"Healthy {ready:.1f} s after the process started; the first full sweep ({pages} pages, "
         f"{watched} cases watched at the end) was recorded {sweep_done:.1f} s after start; bursts of "
@@ -258,6 +268,12 @@ async def main(args: argparse.Namespace) -> str:
     if args.debug:
         lines += ["", f"Callbacks asyncio saw run over 50 ms: {len(slow)}; the longest:", ""]
         lines += [f"- {sec * ms:.0f} ms: `{what[:160]}`" for sec, what in slow[:8]]
+    if args.trace:
+        cpu_over = [t for t in traced if t[0] >= 50]
+        lines += ["", f"Callbacks traced (bench/loop_trace.py, over {args.trace_ms:.0f} ms of wall or CPU "
+                  f"time): {len(traced)}; over 50 ms of the loop thread's CPU time: {len(cpu_over)}; "
+                  "the longest by CPU time (cpu / wall ms, where the task was before -> after):", ""]
+        lines += [f"- {cpu:.0f} / {wall:.0f} ms: `{what[:240]}`" for cpu, wall, what in traced[:8]]
     lines.append("")
     report = "\n".join(lines)
     if args.write:
@@ -284,6 +300,9 @@ if __name__ == "__main__":
     parser.add_argument("--after", type=float, default=10.0, help="seconds of bursts after the sweep")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--debug", action="store_true", help="PYTHONASYNCIODEBUG=1: log callbacks > 50 ms")
+    parser.add_argument("--trace", action="store_true",
+                        help="time every loop callback (wall and CPU), bench/loop_trace.py")
+    parser.add_argument("--trace-ms", type=float, default=20.0)
     parser.add_argument("--py-spy", help="path of py-spy: sample the process (raw folded stacks)")
     parser.add_argument("--py-spy-out", default="/tmp/loop_bench.folded")
     parser.add_argument("--label", default="this branch")

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.lowlevel
 import uvicorn
 from slack_sdk.errors import SlackApiError
 
@@ -220,6 +221,9 @@ async def serve(
                 else:
                     socket_handler = await _open_socket_mode(app, runtime)
                     state.socket_connected = socket_handler.client.is_connected
+            # httpx's transport (anyio) imports its asyncio backend lazily, 21 modules and about 100 ms of
+            # CPU at the first Debitura request, on the loop with Slack's requests waiting: do it now.
+            await anyio.lowlevel.checkpoint()
             if relay_enabled:
                 relay = Relay(runtime)
                 state.relay = relay  # set first: a failed start is still stopped on the way out

@@ -45,12 +45,14 @@ log = logging.getLogger(__name__)
 WATERMARK_OVERLAP = 120.0
 """Re-read this far below the watermark: dateUpdated of concurrent changes may land out of order."""
 MAX_PAGES_INCREMENTAL = 50
-SCHEDULE_CHUNK = 250
-"""Newly seen cases scheduled per Redis pipeline. The first full sweep of 16,000 cases sees 10,000 at
-once: in one pipeline, encoding 20,000 commands and decoding their answers held the event loop (and
-Slack's acks, in `caseroom run`) for about 2 s; in chunks, each round trip lets the loop run."""
-SCAN_CHUNK = 1000
-"""Schedule members read per ZSCAN when looking for watched cases missing from a full listing."""
+SCHEDULE_CHUNK = 100
+"""Newly seen cases scheduled per Redis pipeline (about 6 ms of work on the loop). The first full
+sweep of 16,000 cases sees 10,000 at once: in one pipeline, encoding 20,000 commands and decoding
+their answers held the event loop (and Slack's acks, in `caseroom run`) for about 2 s; in chunks,
+each round trip lets the loop run."""
+SCAN_CHUNK = 250
+"""Schedule members read per ZSCAN when looking for watched cases missing from a full listing (a reply
+of 1,000 members and scores took 23 ms to decode)."""
 
 
 class SweepInterrupted(Exception):
