@@ -11,6 +11,7 @@ long is our code; one whose wall time alone is long waited for the machine.
 from __future__ import annotations
 
 import asyncio.events
+import gc
 import os
 import sys
 import time
@@ -38,6 +39,20 @@ def describe(handle: asyncio.events.Handle) -> str:
 def install() -> None:
     original = asyncio.events.Handle._run
     limit = TRACE_MS / 1000
+    started = time.perf_counter()
+    collecting: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collecting[:] = [time.perf_counter()]
+        elif collecting:
+            took = time.perf_counter() - collecting[0]
+            if took >= limit / 4:
+                sys.stderr.write(f"loop-trace gc t={collecting[0] - started:.1f} "
+                                 f"generation={info['generation']} took={took * 1000:.1f} "
+                                 f"collected={info['collected']}\n")
+
+    gc.callbacks.append(on_gc)
 
     def timed(self: asyncio.events.Handle) -> None:
         before = describe(self)
@@ -45,7 +60,8 @@ def install() -> None:
         original(self)
         wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
         if wall >= limit or cpu >= limit:
-            sys.stderr.write(f"loop-trace wall={wall * 1000:.1f} cpu={cpu * 1000:.1f} {before} "
+            sys.stderr.write(f"loop-trace wall={wall * 1000:.1f} cpu={cpu * 1000:.1f} "
+                             f"t={time.perf_counter() - started:.1f} {before} "
                              f"-> {describe(self)}\n")
 
     asyncio.events.Handle._run = timed  # type: ignore[method-assign]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -35,6 +36,19 @@ SLOW_CALLBACK = 0.05
 WARN_LAG = 0.5
 """A lag this long is logged as a warning (at most once per WARN_EVERY seconds)."""
 WARN_EVERY = 60.0
+
+
+def freeze_startup_objects() -> None:
+    """Leave what start-up made (modules, the Bolt app, pydantic schemas: most of the process's objects)
+    out of the garbage collector's full collections from now on.
+
+    A full (generation 2) collection walks every tracked object, holding the GIL: in `caseroom run`
+    during a first sweep, one every few seconds took 260-370 ms, a stall of the event loop each
+    (bench/RESULTS.md, "Event loop"). Objects made at start-up live as long as the process; after
+    `gc.freeze()` the collections only walk what was made since.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class LoopWatch:

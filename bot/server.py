@@ -29,7 +29,7 @@ from slack_sdk.errors import SlackApiError
 from bot.check import redact_url, slack_error
 from bot.config import Settings, secret_values
 from bot.logs import setup_logging
-from bot.loopwatch import LoopWatch
+from bot.loopwatch import LoopWatch, freeze_startup_objects
 from bot.relay import Relay
 from bot.relay.budget import RedisRateLimiter
 from bot.relay.webhooks import handle_webhook
@@ -234,6 +234,7 @@ async def serve(
                 timeout_graceful_shutdown=GRACEFUL_HTTP_SECONDS, server_header=False,
             )
             server = _Server(config)
+            freeze_startup_objects()
             serve_task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
             # caseroom_event_loop_lag_seconds (bot/loopwatch.py), from when requests are served: the
             # start-up before (imports, the Bolt app) blocks the loop while nothing waits on it.

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 
 import pytest
 
-from bot.loopwatch import WARN_LAG, LoopWatch
+from bot.loopwatch import WARN_LAG, LoopWatch, freeze_startup_objects
 from bot.metrics import Metrics
 
 
@@ -90,3 +91,12 @@ async def test_with_asyncio_debug_slow_callbacks_are_reported_from_50_ms() -> No
     finally:
         loop.set_debug(was_debug)
         loop.slow_callback_duration = was_slow
+
+
+def test_start_up_objects_are_frozen_out_of_full_collections() -> None:
+    assert gc.get_freeze_count() == 0
+    try:
+        freeze_startup_objects()
+        assert gc.get_freeze_count() > 1000  # the modules and objects of this process so far
+    finally:
+        gc.unfreeze()
