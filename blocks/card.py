@@ -228,6 +228,7 @@ def build_case_card(case: Case, options: CardOptions, validation: ValidationStat
     if options.shared and options.shared_by:
         blocks.append(context(f"Shared by <@{esc(options.shared_by)}>"))
     blocks.extend(card_buttons(case, options))
-    fallback = truncate(f"Case {case_title(case)}: {lifecycle_text(case)}, outstanding "
+    # format_money escapes the currency itself: escape the other parts, not the whole (once only).
+    fallback = truncate(f"Case {esc(case_title(case))}: {esc(lifecycle_text(case))}, outstanding "
                         f"{format_money(case.remainder, currency)}", MAX_FALLBACK_TEXT)
-    return {"text": esc(fallback), "blocks": blocks}
+    return {"text": fallback, "blocks": blocks}

@@ -22,6 +22,7 @@ from blocks.text import (
     button,
     context,
     esc,
+    format_amount,
     format_money,
     one_line,
     plural,
@@ -131,14 +132,29 @@ class TimelineEntry:
     type: str = ""
 
 
+def _timeline_groups(entries: Sequence[TimelineEntry]) -> list[Sequence[TimelineEntry]]:
+    ordered = sorted(entries, key=lambda e: e.date)
+    return [ordered[start:start + TIMELINE_ITEMS_PER_MESSAGE]
+            for start in range(0, len(ordered), TIMELINE_ITEMS_PER_MESSAGE)]
+
+
+def _timeline_summary(reference: str, group: Sequence[TimelineEntry]) -> str:
+    first = one_line(group[0].title) or "timeline update"
+    more = f" (+{len(group) - 1} more)" if len(group) > 1 else ""
+    return f"{reference}: {first}{more}"
+
+
+def timeline_summaries(*, reference: str, entries: Sequence[TimelineEntry]) -> list[str]:
+    """Plain text (not escaped), one per message of `build_timeline_messages`: for the feed line."""
+    return [_timeline_summary(reference, group) for group in _timeline_groups(entries)]
+
+
 def build_timeline_messages(*, reference: str, entries: Sequence[TimelineEntry]) -> list[Message]:
     """A burst of timeline items grouped into as few messages as Slack's block limit allows."""
     if not entries:
         return []
-    ordered = sorted(entries, key=lambda e: e.date)
     out: list[Message] = []
-    for start in range(0, len(ordered), TIMELINE_ITEMS_PER_MESSAGE):
-        group = ordered[start:start + TIMELINE_ITEMS_PER_MESSAGE]
+    for group in _timeline_groups(entries):
         heading = f":spiral_note_pad: *{plural(len(group), 'timeline update')}* on {esc(reference)}"
         blocks: list[Block] = [section(heading)]
         for e in group:
@@ -148,9 +164,7 @@ def build_timeline_messages(*, reference: str, entries: Sequence[TimelineEntry])
             blocks.append(section(truncate(text, MAX_SECTION_TEXT)))
             who = esc(one_line(e.actor)) or "System"
             blocks.append(context(f"{who} · {_when(e.date)}"))
-        first = esc(one_line(group[0].title) or "timeline update")
-        more = f" (+{len(group) - 1} more)" if len(group) > 1 else ""
-        out.append((truncate(f"{esc(reference)}: {first}{more}", MAX_FALLBACK_TEXT), blocks))
+        out.append((truncate(esc(_timeline_summary(reference, group)), MAX_FALLBACK_TEXT), blocks))
     return out
 
 
@@ -168,16 +182,23 @@ def build_phase_message(*, reference: str, old: str, new: str, at: float) -> Mes
     return f"{esc(reference)}: phase {old_t} → {new_t}", [section(line), context(_when(at))]
 
 
+def payment_summary(*, reference: str, amount: str, currency: str, deleted: bool) -> str:
+    """Plain text (not escaped): the payment message's notification text, and its feed line."""
+    money = format_amount(amount or None)
+    if amount and currency:
+        money += f" {currency}"
+    return f"{reference}: payment of {money} {'deleted' if deleted else 'registered'}"
+
+
 def build_payment_message(
     *, reference: str, amount: str, currency: str, recipient: str, method: str, date: float, deleted: bool
 ) -> Message:
     money = format_money(amount or None, currency or None)
+    text = esc(payment_summary(reference=reference, amount=amount, currency=currency, deleted=deleted))
     if deleted:
         line = f":wastebasket: Payment of *{money}* on {esc(reference)} was deleted"
-        text = f"{esc(reference)}: payment of {money} deleted"
     else:
         line = f":moneybag: Payment of *{money}* registered on {esc(reference)}"
-        text = f"{esc(reference)}: payment of {money} registered"
     details = [p for p in (esc(recipient) and f"to {esc(recipient)}", esc(method), _when(date)) if p]
     return text, [section(line), context(" · ".join(details))]
 
@@ -203,7 +224,10 @@ def build_reopened_message(*, reference: str, lifecycle: str, at: float) -> Mess
 
 
 def build_feed_line(*, reference: str, summary: str, channel_id: str | None) -> str:
-    """One mrkdwn line for the feed channel, linking the case channel when there is one."""
+    """One mrkdwn line for the feed channel, linking the case channel when there is one.
+
+    `summary` is plain text (`Delivery.feed`): it is escaped here, once. Never pass a message's
+    `text`, which is escaped already (`R&D` would show as `R&amp;D`)."""
     where = f"<#{channel_id}>" if channel_id else esc(reference)
     return truncate(f"{where} · {esc(one_line(summary))}", MAX_FALLBACK_TEXT)
 

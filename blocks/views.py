@@ -88,15 +88,17 @@ def pack_rows(rows: Sequence[str], *, max_blocks: int, more: str = "… and {n} 
 # --- usage and notices ------------------------------------------------------------------------------
 
 def usage_lines(command: str) -> list[str]:
-    c = esc(command)
-    return [
+    """The usage, as mrkdwn: the `<case>` placeholders are escaped like any text (Slack would read
+    `<...>` as a link or a mention)."""
+    c = command
+    return [esc(line) for line in (
         f"`{c} <case>` shows the case card. A case is a Debitura reference (`Q8OAXF3W`), a case id, "
         f"`partner:<your ref>` or `creditor:<creditor id>:<their ref>`; leave it out in a case's channel.",
         f"`{c} list [status ...] [page N]` your cases · `{c} find <ref1,ref2,...>` look up your references",
         f"`{c} timeline|payments|files|period|validation <case>` details",
         f"`{c} note <case> [text]` add a note · `{c} pay|chat|close|activate|fees|upload <case>` open a form",
         f"`{c} follow <case>` join the case's channel · `{c} unfollow <case>` stop relaying it",
-    ]
+    )]
 
 
 def build_usage(command: str, *, problem: str | None = None, example: str | None = None) -> Message:
@@ -194,9 +196,12 @@ def build_find_result(refs: Sequence[str], found: dict[str, Case], *, command: s
 # --- per-case views -----------------------------------------------------------------------------------
 
 def _case_view(case: Case, what: str, body: list[Block], channel_id: str | None) -> Message:
-    """A per-case view: a header naming it, the body, and a "Back to the case" button."""
+    """A per-case view: a header naming it, the body, and a "Back to the case" button.
+
+    The header is plain text (shown as typed); `text`, the notification, is mrkdwn: escaped."""
     back = actions([button("Back to the case", Action.SHOW_CARD, case_ref(case, channel_id).encode_value())])
-    return message(f"{what} of {case_title(case)}", [header(f"{what} · {case_title(case)}"), *body, back])
+    title = case_title(case)
+    return message(f"{what} of {esc(title)}", [header(f"{what} · {title}"), *body, back])
 
 
 def build_timeline(case: Case, timeline: Timeline, *, channel_id: str | None = None) -> Message:

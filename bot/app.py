@@ -17,7 +17,7 @@ from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 
 from blocks.ids import Action, Callback, Shortcut
-from bot.listeners import cards, commands, errors, modals, relay_actions
+from bot.listeners import cards, commands, errors, events, modals, relay_actions
 from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.store.keys import SLACK_EVENT_DEDUPE_TTL
@@ -207,9 +207,11 @@ def _dedupe_middleware(
 
 
 def _register_listeners(app: AsyncApp, runtime: Runtime) -> None:
-    """Errors first (the global handler), then commands, read-side, write modals, relay buttons."""
+    """Errors first (the global handler), then commands, read-side, write modals, relay buttons, and
+    the people events (user_change)."""
     errors.register(app, runtime)
     commands.register(app, runtime)
     cards.register(app, runtime)
     modals.register(app, runtime)
     relay_actions.register(app, runtime)
+    events.register(app, runtime)

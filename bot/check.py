@@ -3,8 +3,9 @@
 Checks, in order (a check that depends on an earlier failed one is skipped, not failed twice):
 settings; Slack auth.test and the granted bot scopes against the manifest's; the Socket Mode app
 token or the HTTP signing secret; Debitura GET /me and GET /users; Redis PING, version and
-persistence; the Debitura webhook subscription; the admin settings; the relay's request budget and
-the staleness it can hold.
+persistence; the Debitura webhook subscription; the admin settings (a failure when neither is set);
+the feed channel (a failure when shared with another organisation); the relay's request budget and
+the staleness it can hold; whether the last Debitura listing of each kind was cut short.
 
 `caseroom check --create-webhook https://host/debitura/webhooks` creates the subscription and prints
 its secret once. Exit status: 0 when nothing failed (warnings allowed), 1 otherwise.
@@ -25,8 +26,8 @@ import redis.asyncio as aioredis
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import ConfigError, Settings, load_settings
-from bot.debitura.client import DebituraClient
+from bot.config import ADMIN_EVERYONE, ConfigError, Settings, load_settings
+from bot.debitura.client import MAX_PAGES, DebituraClient
 from bot.debitura.errors import ApiError, DebituraError, TransportError, Unauthorized
 from bot.debitura.models import CreateWebhookRequest, Webhook, WebhookEventType
 from bot.debitura.ratelimit import UnlimitedLimiter
@@ -34,6 +35,7 @@ from bot.relay.budget import background_limit
 from bot.relay.scheduler import Policy, budget_day, policy_from_settings
 from bot.relay.status import measured_costs
 from bot.store.keys import Keys
+from bot.store.listings import truncated_listings
 
 # The bot scopes Caseroom needs; manifest.yml declares exactly these (tests/ship/test_manifest.py).
 REQUIRED_SCOPES: tuple[str, ...] = (
@@ -181,7 +183,9 @@ class Checker:
         await self._guard("redis", self.check_redis, "check REDIS_URL")
         await self._guard("webhooks", self.check_webhooks, "see README.md, Webhooks")
         await self._guard("admins", self.check_admins, "see README.md, Security")
+        await self._guard("feed channel", self.check_feed_channel, "see README.md, Security")
         await self._guard("relay budget", self.check_budget, "see README.md, Scaling out")
+        await self._guard("listings", self.check_listings, "check REDIS_URL")
         return self.report
 
     # --- Slack ---------------------------------------------------------------------------------
@@ -432,10 +436,18 @@ class Checker:
         s = self.settings
         if not s.caseroom_admin_users and not s.caseroom_admin_group:
             self.report.add(
-                "admins", Mark.WARN,
-                "neither CASEROOM_ADMIN_USERS nor CASEROOM_ADMIN_GROUP is set: everyone may close cases, "
-                "activate them, change fees and edit or delete payments",
-                "set CASEROOM_ADMIN_USERS (Slack user ids) or CASEROOM_ADMIN_GROUP (a user group id)",
+                "admins", Mark.FAIL,
+                "neither CASEROOM_ADMIN_USERS nor CASEROOM_ADMIN_GROUP is set: nobody may close cases, "
+                "activate them, change fees or edit or delete payments",
+                "set CASEROOM_ADMIN_USERS (Slack user ids) or CASEROOM_ADMIN_GROUP (a user group id); "
+                "CASEROOM_ADMIN_USERS=* lets everyone",
+            )
+            return
+        if ADMIN_EVERYONE in s.caseroom_admin_users:
+            self.report.add(
+                "admins", Mark.OK,
+                "CASEROOM_ADMIN_USERS=*: everyone who may use Caseroom may also close cases, activate them, "
+                "change fees and edit or delete payments",
             )
             return
         parts = []
@@ -457,6 +469,38 @@ class Checker:
             members = resp.get("users") or []
             parts.append(f"group {s.caseroom_admin_group} with {len(members)} member(s)")
         self.report.add("admins", Mark.OK, "; ".join(parts))
+
+    async def check_feed_channel(self) -> None:
+        """CASEROOM_FEED_CHANNEL must be a channel Caseroom is in, shared with no other organisation."""
+        from bot.services.sharing import shared_outside
+
+        channel_id = self.settings.caseroom_feed_channel
+        if not channel_id:
+            return
+        if not self.slack_ok:
+            self.report.add("feed channel", Mark.SKIP, "needs Slack")
+            return
+        try:
+            resp = await self.slack.conversations_info(channel=channel_id)
+        except SlackApiError as exc:
+            self.report.add("feed channel", Mark.FAIL,
+                            f"CASEROOM_FEED_CHANNEL {channel_id}: Slack says {slack_error(exc)}",
+                            "use the channel's id (C...) and add Caseroom to the channel")
+            return
+        channel = resp.get("channel") or {}
+        name = f"#{channel.get('name') or channel_id}"
+        if shared_outside(channel):
+            self.report.add("feed channel", Mark.FAIL,
+                            f"{name} is shared with another organisation (Slack Connect): Caseroom posts "
+                            "nothing there",
+                            "point CASEROOM_FEED_CHANNEL at a channel of your own workspace, or stop sharing "
+                            "this one")
+            return
+        if not channel.get("is_member"):
+            self.report.add("feed channel", Mark.FAIL, f"Caseroom is not a member of {name}",
+                            f"invite Caseroom to {name} (/invite @Caseroom)")
+            return
+        self.report.add("feed channel", Mark.OK, f"{name}, not shared outside the workspace")
 
     # --- budget --------------------------------------------------------------------------------
 
@@ -500,6 +544,27 @@ class Checker:
                 f"{detail}; every case checked at least every {_duration(policy.quiet_interval)} "
                 f"(the budget could hold {_duration(policy.bound)}){usage_text}",
             )
+
+    async def check_listings(self) -> None:
+        """Whether the last Debitura listing of each kind was cut short (recorded by the running bot)."""
+        if not self.redis_ok:
+            self.report.add("listings", Mark.SKIP, "needs Redis")
+            return
+        cut = await truncated_listings(self.redis, Keys(self.settings.caseroom_redis_prefix))
+        if not cut:
+            self.report.add("listings", Mark.OK, "no Debitura listing was cut short")
+            return
+        reasons = {"max_pages": f"stopped at {MAX_PAGES} pages", "repeated_page": "a page came back twice"}
+        parts = [
+            f"the last {t.listing} listing stopped after {t.pages} page(s) "
+            f"({reasons.get(t.reason, t.reason)}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t.at))})"
+            for t in cut
+        ]
+        self.report.add(
+            "listings", Mark.WARN, "; ".join(parts),
+            "Debitura's paging (totalPages) did not end; cases past the cut are not seen. Tell Debitura; "
+            "the line clears when a listing of that kind ends normally",
+        )
 
     async def _usage_text(self) -> str:
         from bot.metrics import Metrics

@@ -6,6 +6,7 @@ class (see `settings_table`). Secrets are `SecretStr`: they never show in reprs,
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -15,6 +16,9 @@ from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_valida
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_RELAY_LIFECYCLES = ("Active", "Paused", "NeedsAdditionalDetails", "PendingVerification")
+ADMIN_EVERYONE = "*"
+"""CASEROOM_ADMIN_USERS=* : every user who may use Caseroom may also do the admin-only writes."""
+_SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]+")
 
 
 class LogFormat(StrEnum):
@@ -61,7 +65,8 @@ class Settings(BaseSettings):
     )
     caseroom_admin_users: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Slack user ids allowed to close, activate, change fees and edit/delete payments.",
+        description="Slack user ids allowed to close, activate, change fees and edit/delete payments; "
+        "`*` allows everyone. With neither this nor CASEROOM_ADMIN_GROUP set, nobody may.",
     )
     caseroom_admin_group: str | None = Field(
         default=None, description="Slack user group id whose members are admins (see above)."
@@ -175,6 +180,17 @@ class Settings(BaseSettings):
     def _lists(cls, v: Any) -> Any:
         return _split_list(v)
 
+    @field_validator("caseroom_admin_users")
+    @classmethod
+    def _admin_ids(cls, v: list[str]) -> list[str]:
+        if ADMIN_EVERYONE in v and len(v) > 1:
+            raise ValueError(f"is either {ADMIN_EVERYONE} (everyone) or Slack user ids, not both")
+        bad = [item for item in v if item != ADMIN_EVERYONE and not _SLACK_USER_ID.fullmatch(item)]
+        if bad:
+            shown = ", ".join(bad[:3])
+            raise ValueError(f"must be Slack user ids (U0123ABCD) or {ADMIN_EVERYONE}; not {shown}")
+        return v
+
     @field_validator("caseroom_feed_channel", "caseroom_admin_group")
     @classmethod
     def _blank_none(cls, v: str | None) -> str | None:
@@ -199,6 +215,7 @@ ENV_HINTS = {
     "debitura_api_key": "your Debitura API key (Partner Portal > API Keys)",
     "debitura_api_url": "a URL such as https://collectionpartner-api.debitura.com",
     "redis_url": "a URL such as redis://localhost:6379/0",
+    "caseroom_admin_users": "comma-separated Slack user ids such as U012ABCDEF, or * for everyone",
 }
 
 

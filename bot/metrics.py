@@ -75,8 +75,14 @@ class Metrics:
             buckets=LOOP_LAG_BUCKETS, registry=r,
         )
         self.loop_lag_max = Gauge(
-            "caseroom_event_loop_lag_max_seconds", "The longest event loop lag since the process started",
-            registry=r,
+            "caseroom_event_loop_lag_max_seconds",
+            "The longest event loop lag since the process started serving", registry=r,
+        )
+        self.listing_truncated = Counter(
+            "caseroom_debitura_listing_truncated_total",
+            "Debitura listings stopped before totalPages said they were done (a repeated page, or "
+            "MAX_PAGES); listing is cases|users|relay_sweep|relay_full_sweep, reason max_pages|repeated_page",
+            ["listing", "reason"], registry=r,
         )
 
     def render(self) -> bytes:

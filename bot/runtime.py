@@ -25,6 +25,7 @@ from bot.debitura.client import DebituraClient, RetryPolicy
 from bot.debitura.ratelimit import Priority, RateLimiter
 from bot.metrics import Metrics
 from bot.store.keys import Keys
+from bot.store.listings import record_listing_end
 
 INTERACTIVE_RETRY = RetryPolicy(max_wait=5.0)
 """People wait on these calls: a longer Debitura 429 is reported to them, not slept through."""
@@ -121,6 +122,8 @@ async def build_runtime(settings: Settings, *, limiter: RateLimiter | None = Non
         metrics=metrics,
         # A person is waiting: sleep through short 429s only; longer ones become "try again in N s".
         retry_policy=INTERACTIVE_RETRY,
+        # A listing cut short (repeated page, MAX_PAGES) is kept for `caseroom check`.
+        on_listing_end=lambda end: record_listing_end(redis, keys, end),
     )
     return Runtime(
         settings=settings,

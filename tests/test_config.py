@@ -44,6 +44,16 @@ def test_config_lists_split_on_commas_and_semicolons(monkeypatch: pytest.MonkeyP
     assert s.caseroom_relay_lifecycles == ["Active"]
 
 
+def test_config_admin_users_take_ids_or_a_lone_star(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CASEROOM_ADMIN_USERS", " * ")
+    assert load_settings(**REQUIRED).caseroom_admin_users == ["*"]
+    for bad, words in (("*, U012ABCDEF", "not both"), ("jane.doe", "Slack user ids")):
+        monkeypatch.setenv("CASEROOM_ADMIN_USERS", bad)
+        with pytest.raises(ConfigError, match="CASEROOM_ADMIN_USERS") as info:
+            load_settings(**REQUIRED)
+        assert words in str(info.value)
+
+
 def test_config_app_token_selects_socket_mode_and_empty_values_count_as_unset(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -24,12 +24,15 @@ import logging
 import mimetypes
 import os
 import random
+import re
 import time
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -87,8 +90,8 @@ if TYPE_CHECKING:
     from bot.metrics import Metrics
 
 __all__ = [
-    "ALLOWED_UPLOAD_EXTENSIONS", "BATCH_REFERENCE_LIMIT", "MAX_UPLOAD_BYTES", "DebituraClient",
-    "RetryPolicy",
+    "ALLOWED_UPLOAD_EXTENSIONS", "BATCH_REFERENCE_LIMIT", "LISTINGS", "MAX_PAGES", "MAX_UPLOAD_BYTES",
+    "DebituraClient", "ListingEnd", "PageGuard", "RetryPolicy", "Truncated",
 ]
 
 log = logging.getLogger(__name__)
@@ -102,9 +105,16 @@ MAX_IDEMPOTENCY_KEY = 255
 MAX_PAGE_SIZE = 100
 PARSE_OFF_LOOP_BYTES = 32 * 1024
 """Response bodies from this size on are validated in a worker thread (about 3 ms of work and more)."""
+MAX_PAGES = 2_000
+"""The most pages one listing follows, whatever ``totalPages`` says. 2,000 pages of 100 are 200,000
+cases, over ten times the largest portfolio Caseroom is measured with (bench/RESULTS.md: 16,000 cases,
+153 pages per full listing); and
+2,000 requests are one minute of Debitura's per-minute limit (docs/debitura/REFERENCE.md, section 2),
+so a listing that would never end costs at most that much of the key's budget."""
 DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30)
 
 Sleep = Callable[[float], Awaitable[None]]
+ListingHook = Callable[["ListingEnd"], Awaitable[None]]
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
@@ -152,12 +162,134 @@ class _Call:
     allow_status: frozenset[int] = frozenset()
 
 
-def _segment(value: str, what: str) -> str:
-    """One URL path segment, exactly as given (``/``, ``&``, spaces, ``%`` all escaped)."""
-    text = str(value)
-    if not text.strip():
-        raise ClientValidationError(f"{what} must not be empty", field=what)
+class Shape(Enum):
+    """The documented shape of a value that travels in a URL (docs/debitura/REFERENCE.md, openapi.yaml)."""
+
+    GUID = "a GUID (such as 3fa85f64-5717-4562-b3fc-2c963f66afa6)"
+    """Case, payment, webhook and webhook event ids, creditor ids (``format: uuid``)."""
+    CASE_REFERENCE = "a Debitura reference: 8 letters or digits (such as Q8OAXF3W)"
+    TEXT = "free text"
+    """Our own (partner) and the creditor's references: chosen by people; only what is unsafe is refused."""
+
+
+GUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+CASE_REFERENCE_RE = re.compile(r"[A-Za-z0-9]{8}")
+MAX_PARTNER_REFERENCE = 128
+"""CollectionPartnerReference is at most 128 characters (REFERENCE.md 8.5, StartCaseRequest)."""
+MAX_CREDITOR_REFERENCE = 256
+"""Not documented; twice the partner reference's bound (a creditor's invoice number, in practice)."""
+_PATH_UNSAFE = ("/", "\\")
+
+
+def text_problem(value: str, *, max_length: int) -> str | None:
+    """Why ``value`` cannot be sent as a reference at all (None when it can).
+
+    Empty or blank, longer than ``max_length``, control characters (line breaks, tabs, NUL, DEL...)
+    or unpaired surrogates (which have no UTF-8 form, so no URL form either).
+    """
+    if not value.strip():
+        return "is empty"
+    if len(value) > max_length:
+        return f"is longer than {max_length} characters"
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        return "contains control characters (line breaks, tabs...)"
+    return None
+
+
+def path_problem(value: str) -> str | None:
+    """Why ``value`` cannot be one URL path segment even when percent-encoded (None when it can).
+
+    ``quote(..., safe="")`` keeps ``.`` and ``..``, which URL resolution removes or turns into "one
+    level up" (``partner:..`` became ``GET /cases``); ``/`` and ``\\`` are decoded into separators by
+    some servers and proxies even when sent as ``%2F`` / ``%5C``.
+    """
+    if value in (".", ".."):
+        return "is a dot segment ('.' or '..')"
+    if any(ch in value for ch in _PATH_UNSAFE):
+        return "contains '/' or '\\'"
+    return None
+
+
+def shape_problem(value: str, shape: Shape, *, max_length: int = MAX_PARTNER_REFERENCE) -> str | None:
+    """Why ``value`` does not have the documented ``shape`` (None when it has). ``max_length`` is for TEXT."""
+    if shape is Shape.GUID:
+        return None if GUID_RE.fullmatch(value) else f"is not {shape.value}"
+    if shape is Shape.CASE_REFERENCE:
+        return None if CASE_REFERENCE_RE.fullmatch(value) else f"is not {shape.value}"
+    return text_problem(value, max_length=max_length)
+
+
+def _segment(value: str, what: str, shape: Shape = Shape.GUID, *, max_length: int = MAX_PARTNER_REFERENCE
+             ) -> str:
+    """The one helper that turns a value into one URL path segment.
+
+    Raises ClientValidationError (nothing is sent) when the value does not have its documented
+    shape or could not stay a single segment; otherwise percent-encodes everything but letters,
+    digits and ``-._~``.
+    """
+    text = value if isinstance(value, str) else str(value)
+    problem = shape_problem(text, shape, max_length=max_length) or path_problem(text)
+    if problem is not None:
+        raise ClientValidationError(f"{what} {problem}", field=what)
     return quote(text, safe="")
+
+
+def _guid(value: str, what: str) -> str:
+    """A GUID that travels in a query parameter, checked like a path segment."""
+    text = value if isinstance(value, str) else str(value)
+    if not GUID_RE.fullmatch(text):
+        raise ClientValidationError(f"{what} is not {Shape.GUID.value}", field=what)
+    return text
+
+
+class Truncated(StrEnum):
+    """Why a listing stopped before the API said it was done (the metric's closed label values)."""
+
+    MAX_PAGES = "max_pages"
+    REPEATED_PAGE = "repeated_page"
+
+
+LISTINGS = ("cases", "users", "relay_sweep", "relay_full_sweep")
+"""The listings that report how they ended: the closed label values of
+caseroom_debitura_listing_truncated_total."""
+
+
+@dataclass(frozen=True)
+class ListingEnd:
+    """How one listing ended: ``truncated`` is None when the API said there was nothing more."""
+
+    listing: str
+    pages: int
+    truncated: Truncated | None = None
+
+
+class PageGuard:
+    """Keeps a listing from following a misbehaving ``totalPages`` forever.
+
+    ``repeated(ids)`` after each page read: True when the page holds the same ids as the one before (a
+    server ignoring ``Page`` answers page 1 again and again); ``last_page(page)`` before asking for
+    the next: True at ``max_pages``. Either sets ``reason``. An empty page already ends a listing
+    (``has_more``).
+    """
+
+    def __init__(self, max_pages: int = MAX_PAGES) -> None:
+        self.max_pages = max_pages
+        self.reason: Truncated | None = None
+        self._previous: frozenset[str] | None = None
+
+    def repeated(self, ids: Iterable[str]) -> bool:
+        current = frozenset(ids)
+        if current and current == self._previous:
+            self.reason = Truncated.REPEATED_PAGE
+            return True
+        self._previous = current
+        return False
+
+    def last_page(self, page: int) -> bool:
+        if page >= self.max_pages:
+            self.reason = Truncated.MAX_PAGES
+            return True
+        return False
 
 
 def _bool(value: bool) -> str:
@@ -196,6 +328,7 @@ class DebituraClient:
         sleep: Sleep = asyncio.sleep,
         retry_policy: RetryPolicy | None = None,
         limits: httpx.Limits | None = None,
+        on_listing_end: ListingHook | None = None,
         _http: httpx.AsyncClient | None = None,
     ) -> None:
         url = str(base_url).strip()
@@ -210,6 +343,8 @@ class DebituraClient:
         self.metrics = metrics
         self.retry = retry_policy or RetryPolicy(max_retries=max_retries)
         self._sleep = sleep
+        self.on_listing_end = on_listing_end
+        """Told how every full listing (iter_users, iter_cases, the relay's sweeps) ended."""
         if _http is not None:
             self._http = _http
             self._owns_http = False
@@ -231,7 +366,8 @@ class DebituraClient:
         """The same client (same pool, limiter, metrics) with another limiter priority (and retry policy)."""
         return DebituraClient(
             self.base_url, self._api_key, limiter=self.limiter, priority=priority, metrics=self.metrics,
-            sleep=self._sleep, retry_policy=retry_policy or self.retry, _http=self._http,
+            sleep=self._sleep, retry_policy=retry_policy or self.retry, on_listing_end=self.on_listing_end,
+            _http=self._http,
         )
 
     async def aclose(self) -> None:
@@ -425,18 +561,23 @@ class DebituraClient:
         )
         return await self._get_model(call, UserPage)
 
-    async def iter_users(self, *, page_size: int = 100) -> AsyncIterator[User]:
+    async def iter_users(self, *, page_size: int = 100, max_pages: int = MAX_PAGES) -> AsyncIterator[User]:
+        """Every team member, page after page (at most ``max_pages``; a repeated page ends it too)."""
+        guard = PageGuard(max_pages)
         page = 1
         while True:
             result = await self.list_users(page=page, page_size=page_size)
+            if guard.repeated(user.id for user in result.users):
+                break
             for user in result.users:
                 yield user
-            if not result.has_more(page, page_size, len(result.users)):
-                return
+            if not result.has_more(page, page_size, len(result.users)) or guard.last_page(page):
+                break
             page += 1
+        await self.end_listing(ListingEnd("users", page, guard.reason))
 
-    async def all_users(self, *, page_size: int = 100) -> list[User]:
-        return [user async for user in self.iter_users(page_size=page_size)]
+    async def all_users(self, *, page_size: int = 100, max_pages: int = MAX_PAGES) -> list[User]:
+        return [user async for user in self.iter_users(page_size=page_size, max_pages=max_pages)]
 
     # ------------------------------------------------------------------ cases
 
@@ -477,8 +618,10 @@ class DebituraClient:
         debtor_ids: Iterable[str] | None = None,
         division_ids: Iterable[str] | None = None,
         include_test_cases: bool = False,
+        max_pages: int = MAX_PAGES,
     ) -> AsyncIterator[Case]:
-        """Every case matching the filters, page after page."""
+        """Every case matching the filters, page after page (at most ``max_pages``; a repeated page
+        ends it too)."""
         filters: dict[str, Any] = {
             "statuses": list(statuses) if statuses is not None else None, "sort": sort,
             "ids": list(ids) if ids is not None else None,
@@ -486,14 +629,35 @@ class DebituraClient:
             "division_ids": list(division_ids) if division_ids is not None else None,
             "include_test_cases": include_test_cases,
         }
+        guard = PageGuard(max_pages)
         page = 1
         while True:
             result = await self.list_cases(page=page, page_size=page_size, **filters)
+            if guard.repeated(case.id for case in result.cases):
+                break
             for case in result.cases:
                 yield case
-            if not result.has_more(page, page_size, len(result.cases)):
-                return
+            if not result.has_more(page, page_size, len(result.cases)) or guard.last_page(page):
+                break
             page += 1
+        await self.end_listing(ListingEnd("cases", page, guard.reason))
+
+    async def end_listing(self, end: ListingEnd) -> None:
+        """Report how a listing ended: a cut-short one is logged (once) and counted; then the hook."""
+        if end.truncated is not None:
+            log.warning(
+                "Debitura %s listing stopped after %d pages (%s): totalPages would have us read on",
+                end.listing, end.pages, end.truncated.value,
+                extra={"listing": end.listing, "pages": end.pages, "reason": end.truncated.value},
+            )
+            if self.metrics is not None:
+                self.metrics.listing_truncated.labels(end.listing, end.truncated.value).inc()
+        if self.on_listing_end is None:
+            return
+        try:
+            await self.on_listing_end(end)
+        except Exception as exc:  # recording is best effort; the listing itself succeeded
+            log.warning("could not record how the %s listing ended: %s", end.listing, type(exc).__name__)
 
     async def get_case(self, case_id: str) -> Case:
         call = _Call(
@@ -502,20 +666,43 @@ class DebituraClient:
         return await self._get_model(call, Case)
 
     async def get_case_by_reference(self, reference: str) -> Case:
-        path = f"cases/case-reference/{_segment(reference.strip(), 'reference')}"
+        path = f"cases/case-reference/{_segment(reference.strip(), 'reference', Shape.CASE_REFERENCE)}"
         call = _Call(
             "get_case_by_reference", "GET", path, retry_safe=True, subject=f"Case {reference.strip()}"
         )
         return await self._get_model(call, Case)
 
     async def get_case_by_partner_reference(self, reference: str) -> Case:
-        """Exact match on our own reference (sent as one URL-encoded path segment, unchanged)."""
-        path = f"cases/by-partner-reference/{_segment(reference, 'reference')}"
-        call = _Call(
-            "get_case_by_partner_reference", "GET", path, retry_safe=True,
-            subject=f"Case with partner reference {reference}",
-        )
+        """Exact match on our own reference (sent as one URL-encoded path segment, unchanged).
+
+        Our references are free text. One that cannot be a path segment (``.``, ``..``, or holding
+        ``/`` or ``\\``) is looked up with the batch endpoint instead, where it travels as a query
+        parameter (NotFound when the answer leaves it out); only one that can travel neither way
+        (such a reference with a comma too) is refused.
+        """
+        subject = f"Case with partner reference {reference}"
+        problem = text_problem(reference, max_length=MAX_PARTNER_REFERENCE)
+        if problem is None and path_problem(reference) is not None:
+            if "," in reference:
+                problem = "contains a comma and '/', '\\' or is '.' or '..' (it cannot be looked up)"
+            else:
+                found = await self._partner_batch([reference])
+                if reference not in found:
+                    raise NotFound(404, operation="get_case_by_partner_reference", subject=subject)
+                return found[reference]
+        if problem is not None:
+            raise ClientValidationError(f"reference {problem}", field="reference")
+        path = f"cases/by-partner-reference/{_segment(reference, 'reference', Shape.TEXT)}"
+        call = _Call("get_case_by_partner_reference", "GET", path, retry_safe=True, subject=subject)
         return await self._get_model(call, Case)
+
+    async def _partner_batch(self, chunk: Sequence[str]) -> dict[str, Case]:
+        call = _Call(
+            "get_cases_by_partner_references", "GET", "cases/by-partner-reference",
+            params=(("references", ",".join(chunk)),), retry_safe=True,
+        )
+        response = await self._send(call)
+        return await self._parse_off_loop(call, response, _CASE_MAP.validate_json)
 
     async def get_cases_by_partner_references(self, references: Iterable[str]) -> dict[str, Case]:
         """Cases for many of our references; unknown ones are left out.
@@ -528,13 +715,7 @@ class DebituraClient:
         single = [r for r in unique if "," in r]
         found: dict[str, Case] = {}
         for start in range(0, len(batched), BATCH_REFERENCE_LIMIT):
-            chunk = batched[start:start + BATCH_REFERENCE_LIMIT]
-            call = _Call(
-                "get_cases_by_partner_references", "GET", "cases/by-partner-reference",
-                params=(("references", ",".join(chunk)),), retry_safe=True,
-            )
-            response = await self._send(call)
-            found.update(await self._parse_off_loop(call, response, _CASE_MAP.validate_json))
+            found.update(await self._partner_batch(batched[start:start + BATCH_REFERENCE_LIMIT]))
         for reference in single:
             try:
                 found[reference] = await self.get_case_by_partner_reference(reference)
@@ -545,9 +726,13 @@ class DebituraClient:
     async def get_case_by_creditor_reference(self, reference: str, creditor_id: str) -> Case:
         if not reference.strip() or not str(creditor_id).strip():
             raise ClientValidationError("both the creditor reference and the creditor id are required")
+        problem = text_problem(reference, max_length=MAX_CREDITOR_REFERENCE)
+        if problem is not None:
+            raise ClientValidationError(f"the creditor reference {problem}", field="reference")
         call = _Call(
             "get_case_by_creditor_reference", "GET", "cases/by-creditor-reference",
-            params=(("reference", reference), ("creditorId", str(creditor_id))), retry_safe=True,
+            params=(("reference", reference), ("creditorId", _guid(creditor_id, "creditor_id"))),
+            retry_safe=True,
             subject=f"Case with creditor reference {reference}",
         )
         return await self._get_model(call, Case)
@@ -750,7 +935,7 @@ class DebituraClient:
     ) -> list[WebhookEventRecord]:
         if not str(case_id).strip():
             raise ClientValidationError("case_id is required to list webhook events", field="case_id")
-        params: list[tuple[str, str]] = [("caseId", str(case_id))]
+        params: list[tuple[str, str]] = [("caseId", _guid(case_id, "case_id"))]
         if since is not None:
             params.append(("since", since.isoformat() if isinstance(since, datetime) else since))
         call = _Call(

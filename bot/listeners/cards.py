@@ -4,7 +4,8 @@ Open (a list row), Back to the case, Timeline, Payments, Files, Follow, Share in
 list's Previous / Next. Each acks at once, then answers through the action's response_url:
 - views and cards open as new ephemeral messages (the card stays where it was);
 - Previous / Next replace the list message;
-- Share in channel posts the card `in_channel`, for everyone, only because someone clicked it.
+- Share in channel posts the card `in_channel`, for everyone, only because someone clicked it, and
+  never into a channel shared with another organisation (`bot.services.sharing`).
 
 The write buttons (OPEN_*, EDIT_PAYMENT, DELETE_PAYMENT) belong to `bot.listeners.modals`.
 """
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from blocks.ids import Action
 from blocks.metadata import CaseRef, ListPage, MetadataError
 from bot.listeners.commands import answer, follow_case, load_card, load_list, load_view, send
-from bot.services import identity
+from bot.services import identity, sharing
 from bot.services.errors import BadInput, report
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
 
         async def work() -> Message:
             ref = decode_case(body)
-            await identity.check_user(runtime, user_id)
+            await identity.check_user(runtime, user_id, write=True)
             case = await runtime.debitura.get_case(ref.id)
             return await follow_case(runtime, case, user_id=user_id)
 
@@ -95,7 +96,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         user_id, channel_id = user_and_channel(body)
         try:
             ref = decode_case(body)
-            await identity.check_user(runtime, user_id)
+            await identity.check_user(runtime, user_id, write=True)
+            # Slack Connect rule: never into a channel another organisation shares (or one we cannot see).
+            await sharing.require_internal(runtime, channel_id)
             case = await runtime.debitura.get_case(ref.id)
             card = await load_card(runtime, case, channel_id=channel_id, shared_by=user_id)
         except Exception as exc:

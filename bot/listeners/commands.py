@@ -347,7 +347,9 @@ async def run_command(runtime: Runtime, client: AsyncWebClient, parsed: ParsedCo
         await open_write_modal(runtime, client, kind=sub, case_ref=parsed.ref, trigger_id=inv.trigger_id,
                                user_id=inv.user_id, channel_id=inv.channel_id)
         return None
-    await identity.check_user(runtime, inv.user_id)
+    # A note is a write, and follow invites the user into a channel of debtor data: both re-read an
+    # old cached profile (identity.WRITE_MAX_AGE).
+    await identity.check_user(runtime, inv.user_id, write=sub in ("note", "follow"))
     if sub == "list":
         request = ListPage(st=parsed.statuses, page=parsed.page)
         return await load_list(runtime, request, channel_id=inv.channel_id, command=inv.command)

@@ -269,8 +269,9 @@ async def guarded(runtime: Runtime, key: str, operation: Callable[[], Awaitable[
 
 
 async def allowed(runtime: Runtime, user_id: str, kind: str) -> None:
-    """Refuse guests, other organisations and (for admin-only writes) non-admins."""
-    await identity.check_user(runtime, user_id)
+    """Refuse guests, other organisations and (for admin-only writes) non-admins; the Slack profile is
+    re-read when older than identity.WRITE_MAX_AGE."""
+    await identity.check_user(runtime, user_id, write=True)
     if kind in ADMIN_ONLY:
         await identity.require_admin(runtime, user_id, ADMIN_ONLY[kind])
 

@@ -33,7 +33,7 @@ from bot.relay.diff import CaseState
 from bot.relay.model import CaseSnap, Delivery
 from bot.relay.slackio import ChannelUnavailable, RetryLater, SlackIO, SlackRefused, retry_after_of, status_of
 from bot.relay.store import RelayStore, hget, hgetall
-from bot.services import channels
+from bot.services import channels, sharing
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -45,6 +45,8 @@ MAX_BACKOFF = 300.0
 PENDING = "pending"
 HISTORY_SLACK = 30.0
 """Look this far before the pending mark in the history (clock skew between hosts and Slack)."""
+SHARED_EXTERNALLY = "channel_shared_externally"
+"""Dead-letter reason: the target channel is shared with another organisation (Slack Connect)."""
 
 
 @dataclass
@@ -175,6 +177,29 @@ class Deliverer:
         except (TimeoutError, OSError) as exc:
             raise RetryLater(0, f"channel op {type(exc).__name__}") from None
 
+    async def _refuse_shared(self, channel_id: str, item: Delivery) -> None:
+        """The Slack Connect rule for every relay target: nothing goes into a channel shared with another
+        organisation (conversations.info, cached CHANNEL_SHARING_TTL). A channel Caseroom cannot see is
+        left to the post itself (channel_not_found / not_in_channel repair the channel)."""
+        try:
+            found = await sharing.channel_sharing(self.runtime, channel_id)
+        except SlackApiError as exc:
+            error = channels.slack_error(exc)
+            if status_of(exc) == 429 or error == "ratelimited":
+                raise RetryLater(retry_after_of(exc), "conversations.info 429") from None
+            if error in ("missing_scope", "invalid_auth", "not_allowed_token_type"):
+                raise SlackRefused(error) from None
+            raise RetryLater(0, f"conversations.info {error or status_of(exc)}") from None
+        except (TimeoutError, OSError) as exc:
+            raise RetryLater(0, f"conversations.info {type(exc).__name__}") from None
+        if found is sharing.Sharing.EXTERNAL:
+            log.error("refused to relay into channel %s: it is shared with another organisation (Slack "
+                      "Connect), and case data stays inside the workspace. Remove the other organisation "
+                      "from the channel%s.", channel_id,
+                      ", or set CASEROOM_FEED_CHANNEL to an internal channel" if item.op == "feed" else "",
+                      extra={"item": item.id, "case_id": item.case_id, "channel": channel_id})
+            raise SlackRefused(SHARED_EXTERNALLY)
+
     async def _ensure_channel(self, item: Delivery) -> str:
         snap = await self._case(item)
         result: list[str] = []
@@ -190,6 +215,9 @@ class Deliverer:
         """Deliver one item; returns (record to write, feed line to queue)."""
         runtime = self.runtime
         if item.op == "topic":
+            current = await channels.channel_for_case(runtime, item.case_id)
+            if current is not None and not current.archived:
+                await self._refuse_shared(current.id, item)
             await self._channel_op(lambda: channels.set_topic(runtime, item.case_id, item.text))
             if item.case is not None and item.case.assignee_email:
                 email = item.case.assignee_email
@@ -244,6 +272,7 @@ class Deliverer:
                 return item.id, f"{channel_p}|{ts}|{item.version}"
         channel_id = await channel_of()
         for attempt in range(2):
+            await self._refuse_shared(channel_id, item)
             await redis.hset(relayed_key, item.id, f"{PENDING}|{channel_id}|{self.clock():.3f}")
             try:
                 ts = await self.slack.post(channel_id, text=item.text, blocks=item.blocks, item_id=item.id,
@@ -277,6 +306,7 @@ class Deliverer:
         if version == item.version:
             self.stats.skipped += 1
             return None
+        await self._refuse_shared(channel_id, item)
         try:
             await self.slack.update(channel_id, ts, text=item.text, blocks=item.blocks, item_id=target,
                                     case_id=item.case_id)

@@ -26,6 +26,8 @@ from blocks.relay import (
     build_reopened_message,
     build_timeline_messages,
     build_topic,
+    payment_summary,
+    timeline_summaries,
 )
 from bot.relay.model import CaseSnap, ChatSnap, Delivery, PaymentSnap, TimelineSnap, short_hash
 
@@ -253,12 +255,13 @@ def diff_case(
             entries = [TimelineEntry(date=i.date, title=i.title, description=i.description, actor=i.actor,
                                      type=i.type) for i in fresh]
             messages = build_timeline_messages(reference=ref, entries=entries)
+            summaries = timeline_summaries(reference=ref, entries=entries)  # plain: the feed escapes once
             ordered = sorted(fresh, key=lambda i: i.date)
             group_id = short_hash("".join(i.fingerprint for i in ordered), 16)
-            for n, (text, blocks) in enumerate(messages):
+            for n, ((text, blocks), summary) in enumerate(zip(messages, summaries, strict=True)):
                 out.append(Delivery(id=f"tl:{group_id}:{n}", case_id=case_id, kind="timeline", op="post",
                                     text=text, blocks=blocks, at=max(i.date for i in ordered), path=path,
-                                    case=case, feed=text))
+                                    case=case, feed=summary))
         new_state.baselined.add("timeline")
 
     # --- payments --------------------------------------------------------------------------------------
@@ -273,9 +276,10 @@ def diff_case(
                 text, blocks = build_payment_message(reference=ref, amount=p.amount, currency=p.currency,
                                                      recipient=p.recipient, method=p.method, date=p.date,
                                                      deleted=False)
+                feed = payment_summary(reference=ref, amount=p.amount, currency=p.currency, deleted=False)
                 out.append(Delivery(id=f"pay:{p.id}", case_id=case_id, kind="payment", op="post", text=text,
                                     blocks=blocks, at=p.created or p.date or now, path=path, case=case,
-                                    feed=text))
+                                    feed=feed))
         if not baseline:
             for f, value in sorted(seen.items()):
                 if not f.startswith("p") or f in current:
@@ -283,8 +287,9 @@ def diff_case(
                 amount, _, currency = value.partition("|")
                 text, blocks = build_payment_message(reference=ref, amount=amount, currency=currency,
                                                      recipient="", method="", date=now, deleted=True)
+                feed = payment_summary(reference=ref, amount=amount, currency=currency, deleted=True)
                 out.append(Delivery(id=f"paydel:{f[1:]}", case_id=case_id, kind="payment_deleted", op="post",
-                                    text=text, blocks=blocks, at=now, path=path, case=case, feed=text))
+                                    text=text, blocks=blocks, at=now, path=path, case=case, feed=feed))
                 seen_del.append(f)
         new_state.baselined.add("payments")
 

@@ -215,7 +215,8 @@ class Delivery(BaseModel):
     blocks: list[dict[str, Any]] = Field(default_factory=list)
     version: str = ""
     feed: str = ""
-    """One mrkdwn line for the feed channel ("" = none); `{channel}` is replaced with the link."""
+    """What the feed channel says about this delivery ("" = none), as plain text: `build_feed_line`
+    escapes it (once) and links the case channel."""
     at: float = 0.0
     """When the event happened (unix seconds), for the lag metric."""
     path: str = "poll"

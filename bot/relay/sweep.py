@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.debitura.client import MAX_PAGES, ListingEnd, PageGuard
 from bot.debitura.errors import DebituraError, RateLimited
 from bot.relay.fetch import relayed_lifecycle
 from bot.relay.model import CaseSnap, Want, snapshot_case
@@ -98,6 +99,8 @@ class Sweeper:
         self.lifecycles = set(runtime.settings.caseroom_relay_lifecycles)
         self.stats = SweepStats()
         self.on_requested: Callable[[], None] = lambda: None
+        self.max_pages = MAX_PAGES
+        """The most pages one sweep reads, whatever totalPages says (bot.debitura.client.MAX_PAGES)."""
 
     async def due(self) -> str | None:
         """"full", "incremental" or None, from the times recorded in Redis (shared by all processes)."""
@@ -124,6 +127,8 @@ class Sweeper:
         page = 1
         self._first_sight = []
         client = self.runtime.debitura_background
+        # totalPages is not trusted: a repeated page or MAX_PAGES ends the listing (and is reported).
+        guard = PageGuard(self.max_pages)
         while True:
             try:
                 result = await client.list_cases(page=page, page_size=LIST_PAGE_SIZE, sort="DateUpdated:desc")
@@ -136,6 +141,8 @@ class Sweeper:
                 raise SweepInterrupted(30.0) from None
             self.stats.pages += 1
             cases = result.cases
+            if guard.repeated(c.id for c in cases):
+                break
             snaps = [snapshot_case(c) for c in cases]
             await self._consider(snaps)
             listed.update(c.id for c in cases)
@@ -145,14 +152,19 @@ class Sweeper:
                 break
             if not full and (oldest < watermark - WATERMARK_OVERLAP or page >= MAX_PAGES_INCREMENTAL):
                 break
+            if guard.last_page(page):
+                break
             page += 1
+        listing = "relay_full_sweep" if full else "relay_sweep"
+        await client.end_listing(ListingEnd(listing, page, guard.reason))
         await self._schedule_first_sight()
         mapping = {"wm": f"{min(newest, started):.3f}", "inc": f"{started:.3f}"}
         if full:
             mapping["full"] = f"{started:.3f}"
             mapping[FULL_PAGES_FIELD] = str(page)  # what a full listing costs (Policy.full_pages)
             self.stats.full += 1
-            await self._missing(listed)
+            if guard.reason is None:  # only a complete listing tells which cases are gone
+                await self._missing(listed)
         else:
             self.stats.incremental += 1
             # What incremental sweeps really cost feeds the budget plan (Policy.incremental_pages).

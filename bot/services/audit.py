@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError
 
 from blocks.text import esc, one_line, truncate
+from bot.services import sharing
+from bot.services.errors import slack_error_code
 from bot.store.keys import AUDIT_STREAM_MAXLEN
 
 if TYPE_CHECKING:
@@ -110,6 +112,17 @@ async def post_channel_line(runtime: Runtime, *, case_id: str, text: str) -> Non
     if channel.archived:
         return
     channel_id = channel.id
+    try:  # the Slack Connect rule, as for the relay: no case data into a channel shared outside
+        shared = await sharing.channel_sharing(runtime, channel_id) is sharing.Sharing.EXTERNAL
+    except Exception as exc:
+        why = slack_error_code(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+        log.warning("could not check whether %s is shared outside the workspace (%s); audit line not "
+                    "posted", channel_id, why)
+        return
+    if shared:
+        log.warning("audit line not posted in %s: the channel is shared with another organisation",
+                    channel_id)
+        return
     try:
         await runtime.slack.chat_postMessage(channel=channel_id, text=text, unfurl_links=False,
                                              unfurl_media=False)

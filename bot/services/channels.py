@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 from bot.debitura.models import Case
 from bot.relay.model import CaseSnap, snapshot_case
 from bot.relay.store import get, hget, hgetall
+from bot.services import sharing
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -104,7 +105,10 @@ async def _info(runtime: Runtime, channel_id: str) -> dict[str, Any] | None:
             return None
         raise
     channel = resp.get("channel")
-    return channel if isinstance(channel, dict) else None
+    if not isinstance(channel, dict):
+        return None
+    await sharing.remember(runtime, channel_id, channel)  # the relay's Slack Connect check, for free
+    return channel
 
 
 async def _unarchive(runtime: Runtime, channel_id: str) -> None:
@@ -234,6 +238,7 @@ async def _create(runtime: Runtime, snap: CaseSnap) -> CaseChannel:
         channel_id = str(channel["id"])
         real_name = str(channel.get("name") or name)
         await _record(runtime, snap.id, channel_id, real_name, real_name, archived=False)
+        await sharing.remember(runtime, channel_id, channel)
         log.info("created case channel", extra={"case_id": snap.id, "channel": channel_id})
         return CaseChannel(id=channel_id, name=real_name, case_id=snap.id, created=True)
     raise RuntimeError(f"no free channel name for case {snap.reference or snap.id} "

@@ -3,13 +3,18 @@
 - `check_user()` refuses people from another organisation (Slack Connect: their team is not the
   bot's team, nor in the bot's Enterprise Grid org), guests (`is_restricted` /
   `is_ultra_restricted`), bots and deactivated accounts. Profiles come from `users.info` and are
-  cached in Redis (`Keys.slack_user`, `USER_CACHE_TTL`).
+  cached in Redis (`Keys.slack_user`, `USER_CACHE_TTL`) for reads; a write
+  (`check_user(..., write=True)`, and `team_member()`) re-reads the profile when the cached one is
+  older than `WRITE_MAX_AGE`, and a `user_change` event drops it (`forget_user`), so a member turned
+  guest, moved to another organisation or deactivated is refused at their next write.
 - `team_member()` maps a Slack user to a Debitura team member by email (`GET /users`), cached in
   one Redis hash (`Keys.debitura_users`) refreshed at most once a minute on a miss, so a newly added
-  team member is found without waiting for the cache to expire.
+  team member is found without waiting for the cache to expire, and re-read when older than
+  `WRITE_MAX_AGE` (a write by someone removed from the team is refused within that time).
 - `is_admin()` / `require_admin()`: CASEROOM_ADMIN_USERS ids, or members of CASEROOM_ADMIN_GROUP
-  (`usergroups.users.list`, cached 5 minutes); when neither is set, everyone is an admin (and
-  `caseroom check` warns about it).
+  (`usergroups.users.list`, cached 5 minutes). Closed by default: when neither is set nobody is an
+  admin (the refusal names the settings, and `caseroom check` fails); `CASEROOM_ADMIN_USERS=*`
+  makes everyone an admin.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from blocks.text import esc
+from bot.config import ADMIN_EVERYONE
 from bot.services.errors import Refused
 from bot.store.keys import SLACK_TEAM_TTL, USER_CACHE_TTL, USERGROUP_CACHE_TTL
 
@@ -34,6 +40,9 @@ log = logging.getLogger(__name__)
 REFRESHED_FIELD = "\x00refreshed"
 """Field of the Debitura users hash holding the unix time of the last refresh (not an email)."""
 MIN_REFRESH_INTERVAL = 60.0
+WRITE_MAX_AGE = 5 * 60.0
+"""Seconds: before a write, a cached Slack profile or Debitura team list older than this is re-read
+(users.info is Tier 4; GET /users then costs at most one listing per 5 minutes for all processes)."""
 
 
 class SlackUser(BaseModel):
@@ -51,13 +60,15 @@ class SlackUser(BaseModel):
     is_restricted: bool = False
     is_ultra_restricted: bool = False
     is_stranger: bool = False
+    fetched: float = 0.0
+    """Unix time of the users.info answer this came from (0: unknown, treated as old)."""
 
     @property
     def is_guest(self) -> bool:
         return self.is_restricted or self.is_ultra_restricted
 
     @classmethod
-    def from_api(cls, user: dict[str, Any]) -> SlackUser:
+    def from_api(cls, user: dict[str, Any], *, fetched: float = 0.0) -> SlackUser:
         profile = user.get("profile") or {}
         enterprise = user.get("enterprise_user") or {}
         return cls(
@@ -72,6 +83,7 @@ class SlackUser(BaseModel):
             is_restricted=bool(user.get("is_restricted")),
             is_ultra_restricted=bool(user.get("is_ultra_restricted")),
             is_stranger=bool(user.get("is_stranger")),
+            fetched=fetched,
         )
 
 
@@ -82,19 +94,30 @@ class BotTeam(BaseModel):
     enterprise_id: str | None = None
 
 
-async def slack_user(runtime: Runtime, user_id: str) -> SlackUser:
-    """The Slack profile of `user_id`, from the Redis cache or `users.info`."""
+async def slack_user(runtime: Runtime, user_id: str, *, max_age: float | None = None) -> SlackUser:
+    """The Slack profile of `user_id`, from the Redis cache or `users.info`.
+
+    `max_age` (seconds): a cached profile read longer ago than this is read again.
+    """
     key = runtime.keys.slack_user(user_id)
     cached = await runtime.redis.get(key)
     if cached:
         try:
-            return SlackUser.model_validate_json(cached)
+            found = SlackUser.model_validate_json(cached)
         except ValueError:
             log.warning("ignoring a malformed cached Slack profile for %s", user_id)
+        else:
+            if max_age is None or time.time() - found.fetched <= max_age:
+                return found
     response = await runtime.slack.users_info(user=user_id)
-    user = SlackUser.from_api(dict(response.get("user") or {}))
+    user = SlackUser.from_api(dict(response.get("user") or {}), fetched=time.time())
     await runtime.redis.set(key, user.model_dump_json(), ex=USER_CACHE_TTL)
     return user
+
+
+async def forget_user(runtime: Runtime, user_id: str) -> None:
+    """Drop the cached profile (Slack said it changed): the next check reads users.info again."""
+    await runtime.redis.delete(runtime.keys.slack_user(user_id))
 
 
 async def bot_team(runtime: Runtime) -> BotTeam:
@@ -131,9 +154,13 @@ def refusal(user: SlackUser, team: BotTeam) -> str | None:
     return None
 
 
-async def check_user(runtime: Runtime, user_id: str) -> SlackUser:
-    """The user's profile, or Refused when they may not use Caseroom at all."""
-    user = await slack_user(runtime, user_id)
+async def check_user(runtime: Runtime, user_id: str, *, write: bool = False) -> SlackUser:
+    """The user's profile, or Refused when they may not use Caseroom at all.
+
+    `write=True` before anything done in the user's name (a Debitura write, a card shared into a
+    channel): the profile is re-read when the cached one is older than WRITE_MAX_AGE.
+    """
+    user = await slack_user(runtime, user_id, max_age=WRITE_MAX_AGE if write else None)
     why = refusal(user, await bot_team(runtime))
     if why is not None:
         raise Refused(why)
@@ -163,8 +190,11 @@ async def refresh_team_members(runtime: Runtime) -> dict[str, User]:
     return by_email
 
 
-async def find_team_member(runtime: Runtime, email: str) -> User | None:
-    """The Debitura team member with this email (case-insensitive), or None."""
+async def find_team_member(runtime: Runtime, email: str, *, max_age: float | None = None) -> User | None:
+    """The Debitura team member with this email (case-insensitive), or None.
+
+    `max_age` (seconds): a match from a team list older than this is checked against a fresh list.
+    """
     from bot.debitura.models import User
 
     wanted = email.strip().lower()
@@ -172,27 +202,31 @@ async def find_team_member(runtime: Runtime, email: str) -> User | None:
         return None
     key = runtime.keys.debitura_users()
     cached, refreshed = await runtime.redis.hmget(key, [wanted, REFRESHED_FIELD])
-    if cached:
+    try:
+        age = time.time() - float(refreshed) if refreshed else None
+    except ValueError:
+        age = None
+    if cached and (max_age is None or (age is not None and age <= max_age)):
         try:
             return User.model_validate_json(cached)
         except ValueError:
             log.warning("ignoring a malformed cached Debitura user")
-    try:
-        last = float(refreshed) if refreshed else 0.0
-    except ValueError:
-        last = 0.0
-    if refreshed and time.time() - last < MIN_REFRESH_INTERVAL:
+    if not cached and age is not None and age < MIN_REFRESH_INTERVAL:
         return None
     return (await refresh_team_members(runtime)).get(wanted)
 
 
 async def team_member(runtime: Runtime, user_id: str) -> User:
-    """The Debitura team member for a Slack user, or Refused saying why there is none."""
-    user = await check_user(runtime, user_id)
+    """The Debitura team member for a Slack user, or Refused saying why there is none.
+
+    For writes (chats and activations are sent as this member): the Slack profile and the team list
+    are re-read when older than WRITE_MAX_AGE.
+    """
+    user = await check_user(runtime, user_id, write=True)
     if not user.email:
         raise Refused("Caseroom cannot see your Slack email address, so it cannot tell who you are in "
                       "Debitura. Nothing was sent.")
-    member = await find_team_member(runtime, user.email)
+    member = await find_team_member(runtime, user.email, max_age=WRITE_MAX_AGE)
     if member is None:
         raise Refused(f"Your Slack email ({esc(user.email)}) does not match any member of your Debitura "
                       "team, so this cannot be sent in your name. Nothing was sent. Ask a Debitura admin to "
@@ -203,7 +237,13 @@ async def team_member(runtime: Runtime, user_id: str) -> User:
 # --- admins ---------------------------------------------------------------------------------------
 
 def admins_configured(runtime: Runtime) -> bool:
+    """True when CASEROOM_ADMIN_USERS (ids or `*`) or CASEROOM_ADMIN_GROUP is set."""
     return bool(runtime.settings.caseroom_admin_users or runtime.settings.caseroom_admin_group)
+
+
+def admins_open(runtime: Runtime) -> bool:
+    """CASEROOM_ADMIN_USERS=* : everyone who may use Caseroom is an admin."""
+    return ADMIN_EVERYONE in runtime.settings.caseroom_admin_users
 
 
 async def usergroup_members(runtime: Runtime, group_id: str) -> frozenset[str]:
@@ -223,10 +263,9 @@ async def usergroup_members(runtime: Runtime, group_id: str) -> frozenset[str]:
 
 
 async def is_admin(runtime: Runtime, user_id: str) -> bool:
+    """Closed by default: False for everyone when no admin setting is set."""
     settings = runtime.settings
-    if not admins_configured(runtime):
-        return True
-    if user_id in settings.caseroom_admin_users:
+    if admins_open(runtime) or user_id in settings.caseroom_admin_users:
         return True
     if settings.caseroom_admin_group:
         return user_id in await usergroup_members(runtime, settings.caseroom_admin_group)
@@ -235,6 +274,9 @@ async def is_admin(runtime: Runtime, user_id: str) -> bool:
 
 async def require_admin(runtime: Runtime, user_id: str, what: str) -> None:
     """Raise Refused unless `user_id` is an admin. `what` completes "Only Caseroom admins can ..."."""
+    if not admins_configured(runtime):
+        raise Refused(f"Only Caseroom admins can {what}, and none are set: ask your IT admin to set "
+                      "CASEROOM_ADMIN_USERS or CASEROOM_ADMIN_GROUP. Nothing was changed.")
     if not await is_admin(runtime, user_id):
         raise Refused(f"Only Caseroom admins can {what}. Ask one of them, or ask to be added to the admin "
                       "group.")

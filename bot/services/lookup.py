@@ -4,7 +4,10 @@ A ref is one of:
 - a Debitura reference: 8 letters or digits (`Q8OAXF3W`), any case assigned to us;
 - a case GUID (`3fa85f64-5717-4562-b3fc-2c963f66afa6`);
 - `partner:<our reference>` (the collection-partner reference; quote it when it has spaces:
-  `partner:"112179442 & 112179443"`);
+  `partner:"112179442 & 112179443"`). Free text, so only what cannot be sent is refused here:
+  blank, over 128 characters, control characters (line breaks, tabs), `.` or `..` alone, and a
+  `/` or `\\` together with a comma (bot.debitura.client sends a reference with `/` or `\\` as a
+  query parameter, which a comma would split);
 - `creditor:<creditor id>:<creditor reference>`;
 - nothing, inside a case's channel (the channel's case).
 
@@ -19,6 +22,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from blocks.text import esc
+from bot.debitura.client import MAX_CREDITOR_REFERENCE, MAX_PARTNER_REFERENCE, path_problem, text_problem
 from bot.services.errors import BadInput, NotInCaseChannel
 
 if TYPE_CHECKING:
@@ -27,8 +31,6 @@ if TYPE_CHECKING:
 
 REFERENCE_RE = re.compile(r"^[A-Za-z0-9]{8}$")
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-MAX_PARTNER_REFERENCE = 128
-MAX_CREDITOR_REFERENCE = 256
 MAX_BATCH = 100
 
 REF_HELP = (
@@ -75,6 +77,9 @@ def parse_ref(text: str) -> CaseQuery:
             raise _bad(raw, "`partner:` needs your reference after it")
         if len(value) > MAX_PARTNER_REFERENCE:
             raise _bad(raw, f"partner references are at most {MAX_PARTNER_REFERENCE} characters")
+        why = _partner_problem(value)
+        if why:
+            raise _bad(raw, why)
         return CaseQuery(RefKind.PARTNER, value)
     if lowered.startswith("creditor:"):
         rest = raw[len("creditor:"):]
@@ -85,6 +90,8 @@ def parse_ref(text: str) -> CaseQuery:
             raise _bad(raw, "write `creditor:<creditor id (GUID)>:<creditor reference>`")
         if len(value) > MAX_CREDITOR_REFERENCE:
             raise _bad(raw, "the creditor reference is too long")
+        if text_problem(value, max_length=MAX_CREDITOR_REFERENCE):
+            raise _bad(raw, "the creditor reference contains control characters (line breaks, tabs...)")
         return CaseQuery(RefKind.CREDITOR, value, creditor_id=creditor_id.lower())
     if GUID_RE.match(raw):
         return CaseQuery(RefKind.GUID, raw.lower())
@@ -93,6 +100,17 @@ def parse_ref(text: str) -> CaseQuery:
     if ":" in raw:
         raise _bad(raw, "only `partner:` and `creditor:` prefixes exist")
     raise _bad(raw, "Debitura references have 8 letters or digits")
+
+
+def _partner_problem(value: str) -> str | None:
+    """Why our reference `value` cannot be looked up (None when it can), in words for the person."""
+    if text_problem(value, max_length=MAX_PARTNER_REFERENCE):
+        return "references cannot contain control characters (line breaks, tabs...)"
+    if value in (".", ".."):
+        return "`.` and `..` cannot be references"
+    if path_problem(value) and "," in value:
+        return "a reference with `/` or `\\` cannot also contain a comma"
+    return None
 
 
 def _unquote(value: str) -> str:
@@ -160,6 +178,8 @@ def parse_refs(text: str) -> list[str]:
     too_long = [r for r in refs if len(r) > MAX_PARTNER_REFERENCE]
     if too_long:
         raise BadInput(f"References are at most {MAX_PARTNER_REFERENCE} characters.")
+    if any(text_problem(r, max_length=MAX_PARTNER_REFERENCE) for r in refs):
+        raise BadInput("References cannot contain control characters (tabs...).")
     return refs
 
 

@@ -18,6 +18,7 @@ USERGROUP_CACHE_TTL = 5 * 60
 AUDIT_STREAM_MAXLEN = 100_000
 RELAY_SNAPSHOT_TTL = 15 * 60
 RELAY_DEAD_MAXLEN = 10_000
+CHANNEL_SHARING_TTL = 15 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,3 +155,14 @@ class Keys:
     def unfollowed(self) -> str:
         """Set of case ids someone stopped relaying (`/case unfollow`); `/case follow` removes the id."""
         return self._k("relay", "unfollowed")
+
+    # --- Debitura listings (appended by the listing caps) ---
+    def listing_truncated(self) -> str:
+        """Hash: listing (cases, users, relay_sweep, relay_full_sweep) -> JSON {reason, pages, at} of its
+        last run, when Debitura's paging made it stop early; the field goes when one ends normally (durable,
+        at most four small fields). Read by `caseroom check`."""
+        return self._k("debitura", "listing_truncated")
+
+    def slack_channel_sharing(self, channel_id: str) -> str:
+        """"internal" or "external": whether a channel is shared with another organisation; TTL."""
+        return self._k("slack", "sharing", channel_id)

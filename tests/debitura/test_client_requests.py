@@ -177,8 +177,8 @@ async def test_get_case_by_partner_reference_encodes_the_whole_reference(
     client: DebituraClient, api: FakeApi
 ) -> None:
     api.json(bodies.case())
-    await client.get_case_by_partner_reference("112179442 & 112179443/x?y#z%")
-    assert_request(api.last, "GET", "/cases/by-partner-reference/112179442%20%26%20112179443%2Fx%3Fy%23z%25")
+    await client.get_case_by_partner_reference("112179442 & 112179443?y#z%.x")
+    assert_request(api.last, "GET", "/cases/by-partner-reference/112179442%20%26%20112179443%3Fy%23z%25.x")
 
 
 async def test_batch_partner_references_are_chunked_by_100_and_merged(
@@ -637,10 +637,12 @@ async def test_replay_webhook_event(client: DebituraClient, api: FakeApi) -> Non
     assert result.event_id == bodies.EVENT_ID and result.event_type == "chat.created"
 
 
-async def test_case_id_is_a_single_escaped_path_segment(client: DebituraClient, api: FakeApi) -> None:
-    api.json(bodies.TIMELINE)
-    await client.get_timeline("../../webhooks")
-    assert api.last.url.raw_path == b"/cases/..%2F..%2Fwebhooks/timeline"
+async def test_case_id_not_a_guid_is_refused_before_sending(client: DebituraClient, api: FakeApi) -> None:
+    # (Was: sent as one escaped segment. Now nothing that is not a GUID reaches the path; every
+    # path-building method is covered in tests/debitura/test_references.py.)
+    with pytest.raises(ClientValidationError):
+        await client.get_timeline("../../webhooks")
+    assert api.requests == []
 
 
 async def test_empty_ids_are_refused_before_sending(client: DebituraClient, api: FakeApi) -> None:
@@ -674,8 +676,9 @@ async def test_with_priority_shares_pool_and_only_owner_closes(
 
 async def test_iter_cases_counts_pages_itself(client: DebituraClient, api: FakeApi) -> None:
     # A server that always echoes currentPage=1 must not make the iterator loop forever.
-    for _ in range(3):
-        api.json({"page": bodies.page(1, 3, 1, 1, 3), "cases": [bodies.case()]})
+    # (Each page holds another case: the same case on every page is a repeated page, which ends a listing.)
+    for n in range(3):
+        api.json({"page": bodies.page(1, 3, 1, 1, 3), "cases": [bodies.case(id=f"{CID[:-1]}{n}")]})
     assert len([c async for c in client.iter_cases(page_size=1)]) == 3
     assert [dict(query(r))["Page"] for r in api.requests] == ["1", "2", "3"]
 

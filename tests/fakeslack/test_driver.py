@@ -179,6 +179,22 @@ async def test_events_are_signed_json_and_retries_carry_the_retry_headers(
     assert json.loads(b2)["event_id"] == "Ev0001"
 
 
+async def test_user_change_carries_the_whole_changed_user_like_slack(
+    fake_slack: FakeSlack, recorder: Recorder, driver: Driver
+) -> None:
+    user = fake_slack.workspace.add_user("jane", email="jane@agency.example")
+    user.is_restricted = True  # turned into a guest
+    ack = await driver.user_change(user)
+    assert ack.ok
+    envelope = json.loads(recorder.requests[0][1])
+    assert envelope["type"] == "event_callback" and envelope["team_id"] == fake_slack.workspace.TEAM_ID
+    event = envelope["event"]
+    assert event["type"] == "user_change" and isinstance(event["cache_ts"], int) and event["event_ts"]
+    assert event["user"] == user.to_api(fake_slack.workspace.TEAM_ID)  # what users.info shows
+    assert event["user"]["is_restricted"] is True
+    assert event["user"]["profile"]["email"] == "jane@agency.example"
+
+
 async def test_url_verification(recorder: Recorder, driver: Driver) -> None:
     recorder.reply = web.json_response({"challenge": "abc"})
     ack = await driver.url_verification("abc")

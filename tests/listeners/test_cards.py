@@ -17,6 +17,7 @@ from blocks.metadata import CaseRef
 from bot.listeners import cards, commands, errors
 from bot.store.keys import Keys
 from tests.fakes.slack.server import FakeSlack
+from tests.fixtures.e2e import manifest_scopes
 from tests.services.helpers import make_runtime
 
 CASE = {"id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "reference": "Q8OAXF3W", "lifecycle": "Active",
@@ -106,3 +107,90 @@ async def test_sharing_into_an_archived_channel_tells_the_user(app: AsyncApp, fa
     assert posts[0].ephemeral and "Slack refused to show this reply (HTTP 410)" in posts[0].text
     assert "Error id" in posts[0].text
     assert fake_slack.journal.responses(url, accepted_only=False)[0].error == "channel_is_archived"
+
+
+@pytest.mark.parametrize("shared", ["external", "pending"])
+async def test_share_refuses_a_channel_shared_with_another_organisation(
+    app: AsyncApp, fake_slack: FakeSlack, shared: str
+) -> None:
+    ws = fake_slack.workspace
+    user = ws.add_user("jane")
+    channel = ws.add_channel("with-partner", members=[user.id], shared=shared)
+    body, url = click(fake_slack, user.id, Action.SHARE, CaseRef(id=CASE["id"]).encode_value(), channel.id)
+    await app.async_dispatch(AsyncBoltRequest(body=body))
+    posts = fake_slack.journal.responses(url, accepted_only=False)
+    assert len(posts) == 1 and posts[0].ephemeral
+    assert "shared with another organisation (Slack Connect)" in posts[0].text
+    assert "Acme" not in json.dumps(posts[0].body)  # no debtor data in the refusal
+    assert fake_slack.journal.messages(channel.id) == []
+
+
+@pytest.mark.parametrize("where", ["private_without_bot", "dm"])
+async def test_share_refuses_a_conversation_caseroom_cannot_check(
+    app: AsyncApp, fake_slack: FakeSlack, where: str
+) -> None:
+    ws = fake_slack.workspace
+    user = ws.add_user("jane")
+    other = ws.add_user("bob")
+    if where == "dm":
+        fake_slack.granted_scopes = set(manifest_scopes())  # no im:read, as in manifest.yml
+        channel_id = ws.open_im(user.id).id
+    else:
+        members = [user.id, other.id]
+        channel_id = ws.add_channel("secret", is_private=True, members=members, bot_member=False).id
+    body, url = click(fake_slack, user.id, Action.SHARE, CaseRef(id=CASE["id"]).encode_value(), channel_id)
+    await app.async_dispatch(AsyncBoltRequest(body=body))
+    posts = fake_slack.journal.responses(url, accepted_only=False)
+    assert len(posts) == 1 and posts[0].ephemeral
+    assert "cannot see this conversation" in posts[0].text
+
+
+async def test_a_share_rereads_an_old_profile_first(
+    app: AsyncApp, fake_slack: FakeSlack, redis: aioredis.Redis, keys: Keys
+) -> None:
+    """Sharing puts debtor data in front of a channel: a guest since the profile was cached is refused."""
+    ws = fake_slack.workspace
+    user = ws.add_user("jane")
+    channel = ws.add_channel("team", members=[user.id])
+    value = CaseRef(id=CASE["id"]).encode_value()
+    body, url = click(fake_slack, user.id, Action.SHOW_CARD, value, channel.id)
+    await app.async_dispatch(AsyncBoltRequest(body=body))  # caches the profile
+    user.is_restricted = True
+    cached = json.loads(await redis.get(keys.slack_user(user.id)))
+    cached["fetched"] -= 10 * 60
+    await redis.set(keys.slack_user(user.id), json.dumps(cached))
+    body, url = click(fake_slack, user.id, Action.SHARE, value, channel.id)
+    await app.async_dispatch(AsyncBoltRequest(body=body))
+    posts = fake_slack.journal.responses(url, accepted_only=False)
+    assert len(posts) == 1 and "Guests cannot use Caseroom" in posts[0].text
+
+
+PAYMENT = {"id": "00000000-0000-0000-0000-000000000001", "date": "2026-03-01T00:00:00Z", "grossAmount": 40,
+           "recipient": "CollectionPartner", "method": "Bank transfer", "currency": "EUR"}
+
+
+def with_payments(request: httpx.Request) -> httpx.Response:
+    if request.url.path == f"/cases/{CASE['id']}/payments":
+        return httpx.Response(200, json=[PAYMENT])
+    return debitura(request)
+
+
+@pytest.mark.parametrize(("admins", "buttons"), [("", False), ("*", True)])
+async def test_payment_edit_buttons_follow_the_admin_default(
+    fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Redis, keys: Keys,
+    admins: str, buttons: bool,
+) -> None:
+    """Closed by default: no admin setting, nobody gets Edit / Delete; CASEROOM_ADMIN_USERS=* gives all."""
+    runtime = make_runtime(redis=redis, keys=keys, slack=slack_client, handler=with_payments,
+                           caseroom_admin_users=admins)
+    bolt = AsyncApp(client=slack_client, signing_secret="unused", request_verification_enabled=False,
+                    process_before_response=True)
+    errors.register(bolt, runtime)
+    cards.register(bolt, runtime)
+    user = fake_slack.workspace.add_user("jane")
+    body, url = click(fake_slack, user.id, Action.SHOW_PAYMENTS, CaseRef(id=CASE["id"]).encode_value())
+    await bolt.async_dispatch(AsyncBoltRequest(body=body))
+    shown = json.dumps(fake_slack.journal.responses(url)[0].body)
+    assert "40.00" in shown
+    assert (Action.EDIT_PAYMENT.value in shown) is buttons
+    assert (Action.DELETE_PAYMENT.value in shown) is buttons

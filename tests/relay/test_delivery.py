@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -65,6 +66,8 @@ async def test_delivery_creates_channel_invites_and_posts_once(
     ch = await channels.channel_for_case(runtime, CASE.id)
     assert ch is not None and ch.name == "case-ab12cd34"
     assert [i for i, _ in relayed_items(fake_slack, ch.id)] == ["chat:1", "chat:2"]
+    # The Slack Connect check of the new channel came with conversations.create: no extra call.
+    assert fake_slack.journal.calls("conversations.info") == []
     ann = next(u for u in fake_slack.workspace.users.values() if u.email == "ann@example.com")
     assert ann.id in fake_slack.workspace.channels[ch.id].members
     # queued again (a re-diff after a crash, say): the record says done, nothing is posted
@@ -231,3 +234,51 @@ async def test_topic_kept_current_and_new_assignee_invited(runtime: Runtime, fak
     channel = fake_slack.workspace.channels[ch.id]
     assert bob.id in channel.members
     assert "Acme · Paused" in str(channel.topic)
+
+
+async def dead_letters(runtime: Runtime) -> list[tuple[str, str]]:
+    """(item id, reason) of the dead-letter list, oldest first."""
+    raw = await runtime.redis.lrange(runtime.keys.relay_dead(), 0, -1)
+    return [(entry["item"]["id"], entry["reason"]) for entry in map(json.loads, reversed(raw))]
+
+
+async def test_nothing_is_relayed_into_a_case_channel_shared_with_another_organisation(
+    runtime: Runtime, fake_slack: FakeSlack
+) -> None:
+    await enqueue(runtime, item(1))
+    d = deliverer(runtime)
+    await drain(d)
+    ch = await channels.channel_for_case(runtime, CASE.id)
+    assert ch is not None and [i for i, _ in relayed_items(fake_slack, ch.id)] == ["chat:1"]
+    channel = fake_slack.workspace.channels[ch.id]
+    channel.is_shared = channel.is_ext_shared = True  # someone invited another organisation
+    await runtime.redis.delete(runtime.keys.slack_channel_sharing(ch.id))  # the cached answer expired
+    topic = Delivery(id="topic:y", case_id=CASE.id, kind="topic", op="topic", text="Acme · Paused", case=CASE)
+    edit = item(1).model_copy(update={"id": "chat:1@2", "op": "update", "text": "edited", "version": "2.000"})
+    await enqueue(runtime, item(2), topic, edit)
+    await drain(d)
+    assert [i for i, _ in relayed_items(fake_slack, ch.id)] == ["chat:1"]
+    assert "Paused" not in str(channel.topic)
+    assert "edited" not in json.dumps([m.text for m in channel.messages])
+    assert await dead_letters(runtime) == [("chat:2", "channel_shared_externally"),
+                                           ("topic:y", "channel_shared_externally"),
+                                           ("chat:1@2", "channel_shared_externally")]
+
+
+@pytest.mark.parametrize("shared", ["external", "pending"])
+async def test_no_feed_line_goes_to_a_feed_channel_shared_with_another_organisation(
+    fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str, shared: str
+) -> None:
+    feed = fake_slack.workspace.add_channel("caseroom-feed", shared=shared)
+    settings = relay_settings(fake_slack, "http://127.0.0.1:9", "key", redis_prefix,
+                              caseroom_feed_channel=feed.id)
+    rt = await build_test_runtime(settings)
+    try:
+        await enqueue(rt, item(1).model_copy(update={"feed": "Creditor chat from Ann"}))
+        await drain(deliverer(rt))
+        ch = await channels.channel_for_case(rt, CASE.id)
+        assert ch is not None and [i for i, _ in relayed_items(fake_slack, ch.id)] == ["chat:1"]
+        assert fake_slack.journal.messages(feed.id, bot_only=True) == []
+        assert await dead_letters(rt) == [("feed:chat:1", "channel_shared_externally")]
+    finally:
+        await close_runtime(rt)

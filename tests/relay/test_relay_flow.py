@@ -294,6 +294,9 @@ async def test_a_future_dated_case_does_not_poison_the_sweep_watermark(
             envelope = {"currentPage": page, "totalPages": total}
             return CasePage.model_validate({"cases": chunk, "page": envelope})
 
+        async def end_listing(self, end: object) -> None:
+            """How the listing ended (bot.debitura.client.DebituraClient.end_listing); not looked at here."""
+
     try:
         fake_runtime = SimpleNamespace(settings=settings, debitura_background=Client())
         store = RelayStore(redis, runtime.keys)

@@ -42,6 +42,9 @@ class Listing:
         total = max(1, (len(self.cases) + page_size - 1) // page_size)
         return CasePage.model_validate({"cases": chunk, "page": {"currentPage": page, "totalPages": total}})
 
+    async def end_listing(self, end: object) -> None:
+        """How the listing ended (bot.debitura.client.DebituraClient.end_listing); not looked at here."""
+
 
 def sweeper(redis: aioredis.Redis, prefix: str, listing: Listing) -> Sweeper:
     fake = SimpleNamespace(bot_token="xoxb-1-2-test", signing_secret="s" * 32, api_url="http://127.0.0.1:9/api/")

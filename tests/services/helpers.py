@@ -26,6 +26,9 @@ def make_settings(**overrides: Any) -> Settings:
         "debitura_api_key": "debitura-key",
         "debitura_api_url": "http://debitura.invalid",
     }
+    if "caseroom_admin_users" not in overrides and "caseroom_admin_group" not in overrides:
+        # Admin-only writes are closed by default; tests that do not care about admins let everyone.
+        values["caseroom_admin_users"] = "*"
     values.update(overrides)
     return Settings(_env_file=None, **values)
 

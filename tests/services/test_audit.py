@@ -73,3 +73,18 @@ async def test_a_failing_channel_post_does_not_raise(
                                         case_reference="R", summary={}, result={})
     assert entry_id
     assert fake_slack.journal.calls("chat.postMessage", ok=False)
+
+
+async def test_no_audit_line_in_a_case_channel_shared_with_another_organisation(
+    fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Redis, keys: Keys
+) -> None:
+    ws = fake_slack.workspace
+    channel = ws.add_channel("case-q8oaxf3w", is_private=True, shared="external")
+    runtime = make_runtime(redis=redis, keys=keys, slack=slack_client)
+    await redis.hset(keys.case_channel("c5"),
+                     mapping={"id": channel.id, "name": channel.name, "archived": "0"})
+    entry_id = await audit.record_write(runtime, user_id="U1", action="payment", case_id="c5",
+                                        case_reference="R", summary={}, result={},
+                                        line="recorded a payment of 250.00 EUR")
+    assert entry_id and len(await audit.recent_entries(runtime)) == 1  # still audited in Redis
+    assert not fake_slack.journal.calls("chat.postMessage")

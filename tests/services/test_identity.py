@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import json
+import time
+from typing import Any
+
 import pytest
 import redis.asyncio as aioredis
 from slack_sdk.web.async_client import AsyncWebClient
@@ -123,12 +127,25 @@ async def test_guest_is_refused_before_any_team_lookup(
     assert calls == []
 
 
-async def test_everyone_is_admin_when_nothing_is_configured(
+async def test_nobody_is_admin_when_nothing_is_configured(
     fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Redis, keys: Keys
 ) -> None:
-    runtime = make_runtime(redis=redis, keys=keys, slack=slack_client)
+    """Closed by default: no admin setting means the admin-only writes are refused, naming the settings."""
+    runtime = make_runtime(redis=redis, keys=keys, slack=slack_client, caseroom_admin_users="")
     assert not identity.admins_configured(runtime)
+    assert not await identity.is_admin(runtime, "UANYONE")
+    with pytest.raises(Refused, match="Only Caseroom admins can close cases, and none are set") as info:
+        await identity.require_admin(runtime, "UANYONE", "close cases")
+    assert "CASEROOM_ADMIN_USERS or CASEROOM_ADMIN_GROUP" in info.value.message
+
+
+async def test_admin_users_star_lets_everyone(
+    fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Redis, keys: Keys
+) -> None:
+    runtime = make_runtime(redis=redis, keys=keys, slack=slack_client, caseroom_admin_users="*")
+    assert identity.admins_open(runtime)
     assert await identity.is_admin(runtime, "UANYONE")
+    await identity.require_admin(runtime, "UANYONE", "close cases")
 
 
 async def test_admin_users_list(
@@ -154,3 +171,84 @@ async def test_admin_group_members_are_admins_and_the_group_is_cached(
     assert not await identity.is_admin(runtime, agent.id)
     assert len(fake_slack.journal.calls("usergroups.users.list")) == 1
     assert 0 < await redis.ttl(keys.slack_usergroup_members(group.id)) <= 300
+
+
+# --- freshness before writes ------------------------------------------------------------------------
+
+async def age_cached_profile(redis: aioredis.Redis, keys: Keys, user_id: str, seconds: float) -> None:
+    """Make the cached Slack profile look `seconds` old (as if users.info was read then)."""
+    cached = json.loads(await redis.get(keys.slack_user(user_id)))
+    cached["fetched"] = time.time() - seconds
+    await redis.set(keys.slack_user(user_id), json.dumps(cached))
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"is_restricted": True}, "Guests"),
+        ({"team_id": "T0OTHERORG"}, "other organisations"),
+        ({"deleted": True}, "deactivated"),
+    ],
+)
+async def test_a_write_rereads_a_profile_older_than_a_few_minutes(
+    fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Redis, keys: Keys,
+    change: dict[str, Any], words: str,
+) -> None:
+    user = fake_slack.workspace.add_user("jane")
+    runtime = make_runtime(redis=redis, keys=keys, slack=slack_client)
+    await identity.check_user(runtime, user.id)
+    for name, value in change.items():
+        setattr(user, name, value)
+    # A recent profile serves reads and writes alike; one older than WRITE_MAX_AGE still serves reads.
+    await identity.check_user(runtime, user.id, write=True)
+    await age_cached_profile(redis, keys, user.id, identity.WRITE_MAX_AGE + 1)
+    await identity.check_user(runtime, user.id)
+    assert len(fake_slack.journal.calls("users.info")) == 1
+    with pytest.raises(Refused, match=words):
+        await identity.check_user(runtime, user.id, write=True)
+    assert len(fake_slack.journal.calls("users.info")) == 2
+
+
+async def test_a_profile_cached_before_the_freshness_stamp_counts_as_old_for_writes(
+    fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Redis, keys: Keys
+) -> None:
+    user = fake_slack.workspace.add_user("jane")
+    runtime = make_runtime(redis=redis, keys=keys, slack=slack_client)
+    old = SlackUser(id=user.id, team_id=fake_slack.workspace.TEAM_ID).model_dump(exclude={"fetched"})
+    await redis.set(keys.slack_user(user.id), json.dumps(old))
+    user.is_restricted = True
+    await identity.check_user(runtime, user.id)  # reads keep the cached profile
+    with pytest.raises(Refused, match="Guests"):
+        await identity.check_user(runtime, user.id, write=True)
+
+
+async def test_forget_user_drops_the_cached_profile(
+    fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Redis, keys: Keys
+) -> None:
+    user = fake_slack.workspace.add_user("jane")
+    runtime = make_runtime(redis=redis, keys=keys, slack=slack_client)
+    await identity.check_user(runtime, user.id)
+    user.is_ultra_restricted = user.is_restricted = True
+    await identity.forget_user(runtime, user.id)
+    with pytest.raises(Refused, match="Guests"):
+        await identity.check_user(runtime, user.id)
+
+
+async def test_someone_removed_from_the_debitura_team_is_refused_once_the_list_is_a_few_minutes_old(
+    fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Redis, keys: Keys
+) -> None:
+    user = fake_slack.workspace.add_user("jane", email="jane@agency.example")
+    calls: list[str] = []
+    team = [{"id": "6a1b", "name": "Jane A", "email": "jane@agency.example"}]
+    runtime = make_runtime(redis=redis, keys=keys, slack=slack_client, handler=users_handler(team, calls))
+    assert (await identity.team_member(runtime, user.id)).id == "6a1b"
+    team.clear()  # removed from the Debitura team
+    assert (await identity.team_member(runtime, user.id)).id == "6a1b"  # the list is still recent
+    assert calls == ["/users"]
+    stale = time.time() - identity.WRITE_MAX_AGE - 1
+    await redis.hset(keys.debitura_users(), identity.REFRESHED_FIELD, str(stale))
+    # Reads of the team list keep the cache; the write path reads GET /users again and refuses.
+    assert await identity.find_team_member(runtime, "jane@agency.example") is not None
+    with pytest.raises(Refused, match="does not match any member"):
+        await identity.team_member(runtime, user.id)
+    assert calls == ["/users", "/users"]

@@ -87,3 +87,31 @@ def test_parse_refs_splits_dedupes_and_limits() -> None:
         parse_refs(",".join(str(i) for i in range(101)))
     with pytest.raises(BadInput, match="128"):
         parse_refs("x" * 129)
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("partner:..", "`.` and `..` cannot be references"),
+        ('partner:"."', "`.` and `..` cannot be references"),
+        ('partner:"a\tb"', "control characters"),
+        ('partner:"a\x00b"', "control characters"),
+        ('partner:"INV/1,2"', "cannot also contain a comma"),
+        (f"creditor:{GUID}:\"a\tb\"", "control characters"),
+    ],
+)
+def test_parse_ref_refuses_references_that_cannot_be_sent(text: str, why: str) -> None:
+    with pytest.raises(BadInput) as info:
+        parse_ref(text)
+    assert why in info.value.message
+
+
+@pytest.mark.parametrize("value", ["INV 2026/0042", "A\\B", "..x", "a.b", "x & <y>", "50%"])
+def test_parse_ref_keeps_free_text_partner_references(value: str) -> None:
+    # The client sends references with '/' or '\' as a query parameter (never as path segments).
+    assert parse_ref(f'partner:"{value}"') == CaseQuery(RefKind.PARTNER, value)
+
+
+def test_parse_refs_refuses_control_characters() -> None:
+    with pytest.raises(BadInput, match="control characters"):
+        parse_refs("INV-1,INV\t2")

@@ -93,3 +93,23 @@ async def test_payments_view_survives_a_failing_admin_check(runtime: Runtime, sa
     assert_valid_message(message)
     assert Action.EDIT_PAYMENT not in str(message["blocks"])
     assert "payment" in str(message["blocks"])
+
+
+async def test_partner_references_unsafe_in_a_path_resolve_by_query(
+    runtime: Runtime, sandbox: SandboxHandle
+) -> None:
+    """`/` or `\\` in our reference: looked up as a query parameter (never a path segment), and found."""
+    from bot.debitura.models import StartCaseRequest
+
+    team = await runtime.debitura.all_users()
+    email = next(u.email for u in team if u.email)
+    pending = sandbox.case("PendingVerification")
+    reference = "ACME-2026/17 & 18\\b"
+    await runtime.debitura.start_case(pending["id"], StartCaseRequest(
+        welcome_message="Hello", user_email=email, collection_partner_reference=reference))
+    found = await resolve_case(runtime, f'partner:"{reference}"', channel_id=None)
+    assert found.id == pending["id"]
+    with pytest.raises(NotFound):
+        await resolve_case(runtime, 'partner:"ACME-2026/17 & 19"', channel_id=None)
+    with pytest.raises(BadInput, match="cannot be references"):
+        await resolve_case(runtime, "partner:..", channel_id=None)

@@ -124,11 +124,34 @@ async def test_check_wrong_debitura_key_and_app_token(threaded_slack: ThreadedSl
 async def test_check_admins(threaded_slack: ThreadedSlack, sandbox: Any) -> None:
     none = await run_check(good_settings(threaded_slack, sandbox, caseroom_admin_users=[]))
     entry = line(none, "admins")
-    assert entry.mark is Mark.WARN and "everyone may close cases" in entry.detail
-    assert not none.failed, render(none)
+    assert entry.mark is Mark.FAIL and "nobody may close cases" in entry.detail
+    assert "CASEROOM_ADMIN_USERS" in entry.fix and "CASEROOM_ADMIN_GROUP" in entry.fix
+    assert none.failed
+    everyone = await run_check(good_settings(threaded_slack, sandbox, caseroom_admin_users="*"))
+    entry = line(everyone, "admins")
+    assert entry.mark is Mark.OK and entry.detail.startswith("CASEROOM_ADMIN_USERS=*: everyone")
+    assert not everyone.failed, render(everyone)
     bad_group = await run_check(good_settings(threaded_slack, sandbox, caseroom_admin_group="S0NOSUCH"))
     entry = line(bad_group, "admins")
     assert entry.mark is Mark.FAIL and "no_such_subteam" in entry.detail
+
+
+async def test_check_feed_channel(threaded_slack: ThreadedSlack, sandbox: Any) -> None:
+    ws = threaded_slack.fake.workspace
+    internal = ws.add_channel("caseroom-feed")
+    shared = ws.add_channel("feed-with-partner", shared="external")
+    outside = ws.add_channel("not-joined", bot_member=False)
+    unset = await run_check(good_settings(threaded_slack, sandbox))
+    assert not [entry for entry in unset.lines if entry.name == "feed channel"]
+    good = line(await run_check(good_settings(threaded_slack, sandbox, caseroom_feed_channel=internal.id)),
+                "feed channel")
+    assert good.mark is Mark.OK and "#caseroom-feed" in good.detail
+    bad = await run_check(good_settings(threaded_slack, sandbox, caseroom_feed_channel=shared.id))
+    entry = line(bad, "feed channel")
+    assert entry.mark is Mark.FAIL and "shared with another organisation" in entry.detail and bad.failed
+    entry = line(await run_check(good_settings(threaded_slack, sandbox, caseroom_feed_channel=outside.id)),
+                 "feed channel")
+    assert entry.mark is Mark.FAIL and "not a member" in entry.detail
 
 
 async def test_check_creates_the_webhook_then_accepts_it(threaded_slack: ThreadedSlack, sandbox: Any) -> None:

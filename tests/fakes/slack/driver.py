@@ -411,6 +411,12 @@ class Driver:
             acks.append(await self.event(event, event_id=event_id, retry_num=attempt, retry_reason=reason))
         return acks
 
+    async def user_change(self, user: str | User, *, event_id: str | None = None) -> Ack:
+        """Slack tells the app a profile changed (change the User first: guest, deleted, team_id...):
+        the `user_change` event in an event_callback envelope, with the full user object."""
+        who = self._user(user)
+        return await self.event(payloads.user_change_event(self.ws, who), event_id=event_id)
+
     async def user_message(
         self,
         text: str,

@@ -314,3 +314,23 @@ def message_event(message: Message, channel_type: str) -> dict[str, Any]:
     if not message.bot_id:
         event["client_msg_id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{message.channel}/{message.ts}"))
     return event
+
+
+def user_change_event(ws: Workspace, user: User) -> dict[str, Any]:
+    """Slack's `user_change` event: the whole user object as users.info shows it, after the change."""
+    now = time.time()
+    return {"type": "user_change", "user": user.to_api(ws.TEAM_ID), "cache_ts": int(now),
+            "event_ts": f"{now:.6f}"}
+
+
+def channel_shared_event(channel_id: str, connected_team_id: str = "E0OTHERORG") -> dict[str, Any]:
+    """Slack's `channel_shared` event: another organisation joined a channel the bot is in."""
+    return {"type": "channel_shared", "connected_team_id": connected_team_id, "channel": channel_id,
+            "event_ts": f"{time.time():.6f}"}
+
+
+def channel_unshared_event(channel_id: str, previously_connected_team_id: str = "E0OTHERORG",
+                           *, is_ext_shared: bool = False) -> dict[str, Any]:
+    """Slack's `channel_unshared` event: an organisation left a shared channel the bot is in."""
+    return {"type": "channel_unshared", "previously_connected_team_id": previously_connected_team_id,
+            "channel": channel_id, "is_ext_shared": is_ext_shared, "event_ts": f"{time.time():.6f}"}

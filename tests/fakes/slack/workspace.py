@@ -157,6 +157,12 @@ class Channel:
     bookmarks: list[Bookmark] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     is_general: bool = False
+    is_shared: bool = False
+    """Shared with another workspace (Slack Connect or across an Enterprise Grid org)."""
+    is_ext_shared: bool = False
+    """Shared with another organisation (Slack Connect)."""
+    is_pending_ext_shared: bool = False
+    """An invitation to share it with another organisation is pending."""
 
     def to_api(self, *, include_num_members: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -170,8 +176,9 @@ class Channel:
             "is_general": self.is_general,
             "is_member": Workspace.BOT_USER_ID in self.members,
             "is_mpim": False,
-            "is_shared": False,
-            "is_ext_shared": False,
+            "is_shared": self.is_shared,
+            "is_ext_shared": self.is_ext_shared,
+            "is_pending_ext_shared": self.is_pending_ext_shared,
             "is_org_shared": False,
             "created": self.created,
             "creator": self.creator,
@@ -409,7 +416,12 @@ class Workspace:
         creator: str | None = None,
         archived: bool = False,
         bot_member: bool = True,
+        shared: str | None = None,
     ) -> Channel:
+        """shared: None, "external" (Slack Connect: is_shared and is_ext_shared) or "pending" (an
+        invitation to another organisation not yet accepted: is_pending_ext_shared)."""
+        if shared not in (None, "external", "pending"):
+            raise ValueError("shared must be None, 'external' or 'pending'")
         channel = Channel(
             id=self.new_id("C"),
             name=name,
@@ -418,6 +430,9 @@ class Workspace:
             created=int(self.now()),
             members=set(members or []),
             is_archived=archived,
+            is_shared=shared == "external",
+            is_ext_shared=shared == "external",
+            is_pending_ext_shared=shared == "pending",
         )
         if bot_member:
             channel.members.add(self.BOT_USER_ID)
