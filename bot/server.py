@@ -25,6 +25,7 @@ from typing import Any
 import anyio.lowlevel
 import uvicorn
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.check import redact_url, slack_error
 from bot.config import Settings, secret_values
@@ -120,8 +121,8 @@ async def check_redis(runtime: Runtime) -> None:
     )
 
 
-async def check_slack(runtime: Runtime) -> dict[str, Any]:
-    """auth.test with the bot token. Returns the response data; raises StartupError."""
+async def check_slack(runtime: Runtime) -> AsyncSlackResponse:
+    """auth.test with the bot token. Returns its answer; raises StartupError."""
     url = str(runtime.settings.slack_api_url)
     try:
         resp = await runtime.slack.auth_test()
@@ -141,7 +142,7 @@ async def check_slack(runtime: Runtime) -> dict[str, Any]:
             "SLACK_BOT_TOKEN is not a bot token (auth.test returned no bot_id). Use the Bot User OAuth "
             "Token (xoxb-...)."
         )
-    return data
+    return resp
 
 
 @dataclass
@@ -214,6 +215,7 @@ async def serve(
                 from bot.app import build_app
 
                 app = build_app(runtime, socket_mode=mode == "socket")
+                reuse_auth_test(app, auth)
                 if mode == "http":
                     from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 
@@ -267,6 +269,21 @@ async def serve(
             await _shutdown(state, server, serve_task, socket_handler, relay, runtime, signals.again)
             if sock is not None:
                 sock.close()
+
+
+def reuse_auth_test(app: Any, auth: AsyncSlackResponse) -> None:
+    """Give Bolt's single-workspace authorization the auth.test answer start-up already has.
+
+    Bolt otherwise calls auth.test at the first request it gets, before the ack (and each of a burst
+    of first requests calls it): a Slack round trip in the acks of the first commands after every
+    start (bench/RESULTS.md, "Event loop")."""
+    from slack_bolt.middleware.authorization.async_single_team_authorization import (
+        AsyncSingleTeamAuthorization,
+    )
+
+    for middleware in getattr(app, "_async_middleware_list", ()):
+        if isinstance(middleware, AsyncSingleTeamAuthorization) and middleware.auth_test_result is None:
+            middleware.auth_test_result = auth
 
 
 def _budget_refresher(limiter: RedisRateLimiter) -> Callable[[], Awaitable[None]]:
