@@ -27,16 +27,17 @@ import uvicorn
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.check import redact_url, slack_error
+from bot.check import UNKNOWN, redact_url
 from bot.config import Settings, secret_values
 from bot.demo import DemoSandbox
 from bot.embedded import EmbeddedRedis, EmbeddedRedisError, local_redis_answers
 from bot.logs import setup_logging
 from bot.loopwatch import LoopWatch, freeze_startup_objects
 from bot.relay import Relay
-from bot.relay.budget import RedisRateLimiter
 from bot.relay.webhooks import handle_webhook
 from bot.runtime import Runtime, build_runtime
+from bot.slack.errors import slack_error
+from bot.store.budget import RedisRateLimiter
 from bot.web import WebState, build_web_app
 
 log = logging.getLogger("caseroom.server")
@@ -129,7 +130,7 @@ async def check_slack(runtime: Runtime) -> AsyncSlackResponse:
     try:
         resp = await runtime.slack.auth_test()
     except SlackApiError as exc:
-        error = slack_error(exc)
+        error = slack_error(exc, UNKNOWN)
         raise StartupError(
             f"Slack rejected SLACK_BOT_TOKEN ({error}). Copy the Bot User OAuth Token (xoxb-...) from the "
             "Slack app's OAuth & Permissions page, and reinstall the app if it was revoked."
@@ -321,7 +322,7 @@ async def _open_socket_mode(app: Any, runtime: Runtime) -> Any:
         handler.client.wss_uri = await handler.client.issue_new_wss_url()
     except SlackApiError as exc:
         await handler.close_async()  # type: ignore[no-untyped-call]
-        error = slack_error(exc)
+        error = slack_error(exc, UNKNOWN)
         raise StartupError(
             f"Slack rejected SLACK_APP_TOKEN ({error}). Create an app-level token with the "
             "connections:write scope (Basic Information > App-Level Tokens) and enable Socket Mode."

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 from bot.debitura.client import MAX_PAGES, ListingEnd, PageGuard
 from bot.debitura.errors import DebituraError, RateLimited
 from bot.relay.fetch import relayed_lifecycle
-from bot.relay.model import CaseSnap, Want, snapshot_case
 from bot.relay.scheduler import (
     FULL_PAGES_FIELD,
     LIST_PAGE_SIZE,
@@ -35,8 +34,11 @@ from bot.relay.scheduler import (
     Policy,
     next_pages_average,
 )
-from bot.relay.store import RelayStore, hgetall
+from bot.relay.store import RelayStore
+from bot.store.cases import Want
 from bot.store.keys import RELAY_SNAPSHOT_TTL
+from bot.store.reads import hgetall
+from bot.store.snapshots import CaseSnap, snapshot_case
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime

@@ -16,10 +16,10 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
 from bot.debitura.models import CasePage
-from bot.relay.model import Want
 from bot.relay.scheduler import policy_from_settings
 from bot.relay.store import RelayStore
 from bot.relay.sweep import SCAN_CHUNK, SCHEDULE_CHUNK, Sweeper
+from bot.store.cases import Want
 from bot.store.keys import Keys
 from tests.relay.harness import relay_settings
 
