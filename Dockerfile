@@ -19,10 +19,14 @@ RUN pip install -c requirements-lock.txt . \
 FROM python:3.11-slim AS runtime
 LABEL org.opencontainers.image.title="Caseroom" \
       org.opencontainers.image.description="Debitura collection cases in Slack"
+# MALLOC_MMAP_THRESHOLD_: request bodies over 128 KiB get their own mappings, returned to the system
+# when freed, so what a burst of large (refused) uploads leaves behind is +3 MB, not +18 MB
+# (bench/RESULTS.md, "Doors under attack", run B).
 ENV PATH=/opt/caseroom/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    CASEROOM_PORT=3000
+    CASEROOM_PORT=3000 \
+    MALLOC_MMAP_THRESHOLD_=131072
 RUN groupadd --system --gid 10001 caseroom \
  && useradd --system --uid 10001 --gid caseroom --home-dir /app --shell /usr/sbin/nologin caseroom
 COPY --from=build /opt/caseroom /opt/caseroom

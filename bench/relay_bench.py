@@ -41,8 +41,8 @@ from bot.config import Settings  # noqa: E402
 from bot.debitura.client import DebituraClient  # noqa: E402
 from bot.debitura.errors import RateLimited  # noqa: E402
 from bot.debitura.ratelimit import Priority  # noqa: E402
-from bot.relay.budget import RedisRateLimiter  # noqa: E402
 from bot.relay.scheduler import Policy  # noqa: E402
+from bot.store.budget import RedisRateLimiter  # noqa: E402
 from bot.store.keys import Keys  # noqa: E402
 from tests.fakes.slack.server import FakeSlack  # noqa: E402
 from tests.fixtures.e2e import free_port  # noqa: E402

@@ -33,9 +33,11 @@ from bot.debitura.errors import ApiError, DebituraError, TransportError, Unautho
 from bot.debitura.models import CreateWebhookRequest, Webhook, WebhookEventType
 from bot.debitura.ratelimit import UnlimitedLimiter
 from bot.embedded import EmbeddedRedis, local_redis_answers, server_binary
-from bot.relay.budget import background_limit
 from bot.relay.scheduler import Policy, budget_day, policy_from_settings
 from bot.relay.status import measured_costs
+from bot.slack.errors import slack_error
+from bot.store.budget import background_limit
+from bot.store.follows import FollowStore
 from bot.store.keys import Keys
 from bot.store.listings import truncated_listings
 
@@ -50,6 +52,8 @@ WEBHOOK_EVENTS: tuple[str, ...] = tuple(e.value for e in WebhookEventType)
 
 WEBHOOK_PATH = "/debitura/webhooks"
 MIN_REDIS = (6, 2)
+UNKNOWN = "unknown_error"
+"""What a Slack error without a code reads as in the check's lines (and server start-up errors)."""
 CHECK_TIMEOUT = 15.0
 
 
@@ -111,12 +115,6 @@ def render(report: Report) -> str:
 def _error_text(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def slack_error(exc: SlackApiError) -> str:
-    """The Slack error code of a failed call ("invalid_auth"), or "unknown_error"."""
-    resp = exc.response
-    return str(resp.get("error", "unknown_error")) if resp is not None else "unknown_error"
 
 
 def granted_scopes(headers: Any) -> set[str] | None:
@@ -224,7 +222,7 @@ class Checker:
         try:
             resp = await self.slack.auth_test()
         except SlackApiError as exc:
-            error = slack_error(exc)
+            error = slack_error(exc, UNKNOWN)
             if error == "ratelimited":
                 self.report.add("slack auth.test", Mark.WARN, "Slack is rate limiting this app right now",
                                 "run the check again in a minute")
@@ -288,14 +286,14 @@ class Checker:
         try:
             await self.slack.apps_connections_open(app_token=s.slack_app_token.get_secret_value())
         except SlackApiError as exc:
-            if slack_error(exc) == "ratelimited":
+            if slack_error(exc, UNKNOWN) == "ratelimited":
                 # apps.connections.open allows about one call a minute, and running replicas use it too
                 self.report.add("slack transport", Mark.WARN,
                                 "Slack is rate limiting apps.connections.open right now",
                                 "run the check again in a minute")
                 return
             self.report.add(
-                "slack transport", Mark.FAIL, f"Slack rejected SLACK_APP_TOKEN ({slack_error(exc)})",
+                "slack transport", Mark.FAIL, f"Slack rejected SLACK_APP_TOKEN ({slack_error(exc, UNKNOWN)})",
                 "create an app-level token with connections:write (Basic Information > App-Level Tokens) "
                 "and turn Socket Mode on",
             )
@@ -531,7 +529,7 @@ class Checker:
             except SlackApiError as exc:
                 self.report.add(
                     "admins", Mark.FAIL,
-                    f"CASEROOM_ADMIN_GROUP {s.caseroom_admin_group}: Slack says {slack_error(exc)}",
+                    f"CASEROOM_ADMIN_GROUP {s.caseroom_admin_group}: Slack says {slack_error(exc, UNKNOWN)}",
                     "use the user group's id (S...), and grant usergroups:read",
                 )
                 return
@@ -541,7 +539,7 @@ class Checker:
 
     async def check_feed_channel(self) -> None:
         """CASEROOM_FEED_CHANNEL must be a channel Caseroom is in, shared with no other organisation."""
-        from bot.services.sharing import shared_outside
+        from bot.slack.sharing import shared_outside
 
         channel_id = self.settings.caseroom_feed_channel
         if not channel_id:
@@ -553,7 +551,7 @@ class Checker:
             resp = await self.slack.conversations_info(channel=channel_id)
         except SlackApiError as exc:
             self.report.add("feed channel", Mark.FAIL,
-                            f"CASEROOM_FEED_CHANNEL {channel_id}: Slack says {slack_error(exc)}",
+                            f"CASEROOM_FEED_CHANNEL {channel_id}: Slack says {slack_error(exc, UNKNOWN)}",
                             "use the channel's id (C...) and add Caseroom to the channel")
             return
         channel = resp.get("channel") or {}
@@ -590,7 +588,7 @@ class Checker:
         pages, listing, extra = 1.0, 0.0, 0.0
         if self.redis_ok:
             keys = Keys(s.caseroom_redis_prefix)
-            followed = int(await self.redis.scard(keys.followed()))
+            followed = await FollowStore(self.redis, keys).followed_count()
             # What the running relay measured (pages per incremental sweep, requests outside the plan).
             pages, listing, extra = await measured_costs(self.redis, keys, time.time(), budget_day(s))
         cases = total + followed
@@ -637,7 +635,7 @@ class Checker:
 
     async def _usage_text(self) -> str:
         from bot.metrics import Metrics
-        from bot.relay.budget import RedisRateLimiter
+        from bot.store.budget import RedisRateLimiter
 
         keys = Keys(self.settings.caseroom_redis_prefix)
         limiter = RedisRateLimiter(self.redis, keys, self.settings, Metrics())

@@ -15,6 +15,7 @@ REJECT_REASONS = ("signature", "stale", "too_large", "bad_body", "busy")
 """Why a door refused a request: bad or missing signature, timestamp out of the 5-minute window,
 body over the cap, body that is not what the sender sends (signed but unparseable), the shared body
 budget spent by other large bodies (503, retry)."""
+LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class Metrics:
@@ -82,6 +83,15 @@ class Metrics:
         for door in DOORS:  # every series exists from the start: a rejection never adds one
             for reason in REJECT_REASONS:
                 self.rejected.labels(door=door, reason=reason)
+        self.loop_lag = Histogram(
+            "caseroom_event_loop_lag_seconds",
+            "How much later than asked the event loop woke a 0.1 s sleep (time spent without yielding)",
+            buckets=LOOP_LAG_BUCKETS, registry=r,
+        )
+        self.loop_lag_max = Gauge(
+            "caseroom_event_loop_lag_max_seconds",
+            "The longest event loop lag since the process started serving", registry=r,
+        )
         self.listing_truncated = Counter(
             "caseroom_debitura_listing_truncated_total",
             "Debitura listings stopped before totalPages said they were done (a repeated page, or "

@@ -26,6 +26,7 @@ from bot.debitura.ratelimit import Priority, RateLimiter
 from bot.metrics import Metrics
 from bot.store.keys import Keys
 from bot.store.listings import record_listing_end
+from bot.store.stores import Stores
 
 INTERACTIVE_RETRY = RetryPolicy(max_wait=5.0)
 """People wait on these calls: a longer Debitura 429 is reported to them, not slept through."""
@@ -47,6 +48,18 @@ class Runtime:
     process_id: str = field(
         default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     )
+    _stores: Stores | None = field(default=None, init=False, repr=False)
+
+    @property
+    def stores(self) -> Stores:
+        """The state stores (bot/store): over `redis` unless a test set in-memory ones."""
+        if self._stores is None:
+            self._stores = Stores.in_redis(self.redis, self.keys)
+        return self._stores
+
+    @stores.setter
+    def stores(self, value: Stores) -> None:
+        self._stores = value
 
     async def aclose(self) -> None:
         await self.debitura.aclose()
@@ -86,7 +99,7 @@ def build_slack_client(settings: Settings, metrics: Metrics | None = None) -> As
 def without_rate_limit_retries(client: AsyncWebClient) -> AsyncWebClient:
     """The same Slack client (token, base URL, timeout) whose 429s reach the caller at once.
 
-    For the relay: it pauses the method and channel in Redis for every process (bot/relay/slackio.py)
+    For the relay: it pauses the method and channel in Redis for every process (bot/slack/pacing.py)
     and counts the 429 itself, instead of sleeping inside the SDK where no other process sees it.
     """
     handlers = [h for h in client.retry_handlers if not isinstance(h, AsyncRateLimitErrorRetryHandler)]
@@ -103,7 +116,7 @@ def build_redis(settings: Settings) -> aioredis.Redis:
 
 def build_limiter(settings: Settings, redis: aioredis.Redis, keys: Keys, metrics: Metrics) -> RateLimiter:
     """The shared Redis budget (every process, every replica). Falls back to no limit only in tests."""
-    from bot.relay.budget import RedisRateLimiter
+    from bot.store.budget import RedisRateLimiter
 
     return RedisRateLimiter(redis, keys, settings, metrics)
 

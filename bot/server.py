@@ -22,18 +22,22 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.lowlevel
 import uvicorn
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.check import redact_url, slack_error
+from bot.check import UNKNOWN, redact_url
 from bot.config import Settings, secret_values
 from bot.demo import DemoSandbox
 from bot.embedded import EmbeddedRedis, EmbeddedRedisError, local_redis_answers
 from bot.logs import setup_logging
+from bot.loopwatch import LoopWatch, freeze_startup_objects
 from bot.relay import Relay
-from bot.relay.budget import RedisRateLimiter
 from bot.relay.webhooks import handle_webhook
 from bot.runtime import Runtime, build_runtime
+from bot.slack.errors import slack_error
+from bot.store.budget import RedisRateLimiter
 from bot.web import WebState, build_web_app
 
 log = logging.getLogger("caseroom.server")
@@ -120,13 +124,13 @@ async def check_redis(runtime: Runtime) -> None:
     )
 
 
-async def check_slack(runtime: Runtime) -> dict[str, Any]:
-    """auth.test with the bot token. Returns the response data; raises StartupError."""
+async def check_slack(runtime: Runtime) -> AsyncSlackResponse:
+    """auth.test with the bot token. Returns its answer; raises StartupError."""
     url = str(runtime.settings.slack_api_url)
     try:
         resp = await runtime.slack.auth_test()
     except SlackApiError as exc:
-        error = slack_error(exc)
+        error = slack_error(exc, UNKNOWN)
         raise StartupError(
             f"Slack rejected SLACK_BOT_TOKEN ({error}). Copy the Bot User OAuth Token (xoxb-...) from the "
             "Slack app's OAuth & Permissions page, and reinstall the app if it was revoked."
@@ -141,7 +145,7 @@ async def check_slack(runtime: Runtime) -> dict[str, Any]:
             "SLACK_BOT_TOKEN is not a bot token (auth.test returned no bot_id). Use the Bot User OAuth "
             "Token (xoxb-...)."
         )
-    return data
+    return resp
 
 
 @dataclass
@@ -201,6 +205,7 @@ async def serve(
     state: WebState | None = None
     serve_task: asyncio.Task[None] | None = None
     demo_sandbox: DemoSandbox | None = None
+    watch: LoopWatch | None = None
     with _signal_handlers(loop, on_signal):
         try:
             sock = bind_socket(host, port)
@@ -230,6 +235,7 @@ async def serve(
                 from bot.app import build_app
 
                 app = build_app(runtime, socket_mode=mode == "socket")
+                reuse_auth_test(app, auth)
                 if mode == "http":
                     from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 
@@ -237,6 +243,9 @@ async def serve(
                 else:
                     socket_handler = await _open_socket_mode(app, runtime)
                     state.socket_connected = socket_handler.client.is_connected
+            # httpx's transport (anyio) imports its asyncio backend lazily, 21 modules and about 100 ms of
+            # CPU at the first Debitura request, on the loop with Slack's requests waiting: do it now.
+            await anyio.lowlevel.checkpoint()
             if relay_enabled:
                 relay = Relay(runtime)
                 state.relay = relay  # set first: a failed start is still stopped on the way out
@@ -247,7 +256,12 @@ async def serve(
                 timeout_graceful_shutdown=GRACEFUL_HTTP_SECONDS, server_header=False,
             )
             server = _Server(config)
+            freeze_startup_objects()
             serve_task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
+            # caseroom_event_loop_lag_seconds (bot/loopwatch.py), from when requests are served: the
+            # start-up before (imports, the Bolt app) blocks the loop while nothing waits on it.
+            watch = LoopWatch(runtime.metrics)
+            watch.start()
             bound = sock.getsockname()
             log.info(
                 "Caseroom %s listening on http://%s:%s (%s)",
@@ -270,10 +284,27 @@ async def serve(
             log.exception("Caseroom failed")
             return EXIT_STARTUP
         finally:
+            if watch is not None:
+                await watch.stop()  # before the drain, which waits for every task still running
             await _shutdown(state, server, serve_task, socket_handler, relay, runtime, signals.again,
                             demo_sandbox)
             if sock is not None:
                 sock.close()
+
+
+def reuse_auth_test(app: Any, auth: AsyncSlackResponse) -> None:
+    """Give Bolt's single-workspace authorization the auth.test answer start-up already has.
+
+    Bolt otherwise calls auth.test at the first request it gets, before the ack (and each of a burst
+    of first requests calls it): a Slack round trip in the acks of the first commands after every
+    start (bench/RESULTS.md, "Event loop")."""
+    from slack_bolt.middleware.authorization.async_single_team_authorization import (
+        AsyncSingleTeamAuthorization,
+    )
+
+    for middleware in getattr(app, "_async_middleware_list", ()):
+        if isinstance(middleware, AsyncSingleTeamAuthorization) and middleware.auth_test_result is None:
+            middleware.auth_test_result = auth
 
 
 def _budget_refresher(limiter: RedisRateLimiter) -> Callable[[], Awaitable[None]]:
@@ -295,7 +326,7 @@ async def _open_socket_mode(app: Any, runtime: Runtime) -> Any:
         handler.client.wss_uri = await handler.client.issue_new_wss_url()
     except SlackApiError as exc:
         await handler.close_async()  # type: ignore[no-untyped-call]
-        error = slack_error(exc)
+        error = slack_error(exc, UNKNOWN)
         raise StartupError(
             f"Slack rejected SLACK_APP_TOKEN ({error}). Create an app-level token with the "
             "connections:write scope (Basic Information > App-Level Tokens) and enable Socket Mode."

@@ -104,6 +104,8 @@ ALLOWED_UPLOAD_EXTENSIONS = frozenset(UPLOAD_EXTENSIONS)
 BATCH_REFERENCE_LIMIT = 100
 MAX_IDEMPOTENCY_KEY = 255
 MAX_PAGE_SIZE = 100
+PARSE_OFF_LOOP_BYTES = 32 * 1024
+"""Response bodies from this size on are validated in a worker thread (about 3 ms of work and more)."""
 MAX_PAGES = 2_000
 """The most pages one listing follows, whatever ``totalPages`` says. 2,000 pages of 100 are 200,000
 cases, over ten times the largest portfolio Caseroom is measured with (bench/RESULTS.md: 16,000 cases,
@@ -508,13 +510,21 @@ class DebituraClient:
                 operation=call.operation, status=response.status_code,
             ) from None
 
+    async def _parse_off_loop(self, call: _Call, response: httpx.Response, parser: Callable[[bytes], T]) -> T:
+        """`_parse`, in a worker thread when the body is big: a page of 100 cases (about 230 KB) takes
+        20 ms and more to validate, time the event loop (Slack's acks, in `caseroom run`) would
+        otherwise wait. The validators call back into Python, so the loop gets the GIL in between."""
+        if len(response.content) < PARSE_OFF_LOOP_BYTES:
+            return self._parse(call, response, parser)
+        return await asyncio.to_thread(self._parse, call, response, parser)
+
     async def _get_model(self, call: _Call, model: type[M]) -> M:
         response = await self._send(call)
-        return self._parse(call, response, model.model_validate_json)
+        return await self._parse_off_loop(call, response, model.model_validate_json)
 
     async def _get_list(self, call: _Call, adapter: TypeAdapter[list[T]]) -> list[T]:
         response = await self._send(call)
-        return self._parse(call, response, adapter.validate_json)
+        return await self._parse_off_loop(call, response, adapter.validate_json)
 
     @staticmethod
     def _body(request: RequestModel) -> bytes:
@@ -693,7 +703,7 @@ class DebituraClient:
             params=(("references", ",".join(chunk)),), retry_safe=True,
         )
         response = await self._send(call)
-        return self._parse(call, response, _CASE_MAP.validate_json)
+        return await self._parse_off_loop(call, response, _CASE_MAP.validate_json)
 
     async def get_cases_by_partner_references(self, references: Iterable[str]) -> dict[str, Case]:
         """Cases for many of our references; unknown ones are left out.

@@ -1,7 +1,7 @@
 """The rate-limiter seam every Debitura request passes through.
 
 Interactive traffic (people in Slack) and background traffic (the relay) share one API key, so they
-share one limiter. The Redis implementation (bot/relay/budget.py) is shared by every process; the
+share one limiter. The Redis implementation (bot/store/budget.py) is shared by every process; the
 in-process ones here serve tests and single-shot commands.
 """
 

@@ -16,9 +16,18 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from blocks.ids import Action
-from blocks.metadata import CaseRef, ListPage, MetadataError
-from bot.listeners.commands import answer, follow_case, load_card, load_list, load_view, send
+from blocks.metadata import ListPage, MetadataError
+from bot.listeners._context import (
+    STALE_BUTTON,
+    action_value,
+    answer,
+    case_action,
+    decode_case,
+    send,
+    user_and_channel,
+)
 from bot.services import identity, sharing
+from bot.services.casework import follow_case, load_card, load_list, load_view
 from bot.services.errors import BadInput, report
 
 if TYPE_CHECKING:
@@ -29,33 +38,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STALE_BUTTON = "This button is from an older message Caseroom cannot read any more. Run the command again."
-
 VIEW_ACTIONS = {
     Action.SHOW_TIMELINE: "timeline",
     Action.SHOW_PAYMENTS: "payments",
     Action.SHOW_FILES: "files",
 }
-
-
-def action_value(body: dict[str, Any]) -> str:
-    actions = body.get("actions") or []
-    if not actions or not isinstance(actions[0], dict):
-        return ""
-    return str(actions[0].get("value") or "")
-
-
-def decode_case(body: dict[str, Any]) -> CaseRef:
-    try:
-        return CaseRef.decode(action_value(body))
-    except MetadataError:
-        raise BadInput(STALE_BUTTON) from None
-
-
-def user_and_channel(body: dict[str, Any]) -> tuple[str, str | None]:
-    user = body.get("user") or {}
-    channel = body.get("channel") or {}
-    return str(user.get("id") or ""), (str(channel.get("id") or "") or None)
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
@@ -64,13 +51,10 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.action(Action.SHOW_CARD)
     async def _show_card(ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
         await ack()
-        user_id, channel_id = user_and_channel(body)
 
         async def work() -> Message:
-            ref = decode_case(body)
-            await identity.check_user(runtime, user_id)
-            case = await runtime.debitura.get_case(ref.id)
-            return await load_card(runtime, case, channel_id=channel_id or ref.ch)
+            it = await case_action(runtime, body)
+            return await load_card(runtime, it.case, channel_id=it.channel_id or it.ref.ch)
 
         await answer(respond, work, where="action show_card")
 
@@ -80,13 +64,10 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.action(Action.FOLLOW)
     async def _follow(ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
         await ack()
-        user_id, _ = user_and_channel(body)
 
         async def work() -> Message:
-            ref = decode_case(body)
-            await identity.check_user(runtime, user_id, write=True)
-            case = await runtime.debitura.get_case(ref.id)
-            return await follow_case(runtime, case, user_id=user_id)
+            it = await case_action(runtime, body, write=True)
+            return await follow_case(runtime, it.case, user_id=it.user_id)
 
         await answer(respond, work, where="action follow")
 
@@ -131,12 +112,10 @@ def _register_view(app: AsyncApp, runtime: Runtime, action_id: Action, kind: str
     @app.action(action_id)
     async def _show_view(ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
         await ack()
-        user_id, channel_id = user_and_channel(body)
 
         async def work() -> Message:
-            ref = decode_case(body)
-            await identity.check_user(runtime, user_id)
-            case = await runtime.debitura.get_case(ref.id)
-            return await load_view(runtime, kind, case, user_id=user_id, channel_id=channel_id or ref.ch)
+            it = await case_action(runtime, body)
+            channel_id = it.channel_id or it.ref.ch
+            return await load_view(runtime, kind, it.case, user_id=it.user_id, channel_id=channel_id)
 
         await answer(respond, work, where=f"action {kind}")

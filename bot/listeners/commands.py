@@ -6,8 +6,8 @@ ephemeral. `FastAck` does this before Bolt's listener runner (see its docstring)
 listener runs the same two steps. Every failure becomes words plus an error id
 (`bot.services.errors.report`), never a traceback.
 
-`parse_command()` is pure. The `load_*` functions build a reply message from the runtime and are
-shared with the card buttons (`bot.listeners.cards`); they have no Bolt types.
+`parse_command()` is pure. The replies are built by `bot.services.casework` (`load_*`, `follow_case`,
+shared with the card buttons) and sent by `bot.listeners._context` (`send`, `answer`).
 """
 
 from __future__ import annotations
@@ -18,37 +18,33 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from slack_bolt import BoltResponse
 from slack_bolt.context.respond.async_respond import AsyncRespond as AsyncRespondImpl
-from slack_sdk.errors import SlackApiError
 
-from blocks.card import CardOptions, build_case_card
 from blocks.metadata import ListPage
 from blocks.parse import NoteForm
 from blocks.text import esc
 from blocks.views import (
-    LIST_PAGE_SIZE,
     Message,
-    build_case_list,
-    build_files,
-    build_find_result,
-    build_follow_result,
     build_notice,
-    build_payments,
-    build_period,
-    build_timeline,
-    build_unfollow_result,
     build_usage,
-    build_validation,
 )
-from bot.debitura.errors import DebituraError, NotFound
 from bot.debitura.models import Case, Lifecycle
+from bot.listeners._context import answer
 from bot.services import identity, notes
-from bot.services.errors import BadInput, new_error_id, report, slack_error_code
-from bot.services.lookup import case_id_for_channel, parse_ref, parse_refs, resolve_case, split_ref
+from bot.services.casework import (
+    find_cases,
+    follow_case,
+    load_card,
+    load_list,
+    load_view,
+    note_target,
+    unfollow_case,
+)
+from bot.services.errors import BadInput, report
+from bot.services.lookup import parse_ref, parse_refs, resolve_case, split_ref
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest, AsyncRespond
@@ -189,93 +185,6 @@ def _note_text(text: str) -> str:
     return text
 
 
-def today() -> datetime:
-    return datetime.now(UTC)
-
-
-# --- loaders shared by commands and card buttons (no Bolt types) ----------------------------------------
-
-async def load_card(runtime: Runtime, case: Case, *, channel_id: str | None, shared_by: str | None = None
-                    ) -> Message:
-    validation = None
-    if case.needs_info:
-        try:
-            validation = await runtime.debitura.get_validation(case.id)
-        except DebituraError as exc:
-            # The card still shows "needs info"; the items are a bonus.
-            log.info("validation detail of %s unavailable: %s", case.id, type(exc).__name__)
-    options = CardOptions(today=today().date(), channel_id=channel_id, shared=shared_by is not None,
-                          shared_by=shared_by, demo=runtime.settings.caseroom_demo)
-    return build_case_card(case, options, validation)
-
-
-async def load_view(runtime: Runtime, kind: str, case: Case, *, user_id: str, channel_id: str | None
-                    ) -> Message:
-    client = runtime.debitura
-    if kind == "timeline":
-        return build_timeline(case, await client.get_timeline(case.id), channel_id=channel_id)
-    if kind == "payments":
-        payments = await client.list_payments(case.id)
-        try:
-            can_edit = await identity.is_admin(runtime, user_id)
-        except SlackApiError as exc:
-            # The list is still worth showing; the Edit/Delete forms check admin rights again.
-            log.warning("admin check failed (%s); payments shown without edit buttons", slack_error_code(exc))
-            can_edit = False
-        return build_payments(case, payments, can_edit=can_edit, channel_id=channel_id)
-    if kind == "files":
-        return build_files(case, await client.list_files(case.id), channel_id=channel_id)
-    if kind == "period":
-        try:
-            period = await client.get_exclusive_period(case.id)
-        except NotFound:
-            return build_notice(f"{esc(case.reference or case.id)} has no exclusive collection period "
-                                "(for example a case on custom terms).")
-        return build_period(case, period, today=today().date(), channel_id=channel_id)
-    if kind == "validation":
-        return build_validation(case, await client.get_validation(case.id), channel_id=channel_id)
-    raise ValueError(f"unknown view {kind!r}")
-
-
-async def load_list(runtime: Runtime, request: ListPage, *, channel_id: str | None, command: str) -> Message:
-    page = await runtime.debitura.list_cases(
-        page=request.page, page_size=LIST_PAGE_SIZE, statuses=list(request.st) or None,
-        sort="DateUpdated:desc",
-    )
-    return build_case_list(page, request, command=command, channel_id=channel_id)
-
-
-async def follow_case(runtime: Runtime, case: Case, *, user_id: str) -> Message:
-    """Create or reuse the case's channel, add the user, and have the relay follow the case.
-
-    `bot.relay.marks.follow_case` puts it in `Keys.followed()` and asks for a fetch now; the case
-    also leaves `Keys.unfollowed()` (the set the relay skips).
-    """
-    from bot.relay import marks
-    from bot.services.channels import ensure_case_channel
-
-    channel = await ensure_case_channel(runtime, case)
-    await runtime.redis.srem(runtime.keys.unfollowed(), case.id)
-    await marks.follow_case(runtime, case.id)
-    try:
-        await runtime.slack.conversations_invite(channel=channel.id, users=user_id)
-    except SlackApiError as exc:
-        if slack_error_code(exc) != "already_in_channel":
-            raise
-    return build_follow_result(case, channel.id, created=channel.created)
-
-
-async def unfollow_case(runtime: Runtime, case: Case) -> Message:
-    """Stop relaying the case: out of `Keys.followed()`, into `Keys.unfollowed()` (the relay skips it,
-    whatever its lifecycle). The channel stays."""
-    from bot.relay import marks
-
-    was_followed = bool(await runtime.redis.sismember(runtime.keys.followed(), case.id))
-    added = await runtime.redis.sadd(runtime.keys.unfollowed(), case.id)
-    await marks.unfollow_case(runtime, case.id)
-    return build_unfollow_result(case, was_followed=was_followed or bool(added))
-
-
 async def add_note(runtime: Runtime, case: Case, text: str, *, user_id: str) -> Message:
     """`/case note <ref> <text>`: a direct write, audited (`bot.services.notes`, shared with the modal,
     which also resolves a timed-out request by re-reading the timeline)."""
@@ -294,26 +203,6 @@ class Invocation:
     channel_id: str | None
     command: str
     trigger_id: str
-
-
-async def note_target(runtime: Runtime, parsed: ParsedCommand, *, channel_id: str | None
-                      ) -> tuple[Case, str]:
-    """The case and text of `/case note ...`.
-
-    In a case's channel, `/case note Answered the phone` has a first word shaped like a reference
-    (8 letters). When no such case exists and the word has no digit, it was text: the note goes to
-    the channel's case with the whole text. A ref with digits that is not found stays an error.
-    """
-    try:
-        return await resolve_case(runtime, parsed.ref, channel_id=channel_id), parsed.text
-    except NotFound:
-        word = parsed.ref or ""
-        if not word.isalpha():
-            raise
-        channel_case = await case_id_for_channel(runtime, channel_id)
-        if channel_case is None:
-            raise
-        return await runtime.debitura.get_case(channel_case), f"{word} {parsed.text}".strip()
 
 
 async def while_checking(runtime: Runtime, user_id: str, work: Awaitable[T]) -> T:
@@ -354,10 +243,9 @@ async def run_command(runtime: Runtime, client: AsyncWebClient, parsed: ParsedCo
         request = ListPage(st=parsed.statuses, page=parsed.page)
         return await load_list(runtime, request, channel_id=inv.channel_id, command=inv.command)
     if sub == "find":
-        found = await runtime.debitura.get_cases_by_partner_references(list(parsed.refs))
-        return build_find_result(parsed.refs, found, command=inv.command)
+        return await find_cases(runtime, parsed.refs, command=inv.command)
     if sub == "note":
-        case, text = await note_target(runtime, parsed, channel_id=inv.channel_id)
+        case, text = await note_target(runtime, parsed.ref, parsed.text, channel_id=inv.channel_id)
         return await add_note(runtime, case, text, user_id=inv.user_id)
     case = await resolve_case(runtime, parsed.ref, channel_id=inv.channel_id)
     if sub == "follow":
@@ -365,35 +253,6 @@ async def run_command(runtime: Runtime, client: AsyncWebClient, parsed: ParsedCo
     if sub == "unfollow":
         return await unfollow_case(runtime, case)
     raise ValueError(f"unhandled subcommand {sub!r}")
-
-
-async def send(respond: AsyncRespond, message: Message, *, where: str, response_type: str = "ephemeral",
-               replace_original: bool = False) -> bool:
-    """Post `message` on the response_url; if Slack refuses it, log why and tell the person (with an
-    error id) in a plain ephemeral line. True when the message itself was accepted."""
-    result = await respond(**message, response_type=response_type, replace_original=replace_original)
-    status = getattr(result, "status_code", 200)
-    if status == 200:
-        return True
-    error_id = new_error_id()
-    log.error("error_id=%s %s: Slack refused the reply (HTTP %s: %s)", error_id, where, status,
-              getattr(result, "body", ""), extra={"error_id": error_id, "where": where})
-    text = f"Slack refused to show this reply (HTTP {status}). Try again.\n_Error id `{error_id}`_"
-    await respond(text=text, response_type="ephemeral", replace_original=False)
-    return False
-
-
-async def answer(respond: AsyncRespond, work: Callable[[], Awaitable[Message | None]], *, where: str,
-                 replace_original: bool = False) -> None:
-    """Run `work` and send its reply ephemeral; any error becomes words and an error id."""
-    try:
-        reply = await work()
-    except Exception as exc:
-        text = report(exc, where=where, logger=log)
-        await respond(text=text, response_type="ephemeral", replace_original=False)
-        return
-    if reply is not None:
-        await send(respond, reply, where=where, replace_original=replace_original)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@
   is dropped, so the next check reads `users.info` again (`bot.services.identity`).
 - `channel_shared` / `channel_unshared` (need `channels:read` / `groups:read`): a channel Caseroom is
   in was shared with another organisation, or one left it. The relay's cached answer
-  (`bot.services.sharing`) is set to shared at once, or dropped so conversations.info is asked again.
+  (`bot.slack.sharing`) is set to shared at once, or dropped so conversations.info is asked again.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from bot.services import identity, sharing
+from bot.services import identity
+from bot.slack import sharing
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp

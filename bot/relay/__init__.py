@@ -10,13 +10,14 @@ Entry points (for bot/server.py and bot/web.py):
 * ``bot.relay.webhooks.handle_webhook(runtime, relay, body: bytes, headers: Mapping[str, str])
   -> tuple[int, dict]`` for ``POST /debitura/webhooks``; ``relay`` may be None (the fetch is queued
   in Redis and any relay process picks it up). Answers 401 on a bad signature, 503 without a secret.
-* ``bot.relay.budget.RedisRateLimiter(redis, keys, settings, metrics)``: the shared Debitura budget;
-  ``await limiter.usage()`` for ``caseroom check``.
-* ``bot.relay.marks.follow_case(runtime, case_id)`` / ``unfollow_case`` for ``/case follow``, and
-  ``bot.relay.marks.mark_chat_sent(runtime, case_id, chat_id, version)`` for the chat modal, so a
-  chat written from Slack is not relayed back into the channel.
 * ``bot.relay.status.relay_status(runtime)`` for ``caseroom check``: budget use, watched cases,
   the staleness bound the budget can hold, queue depth, live relay processes.
+
+What other parts tell the relay goes through the stores, not through this package:
+``runtime.stores.follows.follow(case_id)`` / ``unfollow`` for ``/case follow`` and
+``runtime.stores.cases.mark_chat_sent(case_id, chat_id, version)`` for the chat modal (bot/store/).
+The shared Debitura budget is ``bot.store.budget.RedisRateLimiter``; Slack pacing and the case
+channels are the Slack gateway's (bot/slack/). The relay imports them; nothing below imports the relay.
 
 Delivery semantics are written down in docs/DELIVERY.md.
 """
@@ -32,7 +33,7 @@ __all__ = ["Relay", "RelayOptions"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so importing bot.relay.budget (the runtime does) stays light.
+    # Lazy, so importing a relay module (bot.check imports bot.relay.status) stays light.
     if name in ("Relay", "RelayOptions"):
         from bot.relay import service
 

@@ -29,11 +29,14 @@ from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
 
 from blocks.relay import build_feed_line
-from bot.relay.diff import CaseState
-from bot.relay.model import CaseSnap, Delivery
-from bot.relay.slackio import ChannelUnavailable, RetryLater, SlackIO, SlackRefused, retry_after_of, status_of
-from bot.relay.store import RelayStore, hget, hgetall
-from bot.services import channels, sharing
+from bot.relay.model import Delivery
+from bot.relay.store import RelayStore
+from bot.slack import channels, sharing
+from bot.slack.errors import slack_error
+from bot.slack.pacing import ChannelUnavailable, RetryLater, SlackIO, SlackRefused, retry_after_of, status_of
+from bot.store.cases import CaseState
+from bot.store.reads import hget, hgetall
+from bot.store.snapshots import CaseSnap
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -164,11 +167,11 @@ class Deliverer:
         return state.case or CaseSnap(id=item.case_id)
 
     async def _channel_op(self, coro_fn: Callable[[], Awaitable[Any]]) -> None:
-        """Run a channel-management call (channels service), mapping Slack errors like SlackIO does."""
+        """Run a channel-management call (bot.slack.channels), mapping Slack errors like SlackIO does."""
         try:
             await coro_fn()
         except SlackApiError as exc:
-            error = channels.slack_error(exc)
+            error = slack_error(exc)
             if status_of(exc) == 429 or error == "ratelimited":
                 raise RetryLater(retry_after_of(exc), "channel op 429") from None
             if error in ("missing_scope", "restricted_action", "invalid_auth", "not_allowed_token_type"):
@@ -184,7 +187,7 @@ class Deliverer:
         try:
             found = await sharing.channel_sharing(self.runtime, channel_id)
         except SlackApiError as exc:
-            error = channels.slack_error(exc)
+            error = slack_error(exc)
             if status_of(exc) == 429 or error == "ratelimited":
                 raise RetryLater(retry_after_of(exc), "conversations.info 429") from None
             if error in ("missing_scope", "invalid_auth", "not_allowed_token_type"):

@@ -1,6 +1,7 @@
 """From what a fetch returned and what the relay already knew, the deliveries to queue. Pure.
 
-What is known of a case lives in two Redis hashes (see bot/store/keys.py):
+What is known of a case lives in two Redis hashes (see bot/store/keys.py; their fields are owned by
+bot/store/cases.py):
 
 * its *state* (`CaseState`): last lifecycle, phase, topic, which streams have a baseline, when the
   relay first saw it, when it was last active;
@@ -14,7 +15,7 @@ relay first saw the case (they happened while we were watching) and the newest `
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from blocks.relay import (
     TimelineEntry,
@@ -29,42 +30,13 @@ from blocks.relay import (
     payment_summary,
     timeline_summaries,
 )
-from bot.relay.model import CaseSnap, ChatSnap, Delivery, PaymentSnap, TimelineSnap, short_hash
+from bot.relay.model import Delivery
+from bot.store.cases import CaseState, chat_field, payment_field, timeline_field
+from bot.store.snapshots import CaseSnap, ChatSnap, PaymentSnap, TimelineSnap, short_hash
 
 STREAMS = ("chats", "timeline", "payments")
 FIRST_SEEN_SKEW = 5.0
 """Items dated up to this long before first sight still count as history (clock skew)."""
-
-
-@dataclass
-class CaseState:
-    first_seen: float = 0.0
-    case: CaseSnap | None = None
-    topic: str = ""
-    baselined: set[str] = field(default_factory=set)
-    last_activity: float = 0.0
-
-    @classmethod
-    def from_hash(cls, raw: Mapping[str, str]) -> CaseState:
-        case = CaseSnap.model_validate_json(raw["case"]) if raw.get("case") else None
-        return cls(
-            first_seen=float(raw.get("fs") or 0),
-            case=case,
-            topic=raw.get("topic", ""),
-            baselined={s for s in (raw.get("base") or "").split(",") if s},
-            last_activity=float(raw.get("act") or 0),
-        )
-
-    def to_hash(self) -> dict[str, str]:
-        out = {
-            "fs": f"{self.first_seen:.3f}",
-            "topic": self.topic,
-            "base": ",".join(sorted(self.baselined)),
-            "act": f"{self.last_activity:.3f}",
-        }
-        if self.case is not None:
-            out["case"] = self.case.model_dump_json(exclude_defaults=True)
-        return out
 
 
 @dataclass
@@ -85,18 +57,6 @@ class DiffResult:
     @property
     def active(self) -> bool:
         return any(d.op in ("post", "update") for d in self.deliveries)
-
-
-def chat_field(chat_id: str) -> str:
-    return "c" + short_hash(chat_id)
-
-
-def timeline_field(fingerprint: str) -> str:
-    return "t" + fingerprint[:12]
-
-
-def payment_field(payment_id: str) -> str:
-    return "p" + short_hash(payment_id)
 
 
 CHAT_ECHO_WINDOW = 2.0

@@ -20,17 +20,18 @@ from redis.exceptions import RedisError, WatchError
 
 from bot.debitura.errors import DebituraError, NotFound, RateLimited
 from bot.relay import diff as diffmod
-from bot.relay.diff import CaseState, Fetched
-from bot.relay.model import (
+from bot.relay.diff import Fetched
+from bot.relay.scheduler import Policy
+from bot.relay.store import RelayStore
+from bot.store.cases import URGENT_OFFSET, CaseState, Want
+from bot.store.reads import get, hgetall
+from bot.store.snapshots import (
     CaseSnap,
-    Want,
     snapshot_case,
     snapshot_chat,
     snapshot_payment,
     snapshot_timeline_item,
 )
-from bot.relay.scheduler import Policy
-from bot.relay.store import URGENT_OFFSET, RelayStore, get, hgetall
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime

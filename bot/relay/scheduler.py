@@ -25,7 +25,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.relay.budget import background_limit
+from bot.store.budget import background_limit
 
 if TYPE_CHECKING:
     from bot.config import Settings

@@ -29,11 +29,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from bot.relay.delivery import Deliverer
 from bot.relay.fetch import Fetcher
 from bot.relay.scheduler import Policy, policy_from_settings
-from bot.relay.slackio import SlackIO
 from bot.relay.status import current_policy, relay_daily_budget
 from bot.relay.store import RelayStore, new_token
 from bot.relay.sweep import Sweeper, SweepInterrupted
 from bot.runtime import without_rate_limit_retries
+from bot.slack.pacing import SlackIO
+from bot.store.pacing import PaceStore
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -78,8 +79,8 @@ class Relay:
                                             daily_budget=relay_daily_budget(runtime),
                                             first_spread=self.options.first_spread)
         self.fetcher = Fetcher(runtime, self.store, self.policy, lease_ms=lease_ms, clock=clock)
-        self.slack = SlackIO(without_rate_limit_retries(runtime.slack), self.store, runtime.metrics,
-                             clock=clock)
+        pace = PaceStore(runtime.redis, runtime.keys)
+        self.slack = SlackIO(without_rate_limit_retries(runtime.slack), pace, runtime.metrics, clock=clock)
         self.deliverer = Deliverer(runtime, self.store, self.slack, lease_ms=lease_ms, clock=clock)
         self.sweeper = Sweeper(runtime, self.store, self.policy, clock=clock,
                                policy_for=lambda n: dataclasses.replace(self._policy, cases=n))

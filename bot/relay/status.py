@@ -6,7 +6,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.relay.budget import RedisRateLimiter
 from bot.relay.scheduler import (
     FULL_PAGES_FIELD,
     SWEEP_PAGES_FIELD,
@@ -17,6 +16,8 @@ from bot.relay.scheduler import (
     policy_from_settings,
 )
 from bot.relay.store import RelayStore
+from bot.store.budget import RedisRateLimiter
+from bot.store.follows import FollowStore
 from bot.store.keys import Keys
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ async def relay_status(runtime: Runtime) -> RelayStatus:
     now = time.time()
     policy = await current_policy(runtime, now)
     cases, active, budget = policy.cases, policy.active, policy.daily_budget
-    followed = int(await redis.scard(keys.followed()))
+    followed = await FollowStore(redis, keys).followed_count()
     store = RelayStore(redis, keys)
     live = int(await redis.zcount(keys.relay_processes(), now - 60, "+inf"))
     # The most overdue case: its due time is the oldest score on the schedule.

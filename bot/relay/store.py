@@ -25,7 +25,9 @@ import redis.asyncio as aioredis
 
 from bot.relay.model import Delivery
 from bot.relay.scheduler import EXTRA_MIN_COVER, EXTRA_SLOTS
+from bot.store.cases import URGENT_OFFSET, CaseStateStore
 from bot.store.keys import RELAY_DEAD_MAXLEN, Keys
+from bot.store.reads import hgetall, zmembers
 
 EXTRA_SINCE = "since"
 """Field of keys.relay_extra(): when counting began (the first count after the hash was empty)."""
@@ -58,16 +60,6 @@ end
 return 0
 """
 
-# KEYS[1] state hash, KEYS[2] schedule; ARGV bits, due (s), case id, source ('' or 'webhook').
-# ORs the wanted bits into the state and pulls the due time in (never pushes it out).
-_REQUEST_FETCH = """
-local want = tonumber(redis.call('HGET', KEYS[1], 'want') or '0')
-redis.call('HSET', KEYS[1], 'want', bit.bor(want, tonumber(ARGV[1])))
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'src', ARGV[4]) end
-redis.call('ZADD', KEYS[2], 'LT', tonumber(ARGV[2]), ARGV[3])
-return 1
-"""
-
 # KEYS[1] lease, KEYS[2] outbox, KEYS[3] relayed hash, KEYS[4] feed outbox, KEYS[5] ready zset.
 # ARGV token, item id, record field, record value, feed json, now, feed lane name.
 _COMPLETE = """
@@ -97,58 +89,8 @@ redis.call('DEL', KEYS[1])
 return 1
 """
 
-# KEYS[1] pace key, KEYS[2..] pause keys; ARGV now ms, interval ms. 0 = go (slot taken), else ms to wait.
-_PACE = """
-local now = tonumber(ARGV[1])
-local wait = 0
-for i = 2, #KEYS do
-  local until_ms = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if until_ms - now > wait then wait = until_ms - now end
-end
-if wait > 0 then return wait end
-local nxt = tonumber(redis.call('GET', KEYS[1]) or '0')
-if nxt > now then return nxt - now end
-local interval = tonumber(ARGV[2])
-if interval > 0 then redis.call('SET', KEYS[1], now + interval, 'PX', interval + 1000) end
-return 0
-"""
-
-_EXTEND_PAUSE = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) > current then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
-end
-return 1
-"""
-
-
-URGENT_OFFSET = 1e9
-"""Requested fetches (webhooks, sweep-detected changes) are scored this far in the past, so they are
-claimed before every overdue poll, first come first served among themselves."""
-
-
 def new_token() -> str:
     return secrets.token_hex(8)
-
-
-# Typed reads (the client is built with decode_responses=True, so every value is a str).
-async def hgetall(redis: aioredis.Redis, key: str) -> dict[str, str]:
-    return cast(dict[str, str], await redis.hgetall(key))
-
-
-async def get(redis: aioredis.Redis, key: str) -> str | None:
-    return cast("str | None", await redis.get(key))
-
-
-async def hget(redis: aioredis.Redis, key: str, field: str) -> str | None:
-    return cast("str | None", await redis.hget(key, field))
-
-
-async def zmembers(redis: aioredis.Redis, key: str, low: float | str, high: float | str,
-                   num: int | None = None) -> list[str]:
-    if num is None:
-        return cast(list[str], await redis.zrangebyscore(key, low, high))
-    return cast(list[str], await redis.zrangebyscore(key, low, high, start=0, num=num))
 
 
 # KEYS[1] bucket hash; ARGV now (s), rate (tokens per s), burst (tokens), ttl (s).
@@ -183,16 +125,9 @@ redis.call('HSET', KEYS[1], 't', tostring(math.min(tonumber(ARGV[1]), tokens + 1
 return 1
 """
 
-# KEYS: case-state hashes; ARGV[1] field. One round trip for a listed page (false where absent).
-_HGET_EACH = """
-local out = {}
-for i, key in ipairs(KEYS) do out[i] = redis.call('HGET', key, ARGV[1]) or false end
-return out
-"""
-
-
 class RelayStore:
-    """Intent-named Redis operations for the relay; all keys come from `Keys`."""
+    """Intent-named Redis operations for the relay; all keys come from `Keys`; the case state through
+    `self.cases` (bot/store/cases.py)."""
 
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self.redis = redis
@@ -200,14 +135,11 @@ class RelayStore:
         self._try_claim = redis.register_script(_TRY_CLAIM)
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
-        self._request_fetch = redis.register_script(_REQUEST_FETCH)
         self._complete = redis.register_script(_COMPLETE)
         self._finish = redis.register_script(_FINISH)
-        self._pace = redis.register_script(_PACE)
-        self._extend_pause = redis.register_script(_EXTEND_PAUSE)
         self._poll_slot = redis.register_script(_POLL_SLOT)
         self._poll_refund = redis.register_script(_POLL_REFUND)
-        self._hget_each = redis.register_script(_HGET_EACH)
+        self.cases = CaseStateStore(redis, keys)
 
     # --- leases ------------------------------------------------------------------------------------
     async def acquire_lease(self, name: str, token: str, ttl_ms: int) -> bool:
@@ -252,16 +184,12 @@ class RelayStore:
 
     async def stored_cases(self, case_ids: Sequence[str]) -> list[str | None]:
         """The case snapshot stored in each case's state (None: never seen), in one round trip."""
-        if not case_ids:
-            return []
-        answer = await self._hget_each(keys=[self.keys.case_state(c) for c in case_ids], args=["case"])
-        return [None if v is None else str(v) for v in answer]  # Lua's false arrives as None
+        return await self.cases.stored_cases(case_ids)
 
     # --- fetch scheduling --------------------------------------------------------------------------
     async def request_fetch(self, case_id: str, bits: int, now: float, source: str = "") -> None:
         """Ask for a fetch of `case_id` reading `bits` as soon as possible (ahead of polls; watches it)."""
-        await self._request_fetch(keys=[self.keys.case_state(case_id), self.keys.schedule()],
-                                  args=[int(bits), now - URGENT_OFFSET, case_id, source])
+        await self.cases.request_fetch(case_id, bits, now, source)
 
     async def watch(self, case_ids: Sequence[str], due: Sequence[float]) -> int:
         """Put cases on the schedule if they are not there yet; returns how many were added."""
@@ -319,13 +247,6 @@ class RelayStore:
                 pipe.llen(self.keys.relay_outbox(lane))
             counts: list[Any] = await pipe.execute()
         return sum(int(c) for c in counts)
-
-    # --- Slack pacing ------------------------------------------------------------------------------
-    async def pace(self, pace_key: str, pause_keys: Sequence[str], now_ms: int, interval_ms: int) -> int:
-        return int(await self._pace(keys=[pace_key, *pause_keys], args=[now_ms, interval_ms]))
-
-    async def extend_pause(self, key: str, until_ms: int, ttl_ms: int) -> None:
-        await self._extend_pause(keys=[key], args=[until_ms, ttl_ms])
 
     # --- requests outside the polling plan (webhook/sweep-triggered fetches, baselines) ----------
     async def record_extra(self, requests: int, now: float, day: float) -> None:

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 
 from bot.debitura.webhooks import InvalidSignature, parse_event, verify_signature
-from bot.relay.model import Want
 from bot.relay.store import RelayStore
+from bot.store.cases import Want
 from bot.store.keys import WEBHOOK_EVENT_DEDUPE_TTL
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ async def _queue(
     store = relay.store if relay is not None else RelayStore(runtime.redis, keys)
     try:
         if name == "case.assigned":
-            await runtime.redis.hsetnx(keys.case_state(case_id), "fs", f"{now:.3f}")
+            await store.cases.first_seen(case_id, now)
         await runtime.redis.delete(keys.relay_snapshot(case_id))
         await store.request_fetch(case_id, int(bits), now, source="webhook")
     except Exception:

@@ -1,7 +1,7 @@
 """Audit of every successful write made from Slack.
 
-`record_write()` appends one entry to a Redis stream (`Keys.audit_stream()`, capped at about
-`AUDIT_STREAM_MAXLEN` entries): who, what, which case, a summary of the request and the result.
+`record_write()` appends one entry to the audit stream (`runtime.stores.audit`, bot/store/audit.py):
+who, what, which case, a summary of the request and the result.
 When the case has a channel, it also posts one line there ("<@U1> recorded a payment of 250.00 EUR").
 
 The write has already happened when this runs, so a failure here is logged and never raised: the
@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError
 
 from blocks.text import esc, one_line, truncate
-from bot.services import sharing
-from bot.services.errors import slack_error_code
-from bot.store.keys import AUDIT_STREAM_MAXLEN
+from bot.slack import sharing
+from bot.slack.errors import slack_error
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -90,8 +89,7 @@ async def record_write(
     }
     entry_id: str | None = None
     try:
-        entry_id = str(await runtime.redis.xadd(runtime.keys.audit_stream(), entry,  # type: ignore[arg-type]
-                                                maxlen=AUDIT_STREAM_MAXLEN, approximate=True))
+        entry_id = await runtime.stores.audit.append(entry)
     except Exception:
         log.exception("could not append the audit entry for %s on case %s by %s", action, case_id, user_id)
     await post_channel_line(runtime, case_id=case_id, text=audit_line(user_id, action, line, case_reference))
@@ -100,7 +98,7 @@ async def record_write(
 
 async def post_channel_line(runtime: Runtime, *, case_id: str, text: str) -> None:
     """Post `text` in the case's channel when it has one; log and swallow failures."""
-    from bot.services.channels import channel_for_case
+    from bot.slack.channels import channel_for_case
 
     try:
         channel = await channel_for_case(runtime, case_id)
@@ -115,7 +113,7 @@ async def post_channel_line(runtime: Runtime, *, case_id: str, text: str) -> Non
     try:  # the Slack Connect rule, as for the relay: no case data into a channel shared outside
         shared = await sharing.channel_sharing(runtime, channel_id) is sharing.Sharing.EXTERNAL
     except Exception as exc:
-        why = slack_error_code(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+        why = slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
         log.warning("could not check whether %s is shared outside the workspace (%s); audit line not "
                     "posted", channel_id, why)
         return
@@ -132,8 +130,4 @@ async def post_channel_line(runtime: Runtime, *, case_id: str, text: str) -> Non
 
 async def recent_entries(runtime: Runtime, count: int = 50) -> list[dict[str, str]]:
     """The newest audit entries, newest first (for `caseroom check` and tests)."""
-    rows = await runtime.redis.xrevrange(runtime.keys.audit_stream(), count=count) or []
-    return [
-        {"id": str(entry_id), **{str(k): str(v) for k, v in (fields or {}).items()}}
-        for entry_id, fields in rows
-    ]
+    return await runtime.stores.audit.recent(count)

@@ -14,10 +14,9 @@ from redis.exceptions import RedisError
 from blocks.parse import ChatForm
 from blocks.text import esc, one_line, truncate
 from bot.debitura.models import SendChatRequest
-from bot.relay import marks
-from bot.relay.model import snapshot_chat
 from bot.services import audit
 from bot.services.writes import WriteResult
+from bot.store.snapshots import snapshot_chat
 
 if TYPE_CHECKING:
     from bot.debitura.models import Case
@@ -34,7 +33,7 @@ async def send_chat(runtime: Runtime, *, case: Case, form: ChatForm, sender_emai
     try:
         # The case channel already gets the audit line; the relay must not post the message back as
         # "written outside Caseroom".
-        await marks.mark_chat_sent(runtime, case.id, chat.id, snapshot_chat(chat).version)
+        await runtime.stores.cases.mark_chat_sent(case.id, chat.id, snapshot_chat(chat).version)
     except RedisError:
         log.warning("chat %s on case %s sent, but not marked for the relay: it may be relayed back",
                     chat.id, case.id)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
@@ -36,6 +35,7 @@ from bot.debitura.errors import (
     UnsupportedMediaType,
 )
 from bot.debitura.ratelimit import BudgetExhausted
+from bot.slack.errors import slack_error
 
 log = logging.getLogger(__name__)
 
@@ -163,19 +163,8 @@ _SLACK_WORDS = {
 }
 
 
-def slack_error_code(exc: SlackApiError) -> str:
-    response = exc.response
-    data = getattr(response, "data", None)
-    if isinstance(data, Mapping):
-        return str(data.get("error") or "")
-    try:
-        return str(response.get("error") or "")
-    except Exception:
-        return ""
-
-
 def _describe_slack(exc: SlackApiError) -> UserMessage:
-    code = slack_error_code(exc)
+    code = slack_error(exc)
     if code in _SLACK_WORDS:
         return UserMessage(_SLACK_WORDS[code], code not in {"missing_scope"})
     return UserMessage(f"Slack refused the request (`{esc(code or 'unknown error')}`). Try again.", False)

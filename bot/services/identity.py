@@ -3,12 +3,12 @@
 - `check_user()` refuses people from another organisation (Slack Connect: their team is not the
   bot's team, nor in the bot's Enterprise Grid org), guests (`is_restricted` /
   `is_ultra_restricted`), bots and deactivated accounts. Profiles come from `users.info` and are
-  cached in Redis (`Keys.slack_user`, `USER_CACHE_TTL`) for reads; a write
+  cached (`runtime.stores.identity`, bot/store/identity.py) for reads; a write
   (`check_user(..., write=True)`, and `team_member()`) re-reads the profile when the cached one is
   older than `WRITE_MAX_AGE`, and a `user_change` event drops it (`forget_user`), so a member turned
   guest, moved to another organisation or deactivated is refused at their next write.
 - `team_member()` maps a Slack user to a Debitura team member by email (`GET /users`), cached in
-  one Redis hash (`Keys.debitura_users`) refreshed at most once a minute on a miss, so a newly added
+  one hash of the identity store refreshed at most once a minute on a miss, so a newly added
   team member is found without waiting for the cache to expire, and re-read when older than
   `WRITE_MAX_AGE` (a write by someone removed from the team is refused within that time).
 - `is_admin()` / `require_admin()`: CASEROOM_ADMIN_USERS ids, or members of CASEROOM_ADMIN_GROUP
@@ -29,7 +29,6 @@ from pydantic import BaseModel, ConfigDict
 from blocks.text import esc
 from bot.config import ADMIN_EVERYONE
 from bot.services.errors import Refused
-from bot.store.keys import SLACK_TEAM_TTL, USER_CACHE_TTL, USERGROUP_CACHE_TTL
 
 if TYPE_CHECKING:
     from bot.debitura.models import User
@@ -37,8 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REFRESHED_FIELD = "\x00refreshed"
-"""Field of the Debitura users hash holding the unix time of the last refresh (not an email)."""
 MIN_REFRESH_INTERVAL = 60.0
 WRITE_MAX_AGE = 5 * 60.0
 """Seconds: before a write, a cached Slack profile or Debitura team list older than this is re-read
@@ -99,8 +96,8 @@ async def slack_user(runtime: Runtime, user_id: str, *, max_age: float | None = 
 
     `max_age` (seconds): a cached profile read longer ago than this is read again.
     """
-    key = runtime.keys.slack_user(user_id)
-    cached = await runtime.redis.get(key)
+    cache = runtime.stores.identity
+    cached = await cache.slack_user(user_id)
     if cached:
         try:
             found = SlackUser.model_validate_json(cached)
@@ -111,19 +108,18 @@ async def slack_user(runtime: Runtime, user_id: str, *, max_age: float | None = 
                 return found
     response = await runtime.slack.users_info(user=user_id)
     user = SlackUser.from_api(dict(response.get("user") or {}), fetched=time.time())
-    await runtime.redis.set(key, user.model_dump_json(), ex=USER_CACHE_TTL)
+    await cache.save_slack_user(user_id, user.model_dump_json())
     return user
 
 
 async def forget_user(runtime: Runtime, user_id: str) -> None:
     """Drop the cached profile (Slack said it changed): the next check reads users.info again."""
-    await runtime.redis.delete(runtime.keys.slack_user(user_id))
+    await runtime.stores.identity.forget_slack_user(user_id)
 
 
 async def bot_team(runtime: Runtime) -> BotTeam:
     """The bot's own team (auth.test), cached in Redis."""
-    key = runtime.keys.slack_bot_team()
-    cached = await runtime.redis.get(key)
+    cached = await runtime.stores.identity.bot_team()
     if cached:
         try:
             return BotTeam.model_validate_json(cached)
@@ -132,7 +128,7 @@ async def bot_team(runtime: Runtime) -> BotTeam:
     response = await runtime.slack.auth_test()
     team = BotTeam(team_id=str(response.get("team_id") or ""),
                    enterprise_id=response.get("enterprise_id") or None)
-    await runtime.redis.set(key, team.model_dump_json(), ex=SLACK_TEAM_TTL)
+    await runtime.stores.identity.save_bot_team(team.model_dump_json())
     return team
 
 
@@ -177,16 +173,8 @@ async def refresh_team_members(runtime: Runtime) -> dict[str, User]:
         email = (user.email or "").strip().lower()
         if email:
             by_email[email] = user
-    key = runtime.keys.debitura_users()
-    mapping: dict[Any, str] = {
-        email: u.model_dump_json(by_alias=True) for email, u in by_email.items()
-    }
-    mapping[REFRESHED_FIELD] = str(time.time())
-    async with runtime.redis.pipeline(transaction=True) as pipe:
-        pipe.delete(key)
-        pipe.hset(key, mapping=mapping)
-        pipe.expire(key, USER_CACHE_TTL)
-        await pipe.execute()
+    await runtime.stores.identity.replace_team(
+        {email: u.model_dump_json(by_alias=True) for email, u in by_email.items()}, time.time())
     return by_email
 
 
@@ -200,8 +188,7 @@ async def find_team_member(runtime: Runtime, email: str, *, max_age: float | Non
     wanted = email.strip().lower()
     if not wanted:
         return None
-    key = runtime.keys.debitura_users()
-    cached, refreshed = await runtime.redis.hmget(key, [wanted, REFRESHED_FIELD])
+    cached, refreshed = await runtime.stores.identity.team_member(wanted)
     try:
         age = time.time() - float(refreshed) if refreshed else None
     except ValueError:
@@ -247,8 +234,7 @@ def admins_open(runtime: Runtime) -> bool:
 
 
 async def usergroup_members(runtime: Runtime, group_id: str) -> frozenset[str]:
-    key = runtime.keys.slack_usergroup_members(group_id)
-    cached = await runtime.redis.get(key)
+    cached = await runtime.stores.identity.usergroup(group_id)
     if cached:
         try:
             members = json.loads(cached)
@@ -258,7 +244,7 @@ async def usergroup_members(runtime: Runtime, group_id: str) -> frozenset[str]:
             log.warning("ignoring a malformed cached user group %s", group_id)
     response = await runtime.slack.usergroups_users_list(usergroup=group_id)
     users = [str(u) for u in (response.get("users") or [])]
-    await runtime.redis.set(key, json.dumps(users), ex=USERGROUP_CACHE_TTL)
+    await runtime.stores.identity.save_usergroup(group_id, json.dumps(users))
     return frozenset(users)
 
 

@@ -214,6 +214,6 @@ async def case_id_for_channel(runtime: Runtime, channel_id: str | None) -> str |
     """The case id whose channel is `channel_id`, if any."""
     if not channel_id:
         return None
-    from bot.services.channels import case_for_channel
+    from bot.slack.channels import case_for_channel
 
     return await case_for_channel(runtime, channel_id)

@@ -12,8 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.debitura.webhooks import sign
-from bot.relay.store import hgetall
 from bot.store.keys import Keys
+from bot.store.reads import hgetall
 from tests.fakes.slack.server import FakeSlack
 from tests.fixtures.e2e import Caseroom
 from tests.fixtures.sandbox import SandboxHandle

@@ -12,8 +12,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.listeners import errors, events
 from bot.runtime import Runtime
-from bot.services import identity, sharing
+from bot.services import identity
 from bot.services.errors import Refused
+from bot.slack import sharing
 from bot.store.keys import Keys
 from tests.fakes.slack import payloads
 from tests.fakes.slack.server import FakeSlack

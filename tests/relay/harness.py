@@ -14,9 +14,9 @@ from bot.config import Settings
 from bot.debitura.client import DebituraClient
 from bot.debitura.ratelimit import Priority
 from bot.metrics import Metrics
-from bot.relay.budget import RedisRateLimiter
 from bot.relay.service import Relay, RelayOptions
 from bot.runtime import Runtime, build_slack_client
+from bot.store.budget import RedisRateLimiter
 from bot.store.keys import Keys
 from tests.fakes.slack.server import FakeSlack
 from tests.fixtures.redis import redis_url

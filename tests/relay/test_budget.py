@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from bot.config import Settings
 from bot.debitura.ratelimit import BudgetExhausted, Priority
 from bot.metrics import Metrics
-from bot.relay.budget import RedisRateLimiter, background_limit
+from bot.store.budget import RedisRateLimiter, background_limit
 from bot.store.keys import Keys
 
 

@@ -9,11 +9,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.relay.delivery import Deliverer
-from bot.relay.model import CaseSnap, Delivery
-from bot.relay.slackio import SlackIO
-from bot.relay.store import RelayStore, hget
+from bot.relay.model import Delivery
+from bot.relay.store import RelayStore
 from bot.runtime import Runtime
-from bot.services import channels
+from bot.slack import channels
+from bot.slack.pacing import SlackIO
+from bot.store.pacing import PaceStore
+from bot.store.reads import hget
+from bot.store.snapshots import CaseSnap
 from tests.fakes.slack.server import FakeSlack
 from tests.relay.harness import build_test_runtime, close_runtime, relay_settings, relayed_items
 
@@ -37,7 +40,8 @@ async def runtime(fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: st
 
 def deliverer(runtime: Runtime) -> Deliverer:
     store = RelayStore(runtime.redis, runtime.keys)
-    return Deliverer(runtime, store, SlackIO(runtime.slack, store, runtime.metrics), lease_ms=3000)
+    slack = SlackIO(runtime.slack, PaceStore(runtime.redis, runtime.keys), runtime.metrics)
+    return Deliverer(runtime, store, slack, lease_ms=3000)
 
 
 def item(n: int) -> Delivery:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from bot.relay.diff import CaseState, Fetched, Settings, chat_field, diff_case, payment_field, timeline_field
-from bot.relay.model import CaseSnap, ChatSnap, PaymentSnap, TimelineSnap
+from bot.store.snapshots import CaseSnap, ChatSnap, PaymentSnap, TimelineSnap
 
 NOW = 1_800_000_000.0
 CASE = CaseSnap(id="c1", reference="Q8OAXF3W", lifecycle="Active", lifecycle_display="Active",

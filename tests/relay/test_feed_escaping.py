@@ -12,7 +12,8 @@ import pytest
 
 from blocks.relay import build_feed_line
 from bot.relay.diff import CaseState, Fetched, Settings, diff_case
-from bot.relay.model import CaseSnap, ChatSnap, Delivery, PaymentSnap, TimelineSnap
+from bot.relay.model import Delivery
+from bot.store.snapshots import CaseSnap, ChatSnap, PaymentSnap, TimelineSnap
 
 NOW = 1_800_000_000.0
 HOSTILE = "R&D <team>"

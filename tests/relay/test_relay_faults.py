@@ -13,10 +13,10 @@ from aiohttp import web
 
 from bot.debitura.webhooks import sign
 from bot.relay.service import Relay
-from bot.relay.store import hgetall
 from bot.relay.webhooks import handle_webhook
-from bot.services.channels import channel_for_case
+from bot.slack.channels import channel_for_case
 from bot.store.keys import Keys
+from bot.store.reads import hgetall
 from tests.fakes.slack.server import FakeSlack
 from tests.fixtures.sandbox import SandboxHandle
 from tests.relay.harness import relay_settings, relayed_items, start_relay, stop_relay, wait_until

@@ -15,9 +15,10 @@ import redis.asyncio as aioredis
 from bot.debitura.models import CreatePaymentRequest, PaymentRecipient
 from bot.relay.fetch import Fetcher
 from bot.relay.scheduler import Policy, policy_from_settings
-from bot.relay.store import RelayStore, hgetall
+from bot.relay.store import RelayStore
 from bot.runtime import Runtime
-from bot.services.channels import channel_for_case
+from bot.slack.channels import channel_for_case
+from bot.store.reads import hgetall
 from tests.fakes.slack.server import FakeSlack
 from tests.fixtures.sandbox import SandboxHandle
 from tests.relay.harness import (
@@ -203,8 +204,8 @@ async def test_fetches_outside_the_plan_are_counted(sandbox: SandboxHandle, fake
     webhook asked for are not, and are counted for the plan to pay for (Policy.extra_per_day)."""
     import time
 
-    from bot.relay.model import Want
     from bot.relay.store import EXTRA_SINCE
+    from bot.store.cases import Want
 
     async with fetch_rig(sandbox, fake_slack, redis_prefix, cases=1) as rig:
         runtime, store, fetcher, policy = rig.runtime, rig.store, rig.fetcher, rig.policy
@@ -270,9 +271,9 @@ async def test_a_future_dated_case_does_not_poison_the_sweep_watermark(
     from types import SimpleNamespace
 
     from bot.debitura.models import CasePage
-    from bot.relay.model import Want
     from bot.relay.scheduler import FULL_PAGES_FIELD
     from bot.relay.sweep import Sweeper
+    from bot.store.cases import Want
 
     settings = relay_settings(fake_slack, "http://127.0.0.1:9", "key", redis_prefix)
     runtime = await build_test_runtime(settings)
@@ -335,7 +336,7 @@ async def test_out_of_reach_payments_are_read_when_they_change(
     import json
     import time
 
-    from bot.relay.model import Want
+    from bot.store.cases import Want
 
     async with fetch_rig(sandbox, fake_slack, redis_prefix, cases=5_000_000) as rig:
         runtime, store, fetcher = rig.runtime, rig.store, rig.fetcher
@@ -367,7 +368,7 @@ async def test_due_polls_wait_for_the_pacer_requested_fetches_do_not(
     webhook asked for goes at once."""
     import time
 
-    from bot.relay.model import Want
+    from bot.store.cases import Want
 
     # a budget of about 4 polls a day for 3 cases: two go (the burst), the third waits
     async with fetch_rig(sandbox, fake_slack, redis_prefix, cases=3, daily_budget=8,

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import redis as syncredis
 
-from bot.relay.store import hgetall
-from bot.services.channels import channel_for_case
+from bot.slack.channels import channel_for_case
 from bot.store.keys import Keys
+from bot.store.reads import hgetall
 from tests.fakes.slack.server import FakeSlack
 from tests.fixtures.e2e import free_port
 from tests.fixtures.sandbox import SandboxHandle

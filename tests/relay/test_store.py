@@ -7,9 +7,12 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from bot.relay.model import Delivery, Want
-from bot.relay.store import EXTRA_SINCE, URGENT_OFFSET, RelayStore, hgetall
+from bot.relay.model import Delivery
+from bot.relay.store import EXTRA_SINCE, RelayStore
+from bot.store.cases import URGENT_OFFSET, Want
 from bot.store.keys import Keys
+from bot.store.pacing import PaceStore
+from bot.store.reads import hgetall
 from tests.fakes.slack.server import FakeSlack
 
 
@@ -85,7 +88,7 @@ async def test_complete_is_fenced_by_lease(redis: aioredis.Redis, keys: Keys) ->
 
 
 async def test_pace_one_per_interval_and_pause(redis: aioredis.Redis, keys: Keys) -> None:
-    store = RelayStore(redis, keys)
+    store = PaceStore(redis, keys)
     pace, pause = keys.slack_pace("C1"), keys.slack_pause("ch:C1")
     assert await store.pace(pace, [pause], 1_000_000, 1000) == 0
     wait = await store.pace(pace, [pause], 1_000_200, 1000)
@@ -231,3 +234,14 @@ async def test_stored_cases_in_one_round_trip(redis: aioredis.Redis, keys: Keys)
     await redis.hset(keys.case_state("c"), mapping={"next": "1"})  # state without a snapshot
     assert await store.stored_cases(["a", "b", "c"]) == ['{"id":"a"}', None, None]
     assert await store.stored_cases([]) == []
+
+
+async def test_pace_store_slots_and_pauses_by_method_and_channel(redis: aioredis.Redis, keys: Keys) -> None:
+    store = PaceStore(redis, keys)
+    assert await store.take_slot("chat.postMessage", "C1", 1_000_000, 1000) == 0
+    assert 0 < await store.take_slot("chat.postMessage", "C1", 1_000_200, 1000) <= 800
+    assert await store.take_slot("chat.postMessage", "C2", 1_000_200, 1000) == 0  # another channel
+    await store.pause("chat.update", "C2", 1_010_000, 60_000)
+    assert await store.take_slot("chat.postMessage", "C2", 1_002_000, 1000) == 8000  # the channel paused
+    assert await store.take_slot("chat.update", None, 1_002_000, 0) == 8000  # the method paused
+    assert await store.take_slot("conversations.history", None, 1_002_000, 0) == 0

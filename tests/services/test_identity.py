@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.services import identity
 from bot.services.errors import Refused
 from bot.services.identity import BotTeam, SlackUser, refusal
+from bot.store.identity import REFRESHED_FIELD
 from bot.store.keys import Keys
 from tests.fakes.slack.server import FakeSlack
 from tests.services.helpers import make_runtime, users_handler
@@ -111,7 +112,7 @@ async def test_a_new_team_member_is_found_once_the_refresh_interval_passed(
     runtime = make_runtime(redis=redis, keys=keys, slack=slack_client, handler=users_handler(team))
     assert await identity.find_team_member(runtime, "new@agency.example") is None
     team.append({"id": "9", "name": "New", "email": "new@agency.example"})
-    await redis.hset(keys.debitura_users(), identity.REFRESHED_FIELD, "0")  # the last refresh is long ago
+    await redis.hset(keys.debitura_users(), REFRESHED_FIELD, "0")  # the last refresh is long ago
     found = await identity.team_member(runtime, user.id)
     assert found.id == "9"
 
@@ -246,7 +247,7 @@ async def test_someone_removed_from_the_debitura_team_is_refused_once_the_list_i
     assert (await identity.team_member(runtime, user.id)).id == "6a1b"  # the list is still recent
     assert calls == ["/users"]
     stale = time.time() - identity.WRITE_MAX_AGE - 1
-    await redis.hset(keys.debitura_users(), identity.REFRESHED_FIELD, str(stale))
+    await redis.hset(keys.debitura_users(), REFRESHED_FIELD, str(stale))
     # Reads of the team list keep the cache; the write path reads GET /users again and refuses.
     assert await identity.find_team_member(runtime, "jane@agency.example") is not None
     with pytest.raises(Refused, match="does not match any member"):

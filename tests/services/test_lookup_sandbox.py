@@ -12,9 +12,9 @@ from blocks.metadata import ListPage
 from bot.debitura.client import DebituraClient
 from bot.debitura.errors import NotFound
 from bot.debitura.ratelimit import UnlimitedLimiter
-from bot.listeners.commands import load_card, load_list, load_view
 from bot.metrics import Metrics
 from bot.runtime import Runtime
+from bot.services.casework import load_card, load_list, load_view
 from bot.services.errors import BadInput, NotInCaseChannel
 from bot.services.lookup import resolve_case
 from bot.store.keys import Keys

@@ -14,8 +14,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.debitura.webhooks import sign
-from bot.relay.store import hgetall
 from bot.store.keys import Keys
+from bot.store.reads import hgetall
 from tests.e2e.case_helpers import error_id, mrkdwn, reply, run
 from tests.fixtures.e2e import Factory
 from tests.fixtures.sandbox import SandboxHandle

@@ -70,6 +70,13 @@ def test_server_http_mode_serves_health_ready_and_metrics(http_caseroom: Any) ->
                  "caseroom_relay_queue_depth", "caseroom_slack_ratelimited_total"):
         assert f"# TYPE {name}" in text, name
     assert metric_value(text, "caseroom_budget_limit", window="day", pool="all") == 100000.0
+    # The event loop watch runs from start-up (a measure every 0.1 s).
+    deadline = time.monotonic() + 5
+    while not metric_value(text, "caseroom_event_loop_lag_seconds_count") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        text = httpx.get(http_caseroom.url("/metrics")).text
+    assert (metric_value(text, "caseroom_event_loop_lag_seconds_count") or 0) >= 1
+    assert metric_value(text, "caseroom_event_loop_lag_max_seconds") is not None
 
 
 def test_server_http_mode_acks_a_signed_command_and_counts_it(

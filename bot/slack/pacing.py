@@ -1,6 +1,7 @@
-"""Slack calls of the relay, paced per channel and paused per method/channel after a 429.
+"""Slack calls paced per channel and paused per method/channel after a 429 (the relay's delivery path).
 
-Pacing and pauses are kept in Redis so every relay process respects them together:
+Pacing and pauses are kept in Redis (`bot.store.pacing.PaceStore`) so every relay process respects
+them together:
 
 * `chat.postMessage` / `chat.update` to one channel: at most one call per `CHANNEL_INTERVAL`;
 * a 429 pauses the method (and, for channel-scoped calls, the channel) for `Retry-After` seconds.
@@ -20,8 +21,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import Metrics
-from bot.relay.store import RelayStore
-from bot.services.channels import slack_error
+from bot.slack.errors import slack_error
+from bot.store.pacing import PaceStore
 
 CHANNEL_INTERVAL_MS = 1000
 MAX_INLINE_WAIT = 2.0
@@ -38,7 +39,6 @@ PERMANENT_ERRORS = {
     "no_permission",
 }
 CHANNEL_GONE_ERRORS = {"channel_not_found", "is_archived", "not_in_channel"}
-
 
 class RetryLater(Exception):
     def __init__(self, after: float, reason: str) -> None:
@@ -83,7 +83,7 @@ def status_of(exc: SlackApiError) -> int:
 
 
 class SlackIO:
-    def __init__(self, client: AsyncWebClient, store: RelayStore, metrics: Metrics | None = None, *,
+    def __init__(self, client: AsyncWebClient, store: PaceStore, metrics: Metrics | None = None, *,
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.client = client
@@ -94,14 +94,9 @@ class SlackIO:
         self.calls = 0
 
     async def _gate(self, method: str, channel: str | None) -> None:
-        keys = self.store.keys
-        pause_keys = [keys.slack_pause(method)]
-        if channel:
-            pause_keys.append(keys.slack_pause("ch:" + channel))
-        pace_key = keys.slack_pace(channel or ("m:" + method))
         interval = CHANNEL_INTERVAL_MS if channel else 0
         while True:
-            wait_ms = await self.store.pace(pace_key, pause_keys, int(self.clock() * 1000), interval)
+            wait_ms = await self.store.take_slot(method, channel, int(self.clock() * 1000), interval)
             if wait_ms <= 0:
                 return
             if wait_ms / 1000 > MAX_INLINE_WAIT:
@@ -111,9 +106,7 @@ class SlackIO:
     async def _ratelimited(self, method: str, channel: str | None, after: float) -> None:
         until_ms = int((self.clock() + after) * 1000)
         ttl_ms = int(after * 1000) + 1000
-        await self.store.extend_pause(self.store.keys.slack_pause(method), until_ms, ttl_ms)
-        if channel:
-            await self.store.extend_pause(self.store.keys.slack_pause("ch:" + channel), until_ms, ttl_ms)
+        await self.store.pause(method, channel, until_ms, ttl_ms)
         if self.metrics is not None:
             self.metrics.slack_ratelimited.labels(method=method).inc()
 

@@ -1,7 +1,7 @@
 """One Slack channel per case: create or reuse it, invite its people, keep its topic, archive on close.
 
-The mapping lives in Redis (keys `case_channel`, `channel_case`, `channel_by_name`): the channel id
-is what we keep (names change on archive), the name is what we show. Channel names are
+The mapping is kept by `runtime.stores.channels` (bot/store/channels.py): the channel id is what we
+keep (names change on archive), the name is what we show. Channel names are
 `<CASEROOM_CHANNEL_PREFIX><reference in lower case>`.
 
 `name_taken` on create: when Redis knows a channel we created under that name (checked with
@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError
 
 from bot.debitura.models import Case
-from bot.relay.model import CaseSnap, snapshot_case
-from bot.relay.store import get, hget, hgetall
-from bot.services import sharing
+from bot.slack import sharing
+from bot.slack.errors import slack_error
+from bot.store.snapshots import CaseSnap, snapshot_case
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -49,13 +49,6 @@ class CaseChannel:
     archived: bool = False
 
 
-def slack_error(exc: SlackApiError) -> str:
-    data = exc.response.data if exc.response is not None else None
-    if isinstance(data, dict):
-        return str(data.get("error", ""))
-    return ""
-
-
 def channel_name(prefix: str, reference: str, suffix: str = "") -> str:
     """A valid Slack channel name: lower case, `-` for anything else, at most 80 characters."""
     base = _INVALID.sub("-", f"{prefix}{reference}".lower()).strip("-_") or "case"
@@ -68,7 +61,7 @@ def _snap(case: Case | CaseSnap) -> CaseSnap:
 
 
 async def channel_for_case(runtime: Runtime, case_id: str) -> CaseChannel | None:
-    rec = await hgetall(runtime.redis, runtime.keys.case_channel(case_id))
+    rec = await runtime.stores.channels.record(case_id)
     if not rec.get("id"):
         return None
     return CaseChannel(id=rec["id"], name=rec.get("name", ""), case_id=case_id,
@@ -76,25 +69,16 @@ async def channel_for_case(runtime: Runtime, case_id: str) -> CaseChannel | None
 
 
 async def case_for_channel(runtime: Runtime, channel_id: str) -> str | None:
-    return await get(runtime.redis, runtime.keys.channel_case(channel_id))
+    return await runtime.stores.channels.case_for_channel(channel_id)
 
 
 async def _record(runtime: Runtime, case_id: str, channel_id: str, name: str, base: str,
                   archived: bool) -> None:
-    keys = runtime.keys
-    async with runtime.redis.pipeline(transaction=True) as pipe:
-        pipe.hset(keys.case_channel(case_id), mapping={"id": channel_id, "name": name, "base": base,
-                                                       "archived": "1" if archived else "0"})
-        pipe.set(keys.channel_case(channel_id), case_id)
-        pipe.set(keys.channel_by_name(base), channel_id)
-        await pipe.execute()
+    await runtime.stores.channels.save(case_id, channel_id, name=name, base=base, archived=archived)
 
 
 async def _forget(runtime: Runtime, case_id: str, channel_id: str) -> None:
-    async with runtime.redis.pipeline(transaction=True) as pipe:
-        pipe.delete(runtime.keys.case_channel(case_id))
-        pipe.delete(runtime.keys.channel_case(channel_id))
-        await pipe.execute()
+    await runtime.stores.channels.forget(case_id, channel_id)
 
 
 async def _info(runtime: Runtime, channel_id: str) -> dict[str, Any] | None:
@@ -172,11 +156,11 @@ async def invite_assignee(runtime: Runtime, case_id: str, email: str) -> bool:
     ch = await channel_for_case(runtime, case_id)
     if ch is None or ch.archived:
         return False
-    key = runtime.keys.case_channel(case_id)
-    if (await hget(runtime.redis, key, "assignee") or "") == email.lower():
+    store = runtime.stores.channels
+    if (await store.field(case_id, "assignee") or "") == email.lower():
         return True
     await invite_people(runtime, ch.id, emails=[email], user_ids=[])
-    await runtime.redis.hset(key, "assignee", email.lower())
+    await store.update(case_id, assignee=email.lower())
     return True
 
 
@@ -185,8 +169,8 @@ async def set_topic(runtime: Runtime, case_id: str, topic: str) -> bool:
     ch = await channel_for_case(runtime, case_id)
     if ch is None:
         return False
-    key = runtime.keys.case_channel(case_id)
-    if await hget(runtime.redis, key, "topic") == topic:
+    store = runtime.stores.channels
+    if await store.field(case_id, "topic") == topic:
         return True
     try:
         await runtime.slack.conversations_setTopic(channel=ch.id, topic=topic[:250])
@@ -194,19 +178,19 @@ async def set_topic(runtime: Runtime, case_id: str, topic: str) -> bool:
         if slack_error(exc) == "is_archived":
             return True  # shown again when the channel comes back
         raise
-    await runtime.redis.hset(key, "topic", topic)
+    await store.update(case_id, topic=topic)
     return True
 
 
 async def _adopt_known(runtime: Runtime, case_id: str, name: str) -> CaseChannel | None:
     """`name_taken`: is it the channel we created under this name? Reuse it (unarchived) if so."""
-    known = await get(runtime.redis, runtime.keys.channel_by_name(name))
+    known = await runtime.stores.channels.channel_named(name)
     if not known:
         return None
     info = await _info(runtime, known)
     if info is None:
         return None
-    owner = await get(runtime.redis, runtime.keys.channel_case(known))
+    owner = await runtime.stores.channels.case_for_channel(known)
     if owner and owner != case_id:
         return None
     if info.get("is_archived"):
@@ -259,7 +243,7 @@ async def ensure_case_channel(runtime: Runtime, case: Case | CaseSnap) -> CaseCh
     await invite_people(runtime, channel.id, emails=[snap.assignee_email],
                         user_ids=list(runtime.settings.caseroom_default_members))
     if snap.assignee_email:
-        await runtime.redis.hset(runtime.keys.case_channel(snap.id), "assignee", snap.assignee_email.lower())
+        await runtime.stores.channels.update(snap.id, assignee=snap.assignee_email.lower())
     from blocks.relay import build_topic
 
     topic = build_topic(debtor=snap.debtor, outstanding=snap.outstanding, currency=snap.currency,
@@ -270,7 +254,7 @@ async def ensure_case_channel(runtime: Runtime, case: Case | CaseSnap) -> CaseCh
 
 async def archive_case_channel(runtime: Runtime, case_id: str) -> bool:
     """Rename the channel to `<name>-closed` (frees the name) and archive it; False if none."""
-    rec = await hgetall(runtime.redis, runtime.keys.case_channel(case_id))
+    rec = await runtime.stores.channels.record(case_id)
     if not rec.get("id"):
         return False
     if rec.get("archived") == "1":
@@ -294,13 +278,13 @@ async def archive_case_channel(runtime: Runtime, case_id: str) -> bool:
             return False
         if err != "already_archived":
             raise
-    await runtime.redis.hset(runtime.keys.case_channel(case_id), mapping={"archived": "1", "name": name})
+    await runtime.stores.channels.update(case_id, archived="1", name=name)
     return True
 
 
 async def unarchive_case_channel(runtime: Runtime, case_id: str) -> CaseChannel | None:
     """Bring an archived case channel back under its original name (if still free)."""
-    rec = await hgetall(runtime.redis, runtime.keys.case_channel(case_id))
+    rec = await runtime.stores.channels.record(case_id)
     if not rec.get("id"):
         return None
     channel_id = rec["id"]
@@ -314,7 +298,7 @@ async def unarchive_case_channel(runtime: Runtime, case_id: str) -> CaseChannel 
     base = rec.get("base") or name
     if base and name != base:
         name = await _rename(runtime, channel_id, base) or name
-    await runtime.redis.hset(runtime.keys.case_channel(case_id), mapping={"archived": "0", "name": name})
+    await runtime.stores.channels.update(case_id, archived="0", name=name)
     return CaseChannel(id=channel_id, name=name, case_id=case_id, archived=False)
 
 
@@ -327,4 +311,4 @@ async def forget_channel(runtime: Runtime, case_id: str) -> None:
 
 async def mark_archived(runtime: Runtime, case_id: str) -> None:
     """Slack said is_archived: remember, so the next ensure unarchives it."""
-    await runtime.redis.hset(runtime.keys.case_channel(case_id), "archived", "1")
+    await runtime.stores.channels.update(case_id, archived="1")

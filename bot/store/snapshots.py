@@ -1,0 +1,183 @@
+"""What Caseroom keeps of Debitura's objects: small frozen snapshots, shared by the relay, the Slack
+gateway and the services (a case channel's topic, a chat marked as sent from Slack).
+
+The Debitura models are converted once (`snapshot_*`), so the diff, the block builders and the
+delivery queue depend on these few fields only, and the outbox and the case state stay small in Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.debitura.models import Case, Chat, ChatRole, Payment, TimelineItem
+
+
+def ts(value: datetime | None) -> float:
+    """Unix seconds (naive datetimes are UTC); 0.0 for None."""
+    if value is None:
+        return 0.0
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def short_hash(text: str, length: int = 12) -> str:
+    """A short stable digest used as a dedupe field (48 bits is plenty within one case)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+class CaseSnap(BaseModel):
+    """The case fields the relay shows and compares."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    reference: str = ""
+    lifecycle: str = ""
+    """Enum name when known (`Active`), else the display text as received."""
+    lifecycle_display: str = ""
+    phase: str = ""
+    debtor: str = ""
+    outstanding: str = ""
+    """Decimal as text ("" when unknown)."""
+    currency: str = ""
+    assignee_email: str = ""
+    assignee_name: str = ""
+    close_code: str = ""
+    date_updated: float = 0.0
+    has_payments: bool = True
+    """False only when the amounts prove nothing was paid (remainder = principal + fees)."""
+
+    @property
+    def closed(self) -> bool:
+        return self.lifecycle == "Closed"
+
+
+def _has_payments(case: Case) -> bool:
+    if case.remainder is None or case.gross_amount is None:
+        return True
+    fees = case.total_added_fees
+    if fees is None:
+        fees = sum((f or Decimal(0) for f in (case.interest_fees, case.reminder_fees, case.collection_fees)),
+                   Decimal(0))
+    return case.remainder < case.gross_amount + fees - Decimal("0.005")
+
+
+def snapshot_case(case: Case) -> CaseSnap:
+    lc = case.lifecycle
+    outstanding = case.remainder
+    return CaseSnap(
+        id=case.id,
+        reference=case.reference or "",
+        lifecycle=lc.value if lc is not None else "",
+        lifecycle_display=lc.display if lc is not None else "",
+        phase=case.current_engagement_phase or "",
+        debtor=(case.debtor.name or "") if case.debtor is not None else "",
+        outstanding=str(outstanding) if outstanding is not None else "",
+        currency=case.currency or "",
+        assignee_email=(case.assigned_user.email or "") if case.assigned_user is not None else "",
+        assignee_name=(case.assigned_user.name or "") if case.assigned_user is not None else "",
+        close_code=case.close_code.display if case.close_code is not None else "",
+        date_updated=ts(case.date_updated),
+        has_payments=_has_payments(case),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSnap:
+    id: str
+    created: float
+    updated: float
+    role: int | None
+    role_label: str
+    author: str
+    message: str
+
+    @property
+    def version(self) -> str:
+        """Changes when the message is edited (its dateUpdated moves)."""
+        return f"{self.updated or self.created:.3f}"
+
+    @property
+    def from_creditor(self) -> bool:
+        return self.role == ChatRole.CREDITOR
+
+
+def snapshot_chat(chat: Chat) -> ChatSnap:
+    role = chat.role
+    if isinstance(role, ChatRole):
+        fallback = role.label
+    else:
+        fallback = f"Role {role}" if role is not None else "Unknown role"
+    label = chat.role_label or fallback
+    author = chat.user.full_name if chat.user is not None else ""
+    return ChatSnap(
+        id=chat.id,
+        created=ts(chat.date_created),
+        updated=ts(chat.date_updated),
+        role=int(role) if role is not None else None,
+        role_label=label,
+        author=author or label,
+        message=chat.message or "",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineSnap:
+    fingerprint: str
+    date: float
+    type: str
+    title: str
+    description: str
+    actor: str
+
+
+def snapshot_timeline_item(item: TimelineItem) -> TimelineSnap:
+    actor = ""
+    if item.actor is not None:
+        actor = item.actor.name or item.actor.type or ""
+    return TimelineSnap(
+        fingerprint=item.fingerprint(),
+        date=ts(item.date),
+        type=item.type or "",
+        title=item.title or "",
+        description=item.description or "",
+        actor=actor,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentSnap:
+    id: str
+    date: float
+    amount: str
+    currency: str
+    recipient: str
+    method: str
+    created: float = 0.0
+    """When it was registered (dateCreated); `date` is the payment's own (booking) date."""
+
+
+def snapshot_payment(payment: Payment) -> PaymentSnap:
+    amount = payment.gross_amount
+    return PaymentSnap(
+        id=payment.id,
+        date=ts(payment.date or payment.date_created),
+        amount=str(amount) if amount is not None else "",
+        currency=payment.currency or "",
+        recipient=payment.recipient or "",
+        method=payment.method or "",
+        created=ts(payment.date_created) or ts(payment.date),
+    )
+
+
+def decimal_or_none(text: str) -> Decimal | None:
+    try:
+        return Decimal(text) if text else None
+    except ArithmeticError:
+        return None
