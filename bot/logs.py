@@ -72,18 +72,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
-def setup_logging(fmt: str = "text", level: str = "INFO", secrets: Iterable[str] = ()) -> None:
-    root = logging.getLogger()
-    for h in list(root.handlers):
-        root.removeHandler(h)
-    handler = logging.StreamHandler(sys.stderr)
+NOISY_LOGGERS = ("httpx", "httpcore", "uvicorn.access", "slack_bolt.AsyncApp", "aiohttp.access")
+"""Kept at WARNING (or the root level when higher)."""
+
+
+def build_handler(
+    handler: logging.Handler, fmt: str = "text", secrets: Iterable[str] = ()
+) -> logging.Handler:
+    """`handler` with Caseroom's filters (quiet loggers, secrets masked) and formatter (text or json)."""
     handler.addFilter(QuietBelowWarning(QUIET_LOGGERS))
     handler.addFilter(RedactSecrets(secrets))
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    root.addHandler(handler)
+    return handler
+
+
+def setup_logging(fmt: str = "text", level: str = "INFO", secrets: Iterable[str] = ()) -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(build_handler(logging.StreamHandler(sys.stderr), fmt, secrets))
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "slack_bolt.AsyncApp", "aiohttp.access"):
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -173,13 +173,17 @@ def _signal_handlers(loop: asyncio.AbstractEventLoop, on_signal: Callable[[int],
 
 
 async def serve(
-    settings: Settings, *, mode: str, host: str, port: int, relay_enabled: bool, demo: bool = False
+    settings: Settings, *, mode: str, host: str, port: int, relay_enabled: bool, demo: bool = False,
+    stop: asyncio.Event | None = None, hurry: asyncio.Event | None = None,
 ) -> int:
     """Run until SIGTERM/SIGINT. `mode` is "http", "socket" or "relay" (relay and health only).
 
-    `demo`: serve the sandbox in this process first and point the settings at it (bot/demo.py)."""
+    `demo`: serve the sandbox in this process first and point the settings at it (bot/demo.py).
+    `stop` and `hurry` stand for the first and the second signal when set by the caller: the tests run
+    this same function in a thread of their own process (no signal handlers there) and stop it so.
+    """
     loop = asyncio.get_running_loop()
-    signals = _Signals(stop=asyncio.Event(), again=asyncio.Event())
+    signals = _Signals(stop=stop or asyncio.Event(), again=hurry or asyncio.Event())
     server: _Server | None = None
 
     def on_signal(sig: int) -> None:

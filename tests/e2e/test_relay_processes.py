@@ -50,6 +50,7 @@ def relay_env(fake: FakeSlack, sandbox: SandboxHandle, prefix: str,
               redis: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEBITURA_", "CASEROOM_"))}
     env.update({
+        "PYTHONPATH": str(REPO),  # run from a temporary directory: no developer .env is read
         "SLACK_BOT_TOKEN": fake.bot_token, "SLACK_SIGNING_SECRET": fake.signing_secret,
         "SLACK_API_URL": fake.api_url, "DEBITURA_API_KEY": sandbox.api_key, "DEBITURA_API_URL": sandbox.url,
         "REDIS_URL": redis or redis_url(), "CASEROOM_REDIS_PREFIX": prefix, "CASEROOM_MAX_STALENESS": "60",
@@ -72,7 +73,7 @@ class Procs:
         n = len(self.procs)
         with open(self.log_dir / f"relay-{n}.log", "wb") as log:  # the child keeps its own descriptor
             proc = subprocess.Popen([python(), "-m", "bot.cli", "relay", "--host", "127.0.0.1", "--port",
-                                     str(free_port())], cwd=REPO, env=self.env, stdout=log,
+                                     str(free_port())], cwd=self.log_dir, env=self.env, stdout=log,
                                     stderr=subprocess.STDOUT)
         self.procs.append(proc)
         return proc

@@ -1,4 +1,6 @@
-"""Smoke: the real `caseroom run` answers `/case help` in both transports within Slack's 3 s ack."""
+"""Smoke: the real `caseroom run` process answers `/case help` in both transports within Slack's 3 s ack,
+stops cleanly on SIGTERM and reconnects its Socket Mode websocket (subprocesses); a request with a bad
+signature is refused (in process)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from tests.fixtures.e2e import Caseroom
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.subprocess
 async def test_case_help_comes_back_within_the_ack_deadline(caseroom: Caseroom) -> None:
     ack = await caseroom.driver.command("/case", "help", user=caseroom.user.id, channel=caseroom.channel.id)
 
@@ -46,8 +49,9 @@ async def test_a_request_with_a_bad_signature_is_refused(caseroom_http: Caseroom
     assert caseroom_http.fake.journal.responses(ack.response_url) == []
 
 
+@pytest.mark.subprocess
 async def test_sigterm_stops_the_process_cleanly(caseroom: Caseroom) -> None:
-    assert caseroom.running
+    assert caseroom.process is not None and caseroom.running
     assert await caseroom.stop() == 0, caseroom.output
     assert not caseroom.running
     if caseroom.mode == "socket":
@@ -56,6 +60,7 @@ async def test_sigterm_stops_the_process_cleanly(caseroom: Caseroom) -> None:
         )
 
 
+@pytest.mark.subprocess
 async def test_socket_mode_reconnects_after_slack_asks_it_to(caseroom_socket: Caseroom) -> None:
     fake = caseroom_socket.fake
     await fake.socket.disconnect("refresh_requested")

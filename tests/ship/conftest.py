@@ -28,7 +28,7 @@ from aiohttp import web
 
 from bot.check import REQUIRED_SCOPES
 from tests.fakes.slack.server import FakeSlack
-from tests.fixtures.redis import redis_url
+from tests.fixtures.redis import new_prefix, redis_url
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -106,7 +106,7 @@ def base_env(slack: ThreadedSlack, **extra: str) -> dict[str, str]:
         "DEBITURA_API_KEY": "sandbox-key-not-used",
         "DEBITURA_API_URL": unreachable_url(),
         "REDIS_URL": redis_url(),
-        "CASEROOM_REDIS_PREFIX": f"caseroom-test:{uuid.uuid4().hex[:12]}",
+        "CASEROOM_REDIS_PREFIX": new_prefix(),
     }
     env.update(extra)
     return env

@@ -7,7 +7,6 @@ import base64
 import re
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 
 from bot.check import REQUIRED_SCOPES, Mark, Report, render, run_check, staleness_bound
 from bot.config import Settings, load_settings
-from tests.fixtures.redis import redis_url
+from tests.fixtures.redis import new_prefix, redis_url
 from tests.ship.conftest import REPO, ThreadedSlack, base_env, unreachable_url
 
 
@@ -31,7 +30,7 @@ def good_settings(slack: ThreadedSlack, sandbox: Any, **overrides: Any) -> Setti
     values: dict[str, Any] = {
         "slack_bot_token": slack.fake.bot_token, "slack_app_token": slack.fake.app_token,
         "slack_api_url": slack.api_url, "debitura_api_key": sandbox.api_key, "debitura_api_url": sandbox.url,
-        "redis_url": redis_url(), "caseroom_redis_prefix": f"caseroom-test:{uuid.uuid4().hex[:12]}",
+        "redis_url": redis_url(), "caseroom_redis_prefix": new_prefix(),
         "caseroom_admin_users": ["U0ADMIN01"],
     }
     values.update(overrides)

@@ -21,7 +21,7 @@ from tests.fixtures.e2e import Factory
 from tests.fixtures.sandbox import SandboxHandle
 from tests.relay.harness import wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.subprocess]
 
 SECRET = base64.b64encode(b"caseroom-logs-webhook-secret-012").decode()
 

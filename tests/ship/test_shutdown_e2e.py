@@ -11,7 +11,7 @@ from tests.e2e.case_helpers import mrkdwn, reply, run
 from tests.fixtures.e2e import Factory
 from tests.fixtures.sandbox import SandboxHandle
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.subprocess]
 
 
 async def test_sigterm_finishes_in_flight_work_before_exiting(
