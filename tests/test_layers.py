@@ -20,14 +20,6 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "blocks": ("bot.relay", "bot.services", "bot.listeners", "bot.slack", "bot.store", "bot.runtime"),
 }
 
-LISTENER_TIES_LEFT = {
-    # The write modal opener lives in modals.py, which the writes work is reshaping into one flow
-    # per write kind; the opener moves out with it. No new tie may be added.
-    ("bot.listeners.commands", "bot.listeners.modals"),
-    ("bot.listeners.relay_actions", "bot.listeners.modals"),
-}
-
-
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
@@ -104,7 +96,7 @@ def test_listeners_do_not_import_each_other() -> None:
         for other in listeners
         if other != name and within(imported, other)
     }
-    assert ties <= LISTENER_TIES_LEFT, sorted(ties - LISTENER_TIES_LEFT)
+    assert not ties, sorted(ties)
 
 
 def test_the_reader_sees_lazy_typing_and_relative_imports() -> None:

@@ -229,7 +229,7 @@ async def run_command(runtime: Runtime, client: AsyncWebClient, parsed: ParsedCo
             return await load_card(runtime, case, channel_id=inv.channel_id)
         return await load_view(runtime, sub, case, user_id=inv.user_id, channel_id=inv.channel_id)
     if sub in MODAL_KINDS or (sub == "note" and not parsed.text):
-        from bot.listeners.modals import open_write_modal
+        from bot.listeners.writes.opening import open_write_modal
 
         # The modal first: trigger_id expires 3 s after the command, and checking the user may cost a
         # users.info call. open_write_modal checks the user itself and shows a refusal in the modal.

@@ -29,28 +29,26 @@ from blocks import forms
 from blocks.ids import Action, Callback, Shortcut
 from blocks.metadata import CaseRef, MetadataError, ModalContext
 from blocks.parse import FormErrors
-from bot.listeners.writes import BY_CALLBACK, BY_KIND, CASE_KINDS, OPEN_ACTIONS, PAYMENT_FLOWS, WriteKind
+from bot.listeners.writes import BY_CALLBACK, BY_KIND, OPEN_ACTIONS, PAYMENT_FLOWS, WriteKind
 from bot.listeners.writes.flow import (
     STALE,
-    Opener,
     Reply,
     Submission,
     View,
     Write,
     WriteFlow,
     action_value,
-    allowed,
     channel_id_of,
     pending_of,
     user_id_of,
     with_pending,
 )
 from bot.listeners.writes.note import note_text_from_message, open_note_from_message, plain_words
+from bot.listeners.writes.opening import _open_write_modal, open_write_modal
 from bot.listeners.writes.payment import PaymentChangeFlow, open_payment_change, refresh_payment_view
 from bot.listeners.writes.views import (
     ack_errors,
     ack_working,
-    fill,
     guarded,
     open_loading,
     opening,
@@ -58,7 +56,6 @@ from bot.listeners.writes.views import (
     run_after_ack,
     show,
 )
-from bot.services import lookup
 from bot.services.errors import CaseroomError, report
 from bot.services.writes import WriteResult, derive_key
 
@@ -72,50 +69,6 @@ __all__ = ["OPEN_ACTIONS", "WriteKind", "note_text_from_message", "open_write_mo
            "plain_words", "register", "with_pending"]
 
 log = logging.getLogger(__name__)
-
-
-# --- opening a form on a case --------------------------------------------------------------------
-
-async def open_write_modal(
-    runtime: Runtime,
-    client: AsyncWebClient,
-    *,
-    kind: str,
-    case_ref: str | None,
-    trigger_id: str,
-    user_id: str,
-    channel_id: str | None,
-) -> None:
-    """Open the modal for `kind` on the case `case_ref` (or the channel's case when None).
-
-    Opens a loading view at once with `trigger_id` (valid 3 s, single use), then fills it with
-    `views.update` once the case (and whatever else the form needs) is loaded. Errors (unknown
-    case, refused user...) are shown in the modal with an error id.
-    """
-    await _open_write_modal(runtime, client, kind=kind, case_ref=case_ref, trigger_id=trigger_id,
-                            user_id=user_id, channel_id=channel_id)
-
-
-def case_flow(kind: str) -> WriteFlow[Any]:
-    """The flow `/case <kind>` and the case buttons open (ValueError for any other kind)."""
-    if kind not in CASE_KINDS:
-        raise ValueError(f"unknown write modal kind {kind!r}; expected one of {', '.join(CASE_KINDS)}")
-    return BY_KIND[WriteKind(kind)]
-
-
-async def _open_write_modal(runtime: Runtime, client: AsyncWebClient, *, kind: str, case_ref: str | None,
-                            trigger_id: str, user_id: str, channel_id: str | None, push: bool = False
-                            ) -> None:
-    flow = case_flow(kind)
-    view_id, view_hash = await open_loading(client, trigger_id, flow.title, push=push)
-
-    async def build() -> View:
-        await allowed(runtime, user_id, flow)
-        case = await lookup.resolve_case(runtime, case_ref, channel_id=channel_id)
-        flow.precondition(case)
-        return await flow.form(runtime, case, Opener(user_id=user_id, channel_id=channel_id))
-
-    await fill(client, view_id, view_hash, flow.title, build, where=f"open {kind} modal")
 
 
 # --- submitting ----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Buttons on relayed messages in case channels: Reply (send a chat) and Add note.
 
-Both ack at once and open the write modal of `bot.listeners.modals` with the clicking user, so the
+Both ack at once and open the write modal (`bot.listeners.writes.opening`) with the clicking user, so the
 chat or note is sent as that person (a Debitura team member, checked by the modal), never as a bot.
 The button value carries the case (`CaseRef`); a stale or tampered value gets an ephemeral message
 with an error id.
@@ -56,7 +56,7 @@ def _register_button(app: AsyncApp, runtime: Runtime, action_id: Action, kind: s
         await ack()
         try:
             ref, user_id, channel_id, trigger_id = parse_button(body)
-            from bot.listeners.modals import open_write_modal
+            from bot.listeners.writes.opening import open_write_modal
 
             await open_write_modal(runtime, client, kind=kind, case_ref=ref.id, trigger_id=trigger_id,
                                    user_id=user_id, channel_id=channel_id or ref.ch)
