@@ -143,6 +143,7 @@ async def test_relay_webhook_path_duplicates_replays_and_bad_signature(
         await stop_relay(relay)
 
 
+@pytest.mark.slow
 async def test_relay_slack_429_and_500_retried_in_order(
     sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str,
 ) -> None:

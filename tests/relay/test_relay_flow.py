@@ -41,6 +41,7 @@ async def baselined(redis: aioredis.Redis, prefix: str, case_id: str) -> bool:
     return {"chats", "timeline"} <= set((state.get("base") or "").split(","))
 
 
+@pytest.mark.slow
 async def test_relay_each_event_once(sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis,
                                      redis_prefix: str) -> None:
     case = sandbox.case("Active", with_payments=True)
