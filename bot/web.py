@@ -180,6 +180,19 @@ def _report(state: WebState, checks: dict[str, tuple[bool, str]]) -> JSONRespons
     return JSONResponse(body, status_code=200 if healthy else 503, headers={"Cache-Control": "no-store"})
 
 
+async def _read_body(state: WebState, request: Request, door: Door, cap: int) -> bytes | Response:
+    """The request body read as a capped stream, or the answer that refuses it (413, 503 busy, or 400
+    when the client went away)."""
+    try:
+        return await read_capped(request, cap, state.body_budget)
+    except TooLarge:
+        return state.reject(door, Reason.TOO_LARGE)
+    except Busy:
+        return state.reject(door, Reason.BUSY)
+    except ClientDisconnect:
+        return Response(status_code=400)
+
+
 def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | None = None) -> Starlette:
     """Starlette app over `state`. `slack_handler` is given in HTTP mode only."""
 
@@ -220,14 +233,9 @@ def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | 
         signature = request.headers.get(SIGNATURE_HEADER)
         if not signature:
             return state.reject(Door.WEBHOOK, Reason.SIGNATURE)
-        try:
-            body = await read_capped(request, MAX_WEBHOOK_BODY, state.body_budget)
-        except TooLarge:
-            return state.reject(Door.WEBHOOK, Reason.TOO_LARGE)
-        except Busy:
-            return state.reject(Door.WEBHOOK, Reason.BUSY)
-        except ClientDisconnect:
-            return Response(status_code=400)
+        body = await _read_body(state, request, Door.WEBHOOK, MAX_WEBHOOK_BODY)
+        if isinstance(body, Response):
+            return body
         try:
             verify_signature(secret.get_secret_value(), signature, body)
         except InvalidSignature as exc:
@@ -269,14 +277,9 @@ def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | 
             reason = slack_timestamp_reason(request.headers, time.time())
             if reason is not None:
                 return state.reject(Door.SLACK, reason)
-            try:
-                body = await read_capped(request, MAX_SLACK_BODY, state.body_budget)
-            except TooLarge:
-                return state.reject(Door.SLACK, Reason.TOO_LARGE)
-            except Busy:
-                return state.reject(Door.SLACK, Reason.BUSY)
-            except ClientDisconnect:
-                return Response(status_code=400)
+            body = await _read_body(state, request, Door.SLACK, MAX_SLACK_BODY)
+            if isinstance(body, Response):
+                return body
             if not slack_signature_ok(signing_secret, request.headers, body):
                 return state.reject(Door.SLACK, Reason.SIGNATURE)
             try:
