@@ -36,6 +36,7 @@ from bot.store.keys import IDEMPOTENCY_TTL
 if TYPE_CHECKING:
     from bot.debitura.models import Case
     from bot.runtime import Runtime
+    from bot.store.outcomes import WriteOutcomes
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,6 @@ PENDING_TTL = 120
 WAIT_FOR_OTHER = 30.0
 POLL_INTERVAL = 0.2
 MAX_KEY_LENGTH = 255
-
-_RELEASE_IF_OURS = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
@@ -112,21 +107,19 @@ async def run_once(
     - Another submission is running: wait for its outcome; if it fails (key released), try to take
       the key ourselves. Raises `StillRunning` after `wait` seconds.
     """
-    redis = runtime.redis
-    redis_key = runtime.keys.write_outcome(key)
+    outcomes = runtime.stores.outcomes
     token = f"{PENDING_PREFIX}{runtime.process_id}:{uuid.uuid4().hex}"
     waited = 0.0
     while True:
-        if await redis.set(redis_key, token, nx=True, ex=PENDING_TTL):
+        if await outcomes.claim(key, token, PENDING_TTL):
             break
-        raw = await redis.get(redis_key)
-        current = raw.decode() if isinstance(raw, bytes) else raw
+        current = await outcomes.current(key)
         if current is not None and not current.startswith(PENDING_PREFIX):
             try:
                 return WriteResult.from_json(current, replayed=True)
             except (ValueError, KeyError, TypeError):
-                log.warning("ignoring a malformed stored write outcome under %s", redis_key)
-                await redis.delete(redis_key)
+                log.warning("ignoring a malformed stored write outcome for %s", key)
+                await outcomes.forget(key)
                 continue
         if current is None:
             continue  # released between our SET and GET: try to take it again
@@ -137,20 +130,20 @@ async def run_once(
     try:
         result = await operation()
     except BaseException:
-        await _release(runtime, redis_key, token)
+        await _release(outcomes, key, token)
         raise
     if result.ok:
-        await redis.set(redis_key, result.to_json(), ex=IDEMPOTENCY_TTL)
+        await outcomes.record(key, result.to_json(), IDEMPOTENCY_TTL)
     else:
-        await _release(runtime, redis_key, token)
+        await _release(outcomes, key, token)
     return result
 
 
-async def _release(runtime: Runtime, redis_key: str, token: str) -> None:
+async def _release(outcomes: WriteOutcomes, key: str, token: str) -> None:
     try:
-        await runtime.redis.eval(_RELEASE_IF_OURS, 1, redis_key, token)
+        await outcomes.release(key, token)
     except Exception:
-        log.exception("could not release the write key %s (it expires in %s s)", redis_key, PENDING_TTL)
+        log.exception("could not release the write key %s (it expires in %s s)", key, PENDING_TTL)
 
 
 # --- the skeleton of a write ---------------------------------------------------------------------

@@ -16,6 +16,7 @@ from bot.store.channels import Channels, ChannelStore, MemoryChannels
 from bot.store.follows import Follows, FollowStore, MemoryFollows
 from bot.store.identity import IdentityCache, IdentityStore, MemoryIdentity
 from bot.store.keys import Keys
+from bot.store.outcomes import MemoryWriteOutcomes, WriteOutcomes, WriteOutcomeStore
 from bot.store.sharing import MemorySharing, SharingCache, SharingStore
 
 
@@ -27,16 +28,17 @@ class Stores:
     audit: AuditLog
     sharing: SharingCache
     identity: IdentityCache
+    outcomes: WriteOutcomes
 
     @classmethod
     def in_redis(cls, redis: aioredis.Redis, keys: Keys) -> Stores:
         cases = CaseStateStore(redis, keys)
         return cls(cases=cases, follows=FollowStore(redis, keys, cases), channels=ChannelStore(redis, keys),
                    audit=AuditStore(redis, keys), sharing=SharingStore(redis, keys),
-                   identity=IdentityStore(redis, keys))
+                   identity=IdentityStore(redis, keys), outcomes=WriteOutcomeStore(redis, keys))
 
     @classmethod
     def in_memory(cls) -> Stores:
         cases = MemoryCaseStates()
         return cls(cases=cases, follows=MemoryFollows(cases), channels=MemoryChannels(), audit=MemoryAudit(),
-                   sharing=MemorySharing(), identity=MemoryIdentity())
+                   sharing=MemorySharing(), identity=MemoryIdentity(), outcomes=MemoryWriteOutcomes())

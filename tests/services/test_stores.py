@@ -199,3 +199,40 @@ async def test_check_user_runs_on_in_memory_stores(fake_slack: FakeSlack,
     await identity.forget_user(runtime, user.id)
     assert user.id not in stores.identity.users
     await runtime.redis.aclose()
+
+
+async def test_write_outcome_store_and_its_twin_agree(redis: aioredis.Redis, keys: Keys) -> None:
+    from bot.store.outcomes import MemoryWriteOutcomes, WriteOutcomeStore
+
+    async def run(store: Any) -> list[Any]:
+        seen: list[Any] = [await store.claim("k", "pending:a", 60), await store.claim("k", "pending:b", 60),
+                           await store.current("k")]
+        await store.release("k", "pending:b")  # not ours: kept
+        seen.append(await store.current("k"))
+        await store.release("k", "pending:a")
+        seen.append(await store.current("k"))
+        await store.claim("k", "pending:c", 60)
+        await store.record("k", '{"ok":true}', 600)
+        seen += [await store.current("k"), await store.claim("k", "pending:d", 60)]
+        await store.forget("k")
+        seen.append(await store.current("k"))
+        return seen
+
+    expected = [True, False, "pending:a", "pending:a", None, '{"ok":true}', False, None]
+    assert await run(WriteOutcomeStore(redis, keys)) == await run(MemoryWriteOutcomes()) == expected
+
+
+async def test_a_write_runs_once_on_in_memory_stores(slack_client: AsyncWebClient) -> None:
+    from bot.services.writes import WriteResult, run_once
+
+    runtime = make_runtime(redis=no_redis(), keys=Keys("t:"), slack=slack_client)
+    runtime.stores = Stores.in_memory()
+    calls: list[int] = []
+
+    async def operation() -> WriteResult:
+        calls.append(1)
+        return WriteResult(ok=True, text="recorded")
+
+    first = await run_once(runtime, "caseroom-note-abc", operation)
+    again = await run_once(runtime, "caseroom-note-abc", operation)
+    assert (first.replayed, again.replayed, again.text, len(calls)) == (False, True, "recorded", 1)

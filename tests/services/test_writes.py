@@ -16,6 +16,7 @@ from bot.services.writes import (
     run_once,
 )
 from bot.store.keys import Keys
+from bot.store.stores import Stores
 
 
 @dataclass
@@ -25,6 +26,10 @@ class GuardRuntime:
     redis: aioredis.Redis
     keys: Keys
     process_id: str = "test-process"
+
+    @property
+    def stores(self) -> Stores:
+        return Stores.in_redis(self.redis, self.keys)
 
 
 async def no_sleep(_: float) -> None:
