@@ -15,7 +15,7 @@ relay first saw the case (they happened while we were watching) and the newest `
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from blocks.relay import (
     TimelineEntry,
@@ -31,6 +31,7 @@ from blocks.relay import (
     timeline_summaries,
 )
 from bot.relay.model import Delivery
+from bot.relay.notices import day_counts, notices
 from bot.store.cases import CaseState, chat_field, payment_field, timeline_field
 from bot.store.snapshots import CaseSnap, ChatSnap, PaymentSnap, TimelineSnap, short_hash
 
@@ -53,6 +54,8 @@ class DiffResult:
     state: CaseState
     seen_set: dict[str, str]
     seen_del: list[str]
+    counts: dict[str, float] = field(default_factory=dict)
+    """The day's team counts this fetch adds (bot.relay.notices.day_counts)."""
 
     @property
     def active(self) -> bool:
@@ -255,4 +258,7 @@ def diff_case(
 
     if any(d.op in ("post", "update") for d in out):
         new_state.last_activity = now
-    return DiffResult(deliveries=out, state=new_state, seen_set=seen_set, seen_del=seen_del)
+    counts = day_counts(out, fetched.payments)
+    out.extend(notices(case_id=case_id, old=state.case, new=fetched.case, out=out, chats=fetched.chats,
+                       payments=fetched.payments, path=path, now=now))
+    return DiffResult(deliveries=out, state=new_state, seen_set=seen_set, seen_del=seen_del, counts=counts)

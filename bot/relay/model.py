@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.store.snapshots import CaseSnap
 
-Op = Literal["post", "update", "topic", "archive", "unarchive", "feed"]
+Op = Literal["post", "update", "topic", "archive", "unarchive", "feed", "dm", "digest"]
 
 
 class Delivery(BaseModel):
@@ -36,3 +36,13 @@ class Delivery(BaseModel):
     """What found it: `webhook`, `poll`, `sweep`, `backfill`."""
     case: CaseSnap | None = None
     attempts: int = 0
+    lane: str = ""
+    """The outbox lane ("" = the case's own). Direct messages go to `dm:<email>` (bot.store.notify)."""
+    to: str = ""
+    """`dm`: the Debitura email of the person (their Slack account is found at delivery), or a Slack user
+    id (`U...`, admins); `digest`: the channel. Empty for channel items."""
+    hold: bool = True
+    """`dm`: wait for the end of the person's quiet hours (False: send at once)."""
+    pref: str = ""
+    """`dm`: the preference that allows it (`assigned`, `chat`, `needs_info`, `payment`, `closed`,
+    `remind_exclusive`, `remind_reply`, `remind_activation`, `digest`); "" = always."""
