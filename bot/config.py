@@ -133,32 +133,9 @@ class Settings(BaseSettings):
         "every case card says so.",
     )
     # --- direct messages, reminders and digests (issue 13, part B) ---
-    caseroom_reply_sla: int = Field(
-        default=24, ge=1, le=24 * 30,
-        description="Hours a creditor chat may wait for a partner reply before the assignee is reminded.",
-    )
-    caseroom_digest_channel: str | None = Field(
-        default=None,
-        description="Channel id for the admins' team digest (an internal channel; a channel shared with "
-        "another organisation is refused). Unset: each admin gets it as a DM.",
-    )
-    caseroom_digest_time: str = Field(
-        default="08:30", description="Local time (HH:MM, the person's Slack time zone) of the morning digest."
-    )
-    caseroom_digest_weekends: bool = Field(
-        default=False, description="Send digests on Saturdays and Sundays."
-    )
     caseroom_attention_interval: int = Field(
         default=60, ge=1, le=3600, description="Seconds between two reminder and digest passes of the relay."
     )
-
-    @field_validator("caseroom_digest_time")
-    @classmethod
-    def _digest_time_shape(cls, v: str) -> str:
-        hour, sep, minute = v.strip().partition(":")
-        if not (sep and hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
-            raise ValueError("must be a time of day such as 08:30")
-        return f"{int(hour):02d}:{int(minute):02d}"
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -229,8 +206,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must be Slack user ids (U0123ABCD) or {ADMIN_EVERYONE}; not {shown}")
         return v
 
-    @field_validator("caseroom_feed_channel", "caseroom_admin_group", "caseroom_data_dir",
-                     "caseroom_digest_channel")
+    @field_validator("caseroom_feed_channel", "caseroom_admin_group", "caseroom_data_dir")
     @classmethod
     def _blank_none(cls, v: str | None) -> str | None:
         return v or None

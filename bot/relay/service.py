@@ -26,6 +26,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot.relay.attention import AttentionPass
 from bot.relay.delivery import Deliverer
 from bot.relay.fetch import Fetcher
 from bot.relay.scheduler import Policy, policy_from_settings
@@ -56,6 +57,9 @@ class RelayOptions:
     stop_timeout: float = 30.0
     first_spread: float | None = None
     """Seconds over which first polls of new cases are spread (None: the quiet interval)."""
+    attention: bool = True
+    """Run the reminder and digest pass (bot.relay.attention; one process at a time, lease `attention`)."""
+    attention_interval: float = 60.0
 
     @classmethod
     def from_settings(cls, runtime: Runtime) -> RelayOptions:
@@ -64,7 +68,8 @@ class RelayOptions:
                    delivery_workers=s.caseroom_relay_delivery_workers,
                    lease_seconds=float(s.caseroom_relay_lease),
                    first_spread=(float(s.caseroom_relay_first_spread)
-                                 if s.caseroom_relay_first_spread is not None else None))
+                                 if s.caseroom_relay_first_spread is not None else None),
+                   attention_interval=float(s.caseroom_attention_interval))
 
 
 class Relay:
@@ -84,6 +89,7 @@ class Relay:
         self.deliverer = Deliverer(runtime, self.store, self.slack, lease_ms=lease_ms, clock=clock)
         self.sweeper = Sweeper(runtime, self.store, self.policy, clock=clock,
                                policy_for=lambda n: dataclasses.replace(self._policy, cases=n))
+        self.attention = AttentionPass(runtime, self.deliverer.notify, self.deliverer.dms.people, clock=clock)
         self.fetcher.on_enqueued = self._wake_delivery
         self.sweeper.on_requested = self.nudge
         self._fetch_wake = asyncio.Event()
@@ -131,6 +137,8 @@ class Relay:
             self._delivery_tasks.append(task)
         if self.options.sweep:
             self._tasks.append(asyncio.create_task(self._loop("sweep", self._sweep_step)))
+        if self.options.attention:
+            self._tasks.append(asyncio.create_task(self._loop("attention", self._attention_step)))
         self._tasks.append(asyncio.create_task(self._loop("housekeeping", self._housekeeping_step)))
         log.info("relay started", extra={"process_id": self.runtime.process_id,
                                          "fetch_workers": self.options.fetch_workers,
@@ -256,14 +264,33 @@ class Relay:
         await self.refresh_policy()
         return 0.5
 
-    async def _keep_sweep_lease(self, token: str, lease_ms: int) -> None:
+    async def _keep_sweep_lease(self, token: str, lease_ms: int, name: str = "sweep") -> None:
         while True:
             await asyncio.sleep(lease_ms / 3000)
             try:
-                if not await self.store.renew_lease("sweep", token, lease_ms):
+                if not await self.store.renew_lease(name, token, lease_ms):
                     return
             except (RedisError, OSError):
                 continue
+
+    async def _attention_step(self, token: str) -> float:
+        """One reminder and digest pass, by the process holding the `attention` lease (bot.relay.attention)."""
+        lease_ms = int(self.options.lease_seconds * 1000)
+        store = self.store
+        if not await store.acquire_lease("attention", token, lease_ms) and not await store.renew_lease(
+            "attention", token, lease_ms
+        ):
+            return max(1.0, self.options.lease_seconds / 3)
+        renew = asyncio.create_task(self._keep_sweep_lease(token, lease_ms, "attention"))
+        try:
+            stats = await self.attention.run()
+        finally:
+            renew.cancel()
+        if stats.fired or stats.digests:
+            self._wake_delivery()
+            log.info("attention pass", extra={"cases": stats.cases, "reminders": stats.fired,
+                                              "digests": stats.digests, "cpu_ms": round(stats.cpu * 1000, 1)})
+        return self.options.attention_interval
 
     async def _housekeeping_step(self, token: str) -> float:
         keys = self.runtime.keys

@@ -190,6 +190,10 @@ class Keys:
         `new`); TTL."""
         return self._k("notify", "daily", day)
 
+    def notify_reminded(self) -> str:
+        """Set of case ids with fired reminders (`notify_reminders` not empty), so the pass reads only those."""
+        return self._k("notify", "reminded")
+
     def notify_refused(self, email: str) -> str:
         """Marker: Slack refused a DM to this person (its error); no DM is tried until it expires; TTL."""
         return self._k("notify", "refused", email.strip().lower())

@@ -63,12 +63,25 @@ class Person(BaseModel):
     fetched: float = 0.0
 
 
-# KEYS[1] reminders hash, KEYS[2] outbox, KEYS[3] ready zset.
-# ARGV field, fired at (s), delivery JSON, lane, due (s). Queues the reminder only if its field is new.
+# KEYS[1] reminders hash, KEYS[2] reminded set, KEYS[3] ready zset, KEYS[4..] outboxes.
+# ARGV case id, field, fired at (s), due (s), then (delivery JSON, lane) per outbox. Queues the
+# reminder's DMs only if its field is new (no DM: only marks it).
 _FIRE_ONCE = """
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[3])
-redis.call('ZADD', KEYS[3], 'NX', tonumber(ARGV[5]), ARGV[4])
+if redis.call('HSETNX', KEYS[1], ARGV[2], ARGV[3]) == 0 then return 0 end
+redis.call('SADD', KEYS[2], ARGV[1])
+for i = 4, #KEYS do
+  local n = 5 + (i - 4) * 2
+  redis.call('RPUSH', KEYS[i], ARGV[n])
+  redis.call('ZADD', KEYS[3], 'NX', tonumber(ARGV[4]), ARGV[n + 1])
+end
+return 1
+"""
+
+# KEYS[1] reminders hash, KEYS[2] reminded set; ARGV case id, fields... Drops the fields (and the case
+# from the set once none is left).
+_CLEAR = """
+redis.call('HDEL', KEYS[1], unpack(ARGV, 2))
+if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
 return 1
 """
 
@@ -87,6 +100,7 @@ class NotifyStore:
         self.keys = keys
         self._fire_once = redis.register_script(_FIRE_ONCE)
         self._digest_once = redis.register_script(_DIGEST_ONCE)
+        self._clear = redis.register_script(_CLEAR)
 
     # --- people ------------------------------------------------------------------------------------
     async def person(self, email: str) -> Person | None:
@@ -138,23 +152,27 @@ class NotifyStore:
                 pipe.hgetall(self.keys.notify_reminders(case_id))
             return cast(list[dict[str, str]], await pipe.execute())
 
-    async def fire_once(self, case_id: str, field: str, at: float, delivery_json: str, lane: str,
+    async def reminded(self) -> list[str]:
+        """The case ids with fired reminders."""
+        return sorted(str(m) for m in await self.redis.smembers(self.keys.notify_reminded()))
+
+    async def fire_once(self, case_id: str, field: str, at: float, items: Sequence[tuple[str, str]],
                         due: float) -> bool:
-        """Queue a reminder unless this case's `field` fired already (atomic)."""
-        got = await self._fire_once(
-            keys=[self.keys.notify_reminders(case_id), self.keys.relay_outbox(lane), self.keys.relay_ready()],
-            args=[field, f"{at:.0f}", delivery_json, lane, f"{due:.3f}"])
-        return bool(got)
+        """Queue a reminder's DMs (`(delivery JSON, lane)` each; none: only mark it) unless this case's
+        `field` fired already, atomically."""
+        keys = [self.keys.notify_reminders(case_id), self.keys.notify_reminded(), self.keys.relay_ready()]
+        args: list[str] = [case_id, field, f"{at:.0f}", f"{due:.3f}"]
+        for delivery_json, lane in items:
+            keys.append(self.keys.relay_outbox(lane))
+            args += [delivery_json, lane]
+        return bool(await self._fire_once(keys=keys, args=args))
 
     async def clear_reminders(self, clear: Mapping[str, Sequence[str]]) -> None:
         """Forget fired reminders whose condition cleared (case id -> fields)."""
-        items = [(case_id, fields) for case_id, fields in clear.items() if fields]
-        if not items:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for case_id, fields in items:
-                pipe.hdel(self.keys.notify_reminders(case_id), *fields)
-            await pipe.execute()
+        for case_id, fields in clear.items():
+            if fields:
+                await self._clear(keys=[self.keys.notify_reminders(case_id), self.keys.notify_reminded()],
+                                  args=[case_id, *fields])
 
     # --- digests -----------------------------------------------------------------------------------
     async def digest_once(self, who: str, day: str, delivery_json: str, lane: str, due: float,
