@@ -15,9 +15,12 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "bot.services": ("bot.relay", "bot.listeners"),
     "bot.relay": ("bot.services", "bot.listeners"),
     "bot.slack": ("bot.relay", "bot.services", "bot.listeners"),
-    "bot.store": ("bot.relay", "bot.services", "bot.listeners", "bot.slack"),
-    "bot.debitura": ("bot.relay", "bot.services", "bot.listeners", "bot.slack", "bot.store", "bot.runtime"),
-    "blocks": ("bot.relay", "bot.services", "bot.listeners", "bot.slack", "bot.store", "bot.runtime"),
+    "bot.store": ("bot.relay", "bot.services", "bot.listeners", "bot.slack", "bot.attention"),
+    "bot.attention": ("bot.relay", "bot.services", "bot.listeners", "bot.slack", "bot.runtime", "blocks"),
+    "bot.debitura": ("bot.relay", "bot.services", "bot.listeners", "bot.slack", "bot.store", "bot.runtime",
+                     "bot.attention"),
+    "blocks": ("bot.relay", "bot.services", "bot.listeners", "bot.slack", "bot.store", "bot.runtime",
+               "bot.attention"),
 }
 
 def module_name(path: Path) -> str:
@@ -133,7 +136,7 @@ def builds_keys(path: Path, names: set[str]) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("package", ["bot.services", "bot.slack", "bot.listeners"])
+@pytest.mark.parametrize("package", ["bot.services", "bot.slack", "bot.listeners", "bot.attention"])
 def test_stores_own_their_keys(package: str) -> None:
     """Services, the Slack gateway and listeners reach state through `runtime.stores` (bot/store)."""
     names = key_builders()

@@ -177,9 +177,11 @@ class AttentionPass:
                     if gone:
                         clear[tracked.case.id] = gone
                     await self._fire(tracked, [d for d in due if d.field not in done], recipients, now, stats)
-                    for item in sections_of(tracked, now=now, exclusive_days=settings.caseroom_exclusive_days,
+                    for item in sections_of(tracked, now=now,
+                                            exclusive_days=settings.caseroom_exclusive_days,
                                             recent_days=settings.caseroom_recent_days):
-                        owner_items.setdefault(email, []).append((item.section, tracked, item.since or item.due))
+                        at = item.since or item.due
+                        owner_items.setdefault(email, []).append((item.section, tracked, at))
                         if (item.section is Section.creditor_waiting and item.since
                                 and now - item.since >= settings.caseroom_reply_sla * HOUR):
                             who = tracked.case.assignee_name or email or "unassigned"
@@ -200,12 +202,13 @@ class AttentionPass:
         if not due or not recipients:
             return
         # Several thresholds of one kind crossed at once: the nearest speaks, the others are only marked.
-        speaking = {}
+        speaking: dict[str, Due] = {}
         for d in due:
             if d.kind not in speaking or d.threshold < speaking[d.kind].threshold:
                 speaking[d.kind] = d
         for d in due:
-            items = [self._reminder(tracked, d, to, now) for to in recipients] if speaking[d.kind] is d else []
+            speaks = speaking[d.kind] is d
+            items = [self._reminder(tracked, d, to, now) for to in recipients] if speaks else []
             if await self.notify.fire_once(tracked.case.id, d.field, now,
                                            [(i.model_dump_json(), i.lane) for i in items], now):
                 if items:
@@ -213,7 +216,8 @@ class AttentionPass:
                 else:
                     stats.marked += 1
 
-    async def _person(self, to: str, cached: dict[str, Person], budget: list[int], now: float) -> Person | None:
+    async def _person(self, to: str, cached: dict[str, Person], budget: list[int],
+                      now: float) -> Person | None:
         if to in cached:
             return cached[to]
         if budget[0] <= 0:
@@ -270,9 +274,11 @@ class AttentionPass:
                 counts=[(s.heading, counts.get(s, 0)) for s in Section],
                 top=[DigestItem(label=s.heading, case=case_line(t.case)) for s, t, _ in top], day=day)
             item = Delivery(id=f"digest:{day}:{person.user_id}", case_id=DIGEST_CASE, kind="digest", op="dm",
-                            text=text, blocks=blocks, at=now, path="digest", lane=dm_lane(email), to=email,
-                            pref="digest", hold=True)
-            if await self.notify.digest_once(person.user_id, day, item.model_dump_json(), item.lane, now, now):
+                            text=text, blocks=blocks, at=now, path="digest", lane=dm_lane(email),
+                            to=email, pref="digest", hold=True)
+            queued = await self.notify.digest_once(person.user_id, day, item.model_dump_json(), item.lane,
+                                                   now, now)
+            if queued:
                 stats.digests += 1
 
     async def _team_digest(self, now: float, stats: PassStats) -> None:
@@ -312,8 +318,9 @@ class AttentionPass:
             text, blocks = build_team_digest(day=yesterday, payments=payments, closes=closes,
                                              new_cases=int(counts.get("new", 0)), overdue=stats.overdue)
             if person is None:
-                item = Delivery(id=f"digest:{TEAM}:{day}", case_id=DIGEST_CASE, kind="team_digest", op="digest",
-                                text=text, blocks=blocks, at=now, path="digest", lane="digest", to=to)
+                item = Delivery(id=f"digest:{TEAM}:{day}", case_id=DIGEST_CASE, kind="team_digest",
+                                op="digest", text=text, blocks=blocks, at=now, path="digest", lane="digest",
+                                to=to)
             else:
                 item = Delivery(id=f"digest:{TEAM}:{day}:{to}", case_id=DIGEST_CASE, kind="team_digest",
                                 op="dm", text=text, blocks=blocks, at=now, path="digest", lane=dm_lane(to),

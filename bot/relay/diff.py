@@ -33,7 +33,7 @@ from blocks.relay import (
 from bot.relay.model import Delivery
 from bot.relay.notices import day_counts, notices
 from bot.store.cases import CaseState, chat_field, payment_field, timeline_field
-from bot.store.snapshots import CaseSnap, ChatSnap, PaymentSnap, TimelineSnap, short_hash
+from bot.store.snapshots import CaseSnap, ChatSnap, PaymentSnap, TimelineSnap, next_marks, short_hash
 
 STREAMS = ("chats", "timeline", "payments")
 FIRST_SEEN_SKEW = 5.0
@@ -97,6 +97,7 @@ def diff_case(
         topic=state.topic,
         baselined=set(state.baselined),
         last_activity=state.last_activity,
+        marks=state.marks,
     )
     out: list[Delivery] = []
     seen_set: dict[str, str] = {}
@@ -258,6 +259,8 @@ def diff_case(
 
     if any(d.op in ("post", "update") for d in out):
         new_state.last_activity = now
+    new_state.marks = next_marks(state.marks, before=state.case, after=fetched.case, chats=fetched.chats,
+                                 payments=fetched.payments, first_seen=new_state.first_seen, now=now)
     counts = day_counts(out, fetched.payments)
     out.extend(notices(case_id=case_id, old=state.case, new=fetched.case, out=out, chats=fetched.chats,
                        payments=fetched.payments, path=path, now=now))

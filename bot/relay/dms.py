@@ -21,13 +21,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.relay.model import Delivery
 from bot.slack.pacing import DM_REFUSED_ERRORS, SlackIO, SlackRefused
+from bot.store.attention import DmKind, Prefs, ReminderKind
 from bot.store.notify import NotifyStore, Person
 from bot.store.reads import hget
 
@@ -38,8 +38,6 @@ log = logging.getLogger(__name__)
 
 SKIPPED = "skipped"
 """Record value prefix of a DM that will never be sent (`skipped|<why>|<when>`): done, not pending."""
-DEFAULT_QUIET = (18 * 60, 8 * 60)
-"""Quiet hours in minutes of the local day: 18:00 to 08:00 (what falls inside waits for the morning)."""
 
 
 class Held(Exception):
@@ -51,29 +49,16 @@ class Held(Exception):
         super().__init__(f"held until {until:.0f} ({reason})")
 
 
-@dataclass(frozen=True, slots=True)
-class DmPrefs:
-    """What a person wants (bot.store.attention keeps it; defaults from settings)."""
-
-    quiet: tuple[int, int] | None = DEFAULT_QUIET
-    """(start, end) in minutes of the local day; None = no quiet hours."""
-    off: frozenset[str] = frozenset()
-    """Kinds (Delivery.pref) turned off."""
-    channel_only: bool = False
-    """Creditor chats: none by DM while they are in the case channel."""
-    digest: bool = True
-
-
-PrefsReader = Callable[[str], Awaitable[DmPrefs]]
-MuteReader = Callable[[str, str], Awaitable[bool]]
-
-
-async def _default_prefs(user_id: str) -> DmPrefs:
-    return DmPrefs()
-
-
-async def _never_muted(user_id: str, case_id: str) -> bool:
-    return False
+def wanted(prefs: Prefs, pref: str) -> bool:
+    """Whether the person's preferences let a DM of kind `pref` (Delivery.pref) through."""
+    kind, _, name = pref.partition(":")
+    if kind == "dm":
+        return name not in set(DmKind) or prefs.wants_dm(DmKind(name))
+    if kind == "reminder":
+        return name not in set(ReminderKind) or prefs.wants_reminder(ReminderKind(name))
+    if kind == "digest":
+        return prefs.digest
+    return True
 
 
 def zone_of(person: Person) -> tzinfo:
@@ -85,8 +70,17 @@ def zone_of(person: Person) -> tzinfo:
     return timezone(timedelta(seconds=person.tz_offset))
 
 
-def quiet_until(now: float, zone: tzinfo, quiet: tuple[int, int] | None) -> float | None:
-    """When the quiet hours around `now` end (unix s), or None when `now` is not inside them."""
+def quiet_until(now: float, zone: tzinfo, quiet: tuple[int, int] | None, *,
+                weekends: bool = True) -> float | None:
+    """When the quiet hours around `now` end (unix s), or None when `now` is not inside them. With
+    `weekends` False, a Saturday or Sunday counts as quiet too (until Monday's quiet hours end)."""
+    if not weekends:
+        local = datetime.fromtimestamp(now, zone)
+        if local.weekday() >= 5:
+            end = quiet[1] if quiet is not None else 0
+            monday = local.date() + timedelta(days=7 - local.weekday())
+            back = datetime(monday.year, monday.month, monday.day, end // 60, end % 60, tzinfo=zone)
+            return back.timestamp()
     if quiet is None or quiet[0] == quiet[1]:
         return None
     start, end = quiet
@@ -157,6 +151,9 @@ class People:
                             tz_offset=int(user.get("tz_offset") or 0),
                             refusal=refusal_of(user, team, enterprise), fetched=now)
         await self.store.save_person(person)
+        if "@" in to:  # App Home's queues read who an assignee is from here too
+            await self.runtime.stores.attention.save_account(to, person.user_id if not person.refusal else "",
+                                                             now)
         return person
 
 
@@ -170,8 +167,7 @@ class DirectMessages:
         self.store = store
         self.clock = clock
         self.people = People(runtime, slack, store)
-        self.prefs: PrefsReader = _default_prefs
-        self.muted: MuteReader = _never_muted
+        self.defaults = Prefs.defaults(runtime.settings)
         self.skipped = 0
         self.refused = 0
 
@@ -210,18 +206,21 @@ class DirectMessages:
         refused = await self.store.refused(person.email)
         if refused:
             return self._skip(item, f"refused:{refused}")
-        prefs = await self.prefs(person.user_id)
-        if item.pref and (item.pref in prefs.off or (item.pref == "digest" and not prefs.digest)):
+        attention = self.runtime.stores.attention
+        prefs = await attention.prefs(person.user_id, self.defaults)
+        if not wanted(prefs, item.pref):
             return self._skip(item, f"off:{item.pref}")
         real_case = bool(item.case_id) and not item.case_id.startswith("_")
-        if real_case and await self.muted(person.user_id, item.case_id):
+        if real_case and item.case_id in await attention.mutes(person.user_id):
             return self._skip(item, "muted")
-        if item.pref == "chat" and prefs.channel_only and await self._in_case_channel(item):
+        if item.pref == "dm:creditor_chat" and prefs.channel_only and await self._in_case_channel(item):
             return self._skip(item, "channel_only")
-        if item.pref == "payment" and await self._self_recorded(item, person.user_id):
+        if item.pref == "dm:payment" and await self._self_recorded(item, person.user_id):
             return self._skip(item, "self")
         if item.hold:
-            until = quiet_until(now, zone_of(person), prefs.quiet)
+            timed = item.pref.startswith("reminder:") or item.pref == "digest"
+            until = quiet_until(now, zone_of(person), prefs.quiet_span(),
+                                weekends=prefs.weekends or not timed)
             if until is not None:
                 raise Held(until, "quiet hours")
 

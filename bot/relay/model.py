@@ -44,5 +44,5 @@ class Delivery(BaseModel):
     hold: bool = True
     """`dm`: wait for the end of the person's quiet hours (False: send at once)."""
     pref: str = ""
-    """`dm`: the preference that allows it (`assigned`, `chat`, `needs_info`, `payment`, `closed`,
-    `remind_exclusive`, `remind_reply`, `remind_activation`, `digest`); "" = always."""
+    """`dm`: the preference that allows it (`dm:<DmKind>`, `reminder:<ReminderKind>` of
+    bot.store.attention, or `digest`); "" = always."""

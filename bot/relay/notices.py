@@ -69,10 +69,10 @@ def notices(*, case_id: str, old: CaseSnap | None, new: CaseSnap | None, out: Se
             old is not None and old.assignee_email.strip().lower() != email.strip().lower())
         if assigned:
             result.append(dm(case=new, email=email, event="assigned", what=stamp, kind="dm_assigned",
-                             pref="assigned", message=build_assigned_dm(line), at=at, path=path))
+                             pref="dm:assigned", message=build_assigned_dm(line), at=at, path=path))
         if old is not None and needs_info(new) and not needs_info(old):
             result.append(dm(case=new, email=email, event="needs_info", what=stamp, kind="dm_needs_info",
-                             pref="needs_info", message=build_needs_info_dm(line), at=at, path=path))
+                             pref="dm:needs_info", message=build_needs_info_dm(line), at=at, path=path))
     by_chat = {c.id: c for c in chats or ()}
     by_payment = {p.id: p for p in payments or ()}
     for d in out:
@@ -82,7 +82,8 @@ def notices(*, case_id: str, old: CaseSnap | None, new: CaseSnap | None, out: Se
             chat = by_chat.get(d.id.split(":", 1)[1])
             if chat is None or not chat.from_creditor:
                 continue
-            result.append(dm(case=case, email=email, event="chat", what=chat.id, kind="dm_chat", pref="chat",
+            result.append(dm(case=case, email=email, event="chat", what=chat.id, kind="dm_chat",
+                             pref="dm:creditor_chat",
                              message=build_creditor_chat_dm(line, author=chat.author, message=chat.message,
                                                             at=chat.created),
                              at=chat.created or now, path=d.path))
@@ -91,12 +92,12 @@ def notices(*, case_id: str, old: CaseSnap | None, new: CaseSnap | None, out: Se
             if payment is None:
                 continue
             result.append(dm(case=case, email=email, event="pay", what=payment.id, kind="dm_payment",
-                             pref="payment",
+                             pref="dm:payment",
                              message=build_payment_dm(line, amount=payment.amount, currency=payment.currency),
                              at=d.at or now, path=d.path))
         elif d.kind == "closed" and new is not None:
             result.append(dm(case=new, email=email, event="closed", what=d.id.split(":", 1)[1],
-                             kind="dm_closed", pref="closed",
+                             kind="dm_closed", pref="dm:closed",
                              message=build_closed_dm(line, close_code=new.close_code),
                              at=d.at or now, path=d.path))
     return result

@@ -274,7 +274,7 @@ class Relay:
                 continue
 
     async def _attention_step(self, token: str) -> float:
-        """One reminder and digest pass, by the process holding the `attention` lease (bot.relay.attention)."""
+        """One reminder and digest pass, by the process holding the `attention` lease (relay/attention)."""
         lease_ms = int(self.options.lease_seconds * 1000)
         store = self.store
         if not await store.acquire_lease("attention", token, lease_ms) and not await store.renew_lease(

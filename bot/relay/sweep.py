@@ -35,6 +35,7 @@ from bot.relay.scheduler import (
     next_pages_average,
 )
 from bot.relay.store import RelayStore
+from bot.store.attention import index_commands
 from bot.store.cases import Want
 from bot.store.keys import RELAY_SNAPSHOT_TTL
 from bot.store.reads import hgetall
@@ -81,6 +82,8 @@ def changed_fields(old: CaseSnap, new: CaseSnap) -> Want:
         bits |= Want.CASE
     if old.outstanding != new.outstanding:
         bits |= Want.CASE | Want.PAYMENTS
+    if (old.exclusive_end, old.needs_info) != (new.exclusive_end, new.needs_info):
+        bits |= Want.CASE  # people's queues (issue 13); no request: the fetch uses the listed case
     if new.date_updated and new.date_updated != old.date_updated:
         bits |= Want.CASE | Want.POLL
     return bits
@@ -194,6 +197,7 @@ class Sweeper:
         policy = self.policy()
         requested = False
         first_sight: list[tuple[str, str]] = []
+        known: list[CaseSnap] = []
         for snap, old_raw, scheduled, followed, skipped in zip(snaps, stored, scores, followed_flags,
                                                                skipped_flags, strict=True):
             relayed = bool(followed) or (not skipped and relayed_lifecycle(snap, self.lifecycles))
@@ -201,7 +205,9 @@ class Sweeper:
             if old_raw is None:
                 if relayed:
                     first_sight.append((snap.id, listed_raw))
+                    known.append(snap)
                 continue
+            known.append(snap)
             old = None if old_raw == listed_raw else CaseSnap.model_validate_json(old_raw)
             bits = changed_fields(old, snap) if old is not None else Want.NONE
             if old is None or not bits:
@@ -225,6 +231,13 @@ class Sweeper:
             # first checks spread over the interval the budget can hold for all of them. (A crash
             # before that: the next sweep finds the state and schedules the case.)
             self._first_sight.extend(case_id for case_id, _ in first_sight)
+        if known:
+            # People's queues (bot.store.attention): every known case in its listed assignee's index (a
+            # superset, readers check the stored case), so the index mends itself within a full sweep.
+            async with redis.pipeline(transaction=False) as pipe:
+                for snap in known:
+                    index_commands(pipe, keys, snap.id, None, snap.assignee_email)
+                await pipe.execute()
         if requested:
             self.on_requested()
 
