@@ -263,5 +263,5 @@ def diff_case(
                                  payments=fetched.payments, first_seen=new_state.first_seen, now=now)
     counts = day_counts(out, fetched.payments)
     out.extend(notices(case_id=case_id, old=state.case, new=fetched.case, out=out, chats=fetched.chats,
-                       payments=fetched.payments, path=path, now=now))
+                       payments=fetched.payments, path=path, now=now, first_fetch=not state.baselined))
     return DiffResult(deliveries=out, state=new_state, seen_set=seen_set, seen_del=seen_del, counts=counts)

@@ -214,7 +214,7 @@ class Fetcher:
                                    path=path, settings=self.diff_settings)
         old_email = state.case.assignee_email if state.case is not None else None
         await self._commit(case_id, token, asked, result, now, late, old_email, path=path,
-                           first_sight=state.case is None)
+                           first_sight=not state.baselined)
 
     async def _commit(self, case_id: str, token: str, handled: Want, result: diffmod.DiffResult,
                       now: float, late: float = 0.0, old_email: str | None = None, *, path: str = "poll",

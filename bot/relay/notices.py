@@ -4,8 +4,8 @@ One DM per event per person: its id (`dm:<event>:<what>:<person>`) is the exactl
 in `relayed(case_id)`, like a channel item's, and it goes to the person's own lane `dm:<email>`, so a
 DM held for quiet hours never holds up the case channel.
 
-Events: the case newly assigned to them (an assignee change, or a case first seen through a webhook:
-Debitura's `case.assigned`), a creditor chat, validation asking for information (needsInfo turned
+Events: the case newly assigned to them (an assignee change, or a case first seen through a webhook,
+Debitura's `case.assigned`, or created within NEW_CASE_WINDOW), a creditor chat, validation asking for information (needsInfo turned
 true), a payment, the case closed. Baselines (first sight of a stream) owe nothing.
 """
 
@@ -26,6 +26,10 @@ from blocks.notify import (
 from bot.relay.model import Delivery
 from bot.store.notify import dm_lane
 from bot.store.snapshots import CaseSnap, ChatSnap, PaymentSnap, decimal_or_none, short_hash
+
+NEW_CASE_WINDOW = 24 * 3600.0
+"""A case first seen (by a webhook, or the sweep when it was quicker) counts as newly assigned when
+Debitura created it this recently; older cases found on a first start owe nobody a DM."""
 
 
 def case_line(case: CaseSnap) -> CaseLine:
@@ -54,8 +58,9 @@ def dm(*, case: CaseSnap, email: str, event: str, what: str, kind: str, pref: st
 
 def notices(*, case_id: str, old: CaseSnap | None, new: CaseSnap | None, out: Sequence[Delivery],
             chats: Sequence[ChatSnap] | None, payments: Sequence[PaymentSnap] | None, path: str,
-            now: float) -> list[Delivery]:
-    """The DMs owed for what the diff found (`out`: its channel deliveries)."""
+            now: float, first_fetch: bool = False) -> list[Delivery]:
+    """The DMs owed for what the diff found (`out`: its channel deliveries). `first_fetch`: the relay
+    never fetched the case before (the sweep may have stored its listed snapshot as `old` already)."""
     case = new or old
     if case is None or not case.assignee_email:
         return []
@@ -65,12 +70,14 @@ def notices(*, case_id: str, old: CaseSnap | None, new: CaseSnap | None, out: Se
     if new is not None:
         at = new.date_updated or now
         stamp = f"{at:.0f}"
-        assigned = (old is None and path == "webhook") or (
-            old is not None and old.assignee_email.strip().lower() != email.strip().lower())
+        fresh = path == "webhook" or (new.created > 0 and now - new.created <= NEW_CASE_WINDOW)
+        assigned = ((old is None or first_fetch) and fresh) or (
+            old is not None and not first_fetch
+            and old.assignee_email.strip().lower() != email.strip().lower())
         if assigned:
             result.append(dm(case=new, email=email, event="assigned", what=stamp, kind="dm_assigned",
                              pref="dm:assigned", message=build_assigned_dm(line), at=at, path=path))
-        if old is not None and needs_info(new) and not needs_info(old):
+        if old is not None and not first_fetch and needs_info(new) and not needs_info(old):
             result.append(dm(case=new, email=email, event="needs_info", what=stamp, kind="dm_needs_info",
                              pref="dm:needs_info", message=build_needs_info_dm(line), at=at, path=path))
     by_chat = {c.id: c for c in chats or ()}

@@ -218,7 +218,7 @@ class Keys:
         return self._k("notify", "daily", day)
 
     def notify_reminded(self) -> str:
-        """Set of case ids with fired reminders (`notify_reminders` not empty), so the pass reads only those."""
+        """Set of case ids with fired reminders (`notify_reminders` not empty): the pass reads only those."""
         return self._k("notify", "reminded")
 
     def notify_refused(self, email: str) -> str:
