@@ -5,8 +5,8 @@ in `relayed(case_id)`, like a channel item's, and it goes to the person's own la
 DM held for quiet hours never holds up the case channel.
 
 Events: the case newly assigned to them (an assignee change, or a case first seen through a webhook,
-Debitura's `case.assigned`, or created within NEW_CASE_WINDOW), a creditor chat, validation asking for information (needsInfo turned
-true), a payment, the case closed. Baselines (first sight of a stream) owe nothing.
+Debitura's `case.assigned`, or created within NEW_CASE_WINDOW), a creditor chat, validation asking
+for information (needsInfo turned true), a payment, the case closed. Baselines (first sight of a stream) owe nothing.
 """
 
 from __future__ import annotations
