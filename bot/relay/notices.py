@@ -6,7 +6,8 @@ DM held for quiet hours never holds up the case channel.
 
 Events: the case newly assigned to them (an assignee change, or a case first seen through a webhook,
 Debitura's `case.assigned`, or created within NEW_CASE_WINDOW), a creditor chat, validation asking
-for information (needsInfo turned true), a payment, the case closed. Baselines (first sight of a stream) owe nothing.
+for information (needsInfo turned true), a payment, the case closed. Baselines (first sight of a
+stream) owe nothing.
 """
 
 from __future__ import annotations
