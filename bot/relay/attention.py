@@ -141,8 +141,8 @@ class AttentionPass:
         case = tracked.case
         text, blocks = build_reminder(due.kind, case_line(case), threshold=due.threshold, since=due.since,
                                       now=now, end=due.end)
-        return Delivery(id=f"rm:{due.field}:{person_key(to)}", case_id=case.id, kind=f"remind_{due.kind}",
-                        op="dm", text=text, blocks=blocks, at=now, path="reminder", lane=dm_lane(to), to=to,
+        return Delivery(id=f"rm:{case.id}:{due.field}:{person_key(to)}", case_id=case.id,
+                        kind=f"remind_{due.kind}", op="dm", text=text, blocks=blocks, at=now, path="reminder", lane=dm_lane(to), to=to,
                         pref=f"reminder:{due.kind}")
 
     # --- the pass --------------------------------------------------------------------------------------

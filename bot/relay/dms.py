@@ -178,7 +178,8 @@ class DirectMessages:
 
     async def _self_recorded(self, item: Delivery, user_id: str) -> bool:
         """A payment the person recorded from Slack themselves (the audit stream says so)."""
-        payment_id = item.id.split(":")[2] if item.id.count(":") >= 3 else ""
+        parts = item.id.split(":")  # dm:pay:<case id>:<payment id>:<person>
+        payment_id = parts[3] if len(parts) >= 5 else ""
         if not payment_id:
             return False
         for entry in await self.runtime.stores.audit.recent(500):

@@ -1,6 +1,7 @@
 """The direct messages a fetch's diff owes a case's assignee. Pure (called by bot.relay.diff).
 
-One DM per event per person: its id (`dm:<event>:<what>:<person>`) is the exactly-once record's field
+One DM per event per person: its id (`dm:<event>:<case id>:<what>:<person>`, unique in the person's DM
+channel, where the repair after a crash looks for it) is the exactly-once record's field
 in `relayed(case_id)`, like a channel item's, and it goes to the person's own lane `dm:<email>`, so a
 DM held for quiet hours never holds up the case channel.
 
@@ -51,8 +52,8 @@ def needs_info(case: CaseSnap | None) -> bool:
 def dm(*, case: CaseSnap, email: str, event: str, what: str, kind: str, pref: str,
        message: tuple[str, list[dict[str, Any]]], at: float, path: str, hold: bool = True) -> Delivery:
     text, blocks = message
-    return Delivery(id=f"dm:{event}:{what}:{person_key(email)}", case_id=case.id, kind=kind, op="dm",
-                    text=text,
+    return Delivery(id=f"dm:{event}:{case.id}:{what}:{person_key(email)}", case_id=case.id, kind=kind,
+                    op="dm", text=text,
                     blocks=blocks, at=at, path=path, case=case, lane=dm_lane(email), to=email.strip().lower(),
                     hold=hold, pref=pref)
 

@@ -186,7 +186,8 @@ async def test_creditor_chat_dm_and_mute(
         await settle(relay, redis, keys, case_id)
         first = sandbox.control.add_chat(case_id, "Any news on the debtor?", role=1)
         await as_webhook(relay, case_id)
-        await wait_until(lambda: asyncio.sleep(0, dm_ids(fake_slack, alice.id, f"dm:chat:{first['id']}")), 30,
+        first_dm = f"dm:chat:{case_id}:{first['id']}"
+        await wait_until(lambda: asyncio.sleep(0, dm_ids(fake_slack, alice.id, first_dm)), 30,
                          "the creditor chat DM")
         message = next(m for m in dms(fake_slack, alice.id) if "Any news" in str(m.blocks))
         assert "case_reply" in action_ids(message)
@@ -197,11 +198,12 @@ async def test_creditor_chat_dm_and_mute(
 
         async def recorded() -> str | None:
             fields = await hgetall(redis, keys.relayed(case_id))
-            return next((v for k, v in fields.items() if k.startswith(f"dm:chat:{second['id']}")), None)
+            second_dm = f"dm:chat:{case_id}:{second['id']}"
+            return next((v for k, v in fields.items() if k.startswith(second_dm)), None)
 
         record = await wait_until(recorded, 30, "the muted DM recorded")
         assert record.startswith("skipped|muted|")
-        assert dm_ids(fake_slack, alice.id, f"dm:chat:{second['id']}") == []
+        assert dm_ids(fake_slack, alice.id, f"dm:chat:{case_id}:{second['id']}") == []
 
         def in_channel() -> bool:
             return any(f"chat:{second['id']}" == i for i in (
