@@ -142,8 +142,8 @@ class AttentionPass:
         text, blocks = build_reminder(due.kind, case_line(case), threshold=due.threshold, since=due.since,
                                       now=now, end=due.end)
         return Delivery(id=f"rm:{case.id}:{due.field}:{person_key(to)}", case_id=case.id,
-                        kind=f"remind_{due.kind}", op="dm", text=text, blocks=blocks, at=now, path="reminder", lane=dm_lane(to), to=to,
-                        pref=f"reminder:{due.kind}")
+                        kind=f"remind_{due.kind}", op="dm", text=text, blocks=blocks, at=now, path="reminder",
+                        lane=dm_lane(to), to=to, pref=f"reminder:{due.kind}")
 
     # --- the pass --------------------------------------------------------------------------------------
     async def run(self) -> PassStats:
