@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from blocks.notify import DigestItem, build_digest, build_reminder, build_team_digest
-from bot.attention.queue import DAY, Section, sections_of
+from bot.attention.queue import DAY, QueueItem, Section, sections_of
 from bot.config import ADMIN_EVERYONE
 from bot.relay.dms import People, zone_of
 from bot.relay.model import Delivery
@@ -59,6 +59,8 @@ RESOLVE_PER_PASS = 20
 DIGEST_CASE = "_digest"
 """The `case_id` of digest deliveries (their exactly-once records live under it)."""
 TEAM = "team"
+PASS_CHUNK = 200
+"""Cases worked between two yields to the event loop."""
 
 
 @dataclass
@@ -86,15 +88,14 @@ class Due:
     end: float = 0.0
 
 
-def due_reminders(tracked: TrackedCase, *, now: float, sla_hours: int, activation_hours: int,
-                  exclusive_days: Sequence[int], window_days: int) -> tuple[list[Due], set[str]]:
-    """The reminders whose threshold `tracked` has crossed, and the anchors (`<kind>:*:<anchor>` prefixes
-    without threshold) that still hold: a fired marker whose kind+anchor is not among them is cleared.
-    Pure."""
+def due_reminders(items: Iterable[QueueItem], *, now: float, sla_hours: int, activation_hours: int,
+                  exclusive_days: Sequence[int]) -> tuple[list[Due], set[str]]:
+    """The reminders whose threshold a case's queue `items` (bot.attention.queue.sections_of, with a
+    window at least the largest reminder day) have crossed, and the anchors (`<kind>|<anchor>`) that
+    still hold: a fired marker whose kind and anchor are not among them is cleared. Pure."""
     due: list[Due] = []
     holding: set[str] = set()
-    for item in sections_of(tracked, now=now, exclusive_days=max([window_days, *exclusive_days]),
-                            recent_days=1):
+    for item in items:
         if item.section is Section.waiting_activation and item.since:
             holding.add(f"activation|{item.since:.0f}")
             if now - item.since >= activation_hours * HOUR:
@@ -155,31 +156,34 @@ class AttentionPass:
         accounts = await self._accounts(e for e in tracked_by_owner if e)
         fired_cases = set(await self.notify.reminded())
         admins = self._admins()
+        listed = settings.caseroom_exclusive_days * DAY
+        window = max([settings.caseroom_exclusive_days, *settings.caseroom_exclusive_reminders])
         owner_items: dict[str, list[tuple[Section, TrackedCase, float]]] = {}
         for email, cases in tracked_by_owner.items():
             stats.owners += 1
             account = accounts.get(email)
             recipients = admins if (not email or account == "") else [email]
-            for start in range(0, len(cases), 500):
-                chunk = cases[start:start + 500]
+            for start in range(0, len(cases), PASS_CHUNK):
+                chunk = cases[start:start + PASS_CHUNK]
                 ids = [t.case.id for t in chunk if t.case.id in fired_cases]
                 fired = dict(zip(ids, await self.notify.fired(ids), strict=True))
                 clear: dict[str, list[str]] = {}
                 for tracked in chunk:
                     stats.cases += 1
+                    items = sections_of(tracked, now=now, exclusive_days=window,
+                                        recent_days=settings.caseroom_recent_days)
                     due, holding = due_reminders(
-                        tracked, now=now, sla_hours=settings.caseroom_reply_sla,
+                        items, now=now, sla_hours=settings.caseroom_reply_sla,
                         activation_hours=settings.caseroom_activation_reminder,
-                        exclusive_days=settings.caseroom_exclusive_reminders,
-                        window_days=settings.caseroom_exclusive_days)
+                        exclusive_days=settings.caseroom_exclusive_reminders)
                     done = fired.get(tracked.case.id, {})
                     gone = [f for f in done if not still_holds(f, holding)]
                     if gone:
                         clear[tracked.case.id] = gone
                     await self._fire(tracked, [d for d in due if d.field not in done], recipients, now, stats)
-                    for item in sections_of(tracked, now=now,
-                                            exclusive_days=settings.caseroom_exclusive_days,
-                                            recent_days=settings.caseroom_recent_days):
+                    for item in items:
+                        if item.section is Section.exclusive_ending and item.due > now + listed:
+                            continue  # kept for a reminder day beyond the queue's own window
                         at = item.since or item.due
                         owner_items.setdefault(email, []).append((item.section, tracked, at))
                         if (item.section is Section.creditor_waiting and item.since
