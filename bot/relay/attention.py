@@ -60,6 +60,9 @@ DIGEST_CASE = "_digest"
 """The `case_id` of digest deliveries (their exactly-once records live under it)."""
 TEAM = "team"
 PASS_CHUNK = 200
+MAX_FIRED_PER_PASS = 500
+"""Reminders queued by one pass at most: the rest are still due at the next pass (a first start with
+thousands due spreads them over a few passes, each well under a second of CPU)."""
 """Cases worked between two yields to the event loop."""
 
 
@@ -203,7 +206,7 @@ class AttentionPass:
 
     async def _fire(self, tracked: TrackedCase, due: list[Due], recipients: Sequence[str], now: float,
                     stats: PassStats) -> None:
-        if not due or not recipients:
+        if not due or not recipients or stats.fired + stats.marked >= MAX_FIRED_PER_PASS:
             return
         # Several thresholds of one kind crossed at once: the nearest speaks, the others are only marked.
         speaking: dict[str, Due] = {}
