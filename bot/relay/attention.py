@@ -255,6 +255,8 @@ class AttentionPass:
         settings = self.runtime.settings
         defaults = Prefs.defaults(settings)
         all_prefs = await self.runtime.stores.attention.all_prefs(defaults)
+        if not defaults.digest and not any(p.digest for p in all_prefs.values()):
+            return  # nobody wants one: no Slack account looked up for it
         emails = [e for e in owner_items if e and accounts.get(e) != ""]
         cached = await self.notify.people(emails)
         budget = [RESOLVE_PER_PASS]
