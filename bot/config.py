@@ -188,7 +188,8 @@ class Settings(BaseSettings):
         default=None, description="Channel id for the admins' team digest (default: a DM to each admin)."
     )
     caseroom_home_rows: int = Field(
-        default=10, ge=1, le=15, description="Cases per section on one page of App Home."
+        default=25, ge=1, le=45,
+        description="Cases on one page of App Home (a page also ends at Block Kit's 100 blocks).",
     )
 
     @field_validator("slack_bot_token")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
+from blocks.card import case_title
 from blocks.home import (
     HomeData,
     HomeItem,
@@ -35,6 +36,7 @@ from blocks.home import (
     build_settings_view,
 )
 from blocks.text import esc
+from blocks.views import build_notice
 from bot.attention.queue import ADMINS, SECTIONS, Queue, QueueItem, Section, build_queue
 from bot.services import identity
 from bot.services.errors import Refused
@@ -43,6 +45,8 @@ from bot.store.attention import UNASSIGNED, DmKind, Prefs, ReminderKind
 from bot.store.snapshots import TrackedCase
 
 if TYPE_CHECKING:
+    from blocks.views import Message
+    from bot.debitura.models import Case
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -187,6 +191,21 @@ async def show_home(runtime: Runtime, user_id: str, *, page: int = 0) -> None:
 
 
 # --- mutes and settings --------------------------------------------------------------------------------
+
+async def mute_case(runtime: Runtime, case: Case, *, user_id: str, muted: bool) -> Message:
+    """`/case mute <ref>` / `/case unmute <ref>`: the reply says what changed."""
+    changed = await mute(runtime, user_id, case.id, muted=muted)
+    title = esc(case_title(case))
+    undo = f"`{esc(runtime.settings.caseroom_command)} unmute {esc(case.reference or case.id)}` undoes it."
+    if muted:
+        if not changed:
+            return build_notice(f"{title} was already muted. {undo}")
+        return build_notice(f":no_bell: Muted {title}: it leaves your Home queue, and Caseroom sends you no "
+                            f"messages or reminders about it. {undo}")
+    if not changed:
+        return build_notice(f"{title} was not muted.")
+    return build_notice(f":bell: Unmuted {title}: it is back in your Home queue, messages and reminders.")
+
 
 async def mute(runtime: Runtime, user_id: str, case_id: str, *, muted: bool) -> bool:
     """Mute (or unmute) a case for a person: True when it changed."""
