@@ -243,9 +243,9 @@ def build_home(data: HomeData) -> View:
     if len(pages) > 1:
         nav = []
         if page > 0:
-            nav.append(button("Previous", Action.HOME_PAGE, HomePage(page=page - 1).encode_value()))
+            nav.append(button("Previous", Action.HOME_PAGE_PREVIOUS, HomePage(page=page - 1).encode_value()))
         if page < len(pages) - 1:
-            nav.append(button("Next", Action.HOME_PAGE, HomePage(page=page + 1).encode_value()))
+            nav.append(button("Next", Action.HOME_PAGE_NEXT, HomePage(page=page + 1).encode_value()))
         blocks += [divider(), context(f"Page {page + 1} of {len(pages)}"), actions(nav)]
     return home_view(blocks, page=page)
 

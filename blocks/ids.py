@@ -70,6 +70,8 @@ class Action(StrEnum):
     HOME_MUTE = "case_home_mute"
     HOME_UNMUTE = "case_home_unmute"
     HOME_SETTINGS = "case_home_settings"
+    HOME_PAGE_PREVIOUS = "case_home_page_previous"
+    HOME_PAGE_NEXT = "case_home_page_next"
 
 
 class Block(StrEnum):

@@ -77,11 +77,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         page = _page(view.get("private_metadata")) if isinstance(view, dict) else 0
         await _show(runtime, user_id, page, "app_home_opened")
 
-    @app.action(Action.HOME_PAGE)
-    async def _page_action(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        user_id, _ = user_and_channel(body)
-        await _show(runtime, user_id, _page(action_value(body)), "action home_page")
+    for action_id in (Action.HOME_PAGE, Action.HOME_PAGE_PREVIOUS, Action.HOME_PAGE_NEXT):
+        _register_page(app, runtime, action_id)
 
     @app.action(Action.HOME_OPEN_CARD)
     async def _open_card(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -140,6 +137,14 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         await ack()
         await _show(runtime, user_id, _page(view.get("private_metadata")), "home settings saved")
+
+
+def _register_page(app: AsyncApp, runtime: Runtime, action_id: Action) -> None:
+    @app.action(action_id)
+    async def _page_action(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        user_id, _ = user_and_channel(body)
+        await _show(runtime, user_id, _page(action_value(body)), f"action {action_id.value}")
 
 
 def _register_write(app: AsyncApp, runtime: Runtime, action_id: Action, kind: str) -> None:

@@ -27,9 +27,12 @@ from tests.relay.harness import wait_until
 pytestmark = [pytest.mark.e2e, pytest.mark.sandbox]
 
 RELAY_ENV = {
-    "CASEROOM_RELAY_SWEEP_INTERVAL": "3600", "CASEROOM_RELAY_FIRST_SPREAD": "1",
-    "CASEROOM_MAX_STALENESS": "3600", "CASEROOM_RATE_PER_DAY": "20000000",
-    "CASEROOM_RATE_PER_HOUR": "1000000", "CASEROOM_HOME_ROWS": "40",
+    "CASEROOM_RELAY_SWEEP_INTERVAL": "3600",
+    "CASEROOM_RELAY_FIRST_SPREAD": "1",
+    "CASEROOM_MAX_STALENESS": "3600",
+    "CASEROOM_RATE_PER_DAY": "20000000",
+    "CASEROOM_RATE_PER_HOUR": "1000000",
+    "CASEROOM_HOME_ROWS": "40",
 }
 RELAYED = {Lifecycle(name) for name in DEFAULT_RELAY_LIFECYCLES}
 TITLES = ("Waiting for activation", "Creditor waiting for a reply", "Needs info", "Exclusive period ending")
@@ -100,8 +103,9 @@ def section_refs(view: dict[str, Any], title: str) -> list[str]:
     return refs
 
 
-async def opened(instance: Caseroom, fake: FakeSlack, user_id: str,
-                 after: str | None = None) -> dict[str, Any]:
+async def opened(
+    instance: Caseroom, fake: FakeSlack, user_id: str, after: str | None = None
+) -> dict[str, Any]:
     """Open the Home tab and wait for a publish newer than `after` (a view hash)."""
     await instance.driver.app_home_opened(user_id)
     return await wait_home(fake, user_id, after)
@@ -116,8 +120,11 @@ async def wait_home(fake: FakeSlack, user_id: str, after: str | None = None) -> 
 
 
 async def test_app_home_shows_each_person_their_queue_and_the_admin_the_team(
-    caseroom_factory: Callable[..., Awaitable[Caseroom]], sandbox: SandboxHandle, fake_slack: FakeSlack,
-    redis: aioredis.Redis, redis_prefix: str,
+    caseroom_factory: Callable[..., Awaitable[Caseroom]],
+    sandbox: SandboxHandle,
+    fake_slack: FakeSlack,
+    redis: aioredis.Redis,
+    redis_prefix: str,
 ) -> None:
     cases = await our_cases(sandbox)
     assigned: dict[str, list[Case]] = defaultdict(list)
@@ -166,9 +173,13 @@ async def test_app_home_shows_each_person_their_queue_and_the_admin_the_team(
     assert home_ana["type"] == "home" and len(home_ana["blocks"]) <= 100
     assert queue_of(home_ana) == expected_of(ana_email)
     buttons = [e for b in home_ana["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    assert {Action.HOME_REPLY.value, Action.HOME_OPEN_CARD.value,
-            Action.HOME_FOLLOW.value, Action.HOME_MUTE.value, Action.HOME_SETTINGS.value} <= {
-        str(e["action_id"]) for e in buttons}
+    assert {
+        Action.HOME_REPLY.value,
+        Action.HOME_OPEN_CARD.value,
+        Action.HOME_FOLLOW.value,
+        Action.HOME_MUTE.value,
+        Action.HOME_SETTINGS.value,
+    } <= {str(e["action_id"]) for e in buttons}
     home_bo = await opened(instance, fake_slack, bo.id)
     assert queue_of(home_bo) == expected_of(bo_email)
     assert not any("Team" in t for t in texts(home_bo))  # not an admin
@@ -181,8 +192,12 @@ async def test_app_home_shows_each_person_their_queue_and_the_admin_the_team(
     # the admin's own queue: the unassigned cases (waiting for activation: the sandbox assigns at start)
     assert mine[""]["Waiting for activation"]
     assert queue_of(home_boss)["Waiting for activation"] == mine[""]["Waiting for activation"]
-    assert [b for b in home_boss["blocks"] if b.get("type") == "actions"
-            and any(e["action_id"] == Action.HOME_ACTIVATE.value for e in b["elements"])]
+    assert [
+        b
+        for b in home_boss["blocks"]
+        if b.get("type") == "actions"
+        and any(e["action_id"] == Action.HOME_ACTIVATE.value for e in b["elements"])
+    ]
 
     home_stranger = await opened(instance, fake_slack, stranger.id)
     assert "does not match any member of your Debitura team" in "\n".join(texts(home_stranger))
