@@ -60,9 +60,9 @@ async def _tell_error(runtime: Runtime, user_id: str, exc: Exception, where: str
         log.warning("could not tell %s about a failed Home action: %s", user_id, type(again).__name__)
 
 
-async def _show(runtime: Runtime, user_id: str, page: int, where: str) -> None:
+async def _show(runtime: Runtime, user_id: str, page: int, where: str, *, opened: bool = False) -> None:
     try:
-        await home.show_home(runtime, user_id, page=page)
+        await home.show_home(runtime, user_id, page=page, opened=opened)
     except Exception as exc:
         report(exc, where=where, logger=log)
 
@@ -75,7 +75,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return  # the Messages tab: nothing to publish
         view = event.get("view")
         page = _page(view.get("private_metadata")) if isinstance(view, dict) else 0
-        await _show(runtime, user_id, page, "app_home_opened")
+        await _show(runtime, user_id, page, "app_home_opened", opened=True)
 
     for action_id in (Action.HOME_PAGE, Action.HOME_PAGE_PREVIOUS, Action.HOME_PAGE_NEXT):
         _register_page(app, runtime, action_id)

@@ -14,6 +14,7 @@ Redis unreachable: a Home that says Caseroom is degraded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -182,9 +183,13 @@ async def home_view(runtime: Runtime, user_id: str, *, page: int = 0, now: float
         return build_degraded_home()
 
 
-async def show_home(runtime: Runtime, user_id: str, *, page: int = 0) -> None:
-    """Build and publish `user_id`'s Home (paced; see bot/slack/home.py)."""
+async def show_home(runtime: Runtime, user_id: str, *, page: int = 0, opened: bool = False) -> None:
+    """Build and publish `user_id`'s Home (paced; see bot/slack/home.py). `opened`: Slack sent
+    `app_home_opened` (noted for `caseroom check`)."""
     started = time.perf_counter()
+    if opened:
+        with contextlib.suppress(RedisError, ConnectionError):  # then the Home says Caseroom is degraded
+            await runtime.stores.attention.note_home_opened(time.time())
     view = await home_view(runtime, user_id, page=page)
     await publish_home(runtime, user_id, view)
     log.debug("App Home of %s published in %.0f ms", user_id, (time.perf_counter() - started) * 1000)

@@ -172,6 +172,10 @@ class Attention(Protocol):
 
     async def save_team_view(self, view_json: str) -> None: ...
 
+    async def note_home_opened(self, at: float) -> None: ...
+
+    async def home_opened_at(self) -> float: ...
+
 
 # KEYS: case-state hashes. Fields fs, case, att, gone of each (false where absent), one round trip.
 _STATES = """
@@ -286,6 +290,17 @@ class AttentionStore:
     async def save_team_view(self, view_json: str) -> None:
         await self.redis.set(self.keys.attention_team(), view_json, ex=ATTENTION_TEAM_TTL)
 
+    async def note_home_opened(self, at: float) -> None:
+        """An `app_home_opened` event arrived (so the Home tab and its event are set up in Slack)."""
+        await self.redis.set(self.keys.attention_home_opened(), f"{at:.0f}")
+
+    async def home_opened_at(self) -> float:
+        raw = await get(self.redis, self.keys.attention_home_opened())
+        try:
+            return float(raw or 0)
+        except ValueError:
+            return 0.0
+
 
 class MemoryAttention:
     """An in-memory `Attention` for service tests; reads case states from a MemoryCaseStates."""
@@ -297,6 +312,7 @@ class MemoryAttention:
         self.owner_sets: dict[str, set[str]] = {}
         self.account_map: dict[str, str] = {}
         self.team: str | None = None
+        self.opened = 0.0
 
     async def prefs(self, user_id: str, defaults: Prefs) -> Prefs:
         return _prefs(defaults, self.stored_prefs.get(user_id))
@@ -360,3 +376,9 @@ class MemoryAttention:
 
     async def save_team_view(self, view_json: str) -> None:
         self.team = view_json
+
+    async def note_home_opened(self, at: float) -> None:
+        self.opened = at
+
+    async def home_opened_at(self) -> float:
+        return self.opened

@@ -194,3 +194,7 @@ class Keys:
     def attention_team(self) -> str:
         """The admins' team view (counts per assignee and section), JSON, kept ATTENTION_TEAM_TTL."""
         return self._k("att", "team")
+
+    def attention_home_opened(self) -> str:
+        """Unix seconds of the last `app_home_opened` event (durable; `caseroom check` reads it)."""
+        return self._k("att", "home_opened")
