@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from blocks.ids import Action, Block, Callback
+from blocks.ids import Action, Block, Callback, Shortcut
 from bot.debitura.webhooks import sign
 from bot.store.keys import Keys
 from bot.store.reads import hgetall
@@ -99,10 +99,11 @@ async def settled(cr: Caseroom) -> None:
     await asyncio.sleep(1.5)
 
 
+@pytest.mark.parametrize("caseroom", ["http", "socket"], indirect=True)
 async def test_a_thread_reply_is_sent_once_after_send_as_the_person(
-    caseroom_http: Caseroom, sandbox: SandboxHandle, redis: aioredis.Redis
+    caseroom: Caseroom, sandbox: SandboxHandle, redis: aioredis.Redis
 ) -> None:
-    cr = caseroom_http
+    cr = caseroom
     member = team_member(cr, sandbox)
     case, channel = await case_room(cr, sandbox, redis, member)
     _, parent = relayed_chat(cr, sandbox, case, channel)
@@ -114,7 +115,7 @@ async def test_a_thread_reply_is_sent_once_after_send_as_the_person(
     [offer] = await ephemeral(cr, member, "Send this to the creditor as you?")
     assert offer.thread_ts == parent.ts and offer.channel == channel.id
     # Slack retries the event (same event_id) and delivers it again (new event_id): still one offer
-    event = payloads.message_event(message, "group")
+    event = payloads.message_event(message, "group")  # case channels are private by default
     await cr.driver.event(event, event_id="EvRETRY1")
     await cr.driver.event(event, event_id="EvRETRY1", retry_num=1, retry_reason="http_timeout")
     await cr.driver.event(event, event_id="EvAGAIN2")
@@ -271,6 +272,14 @@ async def test_the_note_reaction_makes_one_note(
     event = payloads.reaction_added_event(message, user=member, reaction="memo", event_ts=message.ts)
     await cr.driver.event(event, event_id="EvNOTE2")
     await ephemeral(cr, member, "already a note")
+    assert len(notes()) == 1
+    # the message shortcut on the same message: the form opens, and submitting it adds nothing more
+    ack = await cr.driver.message_shortcut(Shortcut.NOTE_FROM_MESSAGE, user=member, channel=channel.id,
+                                           message_ts=message.ts)
+    assert ack.ok
+    await wait_view(cr, member.id, Callback.NOTE, contains="Debtor called")
+    await cr.driver.submit_view(user=member)
+    await wait_result(cr, member.id, "already submitted")
     assert len(notes()) == 1
 
 
