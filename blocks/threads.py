@@ -62,7 +62,7 @@ def build_thread_offer(reply: ThreadReply, *, text: str, sender: str, problem: s
                 "Until you click Send this stays an internal message. Edit your reply in Slack before "
                 "clicking Send and the edited text is sent."),
     ]
-    fallback = truncate(f"Send this reply to the creditor as you? {one_line(text)}", MAX_FALLBACK_TEXT)
+    fallback = truncate(f"Send this to the creditor as you? {esc(one_line(text))}", MAX_FALLBACK_TEXT)
     return {"text": fallback, "blocks": blocks}
 
 

@@ -187,6 +187,7 @@ async def send_reply(runtime: Runtime, ref: ThreadReply, *, user_id: str) -> Sen
     done = await recorded(runtime, key)
     if done is not None:
         return Sent(done, _sent_at(done), ref.ref or ref.id[:8])
+    await _same_case(runtime, ref)
     await identity.check_user(runtime, user_id, write=True)
     member = await identity.team_member(runtime, user_id)
     if not member.email:
@@ -216,8 +217,15 @@ async def send_reply(runtime: Runtime, ref: ThreadReply, *, user_id: str) -> Sen
     return Sent(result, _sent_at(result), result.data.get("ref") or ref.ref or ref.id[:8])
 
 
+async def _same_case(runtime: Runtime, ref: ThreadReply) -> None:
+    """The channel of the offer still stands for its case (else the offer is stale)."""
+    if await channels.case_for_channel(runtime, ref.ch) != ref.id:
+        raise BadInput("This channel no longer stands for that case, so nothing was sent. Use /case chat.")
+
+
 async def reply_text(runtime: Runtime, ref: ThreadReply, *, user_id: str) -> str:
     """The reply's text as it reads now (for the Edit modal); refused for anyone but its author."""
+    await _same_case(runtime, ref)
     message = await threads.read_message(runtime, ref.ch, ref.ts, ref.th)
     if message is None:
         raise BadInput("Your reply is gone from the thread (deleted?); send the message with /case chat.")
