@@ -23,6 +23,7 @@ from blocks.threads import build_thread_kept, build_thread_notice, build_thread_
 from bot.listeners._context import action_value, user_and_channel
 from bot.services import threads
 from bot.services.errors import BadInput, report
+from bot.services.writes import StillRunning
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
@@ -71,6 +72,11 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             reply = reply_of(body)
             user_id, _ = user_and_channel(body)
             sent = await threads.send_reply(runtime, reply, user_id=user_id)
+        except StillRunning:
+            await respond(**build_thread_notice("This reply is still being sent to Debitura (another click). "
+                                                "Look at the case's chats in a minute before trying again."),
+                          response_type="ephemeral", replace_original=False)
+            return
         except Exception as exc:
             text = report(exc, where="send thread reply", logger=log)
             await respond(**build_thread_notice(f":no_entry: Not sent. {text}"), response_type="ephemeral",

@@ -144,7 +144,10 @@ async def offer_reply(runtime: Runtime, event: dict[str, Any], *, bot_user_id: s
     problem = too_long("chat message", len(reply.text), CHAT_MAX) if len(reply.text) > CHAT_MAX else None
     message = build_thread_offer(ref, text=reply.text, sender=member.name or member.email or "you",
                                  problem=problem)
-    await threads.post_ephemeral(runtime, reply.channel_id, reply.user_id, message, thread_ts=reply.thread_ts)
+    if not await threads.post_ephemeral(runtime, reply.channel_id, reply.user_id, message,
+                                        thread_ts=reply.thread_ts):
+        await runtime.stores.outcomes.release(offered, OFFERED)  # a redelivery may offer it again
+        return "failed"
     return "offered"
 
 

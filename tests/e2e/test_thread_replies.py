@@ -344,3 +344,22 @@ async def webhook(cr: Caseroom, event_id: str, case_id: str, chat_id: str) -> No
         f"{cr.base_url}/debitura/webhooks", data=body, headers=headers
     ) as resp:
         assert resp.status == 200, await resp.text()
+
+
+async def test_public_case_channels_work_the_same(
+    caseroom_factory: Callable[..., Awaitable[Caseroom]], sandbox: SandboxHandle, redis: aioredis.Redis,
+) -> None:
+    """CASEROOM_PUBLIC_CHANNELS: replies arrive through message.channels (channels:history)."""
+    cr = await caseroom_factory("socket", env={"CASEROOM_PUBLIC_CHANNELS": "true"})
+    member = team_member(cr, sandbox)
+    case, channel = await case_room(cr, sandbox, redis, member)
+    assert not channel.is_private
+    _, parent = relayed_chat(cr, sandbox, case, channel)
+    answer = f"Public reply {uuid.uuid4().hex[:6]}"
+    await cr.driver.thread_reply(answer, user=member, channel=channel.id, thread_ts=parent.ts)
+    [offer] = await ephemeral(cr, member, answer)
+    send = await cr.driver.click(Action.THREAD_SEND, user=member, channel=channel.id,
+                                 message_ts=offer.message_ts)
+    await cr.fake.journal.wait_for(lambda: cr.fake.journal.responses(send.response_url), timeout=TIMEOUT)
+    assert "Sent to the creditor at" in cr.fake.journal.responses(send.response_url)[-1].text
+    assert [c["message"] for c in chats(sandbox, case["id"]) if answer in c["message"]] == [answer]
