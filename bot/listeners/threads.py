@@ -22,7 +22,7 @@ from blocks.metadata import MetadataError, ThreadReply
 from blocks.threads import build_thread_kept, build_thread_notice, build_thread_sent
 from bot.listeners._context import action_value, user_and_channel
 from bot.services import threads
-from bot.services.errors import BadInput, report
+from bot.services.errors import BadInput, CaseroomError, report
 from bot.services.writes import StillRunning
 
 if TYPE_CHECKING:
@@ -43,17 +43,30 @@ def reply_of(body: dict[str, Any]) -> ThreadReply:
         raise BadInput(STALE) from None
 
 
+OUTCOMES = frozenset({"offered", "sent", "duplicate", "refused", "ignored", "told", "noted", "failed",
+                      "error"})
+
+
+def count(runtime: Runtime, what: str, outcome: str) -> None:
+    """One handled message in caseroom_thread_messages_total (the outcome's first word, bounded)."""
+    word = outcome.split(":", 1)[0]
+    runtime.metrics.thread_messages.labels(what=what, outcome=word if word in OUTCOMES else "error").inc()
+
+
 def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.event("message")
     async def _message(event: dict[str, Any], context: AsyncBoltContext) -> None:
+        what = "edit" if event.get("subtype") == "message_changed" else "offer"
         try:
-            if event.get("subtype") == "message_changed":
+            if what == "edit":
                 outcome = await threads.reply_edited(runtime, event)
             else:
                 outcome = await threads.offer_reply(runtime, event, bot_user_id=context.bot_user_id)
         except Exception as exc:
             report(exc, where="thread reply event", logger=log)
+            count(runtime, what, "error")
             return
+        count(runtime, what, outcome)
         log.debug("message event in %s: %s", event.get("channel"), outcome)
 
     @app.event("reaction_added")
@@ -62,7 +75,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             outcome = await threads.note_from_reaction(runtime, event)
         except Exception as exc:
             report(exc, where="note reaction", logger=log)
+            count(runtime, "note", "error")
             return
+        count(runtime, "note", outcome)
         log.debug("reaction %s: %s", event.get("reaction"), outcome)
 
     @app.action(Action.THREAD_SEND)
@@ -78,10 +93,13 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                           response_type="ephemeral", replace_original=False)
             return
         except Exception as exc:
+            count(runtime, "send", "refused" if isinstance(exc, CaseroomError) else "error")
             text = report(exc, where="send thread reply", logger=log)
             await respond(**build_thread_notice(f":no_entry: Not sent. {text}"), response_type="ephemeral",
                           replace_original=False)
             return
+        outcome = "duplicate" if sent.result.replayed else "sent" if sent.result.ok else "failed"
+        count(runtime, "send", outcome)
         if not sent.result.ok:
             await respond(**build_thread_notice(f":warning: {sent.result.text}"), response_type="ephemeral",
                           replace_original=False)

@@ -145,6 +145,10 @@ async def test_a_thread_reply_is_sent_once_after_send_as_the_person(
     assert mine[0]["user"]["email"].lower() == sandbox.user_email().lower()
     assert mine[0]["role"] == 0  # written by the collection partner's team member, not the creditor
     assert any(r["name"] == "white_check_mark" for r in message.reactions)
+    async with aiohttp.ClientSession() as session, session.get(f"{cr.base_url}/metrics") as resp:
+        metrics = await resp.text()
+    assert 'caseroom_thread_messages_total{outcome="sent",what="send"} 1.0' in metrics
+    assert 'caseroom_thread_messages_total{outcome="offered",what="offer"} 1.0' in metrics
 
     # Slack delivering the reply again after it was sent: nothing more
     await cr.driver.event(event, event_id="EvAGAIN3")
