@@ -232,6 +232,10 @@ async def test_who_may_not_send_is_refused_and_other_replies_are_left_alone(
                                  message_ts=offer.message_ts)
     await cr.fake.journal.wait_for(lambda: cr.fake.journal.responses(send.response_url), timeout=TIMEOUT)
     assert "10,000" in cr.fake.journal.responses(send.response_url)[-1].text
+    edit = await cr.driver.click(Action.THREAD_EDIT, user=member, channel=channel.id,
+                                 message_ts=offer.message_ts)
+    assert edit.ok
+    await wait_result(cr, member.id, "a Slack form holds 3,000")  # not cut silently into the form
 
     # left alone: another app's reply, a top-level message, a reply under a partner's chat
     await cr.driver.bot_post("webhook reply", channel=channel.id, thread_ts=parent.ts)

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from blocks import forms
 from blocks.ids import Action, Callback
-from blocks.parse import ChatForm, FormErrors, parse_chat_form
+from blocks.parse import SLACK_INPUT_MAX, ChatForm, FormErrors, parse_chat_form
+from bot.debitura.models import CHAT_MAX
 from bot.listeners.writes.flow import (
     Actor,
     Opener,
@@ -23,6 +24,7 @@ from bot.listeners.writes.flow import (
 )
 from bot.listeners.writes.views import fill, open_loading
 from bot.services import chats, identity, threads
+from bot.services.errors import BadInput
 
 if TYPE_CHECKING:
     from slack_sdk.web.async_client import AsyncWebClient
@@ -90,6 +92,10 @@ async def open_chat_for_reply(runtime: Runtime, client: AsyncWebClient, *, reply
         await allowed(runtime, user_id, CHAT)
         member = await identity.team_member(runtime, user_id)
         text = await threads.reply_text(runtime, reply, user_id=user_id)
+        if len(text) > SLACK_INPUT_MAX:  # the form would cut it: say so instead of losing the end
+            raise BadInput(f"Your reply is {len(text):,} characters; a Slack form holds "
+                           f"{SLACK_INPUT_MAX:,}, so it cannot be edited here. Edit it in the thread and "
+                           f"click Send (Debitura takes up to {CHAT_MAX:,}).")
         case = await runtime.debitura.get_case(reply.id)
         ctx = context_for(CHAT.kind, case, user_id=user_id, channel_id=reply.ch,
                           **{REPLY_CHANNEL: reply.ch, REPLY_TS: reply.ts})
