@@ -202,6 +202,17 @@ async def test_dont_send_keeps_it_internal_and_edit_sends_the_modal_once(
     assert "Already sent" in cr.fake.journal.responses(send.response_url)[-1].text
     assert len([c for c in chats(sandbox, case["id"]) if text in c["message"]]) == 1
 
+    # a reply deleted before Send: nothing is sent, and the person is told why
+    gone = f"Deleted before sending {uuid.uuid4().hex[:6]}"
+    message, _ = await cr.driver.thread_reply(gone, user=member, channel=channel.id, thread_ts=parent.ts)
+    [offer] = await ephemeral(cr, member, gone)
+    cr.fake.workspace.delete_message(message)
+    send = await cr.driver.click(Action.THREAD_SEND, user=member, channel=channel.id,
+                                 message_ts=offer.message_ts)
+    await cr.fake.journal.wait_for(lambda: cr.fake.journal.responses(send.response_url), timeout=TIMEOUT)
+    assert "gone from the thread" in cr.fake.journal.responses(send.response_url)[-1].text
+    assert not [c for c in chats(sandbox, case["id"]) if gone in c["message"]]
+
 
 async def test_who_may_not_send_is_refused_and_other_replies_are_left_alone(
     caseroom_http: Caseroom, sandbox: SandboxHandle, redis: aioredis.Redis
