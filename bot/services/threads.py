@@ -117,9 +117,26 @@ async def offer_reply(runtime: Runtime, event: dict[str, Any], *, bot_user_id: s
         return "ignored:not a person's thread reply"
     if bot_user_id and reply.parent_user_id and reply.parent_user_id != bot_user_id:
         return "ignored:not under a Caseroom message"
+    if not reply.text.strip():
+        return "ignored:no text"
     case_id = await channels.case_for_channel(runtime, reply.channel_id)
     if case_id is None:
         return "ignored:not a case channel"
+    # One decision per reply: Slack delivering it again costs one Redis SET, not Slack and Debitura calls.
+    offered = offer_key(reply.channel_id, reply.ts)
+    if not await runtime.stores.outcomes.claim(offered, OFFERED, IDEMPOTENCY_TTL):
+        return "duplicate"
+    try:
+        outcome = await _offer(runtime, reply, case_id)
+    except BaseException:
+        await runtime.stores.outcomes.release(offered, OFFERED)  # undecided: a redelivery may try again
+        raise
+    if outcome == "failed":
+        await runtime.stores.outcomes.release(offered, OFFERED)
+    return outcome
+
+
+async def _offer(runtime: Runtime, reply: Reply, case_id: str) -> str:
     parent = await threads.thread_parent(runtime, reply.channel_id, reply.thread_ts)
     item = threads.relayed_item(parent)
     if item is None or not item[0].startswith("chat:") or item[1] != case_id:
@@ -127,11 +144,6 @@ async def offer_reply(runtime: Runtime, event: dict[str, Any], *, bot_user_id: s
     chat_id = item[0].split(":", 1)[1].split("@", 1)[0]
     if not await _creditor_chat(runtime, case_id, chat_id):
         return "ignored:not a creditor chat"
-    if not reply.text.strip():
-        return "ignored:no text"
-    offered = offer_key(reply.channel_id, reply.ts)
-    if not await runtime.stores.outcomes.claim(offered, OFFERED, IDEMPOTENCY_TTL):
-        return "duplicate"
     try:
         await identity.check_user(runtime, reply.user_id, write=True)
         member = await identity.team_member(runtime, reply.user_id)
@@ -146,7 +158,6 @@ async def offer_reply(runtime: Runtime, event: dict[str, Any], *, bot_user_id: s
                                  problem=problem)
     if not await threads.post_ephemeral(runtime, reply.channel_id, reply.user_id, message,
                                         thread_ts=reply.thread_ts):
-        await runtime.stores.outcomes.release(offered, OFFERED)  # a redelivery may offer it again
         return "failed"
     return "offered"
 
