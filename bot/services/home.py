@@ -116,10 +116,12 @@ async def _team_view(runtime: Runtime, now: float) -> tuple[list[TeamRow], set[s
 
 
 async def _has_account(runtime: Runtime, email: str, mine: list[TrackedCase]) -> bool:
+    """Cases are assigned to the email, or the cached team list (GET /users, kept by the writes'
+    identity checks) has it. No team list cached yet: not known, so not claimed missing."""
     if mine:
         return True
-    cached, _refreshed = await runtime.stores.identity.team_member(email.strip().lower())
-    return bool(cached)
+    cached, refreshed = await runtime.stores.identity.team_member(email.strip().lower())
+    return bool(cached) or not refreshed
 
 
 async def home_data(runtime: Runtime, user_id: str, email: str, *, admin: bool, page: int,

@@ -253,6 +253,10 @@ async def test_the_service_builds_each_persons_home_from_the_stores(
     text = json.dumps(boss_view, ensure_ascii=False)
     assert refs_of(boss_view) == ["GH000001", "UN000001"]  # unassigned + no Slack account
     assert f"<@{ana.id}>: 0 · 2 · 0" in text and "ghost@partner.test _(no Slack account" in text
+    # no team list cached yet: nobody is not told they have no account (it is not known), just no cases
+    unknown = json.dumps(await home.home_view(runtime, nobody.id, now=NOW))
+    assert "does not match" not in unknown and "Nothing needs you right now" in unknown
+    await stores.identity.replace_team({"ana@partner.test": '{"id": "u1"}'}, NOW)
     assert "does not match any member" in json.dumps(await home.home_view(runtime, nobody.id, now=NOW))
     # muting hides the case from the queue and lists it as muted
     assert await home.mute(runtime, ana.id, "ana00001", muted=True)

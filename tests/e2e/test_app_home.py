@@ -17,6 +17,7 @@ from blocks.ids import Action
 from bot.config import DEFAULT_RELAY_LIFECYCLES
 from bot.debitura.client import DebituraClient
 from bot.debitura.models import Case, Lifecycle
+from bot.store.identity import IdentityStore
 from bot.store.keys import Keys
 from tests.e2e.case_helpers import reply, run
 from tests.fakes.slack.server import FakeSlack
@@ -199,6 +200,14 @@ async def test_app_home_shows_each_person_their_queue_and_the_admin_the_team(
         and any(e["action_id"] == Action.HOME_ACTIVATE.value for e in b["elements"])
     ]
 
+    # The team list as the bot caches it after a write's identity check (GET /users): the stranger is
+    # not in it and has no case.
+    client = DebituraClient(sandbox.url, sandbox.api_key, max_retries=0)
+    try:
+        team = {(u.email or "").lower(): u.model_dump_json(by_alias=True) for u in await client.all_users()}
+    finally:
+        await client.aclose()
+    await IdentityStore(redis, keys).replace_team(team, time.time())
     home_stranger = await opened(instance, fake_slack, stranger.id)
     assert "does not match any member of your Debitura team" in "\n".join(texts(home_stranger))
 
