@@ -122,7 +122,7 @@ def _row(item: HomeItem, key: str, now: float, page: int) -> list[dict[str, Any]
     buttons.append(button("Follow", Action.HOME_FOLLOW, ref))
     buttons.append(button("Mute", Action.HOME_MUTE,
                           HomeCase(id=item.case_id, ref=item.reference, page=page).encode_value()))
-    return [section(_row_text(item, key, now)), actions(buttons)]
+    return [section(_row_text(item, key, now)), actions(buttons, block_id=f"home:{key}:{item.case_id}"[:255])]
 
 
 def _muted_row(item: HomeItem, page: int) -> dict[str, Any]:

@@ -5,6 +5,7 @@ case (button or `/case mute`) takes it out of the queue."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -231,3 +232,54 @@ async def test_app_home_shows_each_person_their_queue_and_the_admin_the_team(
     assert gone[0] not in {ref for refs in queue_of(again).values() for ref in refs}
     # Bo's queue is his own: Ana's mute changed nothing there
     assert queue_of(await opened(instance, fake_slack, bo.id, home_bo["hash"])) == expected_of(bo_email)
+
+    # Open card: the card arrives in Caseroom's Messages tab (the Home has no response_url).
+    im = ws.open_im(bo.id).id
+    ref = sorted(section_refs(home_bo, "Creditor waiting for a reply"))[0]
+    row = next(b for b in home_bo["blocks"] if b.get("type") == "section"
+               and str((b.get("text") or {}).get("text", "")).startswith(f"*{ref}*"))
+    buttons_block = home_bo["blocks"][home_bo["blocks"].index(row) + 1]
+    await instance.driver.click(Action.HOME_OPEN_CARD, user=bo, view_id=home_bo["id"],
+                                block_id=buttons_block["block_id"])
+
+    def card() -> str | None:
+        texts_ = [m.text for m in fake_slack.journal.messages(im, bot_only=True)]
+        return next((t for t in texts_ if ref in t), None)
+
+    assert await fake_slack.journal.wait_for(card, timeout=30, what="the card in the Messages tab")
+
+    # Notification settings: a modal; saving stores the person's choices and publishes the Home again.
+    latest = await wait_home(fake_slack, bo.id)
+    await instance.driver.click(Action.HOME_SETTINGS, user=bo, view_id=latest["id"])
+    modal = await fake_slack.journal.wait_for(lambda: fake_slack.journal.view_for(bo.id), timeout=30,
+                                              what="the settings modal")
+    assert modal["callback_id"] == "case_home_settings_modal"
+    ack = await instance.driver.submit_view(user=bo, values={
+        "pref_dms": ["assigned", "creditor_chat"], "pref_reminders": ["reply"], "pref_options": [],
+        "pref_quiet_start": "19:00", "pref_quiet_end": "07:30", "pref_digest_time": "07:00"})
+    assert ack.ok and ack.response_action is None
+    stored = await redis.hget(keys.attention_prefs(), bo.id)
+    assert stored is not None
+    assert json.loads(stored) == {"channel_only": False, "digest": False, "digest_time": "07:00",
+                                  "dms": ["assigned", "creditor_chat"], "quiet_hours": "19:00-07:30",
+                                  "reminders": ["reply"], "weekends": False}
+    await wait_home(fake_slack, bo.id, latest["hash"])
+    await instance.driver.click(Action.HOME_SETTINGS, user=bo, view_id=latest["id"])
+    reopened = await fake_slack.journal.wait_for(lambda: fake_slack.journal.view_for(bo.id), timeout=30,
+                                                 what="the settings modal again")
+    assert "07:30" in json.dumps(reopened)  # it shows what was saved
+    bad = await instance.driver.submit_view(user=bo, values={"pref_quiet_start": "07:30"})
+    assert bad.response_action == "errors" and "pref_quiet_end" in bad.errors
+
+    # Activate (the admin's unassigned pending cases) runs the activation flow: here it says why the
+    # boss cannot activate (no Debitura team member with their email), as the flow does everywhere.
+    await instance.driver.click(Action.HOME_ACTIVATE, user=boss, view_id=home_boss["id"])
+
+    def activation() -> dict[str, Any] | None:
+        view = fake_slack.journal.view_for(boss.id)
+        if view is None or view["title"]["text"] != "Activate case":
+            return None
+        return None if "Loading" in json.dumps(view) else view
+
+    answer_view = await fake_slack.journal.wait_for(activation, timeout=30, what="the activation flow")
+    assert "does not match any member of your Debitura team" in json.dumps(answer_view)
