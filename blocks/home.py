@@ -279,12 +279,18 @@ def build_no_account_home(email: str | None) -> View:
     ])
 
 
+DEGRADED = "case_home_degraded"
+"""callback_id of the Home shown while Redis cannot be reached."""
+
+
 def build_degraded_home() -> View:
-    return build_home_message("Caseroom is degraded", [
+    view = build_home_message("Caseroom is degraded", [
         "Caseroom cannot reach its database right now, so your queue cannot be shown.",
         "Debitura and your cases are not affected. Open this tab again in a few minutes; if it stays like "
         "this, tell whoever runs Caseroom (`caseroom check` shows what is wrong).",
     ])
+    view["callback_id"] = DEGRADED
+    return view
 
 
 # --- notification settings ---------------------------------------------------------------------------

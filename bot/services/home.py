@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from blocks.card import case_title
 from blocks.home import (
+    DEGRADED,
     HomeData,
     HomeItem,
     HomeSection,
@@ -189,11 +190,11 @@ async def show_home(runtime: Runtime, user_id: str, *, page: int = 0, opened: bo
     """Build and publish `user_id`'s Home (paced; see bot/slack/home.py). `opened`: Slack sent
     `app_home_opened` (noted for `caseroom check`)."""
     started = time.perf_counter()
-    if opened:
-        with contextlib.suppress(RedisError, ConnectionError):  # then the Home says Caseroom is degraded
-            await runtime.stores.attention.note_home_opened(time.time())
     view = await home_view(runtime, user_id, page=page)
     await publish_home(runtime, user_id, view)
+    if opened and view.get("callback_id") != DEGRADED:
+        with contextlib.suppress(RedisError, ConnectionError):
+            await runtime.stores.attention.note_home_opened(time.time())
     log.debug("App Home of %s published in %.0f ms", user_id, (time.perf_counter() - started) * 1000)
 
 
