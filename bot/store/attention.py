@@ -10,12 +10,14 @@ The queue of a person is read from the index, not by scanning every case: `track
 the member ids' case states (fields `fs`, `case`, `att`) in one round trip per TRACKED_CHUNK cases and
 keeps those whose stored assignee is still `email` (the index is a superset: the relay adds a case to
 its assignee's set in its fetch commit, and removes it from the previous one; the sweep re-adds every
-listed case it knows; readers drop and clean what no longer matches).
+listed open case it knows; readers drop and clean what no longer matches, and closed cases CLOSED_KEPT
+after their close).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any, Protocol
@@ -137,8 +139,19 @@ def _account(raw: str | None) -> tuple[str, float] | None:
         return user, 0.0
 
 
+CLOSED_KEPT = 90 * 86400.0
+"""A closed case stays in its assignee's index this long after it closed (CASEROOM_RECENT_DAYS is at most
+90); then readers drop it, and the sweep does not add closed cases back, so years of closed cases do not
+weigh on a person's Home."""
+
+
 def _belongs(tracked: TrackedCase, email: str) -> bool:
-    return tracked.case.assignee_email.strip().lower() == email
+    if tracked.case.assignee_email.strip().lower() != email:
+        return False
+    if tracked.case.closed:
+        closed = tracked.marks.closed_at
+        return bool(closed) and time.time() - closed <= CLOSED_KEPT
+    return True
 
 
 class Attention(Protocol):
