@@ -30,6 +30,7 @@ class Callback(StrEnum):
     FEES_CONFIRM = "case_fees_confirm_modal"
     PICK_CASE = "case_pick_modal"
     RESULT = "case_result_modal"
+    HOME_SETTINGS = "case_home_settings_modal"
 
 
 class Action(StrEnum):
@@ -57,9 +58,24 @@ class Action(StrEnum):
     # relay messages in case channels
     REPLY = "case_reply"
     NOTE_FROM_RELAY = "case_note_from_relay"
+    # the ephemeral offer under a thread reply in a case channel
+    THREAD_SEND = "case_thread_send"
+    THREAD_EDIT = "case_thread_edit"
+    THREAD_SKIP = "case_thread_skip"
     # inputs that dispatch actions inside modals
     PAYMENT_AMOUNT_CHANGED = "case_payment_amount_changed"
     RECIPIENT_CHANGED = "case_payment_recipient_changed"
+    # App Home (issue 13)
+    HOME_PAGE = "case_home_page"
+    HOME_OPEN_CARD = "case_home_open_card"
+    HOME_REPLY = "case_home_reply"
+    HOME_ACTIVATE = "case_home_activate"
+    HOME_FOLLOW = "case_home_follow"
+    HOME_MUTE = "case_home_mute"
+    HOME_UNMUTE = "case_home_unmute"
+    HOME_SETTINGS = "case_home_settings"
+    HOME_PAGE_PREVIOUS = "case_home_page_previous"
+    HOME_PAGE_NEXT = "case_home_page_next"
 
 
 class Block(StrEnum):
@@ -90,6 +106,12 @@ class Block(StrEnum):
     FEE_REMINDER = "fee_reminder"
     FEE_COLLECTION = "fee_collection"
     PICK_CASE = "pick_case"
+    PREF_DMS = "pref_dms"
+    PREF_REMINDERS = "pref_reminders"
+    PREF_OPTIONS = "pref_options"
+    PREF_QUIET_START = "pref_quiet_start"
+    PREF_QUIET_END = "pref_quiet_end"
+    PREF_DIGEST_TIME = "pref_digest_time"
 
 
 class Element(StrEnum):

@@ -152,6 +152,11 @@ class Settings(BaseSettings):
         description="Demo data: set by `caseroom run --demo` (an in-process sandbox instead of Debitura); "
         "every case card says so.",
     )
+    caseroom_note_reaction: str = Field(
+        default="memo",
+        description="The emoji (name without colons) that turns a message in a case channel into a case "
+        "note when someone reacts with it; empty turns the reaction off.",
+    )
     # --- attention (issue 13: App Home, direct messages, reminders, digests; appended) ---
     caseroom_reply_sla: int = Field(
         default=24, ge=1, le=24 * 30,
@@ -188,7 +193,8 @@ class Settings(BaseSettings):
         default=None, description="Channel id for the admins' team digest (default: a DM to each admin)."
     )
     caseroom_home_rows: int = Field(
-        default=10, ge=1, le=15, description="Cases per section on one page of App Home."
+        default=25, ge=1, le=45,
+        description="Cases on one page of App Home (a page also ends at Block Kit's 100 blocks).",
     )
     # --- direct messages, reminders and digests (issue 13, part B) ---
     caseroom_attention_interval: int = Field(

@@ -207,7 +207,8 @@ class Sweeper:
                     first_sight.append((snap.id, listed_raw))
                     known.append(snap)
                 continue
-            known.append(snap)
+            if not snap.closed:  # closed ones: indexed by the fetch that sees the close, then age out
+                known.append(snap)
             old = None if old_raw == listed_raw else CaseSnap.model_validate_json(old_raw)
             bits = changed_fields(old, snap) if old is not None else Want.NONE
             if old is None or not bits:

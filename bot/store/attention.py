@@ -10,12 +10,14 @@ The queue of a person is read from the index, not by scanning every case: `track
 the member ids' case states (fields `fs`, `case`, `att`) in one round trip per TRACKED_CHUNK cases and
 keeps those whose stored assignee is still `email` (the index is a superset: the relay adds a case to
 its assignee's set in its fetch commit, and removes it from the previous one; the sweep re-adds every
-listed case it knows; readers drop and clean what no longer matches).
+listed open case it knows; readers drop and clean what no longer matches, and closed cases CLOSED_KEPT
+after their close).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any, Protocol
@@ -137,8 +139,19 @@ def _account(raw: str | None) -> tuple[str, float] | None:
         return user, 0.0
 
 
+CLOSED_KEPT = 90 * 86400.0
+"""A closed case stays in its assignee's index this long after it closed (CASEROOM_RECENT_DAYS is at most
+90); then readers drop it, and the sweep does not add closed cases back, so years of closed cases do not
+weigh on a person's Home."""
+
+
 def _belongs(tracked: TrackedCase, email: str) -> bool:
-    return tracked.case.assignee_email.strip().lower() == email
+    if tracked.case.assignee_email.strip().lower() != email:
+        return False
+    if tracked.case.closed:
+        closed = tracked.marks.closed_at
+        return bool(closed) and time.time() - closed <= CLOSED_KEPT
+    return True
 
 
 class Attention(Protocol):
@@ -172,12 +185,18 @@ class Attention(Protocol):
 
     async def save_team_view(self, view_json: str) -> None: ...
 
+    async def note_home_opened(self, at: float) -> None: ...
 
-# KEYS: case-state hashes. Fields fs, case, att, gone of each (false where absent), one round trip.
+    async def home_opened_at(self) -> float: ...
+
+
+# KEYS: case-state hashes. Fields fs, case, att, gone of each (false where absent), one round trip, as
+# one JSON text: a reply of 500 x 4 bulk strings costs redis-py's pure-Python RESP parser ~4x the time
+# of one string and json.loads (bench/home_bench.py).
 _STATES = """
 local out = {}
 for i, key in ipairs(KEYS) do out[i] = redis.call('HMGET', key, 'fs', 'case', 'att', 'gone') end
-return out
+return cjson.encode(out)
 """
 
 
@@ -233,9 +252,9 @@ class AttentionStore:
         out: list[TrackedCase] = []
         for start in range(0, len(case_ids), TRACKED_CHUNK):
             chunk = case_ids[start:start + TRACKED_CHUNK]
-            answer = await self._states(keys=[self.keys.case_state(c) for c in chunk])
+            answer = json.loads(str(await self._states(keys=[self.keys.case_state(c) for c in chunk])))
             for fields in answer:
-                fs, case, att, gone = (None if v is None else str(v) for v in fields)
+                fs, case, att, gone = (v if isinstance(v, str) else None for v in fields)
                 if not case or gone == "1":
                     continue  # never seen, or no longer assigned to us
                 raw = {"fs": fs or "0", "case": case}
@@ -286,6 +305,17 @@ class AttentionStore:
     async def save_team_view(self, view_json: str) -> None:
         await self.redis.set(self.keys.attention_team(), view_json, ex=ATTENTION_TEAM_TTL)
 
+    async def note_home_opened(self, at: float) -> None:
+        """An `app_home_opened` event arrived (so the Home tab and its event are set up in Slack)."""
+        await self.redis.set(self.keys.attention_home_opened(), f"{at:.0f}")
+
+    async def home_opened_at(self) -> float:
+        raw = await get(self.redis, self.keys.attention_home_opened())
+        try:
+            return float(raw or 0)
+        except ValueError:
+            return 0.0
+
 
 class MemoryAttention:
     """An in-memory `Attention` for service tests; reads case states from a MemoryCaseStates."""
@@ -297,6 +327,7 @@ class MemoryAttention:
         self.owner_sets: dict[str, set[str]] = {}
         self.account_map: dict[str, str] = {}
         self.team: str | None = None
+        self.opened = 0.0
 
     async def prefs(self, user_id: str, defaults: Prefs) -> Prefs:
         return _prefs(defaults, self.stored_prefs.get(user_id))
@@ -360,3 +391,9 @@ class MemoryAttention:
 
     async def save_team_view(self, view_json: str) -> None:
         self.team = view_json
+
+    async def note_home_opened(self, at: float) -> None:
+        self.opened = at
+
+    async def home_opened_at(self) -> float:
+        return self.opened

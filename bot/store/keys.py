@@ -198,6 +198,11 @@ class Keys:
     def attention_team(self) -> str:
         """The admins' team view (counts per assignee and section), JSON, kept ATTENTION_TEAM_TTL."""
         return self._k("att", "team")
+
+    def attention_home_opened(self) -> str:
+        """Unix seconds of the last `app_home_opened` event (durable; `caseroom check` reads it)."""
+        return self._k("att", "home_opened")
+
     # --- direct messages, reminders and digests (appended by issue 13, part B; bot/store/notify.py) ---
     def notify_person(self, email: str) -> str:
         """A Debitura email's Slack DM target (user id, time zone, or why no DM may go), JSON; TTL."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -64,7 +65,20 @@ async def exercise(store: Any, cases: Any) -> list[Any]:
     await put(cases, "c3", state("c3", "bo@x.test"))
     await put(cases, "c4", state("c4", ""))
     await put(cases, "c5", {**state("c5", "ana@x.test"), "gone": "1"})
+    closed = CaseSnap(id="c6", reference="C6", lifecycle="Closed", assignee_email="ana@x.test")
+    long_ago = time.time() - 200 * 86400
+    await put(
+        cases, "c6", CaseState(first_seen=1.0, case=closed, marks=CaseMarks(closed_at=long_ago)).to_hash()
+    )
+    recent = closed.model_copy(update={"id": "c7", "reference": "C7"})
+    await put(
+        cases,
+        "c7",
+        CaseState(first_seen=1.0, case=recent, marks=CaseMarks(closed_at=time.time() - 86400)).to_hash(),
+    )
     for case_id, email in (
+        ("c6", "ana@x.test"),
+        ("c7", "ana@x.test"),
         ("c1", "ana@x.test"),
         ("c2", "ana@x.test"),
         ("c3", "ana@x.test"),
@@ -101,13 +115,14 @@ async def test_attention_store_and_its_twin_agree(redis: aioredis.Redis, keys: K
     assert got[5] == ("", "20:00-07:00")
     assert got[6:12] == [True, False, ["c1"], True, False, []]
     assert got[12] == ["", "ana@x.test", "bo@x.test"]
-    assert got[13] == [("c1", 5.0, 10.0), ("c2", 0.0, 10.0)]
-    assert got[14] == {"": ["c4"], "ana@x.test": ["c1", "c2"], "bo@x.test": ["c3"]}
+    # c6 closed 200 days ago: dropped (and out of the index); c7 closed yesterday: kept
+    assert got[13] == [("c1", 5.0, 10.0), ("c2", 0.0, 10.0), ("c7", 0.0, 1.0)]
+    assert got[14] == {"": ["c4"], "ana@x.test": ["c1", "c2", "c7"], "bo@x.test": ["c3"]}
     assert got[15] == ["c3"]
     assert got[16] == {"ana@x.test": ("UANA", 100.0), "ghost@x.test": ("", 101.0), "new@x.test": None}
     assert got[17:] == [None, '{"a": 1}']
     # stale and gone members were dropped from Redis too
-    assert await redis.smembers(keys.attention_owner("ana@x.test")) == {"c1"}  # c2 re-indexed to bo
+    assert await redis.smembers(keys.attention_owner("ana@x.test")) == {"c1", "c7"}  # c2 re-indexed to bo
     assert await redis.ttl(keys.attention_team()) > 0
 
 
