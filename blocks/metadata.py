@@ -114,6 +114,8 @@ class ThreadReply(Metadata):
     ch: str = Field(min_length=1, max_length=32)
     ts: str = Field(min_length=1, max_length=32)
     th: str = Field(min_length=1, max_length=32)
+
+
 class HomePage(Metadata):
     """A page of App Home (0-based): the Next/Previous buttons and the view's private_metadata."""
 

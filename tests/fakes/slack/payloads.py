@@ -359,6 +359,9 @@ def reaction_added_event(message: Message, *, user: User, reaction: str, event_t
                              "event_ts": event_ts}
     if message.user:
         event["item_user"] = message.user
+    return event
+
+
 def app_home_opened_event(ws: Workspace, user: User, *, tab: str = "home") -> dict[str, Any]:
     """Slack's `app_home_opened`: the person, the app's DM with them, the tab (`home` or `messages`), and,
     once a Home was published for them, that `view` (as views.publish returned it)."""
