@@ -132,6 +132,11 @@ class Settings(BaseSettings):
         description="Demo data: set by `caseroom run --demo` (an in-process sandbox instead of Debitura); "
         "every case card says so.",
     )
+    caseroom_include_test_cases: bool = Field(
+        default=False,
+        description="Show Debitura test cases (`includeTestCases`) in `/case list` and lookups, and relay "
+        "them; they are labelled *Test case* wherever they appear. Off: a test case is not shown.",
+    )
 
     @field_validator("slack_bot_token")
     @classmethod

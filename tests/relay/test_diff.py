@@ -118,18 +118,18 @@ def test_diff_lifecycle_phase_close_and_reopen() -> None:
                                      "date_updated": NOW + 1})
     r = diff_case(case_id="c1", state=state, seen={}, now=NOW + 2, path="sweep", settings=Settings(),
                   fetched=Fetched(case=paused))
-    assert [d.kind for d in r.deliveries] == ["lifecycle", "phase", "topic"]
+    assert [d.kind for d in r.deliveries] == ["lifecycle", "phase", "summary", "topic"]
     closed = paused.model_copy(update={"lifecycle": "Closed", "lifecycle_display": "Closed",
                                        "close_code": "Paid", "date_updated": NOW + 3})
     r2 = diff_case(case_id="c1", state=r.state, seen={}, now=NOW + 4, path="webhook", settings=Settings(),
                    fetched=Fetched(case=closed))
-    assert [d.op for d in r2.deliveries] == ["post", "archive", "topic"]
+    assert [d.op for d in r2.deliveries] == ["post", "summary", "archive", "topic"]
     assert r2.deliveries[0].kind == "closed"
     reopened = closed.model_copy(update={"lifecycle": "Active", "lifecycle_display": "Active",
                                          "date_updated": NOW + 5})
     r3 = diff_case(case_id="c1", state=r2.state, seen={}, now=NOW + 6, path="webhook", settings=Settings(),
                    fetched=Fetched(case=reopened))
-    assert [d.op for d in r3.deliveries][:2] == ["unarchive", "post"]
+    assert [d.op for d in r3.deliveries][:3] == ["unarchive", "post", "summary"]
     assert r3.deliveries[1].kind == "reopened"
 
 

@@ -37,7 +37,8 @@ class Listing:
         self.cases = [{"id": cid, "lifecycle": "Active", "dateUpdated": iso(NOW - 10 - i)}
                       for i, cid in enumerate(ids)]
 
-    async def list_cases(self, *, page: int, page_size: int, sort: str) -> CasePage:
+    async def list_cases(self, *, page: int, page_size: int, sort: str, include_test_cases: bool = False
+                         ) -> CasePage:
         chunk = self.cases[(page - 1) * page_size: page * page_size]
         total = max(1, (len(self.cases) + page_size - 1) // page_size)
         return CasePage.model_validate({"cases": chunk, "page": {"currentPage": page, "totalPages": total}})

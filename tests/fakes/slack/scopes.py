@@ -46,6 +46,7 @@ FIXED: dict[str, str | None] = {
     "files.completeUploadExternal": "files:write",
     "files.info": "files:read",
     "apps.connections.open": None,  # app-level token, connections:write
+    "pins.add": "pins:write",
 }
 
 

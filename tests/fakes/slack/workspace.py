@@ -97,6 +97,8 @@ class Message:
     reply_count: int = 0
     visible_to: str | None = None
     """Set on ephemeral messages: the one user who sees it (it is in no channel history)."""
+    pinned_to: list[str] = field(default_factory=list)
+    """Channels the message is pinned in (pins.add)."""
 
     def to_api(self, *, include_metadata: bool = True) -> dict[str, Any]:
         body: dict[str, Any] = {"type": "message", "ts": self.ts, "user": self.user, "text": self.text}
@@ -119,6 +121,8 @@ class Message:
             body["files"] = [{"id": f} for f in self.files]
         if include_metadata and self.metadata is not None:
             body["metadata"] = copy.deepcopy(self.metadata)
+        if self.pinned_to:
+            body["pinned_to"] = list(self.pinned_to)
         return body
 
 
