@@ -64,7 +64,7 @@ MAX_LIST_PAGE = 10_000
 
 EXAMPLES: dict[str, str] = {
     "card": "Q8OAXF3W",
-    "list": "list mine lifecycle:Active,Paused phase:Legal page 2",
+    "list": "list mine lifecycle:Active phase:Legal page 2",
     "chats": "chats Q8OAXF3W page 2",
     "find": "find INV-1001,INV-1002",
     "note": "note Q8OAXF3W Called the debtor, promised to pay Friday",

@@ -187,11 +187,11 @@ def diff_case(
         new_state.case = new
         topic = case_topic(new)
         if old is None or summary_fields(old) != summary_fields(new):
-            summary = Delivery(id=f"summary:{short_hash(repr(summary_fields(new)))}", case_id=case_id,
+            pinned = Delivery(id=f"summary:{short_hash(repr(summary_fields(new)))}", case_id=case_id,
                                kind="summary", op="summary", at=at, path=path, case=new)
             # Before an archive (the pinned summary shows the close), after an unarchive.
             at_archive = next((n for n, d in enumerate(out) if d.op == "archive"), len(out))
-            out.insert(at_archive, summary)
+            out.insert(at_archive, pinned)
         if topic != state.topic:
             new_state.topic = topic
             out.append(Delivery(id=f"topic:{short_hash(topic)}", case_id=case_id, kind="topic", op="topic",

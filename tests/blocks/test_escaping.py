@@ -23,7 +23,16 @@ from blocks.forms import CaseSummary
 from blocks.metadata import ListPage
 from blocks.relay import TimelineEntry
 from blocks.text import esc
-from bot.debitura.models import Case, CaseFile, CasePage, Chat, ExclusivePeriod, Payment, Timeline, ValidationStatus
+from bot.debitura.models import (
+    Case,
+    CaseFile,
+    CasePage,
+    Chat,
+    ExclusivePeriod,
+    Payment,
+    Timeline,
+    ValidationStatus,
+)
 from tests.blocks.factories import make_case
 from tests.blocks.test_forms import all_views
 from tests.blocks.walk import text_objects
@@ -100,7 +109,8 @@ def messages() -> Iterator[tuple[str, Message]]:
     hostile_chats = [Chat.model_validate({
         "id": f"00000000-0000-0000-0000-00000000000{n}", "dateCreated": "2026-11-01T10:00:00Z",
         "role": n % 3, "roleLabel": HOSTILE if n else None, "message": HOSTILE * (n * 200 + 1),
-        "isSeen": False, "user": {"id": 1, "firstName": HOSTILE, "lastName": HOSTILE, "email": "e@x.example"}})
+        "isSeen": False,
+        "user": {"id": 1, "firstName": HOSTILE, "lastName": HOSTILE, "email": "e@x.example"}})
         for n in range(3)]
     yield "build_chats", chats.build_chats(test_case, hostile_chats, channel_id="C0CHANNEL1")
     yield "build_chats", chats.build_chats(case, [], page=3)

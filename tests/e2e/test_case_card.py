@@ -69,7 +69,8 @@ async def test_help_and_bare_command_show_usage_in_the_ack(caseroom_http: Casero
         ("frobnicate", "Unknown command `frobnicate`", "Example: `/case Q8OAXF3W`"),
         ("Q8OAX3", "not a case reference", "Example: `/case Q8OAXF3W`"),
         ("timeline creditor:nope:x", "creditor id (GUID)", "Example: `/case timeline Q8OAXF3W`"),
-        ("list Sleeping", "`Sleeping` is not a case status", "Example: `/case list mine lifecycle:Active,Paused phase:Legal page 2`"),
+        ("list Sleeping", "`Sleeping` is not a case status",
+         "Example: `/case list mine lifecycle:Active phase:Legal page 2`"),
     ],
 )
 async def test_malformed_commands_get_usage_and_an_example(
