@@ -661,7 +661,8 @@ def test_a_long_note_goes_on_in_the_continued_fields_up_to_the_api_limit() -> No
 
 
 def test_a_continued_field_alone_is_not_a_note() -> None:
-    errors = errors_of(parse_note_form({Block.NOTE_TEXT: text(""), Block.NOTE_TEXT_3: text("later")}, now=NOW))
+    values = {Block.NOTE_TEXT: text(""), Block.NOTE_TEXT_3: text("later")}
+    errors = errors_of(parse_note_form(values, now=NOW))
     assert errors[Block.NOTE_TEXT] == "Write the note here first."
     errors = errors_of(parse_note_form({Block.NOTE_TEXT: text("x"), Block.NOTE_TEXT_2: text("y" * 3001)},
                                        now=NOW))

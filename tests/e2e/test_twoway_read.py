@@ -98,7 +98,8 @@ async def test_chats_page_through_300_chats_within_slacks_limits(
     # `page N` straight from the command, and the last page's Newer button.
     last = await reply(caseroom_http, await run(caseroom_http, f"chats {ref} page {pages}"))
     assert f"page {pages} of {pages}" in mrkdwn(last.body)
-    assert [b["elements"][0]["text"]["text"] for b in last.body["blocks"] if b["type"] == "actions"][-1] == "Newer"
+    buttons = [b["elements"][0]["text"]["text"] for b in last.body["blocks"] if b["type"] == "actions"]
+    assert buttons[-1] == "Newer"
 
 
 async def test_chats_of_a_case_with_none(caseroom_http: Caseroom, sandbox: SandboxHandle) -> None:
@@ -167,7 +168,9 @@ async def test_debtor_view_shows_contact_details_to_the_asker_only(
         assert detail not in everything and json.dumps(detail)[1:-1] not in everything, detail
 
 
-async def test_list_mine_shows_the_cases_assigned_to_me(caseroom_http: Caseroom, sandbox: SandboxHandle) -> None:
+async def test_list_mine_shows_the_cases_assigned_to_me(
+    caseroom_http: Caseroom, sandbox: SandboxHandle
+) -> None:
     listing = _get(sandbox, "/cases", PageSize=100, Page=1)["cases"]
     listing += _get(sandbox, "/cases", PageSize=100, Page=2)["cases"]
     by_email: dict[str, list[str]] = {}
@@ -265,7 +268,8 @@ async def test_test_cases_are_labelled_wherever_they_appear(
     journal = on.fake.journal
     relayed = await journal.wait_for(
         lambda: [m for m in journal.messages(channel_id, bot_only=True)
-                 if "Second chat, relayed" in json.dumps(m.to_api())] or None, timeout=40, what="relayed chat")
+                 if "Second chat, relayed" in json.dumps(m.to_api())] or None,
+        timeout=40, what="relayed chat")
     assert ":test_tube: *Test case*" in json.dumps(relayed[0].blocks)
     assert ws.channels[channel_id].topic.startswith("Test case · ")
     pinned = [m for m in journal.messages(channel_id, bot_only=True) if m.pinned_to]
