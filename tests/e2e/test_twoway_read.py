@@ -274,3 +274,52 @@ async def test_test_cases_are_labelled_wherever_they_appear(
     assert ws.channels[channel_id].topic.startswith("Test case · ")
     pinned = [m for m in journal.messages(channel_id, bot_only=True) if m.pinned_to]
     assert len(pinned) == 1 and "Test case" in json.dumps(pinned[0].blocks)
+
+
+async def test_pinned_summary_kept_current_and_payment_edits_relayed(
+    caseroom_factory: Factory, sandbox: SandboxHandle
+) -> None:
+    cr = await caseroom_factory("http", relay=True, env={
+        "CASEROOM_RELAY_SWEEP_INTERVAL": "1", "CASEROOM_RELAY_FIRST_SPREAD": "1",
+        "CASEROOM_RELAY_MIN_INTERVAL": "1", "CASEROOM_RATE_PER_DAY": "20000000",
+        "CASEROOM_RATE_PER_HOUR": "1000000"})
+    case = sandbox.case("Active", invoiced=False)
+    followed = await reply(cr, await run(cr, f"follow {case['reference']}"))
+    channel_id = re.search(r"<#(C[A-Z0-9]+)>", followed.text).group(1)  # type: ignore[union-attr]
+    journal = cr.fake.journal
+    pinned = [m for m in journal.messages(channel_id, bot_only=True) if m.pinned_to]
+    assert len(pinned) == 1, "the channel of an active case gets its summary pinned"
+    summary = pinned[0]
+    first = json.dumps(summary.blocks)
+    for part in ("Outstanding", "Lifecycle", "Active", "Exclusive period ends", "Validation", "Assigned to"):
+        assert part in first
+    assert journal.calls("pins.add", ok=True)
+
+    # A payment registered, then edited in Debitura (not through Caseroom): both relayed.
+    with sandbox.client() as http:
+        created = http.post(f"/cases/{case['id']}/payments", json={
+            "date": "2026-11-20", "paymentAmount": 40, "paymentRecipient": "CollectionPartner"})
+        assert created.status_code == 200, created.text
+        payment_id = created.json()["paymentId"] if "paymentId" in created.json() else created.json()["id"]
+
+    def bot_text() -> str:
+        return json.dumps([m.to_api() for m in journal.messages(channel_id, bot_only=True)], ensure_ascii=False)
+
+    await journal.wait_for(lambda: "Payment of *40.00" in bot_text() or None, timeout=40,
+                           what="the new payment relayed")
+    with sandbox.client() as http:
+        edited = http.put(f"/cases/{case['id']}/payments/{payment_id}", json={
+            "date": "2026-11-21", "paymentAmount": 55.5, "paymentRecipient": "CollectionPartner"})
+        assert edited.status_code == 200, edited.text
+    await journal.wait_for(lambda: "edited: *40.00" in bot_text() or None, timeout=40,
+                           what="the payment edit relayed")
+    assert "*40.00 " in bot_text() and "→ *55.50 " in bot_text()
+    assert bot_text().count("edited: *40.00") == 1
+
+    # The summary follows the case: the lifecycle changes, the same pinned message is edited.
+    sandbox.control.set_lifecycle(case["id"], "Paused")
+    await journal.wait_for(lambda: "Paused" in json.dumps(summary.blocks) or None, timeout=40,
+                           what="the pinned summary edited")
+    assert summary.edited is not None and summary.pinned_to == [channel_id]
+    assert len([m for m in journal.messages(channel_id, bot_only=True) if m.pinned_to]) == 1
+    assert "55.50" not in first and "Payment" not in json.dumps(summary.blocks)
