@@ -303,7 +303,8 @@ async def test_pinned_summary_kept_current_and_payment_edits_relayed(
         payment_id = created.json()["paymentId"] if "paymentId" in created.json() else created.json()["id"]
 
     def bot_text() -> str:
-        return json.dumps([m.to_api() for m in journal.messages(channel_id, bot_only=True)], ensure_ascii=False)
+        messages = [m.to_api() for m in journal.messages(channel_id, bot_only=True)]
+        return json.dumps(messages, ensure_ascii=False)
 
     await journal.wait_for(lambda: "Payment of *40.00" in bot_text() or None, timeout=40,
                            what="the new payment relayed")

@@ -180,3 +180,40 @@ def test_diff_timeline_item_announcing_a_chat_is_not_posted_twice() -> None:
     r2 = diff_case(case_id="c1", state=state, seen={}, now=NOW + 700, path="poll", settings=Settings(),
                    fetched=Fetched(timeline=[echo]))
     assert [d.kind for d in r2.deliveries] == ["timeline"]
+
+
+def test_diff_payment_edit_is_posted_once_and_old_seen_values_are_upgraded_quietly() -> None:
+    state = CaseState(first_seen=NOW, case=CASE, baselined={"payments"})
+    p = PaymentSnap(id="p1", date=NOW + 1, amount="10.00", currency="EUR", recipient="Creditor", method="Bank")
+    old_format = {payment_field("p1"): "10.00|EUR"}  # stored by an earlier release: amount|currency
+    quiet = diff_case(case_id="c1", state=state, seen=old_format, now=NOW + 5, path="poll", settings=Settings(),
+                      fetched=Fetched(payments=[p]))
+    assert quiet.deliveries == [] and quiet.seen_set[payment_field("p1")].startswith("10.00|EUR|")
+    seen = apply(old_format, quiet.seen_set, quiet.seen_del)
+    edited = PaymentSnap(id="p1", date=NOW + 1, amount="12.50", currency="EUR", recipient="Creditor",
+                         method="Bank")
+    r = diff_case(case_id="c1", state=quiet.state, seen=seen, now=NOW + 9, path="sweep", settings=Settings(),
+                  fetched=Fetched(payments=[edited]))
+    assert [d.kind for d in r.deliveries] == ["payment_edited"]
+    assert "10.00 EUR" in str(r.deliveries[0].blocks) and "12.50 EUR" in str(r.deliveries[0].blocks)
+    again = diff_case(case_id="c1", state=r.state, seen=apply(seen, r.seen_set, r.seen_del), now=NOW + 12,
+                      path="poll", settings=Settings(), fetched=Fetched(payments=[edited]))
+    assert again.deliveries == []
+    # Only the date moved: still an edit, said as such.
+    moved = PaymentSnap(id="p1", date=NOW + 86_400, amount="12.50", currency="EUR", recipient="Creditor",
+                        method="Bank")
+    r3 = diff_case(case_id="c1", state=r.state, seen=apply(seen, r.seen_set, r.seen_del), now=NOW + 15,
+                   path="poll", settings=Settings(), fetched=Fetched(payments=[moved]))
+    assert [d.kind for d in r3.deliveries] == ["payment_edited"] and "edited" in r3.deliveries[0].text
+
+
+def test_diff_test_case_messages_are_labelled() -> None:
+    test_case = CASE.model_copy(update={"is_test": True})
+    state = CaseState(first_seen=NOW, case=test_case, baselined={"chats"})
+    r = diff_case(case_id="c1", state=state, seen={}, now=NOW + 10, path="poll", settings=Settings(),
+                  fetched=Fetched(case=test_case.model_copy(update={"lifecycle": "Paused"}),
+                                  chats=[chat(1, NOW + 5)]))
+    posted = [d for d in r.deliveries if d.op == "post"]
+    assert posted and all(":test_tube: *Test case*" in str(d.blocks[0]) for d in posted)
+    topic = next(d for d in r.deliveries if d.op == "topic")
+    assert topic.text.startswith("Test case · ")
