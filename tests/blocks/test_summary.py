@@ -27,6 +27,7 @@ def test_summary_shows_amounts_lifecycle_period_validation_assignee() -> None:
 def test_summary_without_period_and_of_a_test_case() -> None:
     _, blocks = build_summary(
         reference="Q8OAXF3W", debtor="", principal="", fees="", outstanding="", currency="",
-        lifecycle="Paused", phase="", period_end=0.0, needs_info=False, assignee="", is_test=True, today=date(2026, 11, 26))
+        lifecycle="Paused", phase="", period_end=0.0, needs_info=False, assignee="", is_test=True,
+        today=date(2026, 11, 26))
     shown = json.dumps(blocks, ensure_ascii=False)
     assert "Test case" in shown and "*Exclusive period ends*\\nNone" in shown and "*Validation*\\nOK" in shown

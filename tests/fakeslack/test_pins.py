@@ -30,7 +30,8 @@ async def test_pins_add_refuses_what_slack_refuses(
     ts = (await slack_client.chat_postMessage(channel=room, text="summary"))["ts"]
     assert await error_code(slack_client.pins_add(channel=room, timestamp="1.000001")) == "message_not_found"
     assert await error_code(slack_client.pins_add(channel="C0NOPE", timestamp=ts)) == "channel_not_found"
-    assert await error_code(slack_client.api_call("pins.add", params={"channel": room})) == "no_item_specified"
+    missing = slack_client.api_call("pins.add", params={"channel": room})
+    assert await error_code(missing) == "no_item_specified"
     other = ws.add_channel("not-mine", members=[], bot_member=False)
     theirs = ws.post_as_user(other.id, ws.add_user("zed").id, "hello")
     assert await error_code(slack_client.pins_add(channel=other.id, timestamp=theirs.ts)) == "not_in_channel"

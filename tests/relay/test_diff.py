@@ -184,10 +184,11 @@ def test_diff_timeline_item_announcing_a_chat_is_not_posted_twice() -> None:
 
 def test_diff_payment_edit_is_posted_once_and_old_seen_values_are_upgraded_quietly() -> None:
     state = CaseState(first_seen=NOW, case=CASE, baselined={"payments"})
-    p = PaymentSnap(id="p1", date=NOW + 1, amount="10.00", currency="EUR", recipient="Creditor", method="Bank")
+    p = PaymentSnap(id="p1", date=NOW + 1, amount="10.00", currency="EUR", recipient="Creditor",
+                    method="Bank")
     old_format = {payment_field("p1"): "10.00|EUR"}  # stored by an earlier release: amount|currency
-    quiet = diff_case(case_id="c1", state=state, seen=old_format, now=NOW + 5, path="poll", settings=Settings(),
-                      fetched=Fetched(payments=[p]))
+    quiet = diff_case(case_id="c1", state=state, seen=old_format, now=NOW + 5, path="poll",
+                      settings=Settings(), fetched=Fetched(payments=[p]))
     assert quiet.deliveries == [] and quiet.seen_set[payment_field("p1")].startswith("10.00|EUR|")
     seen = apply(old_format, quiet.seen_set, quiet.seen_del)
     edited = PaymentSnap(id="p1", date=NOW + 1, amount="12.50", currency="EUR", recipient="Creditor",
