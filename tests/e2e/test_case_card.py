@@ -78,7 +78,8 @@ async def test_malformed_commands_get_usage_and_an_example(
 ) -> None:
     ack = await run(caseroom_http, text)
     body = mrkdwn(ack.payload or {})
-    assert words in body and example in body and "`/case list [status ...] [page N]`" in body
+    assert words in body and example in body
+    assert "`/case list [mine] [lifecycle:Active,Paused] [phase:Legal] [page N]`" in body
     assert "Traceback" not in body and "Traceback" not in caseroom_http.output
     assert ack.payload and ack.payload.get("response_type") == "ephemeral"
 
