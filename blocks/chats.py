@@ -36,8 +36,8 @@ from blocks.text import (
 )
 from bot.debitura.models import Case, Chat, ChatRole
 
-MAX_CHAT_BLOCKS = MAX_MESSAGE_BLOCKS - 6
-"""Blocks a page gives its chats: the rest hold the header, a context line or two, Reply and paging."""
+MAX_CHAT_BLOCKS = MAX_MESSAGE_BLOCKS - 7
+"""Blocks a page gives its chats: the rest hold the header, up to three context lines, Reply and paging."""
 MAX_PAGE_TEXT = 24_000
 """Characters of chat sections on one page (one chat of any length still gets a page to itself)."""
 SECTION_ROOM = MAX_SECTION_TEXT - 100
@@ -143,8 +143,11 @@ def chat_pages(chats: Sequence[Chat]) -> list[list[Chat]]:
 
 
 def build_chats(case: Case, chats: Sequence[Chat], *, page: int = 1, channel_id: str | None = None,
-                test_label: bool = True) -> dict[str, object]:
-    """The chats message for `page` (1 = the newest). A page past the last shows the last one."""
+                test_label: bool = True, shared_by: str | None = None) -> dict[str, object]:
+    """The chats message for `page` (1 = the newest). A page past the last shows the last one.
+
+    `shared_by`: the page as posted in the channel by that person (*Share in channel*): it says who
+    shared it and has no paging or share buttons (a click would change the message for everyone)."""
     pages = chat_pages(chats)
     total = len(pages)
     number = min(max(page, 1), max(total, 1))
@@ -165,15 +168,19 @@ def build_chats(case: Case, chats: Sequence[Chat], *, page: int = 1, channel_id:
     for chat in shown:
         blocks.extend(chat_blocks(chat))
     ref = case_ref(case, channel_id)
-    blocks.append(actions([
-        button("Reply", Action.OPEN_CHAT, ref.encode_value(), style="primary"),
-        button("Back to the case", Action.SHOW_CARD, ref.encode_value()),
-    ]))
+    this_page = ChatPage(id=case.id, ref=case.reference or "", ch=channel_id, page=number)
+    if shared_by:
+        blocks.append(context(f"Shared by <@{esc(shared_by)}>"))
+    row = [button("Reply", Action.OPEN_CHAT, ref.encode_value(), style="primary"),
+           button("Back to the case", Action.SHOW_CARD, ref.encode_value())]
+    if not shared_by:
+        row.append(button("Share in channel", Action.SHARE_CHATS, this_page.encode_value()))
+    blocks.append(actions(row))
     # Older and Newer share one action id: each in its own block (ids are unique within a block).
-    if number < total:
+    if number < total and not shared_by:
         older = ChatPage(id=case.id, ref=case.reference or "", ch=channel_id, page=number + 1)
         blocks.append(actions([button("Older", Action.CHATS_PAGE, older.encode_value())]))
-    if number > 1:
+    if number > 1 and not shared_by:
         newer = ChatPage(id=case.id, ref=case.reference or "", ch=channel_id, page=number - 1)
         blocks.append(actions([button("Newer", Action.CHATS_PAGE, newer.encode_value())]))
     if len(blocks) > MAX_MESSAGE_BLOCKS:  # cannot happen: MAX_CHAT_BLOCKS leaves the room

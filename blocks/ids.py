@@ -68,6 +68,7 @@ class Action(StrEnum):
     CHATS_PAGE = "case_chats_page"
     SHOW_CHATS = "case_show_chats"
     SHOW_DEBTOR = "case_show_debtor"
+    SHARE_CHATS = "case_share_chats"
 
 
 class Block(StrEnum):

@@ -117,6 +117,27 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         # Older / Newer replace the page shown (like the list's Previous / Next).
         await answer(respond, work, where="action chats_page", replace_original=True)
 
+    @app.action(Action.SHARE_CHATS)
+    async def _share_chats(ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
+        await ack()
+        user_id, channel_id = user_and_channel(body)
+        try:
+            try:
+                request = ChatPage.decode(action_value(body))
+            except MetadataError:
+                raise BadInput(STALE_BUTTON) from None
+            await identity.check_user(runtime, user_id, write=True)
+            # The same rule as the card: never into a channel another organisation shares.
+            await sharing.require_internal(runtime, channel_id)
+            case = await runtime.debitura.get_case(request.id)
+            page = await load_chats(runtime, case, page=request.page, channel_id=channel_id,
+                                    shared_by=user_id)
+        except Exception as exc:
+            text = report(exc, where="action share_chats", logger=log)
+            await respond(text=text, response_type="ephemeral", replace_original=False)
+            return
+        await send(respond, page, where="action share_chats", response_type="in_channel")
+
     @app.action(Action.SHOW_DEBTOR)
     async def _show_debtor(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()

@@ -140,10 +140,12 @@ async def load_list(runtime: Runtime, request: ListPage, *, channel_id: str | No
                            has_more=len(matches) > start + LIST_PAGE_SIZE, note=note)
 
 
-async def load_chats(runtime: Runtime, case: Case, *, page: int, channel_id: str | None) -> Message:
-    """`/case chats`: the chat history, `page` 1 being the newest chats (blocks.chats)."""
+async def load_chats(runtime: Runtime, case: Case, *, page: int, channel_id: str | None,
+                     shared_by: str | None = None) -> Message:
+    """`/case chats`: the chat history, `page` 1 being the newest chats (blocks.chats); `shared_by` for
+    the page posted in the channel by that person."""
     chats = await runtime.debitura.list_chats(case.id)
-    return build_chats(case, chats, page=page, channel_id=channel_id)
+    return build_chats(case, chats, page=page, channel_id=channel_id, shared_by=shared_by)
 
 
 async def follow_case(runtime: Runtime, case: Case, *, user_id: str) -> Message:

@@ -95,6 +95,17 @@ async def test_chats_page_through_300_chats_within_slacks_limits(
     whole = "".join(sections[start:start + 8]).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     assert long_chat["message"].strip() in whole, "shown whole, over several sections"
 
+    # Share in channel: the page for everyone, without paging buttons, only on a click.
+    assert not [m for m in journal.messages(caseroom_http.channel.id, bot_only=True) if "Shared by" in
+                json.dumps(m.blocks)]
+    await click(caseroom_http, shown, Action.SHARE_CHATS)
+    posted = await journal.wait_for(
+        lambda: [m for m in journal.messages(caseroom_http.channel.id, bot_only=True)
+                 if "Shared by" in json.dumps(m.blocks)] or None, timeout=20, what="the shared chats page")
+    shared_ids = action_ids({"blocks": posted[0].blocks})
+    assert Action.CHATS_PAGE not in shared_ids and Action.SHARE_CHATS not in shared_ids
+    assert f"page {pages} of {pages}" in mrkdwn({"blocks": posted[0].blocks})
+
     # `page N` straight from the command, and the last page's Newer button.
     last = await reply(caseroom_http, await run(caseroom_http, f"chats {ref} page {pages}"))
     assert f"page {pages} of {pages}" in mrkdwn(last.body)
