@@ -177,6 +177,12 @@ async def test_debtor_view_shows_contact_details_to_the_asker_only(
         [ch.topic for ch in ws.channels.values()])
     for detail in details:
         assert detail not in everything and json.dumps(detail)[1:-1] not in everything, detail
+    # ... and never logged above DEBUG (the process logs at DEBUG here: every line is checked by level).
+    logged = [line for line in caseroom.output.splitlines()
+              if len(line.split()) > 2 and line.split()[2] in ("INFO", "WARNING", "ERROR", "CRITICAL")]
+    assert logged, "the log has lines above DEBUG to check"
+    for detail in details:
+        assert not [line for line in logged if detail in line], detail
 
 
 async def test_list_mine_shows_the_cases_assigned_to_me(
