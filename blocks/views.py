@@ -97,7 +97,7 @@ def usage_lines(command: str) -> list[str]:
         f"`{c} list [mine] [lifecycle:Active,Paused] [phase:Legal] [page N]` your cases (`mine`: assigned "
         f"to you) · `{c} find <ref1,ref2,...>` look up your references",
         f"`{c} timeline|payments|files|period|validation <case>` details · `{c} chats <case> [page N]` "
-        "the chat with the creditor, newest last",
+        f"the chat with the creditor, newest last · `{c} debtor <case>` debtor and claim (only you see it)",
         f"`{c} note <case> [text]` add a note · `{c} pay|chat|close|activate|fees|upload <case>` open a form",
         f"`{c} follow <case>` join the case's channel · `{c} unfollow <case>` stop relaying it",
     )]

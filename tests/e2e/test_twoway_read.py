@@ -156,6 +156,15 @@ async def test_debtor_view_shows_contact_details_to_the_asker_only(
     for part in ("Debtor and claim", "Dispute status", "What is outstanding", "Payout bank details"):
         assert part in text
     assert journal.view_for(bob.id) is None
+    # `/case debtor <ref>` opens the same view, for whoever typed it.
+    await run(caseroom, f"debtor {case['reference']}", user=bob.id)
+
+    def bobs_modal() -> dict[str, Any] | None:
+        view = journal.view_for(bob.id)
+        return view if view and details[0] in json.dumps(view) else None
+
+    bob_sees = await journal.wait_for(bobs_modal, timeout=20, what="bob's debtor modal")
+    assert "Debtor and claim" in json.dumps(bob_sees)
 
     # Shared in the channel, and the case's channel with its pinned summary and relayed messages:
     # no contact detail anywhere a channel sees.
