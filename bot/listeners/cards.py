@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from slack_sdk.errors import SlackApiError
+
 from blocks.ids import Action
 from blocks.metadata import ChatPage, ListPage, MetadataError
 from bot.listeners._context import (
@@ -31,6 +33,7 @@ from bot.listeners.readviews import open_debtor_view
 from bot.services import identity, sharing
 from bot.services.casework import follow_case, load_card, load_chats, load_list, load_view
 from bot.services.errors import BadInput, report
+from bot.slack.errors import slack_error
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -145,8 +148,11 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         try:
             ref = decode_case(body)
         except BadInput as exc:
-            await runtime.slack.chat_postEphemeral(channel=channel_id or user_id, user=user_id,
-                                                   text=report(exc, where="action debtor", logger=log))
+            text = report(exc, where="action debtor", logger=log)
+            try:
+                await runtime.slack.chat_postEphemeral(channel=channel_id or user_id, user=user_id, text=text)
+            except SlackApiError as inner:
+                log.info("could not tell %s about a stale button: %s", user_id, slack_error(inner))
             return
         await open_debtor_view(runtime, runtime.slack, case_ref=None, case_id=ref.id,
                                trigger_id=str(body.get("trigger_id") or ""), user_id=user_id,

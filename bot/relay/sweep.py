@@ -75,11 +75,13 @@ class SweepStats:
 
 def changed_fields(old: CaseSnap, new: CaseSnap) -> Want:
     bits = Want.NONE
-    if (old.lifecycle, old.phase, old.debtor, old.assignee_email, old.close_code, old.period_end,
-            old.needs_info) != (
-        new.lifecycle, new.phase, new.debtor, new.assignee_email, new.close_code, new.period_end,
-            new.needs_info
+    if (old.lifecycle, old.phase, old.debtor, old.assignee_email, old.close_code) != (
+        new.lifecycle, new.phase, new.debtor, new.assignee_email, new.close_code
     ):
+        bits |= Want.CASE
+    # What the pinned summary also shows. A snapshot stored before these fields existed has neither
+    # amount text: not a change (else the first sweep after an upgrade would fetch every case).
+    if (old.principal or old.fees) and (old.period_end, old.needs_info) != (new.period_end, new.needs_info):
         bits |= Want.CASE
     if old.outstanding != new.outstanding:
         bits |= Want.CASE | Want.PAYMENTS

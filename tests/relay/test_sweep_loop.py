@@ -109,3 +109,16 @@ async def test_a_full_sweep_asks_for_watched_cases_missing_from_the_listing(
     state = await redis.hget(keys.case_state(watched[-1]), "want")
     assert state is not None and int(state) & int(Want.CASE)
     assert not await redis.exists(keys.case_state(followed[0]))
+
+
+def test_changed_fields_sees_what_the_pinned_summary_shows_but_not_an_older_snapshot() -> None:
+    from bot.relay.sweep import changed_fields
+    from bot.store.cases import Want
+    from bot.store.snapshots import CaseSnap
+
+    now = CaseSnap(id="c", lifecycle="Active", principal="100", period_end=1_800_000_000.0, needs_info=True)
+    assert changed_fields(now.model_copy(update={"needs_info": False}), now) == Want.CASE
+    assert changed_fields(now.model_copy(update={"period_end": 1.0}), now) == Want.CASE
+    assert changed_fields(now, now) == Want.NONE
+    older_release = CaseSnap(id="c", lifecycle="Active")  # no summary fields stored yet
+    assert changed_fields(older_release, now) == Want.NONE
