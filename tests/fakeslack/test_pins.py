@@ -1,4 +1,5 @@
-"""pins.add: Slack's rules (the message exists in that channel, the bot is in it, not archived, once),
+"""pins.add: Slack's rules (the message exists in that channel, the bot is in it, not archived, once,
+well-formed arguments),
 the `pins:write` scope, and `pinned_to` on the message afterwards."""
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ async def test_pins_add_refuses_what_slack_refuses(
     assert await error_code(slack_client.pins_add(channel="C0NOPE", timestamp=ts)) == "channel_not_found"
     missing = slack_client.api_call("pins.add", params={"channel": room})
     assert await error_code(missing) == "no_item_specified"
+    assert await error_code(slack_client.pins_add(channel=room, timestamp="yesterday")) == "bad_timestamp"
+    no_channel = slack_client.api_call("pins.add", params={"timestamp": ts})
+    assert await error_code(no_channel) == "channel_not_found"
     other = ws.add_channel("not-mine", members=[], bot_member=False)
     theirs = ws.post_as_user(other.id, ws.add_user("zed").id, "hello")
     assert await error_code(slack_client.pins_add(channel=other.id, timestamp=theirs.ts)) == "not_in_channel"
