@@ -33,6 +33,7 @@ from blocks.text import (
     one_line,
     plural,
     section,
+    truncate,
 )
 from bot.debitura.models import Case, Chat, ChatRole
 
@@ -186,4 +187,4 @@ def build_chats(case: Case, chats: Sequence[Chat], *, page: int = 1, channel_id:
     if len(blocks) > MAX_MESSAGE_BLOCKS:  # cannot happen: MAX_CHAT_BLOCKS leaves the room
         raise ValueError(f"{len(blocks)} blocks; a message holds {MAX_MESSAGE_BLOCKS}")
     text = f"Chats of {esc(title)}" + (f", page {number} of {total}" if total > 1 else "")
-    return {"text": text[:500], "blocks": blocks}
+    return {"text": truncate(text, 500), "blocks": blocks}

@@ -308,6 +308,8 @@ def diff_case(
         for d in out:
             if d.blocks:
                 d.blocks = mark_test_case(d.blocks)
+            if d.feed:
+                d.feed = f"Test case · {d.feed}"
     if any(d.op in ("post", "update") for d in out):
         new_state.last_activity = now
     return DiffResult(deliveries=out, state=new_state, seen_set=seen_set, seen_del=seen_del)

@@ -216,5 +216,6 @@ def test_diff_test_case_messages_are_labelled() -> None:
                                   chats=[chat(1, NOW + 5)]))
     posted = [d for d in r.deliveries if d.op == "post"]
     assert posted and all(":test_tube: *Test case*" in str(d.blocks[0]) for d in posted)
+    assert all(d.feed.startswith("Test case · ") for d in posted)
     topic = next(d for d in r.deliveries if d.op == "topic")
     assert topic.text.startswith("Test case · ")
