@@ -243,9 +243,10 @@ class WebhookHub:
 
     def logged_rows(self, case_id: str) -> list[EventRow]:
         """The case's rows of the event log (those whose delivery was tried), newest first."""
+        # newest first; rows of one millisecond keep the order they were made in (reversed)
         rows = [r for r in self.rows if r.case_id == case_id and r.logged]
-        rows.sort(key=lambda r: r.created_at, reverse=True)
-        return rows
+        order = sorted(enumerate(rows), key=lambda pair: (pair[1].created_at, pair[0]), reverse=True)
+        return [row for _, row in order]
 
     def forget_case(self, case_id: str) -> None:
         """Drop a hard-deleted case's event rows and delivery records."""
