@@ -8,6 +8,8 @@ the base64-decoded secret over `"<t>.<raw body>"`, plus `X-Debitura-Timestamp` a
 is disabled with a reason, and a 410 answer disables it at once; either is logged as one WARNING
 line saying how to turn it back on (`caseroom sandbox ctl webhooks --enable`). The sandbox only
 delivers to loopback addresses (plain http allowed there); other hosts are refused at subscription time.
+The event log (`GET /webhooks/events`) gets a row only once its delivery was tried, `log_lag`
+seconds later (Debitura: "usually within a few seconds"), so a client has to poll it.
 """
 
 from __future__ import annotations
