@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "(https://host/debitura/webhooks) and print its secret once")
     check.add_argument("--test-mode", action="store_true",
                        help="with --create-webhook: a test-mode subscription (events of test cases only)")
+    check.add_argument("--fix-webhooks", action="store_true",
+                       help="re-enable webhook subscriptions Debitura disabled after failed deliveries, "
+                            "once their URL answers a signed probe")
 
     sandbox = sub.add_parser("sandbox", help="serve a local Debitura Collection Partner API sandbox",
                              add_help=False)
@@ -111,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         from bot.check import main as check_main
 
-        return check_main(create_webhook=args.create_webhook, webhook_test_mode=args.test_mode)
+        return check_main(create_webhook=args.create_webhook, webhook_test_mode=args.test_mode,
+                          fix_webhooks=args.fix_webhooks)
     parser.print_help()
     return 2
 

@@ -133,6 +133,12 @@ class Settings(BaseSettings):
         "every case card says so.",
     )
 
+    caseroom_webhook_reconcile_interval: int = Field(
+        default=600, ge=10,
+        description="Seconds between two reconciliations of Debitura's webhook delivery log (GET "
+        "/webhooks/events), which take in the events that never reached Caseroom; one also runs at start.",
+    )
+
     @field_validator("slack_bot_token")
     @classmethod
     def _bot_token_shape(cls, v: SecretStr) -> SecretStr:

@@ -191,6 +191,10 @@ class RelayStore:
         """Ask for a fetch of `case_id` reading `bits` as soon as possible (ahead of polls; watches it)."""
         await self.cases.request_fetch(case_id, bits, now, source)
 
+    async def forget_snapshot(self, case_id: str) -> None:
+        """Drop the case as a sweep listed it: the next fetch GETs it (an event says it changed since)."""
+        await self.redis.delete(self.keys.relay_snapshot(case_id))
+
     async def watch(self, case_ids: Sequence[str], due: Sequence[float]) -> int:
         """Put cases on the schedule if they are not there yet; returns how many were added."""
         if not case_ids:

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from bot.debitura.webhooks import InvalidSignature, parse_event, verify_signature
 from bot.relay.store import RelayStore
 from bot.store.cases import Want
-from bot.store.keys import WEBHOOK_EVENT_DEDUPE_TTL
+from bot.store.webhooks import WebhookStore
 
 if TYPE_CHECKING:
     from bot.relay.service import Relay
@@ -88,30 +88,36 @@ async def handle_webhook(
 async def _queue(
     runtime: Runtime, relay: Relay | None, event_id: str, case_id: str, name: str, label: str
 ) -> tuple[int, dict[str, Any]]:
-    metrics = runtime.metrics
-    keys = runtime.keys
-    seen = keys.webhook_seen(event_id)
-    first = await runtime.redis.set(seen, "1", nx=True, ex=WEBHOOK_EVENT_DEDUPE_TTL)
-    if not first:
-        metrics.webhooks.labels(event=label, outcome="duplicate").inc()
-        return 200, {"status": "duplicate"}
+    store = relay.store if relay is not None else RelayStore(runtime.redis, runtime.keys)
+    outcome = await take_in(runtime, store, event_id, case_id, name)
+    runtime.metrics.webhooks.labels(event=label, outcome=outcome).inc()
+    if outcome == "ignored":
+        return 200, {"status": "ignored", "reason": f"event {name} is not relayed"}
+    if outcome == "queued" and relay is not None:
+        relay.nudge()
+    return 200, {"status": outcome}
+
+
+async def take_in(runtime: Runtime, store: RelayStore, event_id: str, case_id: str, name: str) -> str:
+    """Take one Debitura event in, whichever way it came (the webhook door, or the reconciliation of
+    the delivery log): "duplicate" when it was taken in before, "ignored" when the relay does not use
+    it, else "queued" (a fetch of the case reading what the event touched is asked for; the relay's
+    fetch and diff relay each item once however many events point at it)."""
+    hooks = WebhookStore(runtime.redis, runtime.keys)
+    if not await hooks.take_event(event_id):
+        return "duplicate"
     bits = EVENT_BITS.get(name)
     if bits is None:
-        metrics.webhooks.labels(event=label, outcome="ignored").inc()
-        return 200, {"status": "ignored", "reason": f"event {name} is not relayed"}
+        return "ignored"
     now = time.time()
-    store = relay.store if relay is not None else RelayStore(runtime.redis, keys)
     try:
         if name == "case.assigned":
             await store.cases.first_seen(case_id, now)
-        await runtime.redis.delete(keys.relay_snapshot(case_id))
+        await store.forget_snapshot(case_id)
         await store.request_fetch(case_id, int(bits), now, source="webhook")
     except Exception:
         # Not queued: let Debitura's retry through the dedupe (if Redis answers for that).
         with contextlib.suppress(Exception):
-            await runtime.redis.delete(seen)
+            await hooks.release_event(event_id)
         raise
-    metrics.webhooks.labels(event=label, outcome="queued").inc()
-    if relay is not None:
-        relay.nudge()
-    return 200, {"status": "queued"}
+    return "queued"
