@@ -165,7 +165,7 @@ class Reconciler:
                 event_id = str(body.get("id") or row.id)
                 name = row.event_type or str(body.get("event") or "")
                 result.events += 1
-                outcome = await take_in(self.runtime, self.store, event_id, snap.id, name)
+                outcome = await take_in(self.runtime, self.store, event_id, snap.id, name, via="reconcile")
                 self.runtime.metrics.webhooks.labels(event=name if name in EVENT_BITS else "other",
                                                      outcome=f"reconciled_{outcome}").inc()
                 if outcome == "queued":

@@ -182,3 +182,9 @@ class Keys:
     def webhook_reconcile(self) -> str:
         """Hash: the figures of the last reconciliation run (when, window, cases, events, requests)."""
         return self._k("webhook", "reconcile")
+
+    # --- caseroom smoke (appended by the proof issue) ---
+    def smoke_runs(self) -> str:
+        """Hash: smoke run id -> JSON {tag, marker, case_id, started} of each `caseroom smoke` run not yet
+        cleaned up (a run killed half way is cleaned up by the next one; durable, a field per run)."""
+        return self._k("smoke", "runs")

@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import redis.asyncio as aioredis
 
 from bot.store.keys import WEBHOOK_EVENT_DEDUPE_TTL, Keys
 from bot.store.reads import hgetall
+
+QUEUED = "queued"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +57,27 @@ class WebhookStore:
         self.keys = keys
 
     # --- events taken in (door and reconciliation share the marker) ---------------------------------
-    async def take_event(self, event_id: str) -> bool:
-        """True the first time `event_id` is taken in (then it must be queued), False for a repeat."""
-        return bool(await self.redis.set(self.keys.webhook_seen(event_id), "1", nx=True,
+    async def take_event(self, event_id: str, via: str = "door") -> bool:
+        """True the first time `event_id` is taken in (then it must be queued), False for a repeat. The
+        marker says which way it came (`via`: "door" or "reconcile")."""
+        return bool(await self.redis.set(self.keys.webhook_seen(event_id), via, nx=True,
                                           ex=WEBHOOK_EVENT_DEDUPE_TTL))
 
     async def release_event(self, event_id: str) -> None:
         """Undo `take_event` (the event could not be queued: its redelivery must get through)."""
         await self.redis.delete(self.keys.webhook_seen(event_id))
 
+    async def queued(self, event_id: str, via: str = "door") -> None:
+        """The event's fetch is asked for (after `take_event`): the marker becomes "<via>:queued"."""
+        await self.redis.set(self.keys.webhook_seen(event_id), f"{via}:{QUEUED}", xx=True, keepttl=True)
+
     async def event_taken(self, event_id: str) -> bool:
         return bool(await self.redis.exists(self.keys.webhook_seen(event_id)))
+
+    async def event_marker(self, event_id: str) -> str | None:
+        """How the event was taken in: "door" / "reconcile" (taken, its fetch being asked for),
+        "door:queued" / "reconcile:queued" (its fetch asked for), "1" (an older Caseroom), None (never)."""
+        return cast("str | None", await self.redis.get(self.keys.webhook_seen(event_id)))
 
     # --- cursors ------------------------------------------------------------------------------------
     async def cursors(self) -> dict[str, float]:
