@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
-from bot.debitura.webhooks import InvalidSignature, parse_event, verify_signature
+from bot.debitura.webhooks import InvalidSignature, parse_event, verify_any
 from bot.relay.store import RelayStore
 from bot.store.cases import Want
 from bot.store.webhooks import WebhookStore
 
 if TYPE_CHECKING:
+    from bot.config import Settings
     from bot.relay.service import Relay
     from bot.runtime import Runtime
 
@@ -48,16 +49,12 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def _verify(runtime: Runtime, secret: str, header: str | None, body: bytes) -> None:
-    """The live subscription's secret, else the test-mode subscription's (DEBITURA_WEBHOOK_TEST_SECRET:
-    Debitura gives each subscription its own, and sends test cases' events only to test-mode ones)."""
-    try:
-        verify_signature(secret, header, body)
-    except InvalidSignature as exc:
-        test = runtime.settings.debitura_webhook_test_secret
-        if exc.reason != "mismatch" or test is None:
-            raise
-        verify_signature(test.get_secret_value(), header, body)
+def delivery_secrets(settings: Settings) -> list[str]:
+    """The secrets a delivery may be signed with: the live subscription's (DEBITURA_WEBHOOK_SECRET), then
+    the test-mode subscription's (DEBITURA_WEBHOOK_TEST_SECRET: Debitura gives each subscription its own
+    and sends test cases' events only to test-mode ones)."""
+    return [s.get_secret_value() for s in (settings.debitura_webhook_secret,
+                                           settings.debitura_webhook_test_secret) if s is not None]
 
 
 async def handle_webhook(
@@ -68,7 +65,7 @@ async def handle_webhook(
     if secret is None:
         return 503, {"error": "webhooks_not_configured", "message": "DEBITURA_WEBHOOK_SECRET is not set"}
     try:
-        _verify(runtime, secret.get_secret_value(), _header(headers, SIGNATURE_HEADER), body)
+        verify_any(delivery_secrets(runtime.settings), _header(headers, SIGNATURE_HEADER), body)
     except InvalidSignature as exc:
         reason = "stale" if exc.reason in ("stale", "future") else "signature"
         metrics.rejected.labels(door="webhook", reason=reason).inc()
