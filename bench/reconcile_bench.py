@@ -242,8 +242,8 @@ async def main() -> None:
             f"{rows} rows in the delivery log for the {args.events} events (the rest came after it was "
             "disabled) |",
             f"| time to catch up after restart | {caught_up:.1f} s measured (the process answered /healthz "
-            f"after {up:.1f} s) = {caught_up * k / 60:.1f} min real-time equivalent; first chat posted "
-            f"after {times[0]:.1f} s, half after {times[len(times) // 2]:.1f} s, the last after "
+            f"after {up:.1f} s; Slack's pace, one post a second per channel, is not scaled); first chat "
+            f"posted after {times[0]:.1f} s, half after {times[len(times) // 2]:.1f} s, the last after "
             f"{times[-1]:.1f} s |",
             f"| relayed exactly once | {once} / {args.events} (posted twice: {dupes}) |",
             f"| Debitura requests of the restarted relay until caught up | {requests:.0f} (limiter waits: "
