@@ -51,6 +51,7 @@ from bot.store.webhooks import WebhookStore
 REQUIRED_SCOPES: tuple[str, ...] = (
     "commands", "chat:write", "channels:manage", "groups:write", "channels:read", "groups:read",
     "channels:history", "groups:history", "users:read", "users:read.email", "usergroups:read", "files:read",
+    "reactions:read", "reactions:write",
 )
 
 WEBHOOK_EVENTS: tuple[str, ...] = tuple(e.value for e in WebhookEventType)

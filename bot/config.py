@@ -132,6 +132,11 @@ class Settings(BaseSettings):
         description="Demo data: set by `caseroom run --demo` (an in-process sandbox instead of Debitura); "
         "every case card says so.",
     )
+    caseroom_note_reaction: str = Field(
+        default="memo",
+        description="The emoji (name without colons) that turns a message in a case channel into a case "
+        "note when someone reacts with it; empty turns the reaction off.",
+    )
 
     caseroom_webhook_reconcile_interval: int = Field(
         default=600, ge=10,

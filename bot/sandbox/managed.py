@@ -207,11 +207,12 @@ def _create(sb: Sandbox, data: dict[str, Any]) -> tuple[int, Any]:
     rng = random.Random(uuid.uuid4().int)
     ts = now()
     creditor_code = (creditor_alpha2 or "").strip().upper()
+    slug = "".join(ch for ch in creditor_name.lower() if ch.isalnum())[:24] or "creditor"
     creditor = Creditor(
         id=str(uuid.uuid4()),
         company_name=creditor_name.strip(),
         registration="",
-        office_email="",
+        office_email=f"accounts@{slug}.example",
         office_phone="",
         address="",
         city="",

@@ -8,6 +8,8 @@ the base64-decoded secret over `"<t>.<raw body>"`, plus `X-Debitura-Timestamp` a
 is disabled with a reason, and a 410 answer disables it at once; either is logged as one WARNING
 line saying how to turn it back on (`caseroom sandbox ctl webhooks --enable`). The sandbox only
 delivers to loopback addresses (plain http allowed there); other hosts are refused at subscription time.
+The event log (`GET /webhooks/events`) gets a row only once its delivery was tried, `log_lag`
+seconds later (Debitura: "usually within a few seconds"), so a client has to poll it.
 """
 
 from __future__ import annotations
@@ -243,9 +245,10 @@ class WebhookHub:
 
     def logged_rows(self, case_id: str) -> list[EventRow]:
         """The case's rows of the event log (those whose delivery was tried), newest first."""
+        # newest first; rows of one millisecond keep the order they were made in (reversed)
         rows = [r for r in self.rows if r.case_id == case_id and r.logged]
-        rows.sort(key=lambda r: r.created_at, reverse=True)
-        return rows
+        order = sorted(enumerate(rows), key=lambda pair: (pair[1].created_at, pair[0]), reverse=True)
+        return [row for _, row in order]
 
     def forget_case(self, case_id: str) -> None:
         """Drop a hard-deleted case's event rows and delivery records."""
