@@ -469,7 +469,18 @@ class Checker:
             self.report.add("webhooks", Mark.WARN,
                             f"{hook.url or hook.id} is disabled ({hook.disabled_reason or 'inactive'})",
                             fix_enable)
-        best = complete[0] if complete else active[0]
+        testing = [h for h in active if h.is_test_mode]
+        if testing and len(testing) < len(active) and self.settings.debitura_webhook_test_secret is None:
+            # Each subscription has its own secret: DEBITURA_WEBHOOK_SECRET can match only one of them.
+            self.report.add("webhooks", Mark.WARN,
+                            "a test-mode subscription is active beside the live one, but "
+                            "DEBITURA_WEBHOOK_TEST_SECRET is not set: its deliveries (test cases, caseroom "
+                            "smoke) are refused",
+                            "set DEBITURA_WEBHOOK_TEST_SECRET to its secret, or create a new one: "
+                            "caseroom check --create-webhook <url> --test-mode")
+        live = [h for h in active if not h.is_test_mode] or active
+        complete = [h for h in live if set(WEBHOOK_EVENTS) <= set(h.events)]
+        best = complete[0] if complete else live[0]
         if not complete:
             missing = sorted(set(WEBHOOK_EVENTS) - set(best.events))
             self.report.add("webhooks", Mark.WARN, f"{best.url} lacks {', '.join(missing)}",
@@ -581,11 +592,13 @@ class Checker:
                             "Debitura delivers only to public HTTPS URLs on port 443 or 8443")
             return
         self.report.add("webhooks", Mark.OK, f"created subscription {hook.id} for {url}")
+        # A test-mode subscription (test cases' events only, for `caseroom smoke`) has its own secret.
+        variable = "DEBITURA_WEBHOOK_TEST_SECRET" if self.webhook_test_mode else "DEBITURA_WEBHOOK_SECRET"
         if hook.secret is not None:
             self.report.notes += [
                 "",
                 "Webhook secret (shown once; Debitura will not show it again):",
-                f"  DEBITURA_WEBHOOK_SECRET={hook.secret.get_secret_value()}",
+                f"  {variable}={hook.secret.get_secret_value()}",
                 "Add it to the environment (or .env) of every Caseroom process and restart them.",
             ]
 

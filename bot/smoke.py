@@ -48,7 +48,7 @@ from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
 
 from blocks.parse import ChatForm, NoteForm
-from bot.debitura.errors import ApiError, BadRequest, DebituraError
+from bot.debitura.errors import ApiError, BadRequest, DebituraError, NotFound
 from bot.debitura.models import (
     AdvanceTarget,
     Case,
@@ -256,7 +256,14 @@ class Smoke:
 
     async def _retire(self, case_id: str) -> bool:
         """The relay stops at the case (it is deleted in Debitura), and its channel is archived once the
-        relay has nothing left in flight for it (a delivery would bring the channel back)."""
+        relay has nothing left in flight for it (a delivery would bring the channel back). Only a case
+        that is gone (deleted with the tag) or a test case is touched: never a production case."""
+        try:
+            case = await self.runtime.debitura.get_case(case_id)
+        except NotFound:
+            case = None
+        if case is not None and case.is_test_case is not True:
+            return False
         await self.runtime.stores.follows.unfollow(case_id)
         async def idle() -> bool:
             return not await self.relay.busy_with(case_id)
@@ -289,10 +296,10 @@ class Smoke:
                 f"Debitura disabled the test-mode subscription for {hook.url} "
                 f"({hook.disabled_reason or 'inactive'}); once Caseroom answers there: "
                 "caseroom check --fix-webhooks")
-        settings = self.runtime.settings
-        if settings.debitura_webhook_secret is None and settings.debitura_webhook_test_secret is None:
-            raise StepFailed("DEBITURA_WEBHOOK_TEST_SECRET (or DEBITURA_WEBHOOK_SECRET) is not set: Caseroom "
-                             "refuses every delivery")
+        if self.runtime.settings.debitura_webhook_secret is None:
+            raise StepFailed("DEBITURA_WEBHOOK_SECRET is not set: Caseroom's webhook door refuses every "
+                             "delivery (set it, and DEBITURA_WEBHOOK_TEST_SECRET to the test-mode "
+                             "subscription's secret)")
         self.subscription = active[0]
         more = f" (+{len(active) - 1} more)" if len(active) > 1 else ""
         return f"Debitura calls {active[0].url} for test cases{more}"

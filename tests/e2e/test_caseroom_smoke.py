@@ -182,6 +182,40 @@ async def test_smoke_refuses_a_wrong_secret_with_the_reason(setup: Setup) -> Non
     assert await leftovers(setup) == ([], [], 0), out
 
 
+async def test_smoke_refuses_to_touch_a_case_that_is_not_a_test_case(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    production = setup.sandbox.case("Active")
+    with setup.sandbox.client() as http:
+        chats_before = http.get(f"/cases/{production['id']}/chats").json()
+        timeline_before = http.get(f"/cases/{production['id']}/timeline").json()
+    runtime = await build_runtime(setup.settings)
+    real_get = runtime.debitura.get_case
+
+    async def create(request: Any, *, idempotency_key: str | None = None) -> Any:
+        return await real_get(production["id"])  # as if Debitura had made (or matched) a real case
+
+    monkeypatch.setattr(runtime.debitura, "create_managed_case", create)
+    out = io.StringIO()
+    try:
+        code = await Smoke(runtime, user=setup.user_id, timeout=TIMEOUT, out=out).run()
+        followed = await runtime.stores.follows.is_followed(production["id"])
+        skipped = bool(await runtime.redis.sismember(runtime.keys.unfollowed(), production["id"]))
+    finally:
+        await close(runtime)
+    text = out.getvalue()
+    assert code == 1, text
+    [failed] = [line for line in text.splitlines() if line.startswith("[FAIL]")]
+    assert step_of(failed) == "create" and "refusing to go on" in failed and "not" in failed, text
+    with setup.sandbox.client() as http:
+        assert http.get(f"/cases/{production['id']}/chats").json() == chats_before
+        assert http.get(f"/cases/{production['id']}/timeline").json() == timeline_before
+    assert not followed and not skipped, text  # the relay goes on relaying it as before
+    assert not any(ch.name == "case-" + production["reference"].lower()
+                   for ch in setup.fake.workspace.channels.values()), text
+    assert (await leftovers(setup))[2] == 0, text
+
+
 async def test_a_smoke_killed_at_any_step_is_cleaned_up_by_the_next(setup: Setup) -> None:
     # Every state a kill can leave: a case and no channel (create), a case with its channel (follow; as
     # after activate, chat, note and payment), webhooks and relay work in flight (chat.created; as after

@@ -70,20 +70,23 @@ async def door() -> AsyncIterator[Door]:
 
 
 async def check_webhooks(sandbox: Sandbox, *, fix: bool, secret: str | None = SECRET,
-                         prefix: str = "caseroom-test:none") -> Checker:
+                         prefix: str = "caseroom-test:none", create: str | None = None,
+                         test_mode: bool = False, test_secret: str | None = None) -> Checker:
     api_url = "https://collectionpartner-api.debitura.com"
     values: dict[str, Any] = dict(slack_bot_token="xoxb-1", slack_signing_secret="s",
                                   debitura_api_key="sandbox-key", debitura_api_url=api_url,
                                   redis_url=redis_url(), caseroom_redis_prefix=prefix)
     if secret is not None:
         values["debitura_webhook_secret"] = secret
+    if test_secret is not None:
+        values["debitura_webhook_test_secret"] = test_secret
     settings = load_settings(**values)
     debitura = DebituraClient(api_url, "sandbox-key", transport=httpx.ASGITransport(app=build_app(sandbox)),
                               max_retries=0)
     redis = aioredis.Redis.from_url(redis_url(), decode_responses=True)
     try:
         checker = Checker(settings, slack=AsyncWebClient(token="xoxb-1"), debitura=debitura, redis=redis,
-                          fix_webhooks=fix)
+                          fix_webhooks=fix, create_webhook=create, webhook_test_mode=test_mode)
         checker.debitura_ok = True
         checker.redis_ok = True
         await checker.check_webhooks()
@@ -149,3 +152,18 @@ async def test_check_reports_the_last_reconciliation(door: Door, redis: aioredis
     [line] = [ln for ln in checker.report.lines if ln.name == "webhook log"]
     assert line.mark is Mark.OK
     assert "3 changed case(s), 7 missed event(s) taken in, 2 fetch(es)" in line.detail
+
+
+async def test_a_test_mode_subscription_gets_its_own_secret_variable(door: Door) -> None:
+    sandbox = Sandbox(seed=1, n_cases=5, api_key="sandbox-key")
+    live = await check_webhooks(sandbox, fix=False, create=door.url)
+    assert any(n.startswith("  DEBITURA_WEBHOOK_SECRET=") for n in live.report.notes), live.report.notes
+    test = await check_webhooks(sandbox, fix=False, create=door.url, test_mode=True)
+    assert any(n.startswith("  DEBITURA_WEBHOOK_TEST_SECRET=") for n in test.report.notes), test.report.notes
+
+    # Both active, no DEBITURA_WEBHOOK_TEST_SECRET: one of them cannot be verified.
+    checker = await check_webhooks(sandbox, fix=False)
+    warned = [ln for ln in checker.report.lines if ln.name == "webhooks" and ln.mark is Mark.WARN]
+    assert any("DEBITURA_WEBHOOK_TEST_SECRET is not set" in ln.detail for ln in warned), checker.report.lines
+    checker = await check_webhooks(sandbox, fix=False, test_secret=OTHER)
+    assert [ln.mark for ln in checker.report.lines if ln.name == "webhooks"] == [Mark.OK]
