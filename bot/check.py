@@ -565,6 +565,10 @@ class Checker:
             return
         at = float(last["at"])
         ago = _duration(max(0.0, time.time() - at))
+        if last.get("error"):
+            self.report.add("webhook log", Mark.WARN, f"the last reconciliation ({ago} ago) stopped: "
+                            f"{last['error']}", "check the Debitura API key's access to GET /webhooks")
+            return
         self.report.add(
             "webhook log", Mark.OK,
             f"last reconciled {ago} ago: {last.get('changed', '0')} changed case(s), "

@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.debitura.client import PageGuard
-from bot.debitura.errors import DebituraError, RateLimited
+from bot.debitura.errors import ApiError, DebituraError, RateLimited
 from bot.debitura.models import Webhook
 from bot.relay.scheduler import LIST_PAGE_SIZE, budget_day
 from bot.relay.store import RelayStore
@@ -63,8 +63,10 @@ RETRY_AFTER_ERROR = 60.0
 
 
 class ReconcileInterrupted(Exception):
-    def __init__(self, retry_after: float, reason: str) -> None:
-        super().__init__(f"reconciliation interrupted ({reason}); retry in {retry_after:.0f} s")
+    def __init__(self, retry_after: float | None, reason: str) -> None:
+        """`retry_after` None: at the usual interval."""
+        when = "at the usual interval" if retry_after is None else f"in {retry_after:.0f} s"
+        super().__init__(f"reconciliation interrupted ({reason}); retry {when}")
         self.retry_after = retry_after
         self.reason = reason
 
@@ -89,6 +91,8 @@ class ReconcileResult:
     """Fetches asked for because a subscription was inactive in the window."""
     requests: int = 0
     seconds: float = 0.0
+    error: str = ""
+    """Why the run stopped short ("" when it completed)."""
 
     def figures(self) -> dict[str, str | int | float]:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -115,6 +119,16 @@ class Reconciler:
             await self._run(result)
         except RateLimited as exc:
             raise ReconcileInterrupted(max(1.0, exc.retry_after or 1.0), "rate budget") from None
+        except ApiError as exc:
+            if exc.status is not None and 400 <= exc.status < 500:
+                # Refused (a key without webhook access, say): again at the next run, not every minute.
+                log.warning("webhook reconciliation refused by Debitura (%s); next try at the usual interval",
+                            exc.status)
+                result.error = f"Debitura answered HTTP {exc.status}: {exc}"[:300]
+                await self._record(result)
+                raise ReconcileInterrupted(None, f"HTTP {exc.status}") from None
+            log.warning("webhook reconciliation failed; retrying later", extra={"error": type(exc).__name__})
+            raise ReconcileInterrupted(RETRY_AFTER_ERROR, type(exc).__name__) from None
         except DebituraError as exc:
             log.warning("webhook reconciliation failed; retrying later", extra={"error": type(exc).__name__})
             raise ReconcileInterrupted(RETRY_AFTER_ERROR, type(exc).__name__) from None
@@ -122,12 +136,15 @@ class Reconciler:
             if result.requests:
                 await self.store.record_extra(result.requests, self.clock(),
                                               budget_day(self.runtime.settings))
-        result.seconds = self.clock() - result.started
-        await self.hooks.record_run({"at": f"{result.started:.3f}", **result.figures()})
+        await self._record(result)
         self.last = result
         if result.queued or result.gap_fetches:
             log.info("webhook reconciliation caught up", extra=result.figures())
         return result
+
+    async def _record(self, result: ReconcileResult) -> None:
+        result.seconds = self.clock() - result.started
+        await self.hooks.record_run({"at": f"{result.started:.3f}", **result.figures()})
 
     async def _run(self, result: ReconcileResult) -> None:
         client = self.runtime.debitura_background

@@ -283,7 +283,10 @@ class Relay:
         try:
             await self.reconciler.run()
         except ReconcileInterrupted as exc:
-            return exc.retry_after
+            if exc.retry_after is not None:
+                return exc.retry_after
+            self._reconciled_once = True
+            return interval
         finally:
             renew.cancel()
             with contextlib.suppress(RedisError, OSError):

@@ -12,7 +12,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.check import WEBHOOK_EVENTS
+from bot.relay.reconcile import ReconcileInterrupted, Reconciler
 from bot.relay.service import Relay
+from bot.relay.store import RelayStore
 from bot.runtime import Runtime
 from bot.slack.channels import channel_for_case
 from bot.store.follows import FollowStore
@@ -21,7 +23,15 @@ from bot.store.reads import hgetall
 from bot.store.webhooks import WebhookStore
 from tests.fakes.slack.server import FakeSlack
 from tests.fixtures.sandbox import SandboxHandle
-from tests.relay.harness import relay_settings, relayed_items, start_relay, stop_relay, wait_until
+from tests.relay.harness import (
+    build_test_runtime,
+    close_runtime,
+    relay_settings,
+    relayed_items,
+    start_relay,
+    stop_relay,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
@@ -180,3 +190,19 @@ def _envelope_id(row: dict[str, Any]) -> str:
 async def _is_disabled(sandbox: SandboxHandle, sub_id: str) -> bool:
     async with httpx.AsyncClient(base_url=sandbox.url, headers=sandbox.headers, trust_env=False) as http:
         return (await http.get(f"/webhooks/{sub_id}")).json()["isActive"] is False
+
+
+async def test_a_refused_reconciliation_is_recorded_and_waits_for_the_next_run(
+    sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str,
+) -> None:
+    settings = relay_settings(fake_slack, sandbox.url, "not-the-key", redis_prefix)
+    runtime = await build_test_runtime(settings)
+    try:
+        reconciler = Reconciler(runtime, RelayStore(runtime.redis, runtime.keys))
+        with pytest.raises(ReconcileInterrupted) as info:
+            await reconciler.run()
+        assert info.value.retry_after is None  # not every minute: at the usual interval
+        last = await WebhookStore(redis, Keys(redis_prefix)).last_run()
+        assert "HTTP 401" in last["error"] and last["requests"] == "1", last
+    finally:
+        await close_runtime(runtime)
