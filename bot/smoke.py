@@ -348,13 +348,28 @@ class Smoke:
         record = replace(record, case_id=created.id, reference=created.reference or "")
         await self.runs.save(record)
         self.run_record = record
-        case = await self.runtime.debitura.get_case(created.id)  # 404 unless it is assigned to us
+        case = await self._assigned(created.id)
         if case.is_test_case is not True:
             raise StepFailed(f"refusing to go on: Debitura did not mark case {case.reference or case.id} as "
                              "a test case (nothing was written to it; it is left as it is)")
         self.target = Target(case=case)
         us = me.company_name or me.id
         return f"test case {case.reference} ({case.id}), tag {self.tag}, assigned to {us}"
+
+    async def _assigned(self, case_id: str) -> Case:
+        """The case as an assigned partner reads it (`GET /cases/{id}` answers 404 until Debitura has
+        assigned it to us, which it may do a moment after the create)."""
+        async def read() -> Case | None:
+            try:
+                return await self.runtime.debitura.get_case(case_id)
+            except NotFound:
+                return None
+
+        case: Case | None = await self._wait(read)
+        if case is None:
+            raise StepFailed(f"Debitura created test case {case_id} but did not assign it to us within "
+                             f"{self.timeout:.0f} s (GET /cases/{{id}} answers 404)")
+        return case
 
     def _case(self) -> Case:
         if self.target is None:
