@@ -138,6 +138,7 @@ class Smoke:
         self.email = ""
         self.subscription: Webhook | None = None
         self.interrupted: str | None = None
+        self.payment_id = ""
         self.started = time.monotonic()
 
     # --- output ------------------------------------------------------------------------------------
@@ -429,7 +430,7 @@ class Smoke:
             case.id, CreateManagedCasePaymentRequest(date=datetime.now(UTC).date(), payment_amount=PAYMENT))
         if not answer.payment_id:
             raise StepFailed("Debitura recorded the test payment but did not say its id")
-        self._payment_id = answer.payment_id
+        self.payment_id = answer.payment_id
         return f"{PAYMENT} {case.currency or ''} recorded (payment {answer.payment_id})".replace("  ", " ")
 
     async def close(self) -> str:
@@ -513,8 +514,7 @@ class Smoke:
     async def payment_relayed(self) -> str | None:
         """The relay posted the payment (a creditor-side write, new to Caseroom) in the case channel."""
         case_id = self._case().id
-        payment_id = getattr(self, "_payment_id", "")
-        record = await self.relay.relayed(case_id, f"pay:{payment_id}")
+        record = await self.relay.relayed(case_id, f"pay:{self.payment_id}")
         if not record or record.count("|") != 2 or record.startswith("pending"):
             return None
         channel_id, ts, _version = record.split("|")
