@@ -73,7 +73,8 @@ async def setup(caseroom_factory: Callable[..., Awaitable[Caseroom]], sandbox: S
         assert resp.status_code in (200, 201), resp.text
         sub = resp.json()
     member = fake_slack.workspace.add_user("admin", email=sandbox.user_email(), real_name="Smoke Admin")
-    instance = await caseroom_factory("http", relay=True, env={
+    # In process, even for the test marked subprocess: only the smoke command is a process there.
+    instance = await caseroom_factory("http", relay=True, process=False, env={
         "DEBITURA_WEBHOOK_SECRET": "bGl2ZS1zdWJzY3JpcHRpb24tc2VjcmV0LTAxMjM0NQ==",
         "DEBITURA_WEBHOOK_TEST_SECRET": sub["secret"],
         "CASEROOM_RELAY_LEASE": "3", "CASEROOM_RELAY_FIRST_SPREAD": "1", "CASEROOM_MAX_STALENESS": "3600",
