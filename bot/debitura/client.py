@@ -948,6 +948,8 @@ class DebituraClient:
     async def list_webhook_events(
         self, case_id: str, since: datetime | str | None = None
     ) -> list[WebhookEventRecord]:
+        """The case's delivery log, newest first. An event is in it only once its delivery was tried
+        (Debitura: usually seconds after the change, up to about 30 s): poll for a fresh one."""
         if not str(case_id).strip():
             raise ClientValidationError("case_id is required to list webhook events", field="case_id")
         params: list[tuple[str, str]] = [("caseId", _guid(case_id, "case_id"))]
