@@ -76,6 +76,11 @@ class Action(StrEnum):
     HOME_SETTINGS = "case_home_settings"
     HOME_PAGE_PREVIOUS = "case_home_page_previous"
     HOME_PAGE_NEXT = "case_home_page_next"
+    # the chats view (`/case chats`) and the debtor-and-claim modal (twoway-read)
+    CHATS_PAGE = "case_chats_page"
+    SHOW_CHATS = "case_show_chats"
+    SHOW_DEBTOR = "case_show_debtor"
+    SHARE_CHATS = "case_share_chats"
 
 
 class Block(StrEnum):
@@ -112,6 +117,9 @@ class Block(StrEnum):
     PREF_QUIET_START = "pref_quiet_start"
     PREF_QUIET_END = "pref_quiet_end"
     PREF_DIGEST_TIME = "pref_digest_time"
+    NOTE_TEXT_2 = "note_text_2"
+    NOTE_TEXT_3 = "note_text_3"
+    NOTE_TEXT_4 = "note_text_4"
 
 
 class Element(StrEnum):

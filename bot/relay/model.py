@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.store.snapshots import CaseSnap
 
-Op = Literal["post", "update", "topic", "archive", "unarchive", "feed", "dm", "digest"]
+Op = Literal["post", "update", "topic", "archive", "unarchive", "feed", "summary", "dm", "digest"]
 
 
 class Delivery(BaseModel):
