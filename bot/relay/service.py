@@ -94,6 +94,7 @@ class Relay:
         self.deliverer = Deliverer(runtime, self.store, self.slack, lease_ms=lease_ms, clock=clock)
         self.sweeper = Sweeper(runtime, self.store, self.policy, clock=clock,
                                policy_for=lambda n: dataclasses.replace(self._policy, cases=n))
+        self._attention_waited = False
         self.attention = AttentionPass(runtime, self.deliverer.notify, self.deliverer.dms.people, clock=clock)
         self.reconciler = Reconciler(runtime, self.store, clock=clock)
         self.reconciler.on_requested = self.nudge
@@ -146,6 +147,7 @@ class Relay:
         if self.options.sweep:
             self._tasks.append(asyncio.create_task(self._loop("sweep", self._sweep_step)))
         if self.options.attention:
+            self._attention_waited = False
             self._tasks.append(asyncio.create_task(self._loop("attention", self._attention_step)))
         if self.options.reconcile:
             self._reconciled_once = False
@@ -321,7 +323,12 @@ class Relay:
                 continue
 
     async def _attention_step(self, token: str) -> float:
-        """One reminder and digest pass, by the process holding the `attention` lease (relay/attention)."""
+        """One reminder and digest pass, by the process holding the `attention` lease (relay/attention).
+        The first waits one interval: a process that just started (or a short test run) has nothing due
+        that a pass a minute later would not find."""
+        if not self._attention_waited:
+            self._attention_waited = True
+            return self.options.attention_interval * (0.75 + random.random() / 2)
         lease_ms = int(self.options.lease_seconds * 1000)
         store = self.store
         if not await store.acquire_lease("attention", token, lease_ms) and not await store.renew_lease(

@@ -86,8 +86,10 @@ def changed_fields(old: CaseSnap, new: CaseSnap) -> Want:
         bits |= Want.CASE
     if old.outstanding != new.outstanding:
         bits |= Want.CASE | Want.PAYMENTS
-    if (old.exclusive_end, old.needs_info) != (new.exclusive_end, new.needs_info):
-        bits |= Want.CASE  # people's queues (issue 13); no request: the fetch uses the listed case
+    if old.created and (old.exclusive_end, old.needs_info) != (new.exclusive_end, new.needs_info):
+        # people's queues (issue 13); no request: the fetch uses the listed case. A snapshot stored before
+        # these fields existed (no `created`) is no change, as for the pinned summary's fields above.
+        bits |= Want.CASE
     if new.date_updated and new.date_updated != old.date_updated:
         bits |= Want.CASE | Want.POLL
     return bits
