@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime
 
@@ -193,3 +194,32 @@ async def test_digest_once_a_day_per_person_and_team_digest(
         assert third.digests == 1  # the team digest only
     finally:
         await stop_relay(relay)
+
+
+async def test_team_digest_in_the_digest_channel_never_in_a_shared_one(
+    sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str,
+) -> None:
+    internal = fake_slack.workspace.add_channel("team-digest")
+    shared = fake_slack.workspace.add_channel("with-partner", shared="external")
+    clock = Clock()
+    now = datetime.fromtimestamp(clock(), UTC)
+    keys = Keys(redis_prefix)
+    for channel, posted in ((internal, 1), (shared, 0)):
+        prefix_relay: Relay = await start(fake_slack, sandbox, redis_prefix, clock,
+                                          caseroom_digest_time=now.strftime("%H:%M"),
+                                          caseroom_digest_channel=channel.id)
+        try:
+            await prefix_relay.attention.run()
+            await prefix_relay.attention.run()
+            await delivered(redis, keys, "digest")
+            messages = [m for m in fake_slack.journal.messages(channel.id, bot_only=True)]
+            assert len(messages) == posted
+            if posted:
+                assert "Team digest" in str(messages[0].blocks)
+            else:
+                dead = [json.loads(e) for e in await redis.lrange(keys.relay_dead(), 0, -1)]
+                assert any(e["reason"] == "channel_shared_externally" and e["item"]["kind"] == "team_digest"
+                           for e in dead)
+        finally:
+            await stop_relay(prefix_relay)
+        clock.advance(DAY)  # the next day's digest goes to the next channel
