@@ -26,6 +26,7 @@ from blocks.parse import (
     DOCUMENT_TYPES,
     NO_DOCUMENT_TYPE,
     NOTE_API_MAX,
+    NOTE_PARTS,
     OPTION_CLOSE_CASE,
     OPTION_FOLLOW_UP,
     OPTION_REOPEN,
@@ -216,16 +217,40 @@ def build_error_view(title: str, message: str, *, error_id: str | None = None) -
 
 # --- note -----------------------------------------------------------------------------------------
 
-NOTE_HINT = (f"Slack fields hold up to {SLACK_INPUT_MAX:,} characters (Debitura takes {NOTE_API_MAX:,}): "
-             "split longer notes. Notes are visible to the creditor.")
+NOTE_HINT = (f"A Slack field holds {SLACK_INPUT_MAX:,} characters; a note up to {NOTE_API_MAX:,}: go on in "
+             "the Continued fields below. Notes are visible to the creditor.")
+NOTE_MORE_HINT = "Optional: joined to the note after a line break."
+
+
+def split_note(text: str | None) -> list[str]:
+    """A long text (a message turned into a note) spread over the note fields, none cut."""
+    rest = text or ""
+    parts: list[str] = []
+    while rest and len(parts) < len(NOTE_PARTS):
+        take = len(rest) if len(rest) <= SLACK_INPUT_MAX else (
+            max(rest.rfind("\n", 0, SLACK_INPUT_MAX), rest.rfind(" ", 0, SLACK_INPUT_MAX)) + 1
+            or SLACK_INPUT_MAX)
+        parts.append(rest[:take])
+        rest = rest[take:]
+    return parts
 
 
 def _note_blocks(initial_text: str | None, timezone: str | None) -> list[dict[str, Any]]:
+    initial = split_note(initial_text)
+    more = [
+        input_block(block, f"Note, continued ({n})",
+                    text_element(multiline=True, max_length=SLACK_INPUT_MAX,
+                                 initial=initial[n - 1] if len(initial) >= n else None),
+                    optional=True, hint=NOTE_MORE_HINT)
+        for n, block in enumerate(NOTE_PARTS[1:], start=2)
+    ]
     return [
         input_block(Block.NOTE_TEXT, "Note",
-                    text_element(multiline=True, max_length=SLACK_INPUT_MAX, initial=initial_text,
+                    text_element(multiline=True, max_length=SLACK_INPUT_MAX,
+                                 initial=initial[0] if initial else None,
                                  placeholder="What happened on the case?"),
                     hint=NOTE_HINT),
+        *more,
         input_block(Block.NOTE_DATE, "Date of the event", date_element(), optional=True,
                     hint="Leave empty for now. Not in the future."),
         input_block(Block.NOTE_TIME, "Time of the event", time_element(timezone=timezone), optional=True,

@@ -67,10 +67,14 @@ class CaseRef(Metadata):
 
 
 class ListPage(Metadata):
-    """A page of `/case list`: the status filter (enum names) and the page number (1-based)."""
+    """A page of `/case list`: the status filter (enum names) and the page number (1-based); `mine`
+    keeps only the cases assigned to the person asking, `ph` the engagement phases (`Pre-legal`,
+    `Legal`, `Enforcement`, `none`)."""
 
     st: tuple[str, ...] = ()
     page: int = Field(default=1, ge=1, le=100_000)
+    mine: bool = False
+    ph: tuple[str, ...] = ()
 
 
 class PaymentRef(Metadata):
@@ -114,6 +118,15 @@ class ThreadReply(Metadata):
     ch: str = Field(min_length=1, max_length=32)
     ts: str = Field(min_length=1, max_length=32)
     th: str = Field(min_length=1, max_length=32)
+
+
+class ChatPage(Metadata):
+    """A page of `/case chats` (Older / Newer buttons): the case and the page (1 = the newest chats)."""
+
+    id: str = Field(min_length=1, max_length=64)
+    ref: str = Field(default="", max_length=64)
+    ch: str | None = Field(default=None, max_length=32)
+    page: int = Field(default=1, ge=1, le=100_000)
 
 
 class HomePage(Metadata):

@@ -48,6 +48,7 @@ REQUIRED_SCOPES: tuple[str, ...] = (
     "commands", "chat:write", "channels:manage", "groups:write", "channels:read", "groups:read",
     "channels:history", "groups:history", "users:read", "users:read.email", "usergroups:read", "files:read",
     "reactions:read", "reactions:write",
+    "pins:write",
 )
 
 WEBHOOK_EVENTS: tuple[str, ...] = tuple(e.value for e in WebhookEventType)

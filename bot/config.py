@@ -157,6 +157,11 @@ class Settings(BaseSettings):
         description="The emoji (name without colons) that turns a message in a case channel into a case "
         "note when someone reacts with it; empty turns the reaction off.",
     )
+    caseroom_include_test_cases: bool = Field(
+        default=False,
+        description="Show Debitura test cases (`includeTestCases`) in `/case list` and lookups, and relay "
+        "them; they are labelled *Test case* wherever they appear. Off: a test case is not shown.",
+    )
     # --- attention (issue 13: App Home, direct messages, reminders, digests; appended) ---
     caseroom_reply_sla: int = Field(
         default=24, ge=1, le=24 * 30,

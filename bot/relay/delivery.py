@@ -226,6 +226,14 @@ class Deliverer:
                 email = item.case.assignee_email
                 await self._channel_op(lambda: channels.invite_assignee(runtime, item.case_id, email))
             return None, None
+        if item.op == "summary":
+            snap = item.case
+            current = await channels.channel_for_case(runtime, item.case_id)
+            if snap is None or current is None or current.archived:
+                return None, None  # no channel yet: the summary is pinned when one is created
+            await self._refuse_shared(current.id, item)
+            await self._channel_op(lambda: channels.set_summary(runtime, item.case_id, snap))
+            return None, None
         if item.op == "archive":
             await self._channel_op(lambda: channels.archive_case_channel(runtime, item.case_id))
             return None, None

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.store.snapshots import CaseSnap
 
-Op = Literal["post", "update", "topic", "archive", "unarchive", "feed"]
+Op = Literal["post", "update", "topic", "archive", "unarchive", "feed", "summary"]
 
 
 class Delivery(BaseModel):

@@ -80,10 +80,12 @@ def changed_fields(old: CaseSnap, new: CaseSnap) -> Want:
         new.lifecycle, new.phase, new.debtor, new.assignee_email, new.close_code
     ):
         bits |= Want.CASE
+    # What the pinned summary also shows. A snapshot stored before these fields existed has neither
+    # amount text: not a change (else the first sweep after an upgrade would fetch every case).
+    if (old.principal or old.fees) and (old.period_end, old.needs_info) != (new.period_end, new.needs_info):
+        bits |= Want.CASE
     if old.outstanding != new.outstanding:
         bits |= Want.CASE | Want.PAYMENTS
-    if (old.exclusive_end, old.needs_info) != (new.exclusive_end, new.needs_info):
-        bits |= Want.CASE  # people's queues (issue 13); no request: the fetch uses the listed case
     if new.date_updated and new.date_updated != old.date_updated:
         bits |= Want.CASE | Want.POLL
     return bits
@@ -105,6 +107,8 @@ class Sweeper:
         self.stats = SweepStats()
         self.on_requested: Callable[[], None] = lambda: None
         self.max_pages = MAX_PAGES
+        self.include_test_cases = runtime.settings.caseroom_include_test_cases
+        """CASEROOM_INCLUDE_TEST_CASES: the listing asks for test cases too (`includeTestCases`)."""
         """The most pages one sweep reads, whatever totalPages says (bot.debitura.client.MAX_PAGES)."""
 
     async def due(self) -> str | None:
@@ -136,7 +140,8 @@ class Sweeper:
         guard = PageGuard(self.max_pages)
         while True:
             try:
-                result = await client.list_cases(page=page, page_size=LIST_PAGE_SIZE, sort="DateUpdated:desc")
+                result = await client.list_cases(page=page, page_size=LIST_PAGE_SIZE, sort="DateUpdated:desc",
+                                                 include_test_cases=self.include_test_cases)
             except RateLimited as exc:
                 await self._schedule_first_sight()
                 raise SweepInterrupted(max(1.0, exc.retry_after or 1.0)) from None

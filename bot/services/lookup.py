@@ -195,7 +195,21 @@ async def resolve_case(runtime: Runtime, ref: str | None, *, channel_id: str | N
             raise NotInCaseChannel(
                 f"Which case? Add a case reference, or use this in a case's channel. {REF_HELP}")
         return await runtime.debitura.get_case(case_id)
-    return await fetch_case(runtime, parse_ref(ref))
+    return shown_case(runtime, await fetch_case(runtime, parse_ref(ref)), ref)
+
+
+class HiddenTestCase(BadInput):
+    """A Debitura test case, looked up while CASEROOM_INCLUDE_TEST_CASES is off."""
+
+
+def shown_case(runtime: Runtime, case: Case, ref: str) -> Case:
+    """`case`, unless it is a Debitura test case and the agency did not ask for test cases
+    (CASEROOM_INCLUDE_TEST_CASES, the `includeTestCases` of listings): then HiddenTestCase."""
+    if case.is_test_case and not runtime.settings.caseroom_include_test_cases:
+        raise HiddenTestCase(
+            f"`{esc(ref.strip()[:60])}` is a Debitura test case. Caseroom shows test cases only when "
+            "CASEROOM_INCLUDE_TEST_CASES is on (ask whoever runs Caseroom).")
+    return case
 
 
 async def fetch_case(runtime: Runtime, query: CaseQuery) -> Case:

@@ -14,9 +14,11 @@ decides. A 429 also propagates, so the relay can pause the method and retry late
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
@@ -24,7 +26,7 @@ from slack_sdk.errors import SlackApiError
 from bot.debitura.models import Case
 from bot.slack import sharing
 from bot.slack.errors import slack_error
-from bot.store.snapshots import CaseSnap, snapshot_case
+from bot.store.snapshots import CaseSnap, short_hash, snapshot_case
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -244,12 +246,84 @@ async def ensure_case_channel(runtime: Runtime, case: Case | CaseSnap) -> CaseCh
                         user_ids=list(runtime.settings.caseroom_default_members))
     if snap.assignee_email:
         await runtime.stores.channels.update(snap.id, assignee=snap.assignee_email.lower())
-    from blocks.relay import build_topic
+    await set_topic(runtime, snap.id, case_topic(snap))
+    if snap.lifecycle == "Active":
+        try:
+            await set_summary(runtime, snap.id, snap)
+        except SlackApiError as exc:
+            # The channel works without it; the relay pins it at the case's next change.
+            log.warning("could not pin the case summary: %s", slack_error(exc),
+                        extra={"case_id": snap.id, "channel": channel.id})
+    return channel
+
+
+def case_topic(snap: CaseSnap) -> str:
+    """The channel topic of a case (plain text), `Test case · ` first for a Debitura test case."""
+    from blocks.relay import MAX_TOPIC, build_topic
 
     topic = build_topic(debtor=snap.debtor, outstanding=snap.outstanding, currency=snap.currency,
                         lifecycle=snap.lifecycle_display or snap.lifecycle, phase=snap.phase)
-    await set_topic(runtime, snap.id, topic)
-    return channel
+    return f"Test case · {topic}"[:MAX_TOPIC] if snap.is_test else topic
+
+
+def case_summary(snap: CaseSnap, today: date | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """(fallback text, blocks) of the case channel's pinned summary."""
+    from blocks.summary import build_summary
+
+    return build_summary(
+        reference=snap.reference or snap.id[:8], debtor=snap.debtor, principal=snap.principal, fees=snap.fees,
+        outstanding=snap.outstanding, currency=snap.currency,
+        lifecycle=snap.lifecycle_display or snap.lifecycle,
+        phase=snap.phase, period_end=snap.period_end, needs_info=snap.needs_info,
+        assignee=snap.assignee_name or snap.assignee_email, is_test=snap.is_test,
+        today=today or datetime.now(UTC).date())
+
+
+def summary_digest(text: str, blocks: list[dict[str, Any]]) -> str:
+    return short_hash(json.dumps([text, blocks], sort_keys=True, ensure_ascii=False), 16)
+
+
+async def set_summary(runtime: Runtime, case_id: str, snap: CaseSnap) -> bool:
+    """Keep the channel's pinned summary current: edit it (chat.update) when what it shows changed; post
+    and pin it (pins.add) when the channel has none and the case is active. False when the case has no
+    open channel. The message ts and the digest of what it shows are kept in the channel record (`pin`,
+    `summary`)."""
+    ch = await channel_for_case(runtime, case_id)
+    if ch is None or ch.archived:
+        return False
+    store = runtime.stores.channels
+    text, blocks = case_summary(snap)
+    digest = summary_digest(text, blocks)
+    rec = await store.record(case_id)
+    pinned = rec.get("pin") or ""
+    if pinned:
+        if rec.get("summary") == digest:
+            return True
+        try:
+            await runtime.slack.chat_update(channel=ch.id, ts=pinned, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            error = slack_error(exc)
+            if error == "is_archived":
+                return True
+            if error not in ("message_not_found", "cant_update_message"):
+                raise
+            pinned = ""  # deleted by someone: post a new one below (if the case is active)
+        else:
+            await store.update(case_id, summary=digest)
+            return True
+    if snap.lifecycle != "Active":
+        if not pinned and rec.get("pin"):
+            await store.update(case_id, pin="", summary="")
+        return True
+    resp = await runtime.slack.chat_postMessage(channel=ch.id, text=text, blocks=blocks)
+    ts = str(resp.get("ts") or "")
+    await store.update(case_id, pin=ts, summary=digest)
+    try:
+        await runtime.slack.pins_add(channel=ch.id, timestamp=ts)
+    except SlackApiError as exc:
+        if slack_error(exc) != "already_pinned":
+            raise
+    return True
 
 
 async def archive_case_channel(runtime: Runtime, case_id: str) -> bool:

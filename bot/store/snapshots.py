@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from bot.debitura.models import Case, Chat, ChatRole, Payment, TimelineItem
 
@@ -53,15 +53,28 @@ class CaseSnap(BaseModel):
     date_updated: float = 0.0
     has_payments: bool = True
     """False only when the amounts prove nothing was paid (remainder = principal + fees)."""
+    is_test: bool = False
+    """A Debitura test case (`isTestCase`): labelled wherever it is shown."""
+    period_end: float = Field(default=0.0, validation_alias=AliasChoices("period_end", "exclusive_end"))
+    """The exclusive period's end (`exclusivePeriodEndDate`, unix seconds; 0 when none). Also read as
+    `exclusive_end` (the attention contract's name, issue 13: `CaseSnap(exclusive_end=...)` and snapshots
+    stored under that key load into this field)."""
+    needs_info: bool = False
+    """The case needs more information from the creditor (`validation.needsInfo`)."""
+    principal: str = ""
+    """grossAmount as text, for the pinned summary."""
+    fees: str = ""
+    """The added fees (totalAddedFees, else their sum) as text."""
     # --- attention (issue 13, appended): read from the same case object, no extra request ---
     created: float = 0.0
     """dateCreated (unix seconds; 0 unknown)."""
-    exclusive_end: float = 0.0
-    """exclusivePeriodEndDate (unix seconds; 0 none or unknown)."""
-    needs_info: bool = False
-    """validation.needsInfo (the items come from GET /validation when a person opens them)."""
     finished: float = 0.0
     """dateFinished (unix seconds; 0 unknown): when a closed case was closed."""
+
+    @property
+    def exclusive_end(self) -> float:
+        """The exclusive period's end (the attention contract's name for `period_end`)."""
+        return self.period_end
 
     @property
     def closed(self) -> bool:
@@ -95,11 +108,21 @@ def snapshot_case(case: Case) -> CaseSnap:
         close_code=case.close_code.display if case.close_code is not None else "",
         date_updated=ts(case.date_updated),
         has_payments=_has_payments(case),
-        created=ts(case.date_created),
-        exclusive_end=ts(case.exclusive_period_end_date),
+        is_test=bool(case.is_test_case),
+        period_end=ts(case.exclusive_period_end_date),
         needs_info=case.needs_info,
+        principal=str(case.gross_amount) if case.gross_amount is not None else "",
+        fees=_fees_text(case),
+        created=ts(case.date_created),
         finished=ts(case.date_finished),
     )
+
+
+def _fees_text(case: Case) -> str:
+    if case.total_added_fees is not None:
+        return str(case.total_added_fees)
+    parts = [f for f in (case.interest_fees, case.reminder_fees, case.collection_fees) if f is not None]
+    return str(sum(parts, Decimal(0))) if parts else ""
 
 
 @dataclass(frozen=True, slots=True)
