@@ -65,6 +65,11 @@ class Action(StrEnum):
     # inputs that dispatch actions inside modals
     PAYMENT_AMOUNT_CHANGED = "case_payment_amount_changed"
     RECIPIENT_CHANGED = "case_payment_recipient_changed"
+    # the chats view (`/case chats`) and the debtor-and-claim modal (twoway-read)
+    CHATS_PAGE = "case_chats_page"
+    SHOW_CHATS = "case_show_chats"
+    SHOW_DEBTOR = "case_show_debtor"
+    SHARE_CHATS = "case_share_chats"
     # App Home (issue 13)
     HOME_PAGE = "case_home_page"
     HOME_OPEN_CARD = "case_home_open_card"
@@ -76,11 +81,6 @@ class Action(StrEnum):
     HOME_SETTINGS = "case_home_settings"
     HOME_PAGE_PREVIOUS = "case_home_page_previous"
     HOME_PAGE_NEXT = "case_home_page_next"
-    # the chats view (`/case chats`) and the debtor-and-claim modal (twoway-read)
-    CHATS_PAGE = "case_chats_page"
-    SHOW_CHATS = "case_show_chats"
-    SHOW_DEBTOR = "case_show_debtor"
-    SHARE_CHATS = "case_share_chats"
 
 
 class Block(StrEnum):
@@ -111,15 +111,15 @@ class Block(StrEnum):
     FEE_REMINDER = "fee_reminder"
     FEE_COLLECTION = "fee_collection"
     PICK_CASE = "pick_case"
+    NOTE_TEXT_2 = "note_text_2"
+    NOTE_TEXT_3 = "note_text_3"
+    NOTE_TEXT_4 = "note_text_4"
     PREF_DMS = "pref_dms"
     PREF_REMINDERS = "pref_reminders"
     PREF_OPTIONS = "pref_options"
     PREF_QUIET_START = "pref_quiet_start"
     PREF_QUIET_END = "pref_quiet_end"
     PREF_DIGEST_TIME = "pref_digest_time"
-    NOTE_TEXT_2 = "note_text_2"
-    NOTE_TEXT_3 = "note_text_3"
-    NOTE_TEXT_4 = "note_text_4"
 
 
 class Element(StrEnum):

@@ -120,6 +120,15 @@ class ThreadReply(Metadata):
     th: str = Field(min_length=1, max_length=32)
 
 
+class ChatPage(Metadata):
+    """A page of `/case chats` (Older / Newer buttons): the case and the page (1 = the newest chats)."""
+
+    id: str = Field(min_length=1, max_length=64)
+    ref: str = Field(default="", max_length=64)
+    ch: str | None = Field(default=None, max_length=32)
+    page: int = Field(default=1, ge=1, le=100_000)
+
+
 class HomePage(Metadata):
     """A page of App Home (0-based): the Next/Previous buttons and the view's private_metadata."""
 
@@ -132,12 +141,3 @@ class HomeCase(Metadata):
     id: str = Field(min_length=1, max_length=64)
     ref: str = Field(default="", max_length=64)
     page: int = Field(default=0, ge=0, le=10_000)
-
-
-class ChatPage(Metadata):
-    """A page of `/case chats` (Older / Newer buttons): the case and the page (1 = the newest chats)."""
-
-    id: str = Field(min_length=1, max_length=64)
-    ref: str = Field(default="", max_length=64)
-    ch: str | None = Field(default=None, max_length=32)
-    page: int = Field(default=1, ge=1, le=100_000)

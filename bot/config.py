@@ -162,18 +162,6 @@ class Settings(BaseSettings):
         description="Show Debitura test cases (`includeTestCases`) in `/case list` and lookups, and relay "
         "them; they are labelled *Test case* wherever they appear. Off: a test case is not shown.",
     )
-
-    caseroom_webhook_reconcile_interval: int = Field(
-        default=600, ge=10,
-        description="Seconds between two reconciliations of Debitura's webhook delivery log (GET "
-        "/webhooks/events), which take in the events that never reached Caseroom; one also runs at start.",
-    )
-
-    debitura_webhook_test_secret: SecretStr | None = Field(
-        default=None,
-        description="Secret of a test-mode webhook subscription to this Caseroom (events of test cases only, "
-        "for `caseroom smoke`); the webhook door accepts deliveries signed with it as well.",
-    )
     # --- attention (issue 13: App Home, direct messages, reminders, digests; appended) ---
     caseroom_reply_sla: int = Field(
         default=24, ge=1, le=24 * 30,
@@ -212,6 +200,18 @@ class Settings(BaseSettings):
     caseroom_home_rows: int = Field(
         default=25, ge=1, le=45,
         description="Cases on one page of App Home (a page also ends at Block Kit's 100 blocks).",
+    )
+
+    caseroom_webhook_reconcile_interval: int = Field(
+        default=600, ge=10,
+        description="Seconds between two reconciliations of Debitura's webhook delivery log (GET "
+        "/webhooks/events), which take in the events that never reached Caseroom; one also runs at start.",
+    )
+
+    debitura_webhook_test_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret of a test-mode webhook subscription to this Caseroom (events of test cases only, "
+        "for `caseroom smoke`); the webhook door accepts deliveries signed with it as well.",
     )
     # --- direct messages, reminders and digests (issue 13, part B) ---
     caseroom_attention_interval: int = Field(

@@ -151,8 +151,8 @@ def test_only_the_cli_imports_the_smoke_runner() -> None:
     assert not importers, importers
 
 
-@pytest.mark.parametrize("package", ["bot.services", "bot.slack", "bot.listeners", "bot.attention",
-                                     "bot.smoke"])
+@pytest.mark.parametrize("package", ["bot.services", "bot.slack", "bot.listeners", "bot.smoke",
+                                     "bot.attention"])
 def test_stores_own_their_keys(package: str) -> None:
     """Services, the Slack gateway and listeners reach state through `runtime.stores` (bot/store)."""
     names = key_builders()

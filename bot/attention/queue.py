@@ -124,7 +124,7 @@ def sections_of(tracked: TrackedCase, *, now: float, exclusive_days: int = 14,
             out.append(_item(case, Section.creditor_waiting, marks.waiting_since))
         if case.needs_info:
             out.append(_item(case, Section.needs_info, tracked.lifecycle_since))
-        end = case.exclusive_end
+        end = case.period_end
         if end and now <= end <= now + exclusive_days * DAY:
             out.append(_item(case, Section.exclusive_ending, end, due=end))
     if marks.paid_at and recent <= marks.paid_at:

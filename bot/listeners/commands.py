@@ -59,7 +59,7 @@ T = TypeVar("T")
 
 VIEW_KINDS = ("timeline", "payments", "files", "period", "validation")
 MODAL_KINDS = ("pay", "chat", "close", "activate", "fees", "upload")
-CASE_KINDS = (*VIEW_KINDS, *MODAL_KINDS, "follow", "unfollow", "note", "mute", "unmute", "debtor")
+CASE_KINDS = (*VIEW_KINDS, *MODAL_KINDS, "follow", "unfollow", "note", "debtor", "mute", "unmute")
 MAX_NOTE = 10_000
 MAX_LIST_PAGE = 10_000
 

@@ -19,11 +19,11 @@ AUDIT_STREAM_MAXLEN = 100_000
 RELAY_SNAPSHOT_TTL = 15 * 60
 RELAY_DEAD_MAXLEN = 10_000
 CHANNEL_SHARING_TTL = 15 * 60
-ATTENTION_TEAM_TTL = 60
 NOTIFY_PERSON_TTL = 3600
 NOTIFY_DIGEST_TTL = 3 * 24 * 3600
 NOTIFY_DAILY_TTL = 9 * 24 * 3600
 NOTIFY_REFUSED_TTL = 24 * 3600
+ATTENTION_TEAM_TTL = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +172,28 @@ class Keys:
         """"internal" or "external": whether a channel is shared with another organisation; TTL."""
         return self._k("slack", "sharing", channel_id)
 
+    # --- webhook reconciliation (appended by the proof issue) ---
+    def webhook_cursor(self) -> str:
+        """Hash: webhook subscription id -> unix seconds up to which its delivery log (GET /webhooks/events)
+        has been reconciled (durable)."""
+        return self._k("webhook", "cursor")
+
+    def webhook_subscriptions(self) -> str:
+        """Hash: webhook subscription id -> JSON of its state as the relay last read it (url, active,
+        disabled reason, since when it is inactive); read by `caseroom check` (durable, one field per
+        subscription)."""
+        return self._k("webhook", "subscriptions")
+
+    def webhook_reconcile(self) -> str:
+        """Hash: the figures of the last reconciliation run (when, window, cases, events, requests)."""
+        return self._k("webhook", "reconcile")
+
+    # --- caseroom smoke (appended by the proof issue) ---
+    def smoke_runs(self) -> str:
+        """Hash: smoke run id -> JSON {tag, marker, case_id, started} of each `caseroom smoke` run not yet
+        cleaned up (a run killed half way is cleaned up by the next one; durable, a field per run)."""
+        return self._k("smoke", "runs")
+
     # --- attention (issue 13: App Home, direct messages, reminders, digests; appended) ---
     def attention_owner(self, email: str) -> str:
         """Set of case ids whose stored assignee is `email` (lower case; "-" for unassigned). A superset:
@@ -229,24 +251,3 @@ class Keys:
     def notify_refused(self, email: str) -> str:
         """Marker: Slack refused a DM to this person (its error); no DM is tried until it expires; TTL."""
         return self._k("notify", "refused", email.strip().lower())
-    # --- webhook reconciliation (appended by the proof issue) ---
-    def webhook_cursor(self) -> str:
-        """Hash: webhook subscription id -> unix seconds up to which its delivery log (GET /webhooks/events)
-        has been reconciled (durable)."""
-        return self._k("webhook", "cursor")
-
-    def webhook_subscriptions(self) -> str:
-        """Hash: webhook subscription id -> JSON of its state as the relay last read it (url, active,
-        disabled reason, since when it is inactive); read by `caseroom check` (durable, one field per
-        subscription)."""
-        return self._k("webhook", "subscriptions")
-
-    def webhook_reconcile(self) -> str:
-        """Hash: the figures of the last reconciliation run (when, window, cases, events, requests)."""
-        return self._k("webhook", "reconcile")
-
-    # --- caseroom smoke (appended by the proof issue) ---
-    def smoke_runs(self) -> str:
-        """Hash: smoke run id -> JSON {tag, marker, case_id, started} of each `caseroom smoke` run not yet
-        cleaned up (a run killed half way is cleaned up by the next one; durable, a field per run)."""
-        return self._k("smoke", "runs")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from bot.debitura.models import Case, Chat, ChatRole, Payment, TimelineItem
 
@@ -55,8 +55,10 @@ class CaseSnap(BaseModel):
     """False only when the amounts prove nothing was paid (remainder = principal + fees)."""
     is_test: bool = False
     """A Debitura test case (`isTestCase`): labelled wherever it is shown."""
-    period_end: float = 0.0
-    """The exclusive period's end (`exclusivePeriodEndDate`, unix seconds; 0 when none)."""
+    period_end: float = Field(default=0.0, validation_alias=AliasChoices("period_end", "exclusive_end"))
+    """The exclusive period's end (`exclusivePeriodEndDate`, unix seconds; 0 when none). Also read as
+    `exclusive_end` (the attention contract's name, issue 13: `CaseSnap(exclusive_end=...)` and snapshots
+    stored under that key load into this field)."""
     needs_info: bool = False
     """The case needs more information from the creditor (`validation.needsInfo`)."""
     principal: str = ""
@@ -66,10 +68,13 @@ class CaseSnap(BaseModel):
     # --- attention (issue 13, appended): read from the same case object, no extra request ---
     created: float = 0.0
     """dateCreated (unix seconds; 0 unknown)."""
-    exclusive_end: float = 0.0
-    """exclusivePeriodEndDate (unix seconds; 0 none or unknown)."""
     finished: float = 0.0
     """dateFinished (unix seconds; 0 unknown): when a closed case was closed."""
+
+    @property
+    def exclusive_end(self) -> float:
+        """The exclusive period's end (the attention contract's name for `period_end`)."""
+        return self.period_end
 
     @property
     def closed(self) -> bool:
@@ -109,7 +114,6 @@ def snapshot_case(case: Case) -> CaseSnap:
         principal=str(case.gross_amount) if case.gross_amount is not None else "",
         fees=_fees_text(case),
         created=ts(case.date_created),
-        exclusive_end=ts(case.exclusive_period_end_date),
         finished=ts(case.date_finished),
     )
 

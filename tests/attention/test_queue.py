@@ -204,6 +204,15 @@ def test_old_state_hashes_still_load() -> None:
     assert found is not None and found.lifecycle_since == 1_700_000_000.0
 
 
+def test_the_exclusive_end_is_one_field_under_both_names() -> None:
+    """`period_end` (the pinned summary's name) is also read as `exclusive_end` (the attention contract's):
+    snapshots stored under either key load, and both names read the same value."""
+    stored = CaseSnap.model_validate_json('{"id":"c1","exclusive_end":1800000000.0}')
+    assert stored.period_end == stored.exclusive_end == 1_800_000_000.0
+    assert CaseSnap(id="c2", period_end=5.0).exclusive_end == 5.0
+    assert '"period_end":5.0' in CaseSnap(id="c2", period_end=5.0).model_dump_json()
+
+
 def test_state_per_case_stays_small() -> None:
     case = snap(
         "c" * 36,

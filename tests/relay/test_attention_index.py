@@ -3,6 +3,8 @@ in the same commit as the case state, when a pending case is activated and assig
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import redis.asyncio as aioredis
 
@@ -52,5 +54,35 @@ async def test_activation_moves_the_case_to_its_assignees_queue(
         after = await wait_until(assigned, 30, "the case moved to its assignee's index")
         assert after.marks.lc == "Active" and after.marks.lc_since > first.first_seen
         assert member.lower() in await redis.smembers(keys.attention_owners())
+    finally:
+        await stop_relay(relay)
+
+
+async def test_a_snapshot_stored_before_the_upgrade_gets_its_exclusive_end_from_the_next_full_sweep(
+    sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str
+) -> None:
+    keys = Keys(redis_prefix)
+    case_id = sandbox.case("Active", exclusive_period=True)["id"]
+    relay = await start_relay(relay_settings(fake_slack, sandbox.url, sandbox.api_key, redis_prefix))
+    try:
+
+        async def stored() -> CaseState | None:
+            known = CaseState.from_hash(await hgetall(redis, keys.case_state(case_id)))
+            return known if known.case is not None and "chats" in known.baselined else None
+
+        current = await wait_until(stored, 30, "the case stored and fetched")
+        assert current.case is not None and current.case.period_end > 0
+        # What a Caseroom before these fields kept: no amounts, no period end, no needsInfo.
+        old = current.case.model_dump(exclude={"period_end", "needs_info", "principal", "fees", "created",
+                                               "finished", "is_test"})
+        await redis.hset(keys.case_state(case_id), "case", json.dumps(old))
+        assert CaseState.from_hash(await hgetall(redis, keys.case_state(case_id))).case.period_end == 0.0  # type: ignore[union-attr]
+        await redis.hset(keys.relay_sweep(), "full", "0")  # the next sweep is a full one
+
+        async def refreshed() -> bool:
+            known = CaseState.from_hash(await hgetall(redis, keys.case_state(case_id)))
+            return known.case is not None and known.case.period_end == current.case.period_end  # type: ignore[union-attr]
+
+        await wait_until(refreshed, 30, "the listed snapshot replacing the old one")
     finally:
         await stop_relay(relay)
