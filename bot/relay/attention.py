@@ -60,7 +60,7 @@ DIGEST_CASE = "_digest"
 """The `case_id` of digest deliveries (their exactly-once records live under it)."""
 TEAM = "team"
 PASS_CHUNK = 200
-MAX_FIRED_PER_PASS = 500
+MAX_FIRED_PER_PASS = 300
 """Reminders queued by one pass at most: the rest are still due at the next pass (a first start with
 thousands due spreads them over a few passes, each well under a second of CPU)."""
 """Cases worked between two yields to the event loop."""
