@@ -116,10 +116,13 @@ class PickCaseFlow(WriteFlow[PickedNote]):
             return FormErrors({Block.PICK_CASE: plain_words(exc.message)})
         case: Case | None = None
         try:
-            case = await asyncio.wait_for(lookup.fetch_case(runtime, query), timeout=PICK_RESOLVE_TIMEOUT)
+            case = await asyncio.wait_for(lookup.fetch_case(runtime, query, ref=form.ref),
+                                          timeout=PICK_RESOLVE_TIMEOUT)
         except NotFound:
             return FormErrors({
                 Block.PICK_CASE: f"No case {form.ref} among the cases assigned to you. Check the reference."})
+        except lookup.HiddenTestCase as exc:
+            return FormErrors({Block.PICK_CASE: plain_words(exc.message)})
         except (TimeoutError, DebituraError):
             case = None  # looked up again after the ack, where errors are shown with an id
         return PickedNote(note=form.note, query=query, case=case)
