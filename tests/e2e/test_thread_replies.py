@@ -334,6 +334,25 @@ async def test_the_note_reaction_makes_one_note(
     assert len(notes()) == 1
 
 
+async def test_the_note_reaction_carries_a_long_message_whole_up_to_the_note_limit(
+    caseroom_http: Caseroom, sandbox: SandboxHandle, redis: aioredis.Redis
+) -> None:
+    cr = caseroom_http
+    member = team_member(cr, sandbox)
+    case, channel = await case_room(cr, sandbox, redis, member)
+    words = " ".join(f"r{n:04d}" for n in range(1_600))  # 9,599 characters
+    message, _ = await cr.driver.user_message(words, user=member, channel=channel.id)
+    await cr.driver.react("memo", user=member, channel=channel.id, ts=message.ts)
+    await ephemeral(cr, member, "Note added")
+    timeline = cast(list[dict[str, Any]], sandbox_get(sandbox, f"/cases/{case['id']}/timeline")["items"])
+    [note] = [str(t["description"]) for t in timeline if "r0000" in str(t.get("description") or "")]
+    assert note.startswith(words + "\n\n(Written by")  # whole, not cut
+    longer, _ = await cr.driver.user_message("q " * 5_000, user=member, channel=channel.id)
+    await cr.driver.react("memo", user=member, channel=channel.id, ts=longer.ts)
+    [refusal] = await ephemeral(cr, member, "Not added as a note")
+    assert "at most 10,000" in _text(refusal)
+
+
 async def test_the_relay_does_not_echo_a_chat_sent_from_the_thread(
     caseroom_factory: Callable[..., Awaitable[Caseroom]], sandbox: SandboxHandle, redis: aioredis.Redis,
 ) -> None:
