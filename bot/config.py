@@ -143,6 +143,18 @@ class Settings(BaseSettings):
         "them; they are labelled *Test case* wherever they appear. Off: a test case is not shown.",
     )
 
+    caseroom_webhook_reconcile_interval: int = Field(
+        default=600, ge=10,
+        description="Seconds between two reconciliations of Debitura's webhook delivery log (GET "
+        "/webhooks/events), which take in the events that never reached Caseroom; one also runs at start.",
+    )
+
+    debitura_webhook_test_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret of a test-mode webhook subscription to this Caseroom (events of test cases only, "
+        "for `caseroom smoke`); the webhook door accepts deliveries signed with it as well.",
+    )
+
     @field_validator("slack_bot_token")
     @classmethod
     def _bot_token_shape(cls, v: SecretStr) -> SecretStr:
@@ -159,7 +171,7 @@ class Settings(BaseSettings):
             raise ValueError("must be an app-level token starting with xapp-")
         return v
 
-    @field_validator("slack_signing_secret", "debitura_webhook_secret")
+    @field_validator("slack_signing_secret", "debitura_webhook_secret", "debitura_webhook_test_secret")
     @classmethod
     def _empty_is_none(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None and not v.get_secret_value().strip():
@@ -375,6 +387,7 @@ def secret_values(settings: Settings) -> list[str]:
             settings.slack_app_token,
             settings.debitura_api_key,
             settings.debitura_webhook_secret,
+            settings.debitura_webhook_test_secret,
         )
         if s is not None
     ]

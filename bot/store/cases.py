@@ -146,6 +146,11 @@ class CaseStateStore:
         answer = await self._hget_each(keys=[self.keys.case_state(c) for c in case_ids], args=["case"])
         return [None if v is None else str(v) for v in answer]  # Lua's false arrives as None
 
+    async def pending(self, case_id: str) -> tuple[int, str]:
+        """The fetch asked for and not yet done: its Want bits and what asked ("webhook" or "")."""
+        want, src = await self.redis.hmget(self.keys.case_state(case_id), ["want", "src"])
+        return int(want or 0), str(src or "")
+
     async def mark_chat_sent(self, case_id: str, chat_id: str, version: str = "") -> None:
         """A chat written from Slack (the chat modal): the relay must not post it back to the channel.
 

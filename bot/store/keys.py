@@ -166,3 +166,25 @@ class Keys:
     def slack_channel_sharing(self, channel_id: str) -> str:
         """"internal" or "external": whether a channel is shared with another organisation; TTL."""
         return self._k("slack", "sharing", channel_id)
+
+    # --- webhook reconciliation (appended by the proof issue) ---
+    def webhook_cursor(self) -> str:
+        """Hash: webhook subscription id -> unix seconds up to which its delivery log (GET /webhooks/events)
+        has been reconciled (durable)."""
+        return self._k("webhook", "cursor")
+
+    def webhook_subscriptions(self) -> str:
+        """Hash: webhook subscription id -> JSON of its state as the relay last read it (url, active,
+        disabled reason, since when it is inactive); read by `caseroom check` (durable, one field per
+        subscription)."""
+        return self._k("webhook", "subscriptions")
+
+    def webhook_reconcile(self) -> str:
+        """Hash: the figures of the last reconciliation run (when, window, cases, events, requests)."""
+        return self._k("webhook", "reconcile")
+
+    # --- caseroom smoke (appended by the proof issue) ---
+    def smoke_runs(self) -> str:
+        """Hash: smoke run id -> JSON {tag, marker, case_id, started} of each `caseroom smoke` run not yet
+        cleaned up (a run killed half way is cleaned up by the next one; durable, a field per run)."""
+        return self._k("smoke", "runs")
