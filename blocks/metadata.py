@@ -164,3 +164,17 @@ class RelayStamp(BaseModel):
         except ValidationError:
             return None
         return stamp if stamp.item_id and stamp.case_id else None
+
+
+class HomePage(Metadata):
+    """A page of App Home (0-based): the Next/Previous buttons and the view's private_metadata."""
+
+    page: int = Field(default=0, ge=0, le=10_000)
+
+
+class HomeCase(Metadata):
+    """A case row's Mute/Unmute button on App Home: the case and the page to show again."""
+
+    id: str = Field(min_length=1, max_length=64)
+    ref: str = Field(default="", max_length=64)
+    page: int = Field(default=0, ge=0, le=10_000)
