@@ -100,6 +100,7 @@ def usage_lines(command: str) -> list[str]:
         f"the chat with the creditor, newest last · `{c} debtor <case>` debtor and claim (only you see it)",
         f"`{c} note <case> [text]` add a note · `{c} pay|chat|close|activate|fees|upload <case>` open a form",
         f"`{c} follow <case>` join the case's channel · `{c} unfollow <case>` stop relaying it",
+        f"`{c} mute|unmute <case>` hide a case from your Home, messages and reminders (or bring it back)",
     )]
 
 

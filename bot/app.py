@@ -17,7 +17,7 @@ from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 
 from blocks.ids import Action, Callback, Shortcut
-from bot.listeners import cards, commands, errors, events, modals, relay_actions, threads
+from bot.listeners import cards, commands, errors, events, home, modals, relay_actions, threads
 from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.store.keys import SLACK_EVENT_DEDUPE_TTL
@@ -229,3 +229,4 @@ def _register_listeners(app: AsyncApp, runtime: Runtime) -> None:
     relay_actions.register(app, runtime)
     events.register(app, runtime)
     threads.register(app, runtime)
+    home.register(app, runtime)

@@ -6,7 +6,8 @@ auth.test and the granted bot scopes against the manifest's; the Socket Mode app
 token or the HTTP signing secret; Debitura GET /me and GET /users; Redis PING, version and
 persistence; the Debitura webhook subscription; the admin settings (a failure when neither is set);
 the feed channel (a failure when shared with another organisation); the relay's request budget and
-the staleness it can hold; whether the last Debitura listing of each kind was cut short.
+the staleness it can hold; whether the last Debitura listing of each kind was cut short; whether
+Slack sends `app_home_opened` (the Home tab), and the assignee emails with no Slack account.
 
 `caseroom check --create-webhook https://host/debitura/webhooks` creates the subscription and prints
 its secret once. Exit status: 0 when nothing failed (warnings allowed), 1 otherwise.
@@ -41,6 +42,7 @@ from bot.embedded import EmbeddedRedis, local_redis_answers, server_binary
 from bot.relay.scheduler import Policy, budget_day, policy_from_settings
 from bot.relay.status import measured_costs
 from bot.slack.errors import slack_error
+from bot.store.attention import AttentionStore
 from bot.store.budget import background_limit
 from bot.store.connect import redis_from_url
 from bot.store.follows import FollowStore
@@ -64,6 +66,10 @@ MIN_REDIS = (6, 2)
 UNKNOWN = "unknown_error"
 """What a Slack error without a code reads as in the check's lines (and server start-up errors)."""
 CHECK_TIMEOUT = 15.0
+ASSIGNEE_LOOKUPS = 40
+"""users.lookupByEmail calls one check makes at most (Tier 3, 50+ a minute); the rest on the next run."""
+ACCOUNT_RECHECK = 24 * 3600.0
+"""An assignee email's Slack account, once looked up, is looked up again after this long."""
 
 
 TRANSPORT_NAMES = "SLACK_SIGNING_SECRET or SLACK_APP_TOKEN"
@@ -215,6 +221,8 @@ class Checker:
         await self._guard("feed channel", self.check_feed_channel, "see README.md, Security")
         await self._guard("relay budget", self.check_budget, "see README.md, Scaling out")
         await self._guard("listings", self.check_listings, "check REDIS_URL")
+        await self._guard("app home", self.check_app_home, "see README.md, App Home")
+        await self._guard("assignees", self.check_assignees, "see README.md, App Home")
         return self.report
 
     def _needs(self, names: tuple[str, ...], *fields: str) -> bool:
@@ -743,6 +751,70 @@ class Checker:
             "Debitura's paging (totalPages) did not end; cases past the cut are not seen. Tell Debitura; "
             "the line clears when a listing of that kind ends normally",
         )
+
+    # --- App Home (issue 13) ---------------------------------------------------------------------
+
+    async def check_app_home(self) -> None:
+        """Slack sends `app_home_opened` (Home tab on, event subscribed): seen by the running bot."""
+        if not self.redis_ok:
+            self.report.add("app home", Mark.SKIP, "needs Redis")
+            return
+        store = AttentionStore(self.redis, Keys(self.settings.caseroom_redis_prefix))
+        opened = await store.home_opened_at()
+        if not opened:
+            self.report.add(
+                "app home", Mark.WARN, "no app_home_opened event received yet",
+                "open Caseroom's Home tab in Slack. If it stays empty, the app lacks "
+                "features.app_home.home_tab_enabled or the app_home_opened bot event: update it from "
+                "manifest.yml and reinstall",
+            )
+            return
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(opened))
+        self.report.add("app home", Mark.OK, f"Home tab on: last opened {when}")
+
+    async def check_assignees(self) -> None:
+        """Assignee emails (of the cases the relay keeps) with no Slack account: their cases go to the
+        admins' queue. Looks up at most ASSIGNEE_LOOKUPS emails not checked in the last day."""
+        if not self.redis_ok:
+            self.report.add("assignees", Mark.SKIP, "needs Redis")
+            return
+        store = AttentionStore(self.redis, Keys(self.settings.caseroom_redis_prefix))
+        emails = [e for e in await store.owners() if e]
+        if not emails:
+            self.report.add("assignees", Mark.OK, "no assigned case seen yet (the relay lists them)")
+            return
+        known = await store.accounts(emails)
+        now = time.time()
+        stale = [e for e in emails
+                 if known.get(e) is None or now - (known[e] or ("", 0.0))[1] > ACCOUNT_RECHECK]
+        unknown = 0
+        if self.slack_ok:
+            for email in stale[:ASSIGNEE_LOOKUPS]:
+                try:
+                    found = await self.slack.users_lookupByEmail(email=email)
+                    user_id = str((found.get("user") or {}).get("id") or "")
+                except SlackApiError as exc:
+                    if slack_error(exc) != "users_not_found":
+                        unknown += 1
+                        continue
+                    user_id = ""
+                await store.save_account(email, user_id, now)
+                known[email] = (user_id, now)
+        unknown += sum(1 for e in emails if known.get(e) is None)
+        missing = sorted(e for e in emails if (known.get(e) or ("?", 0.0))[0] == "")
+        tail = f"; {unknown} not checked (Slack unavailable or rate limited)" if unknown else ""
+        if missing:
+            shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            self.report.add(
+                "assignees", Mark.WARN,
+                f"{len(missing)} of {len(emails)} assignee emails have no Slack account: {shown}{tail}",
+                "their cases are in the admins' queue on App Home: invite them to Slack with the same email, "
+                "or assign the cases in Debitura to someone who is in Slack",
+            )
+            return
+        mark = Mark.WARN if unknown else Mark.OK
+        self.report.add("assignees", mark, f"{len(emails) - unknown} of {len(emails)} assignee emails have a "
+                        f"Slack account{tail}", "run the check again later")
 
     async def _usage_text(self) -> str:
         from bot.metrics import Metrics

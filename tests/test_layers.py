@@ -15,9 +15,12 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "bot.services": ("bot.relay", "bot.listeners"),
     "bot.relay": ("bot.services", "bot.listeners"),
     "bot.slack": ("bot.relay", "bot.services", "bot.listeners"),
-    "bot.store": ("bot.relay", "bot.services", "bot.listeners", "bot.slack"),
-    "bot.debitura": ("bot.relay", "bot.services", "bot.listeners", "bot.slack", "bot.store", "bot.runtime"),
-    "blocks": ("bot.relay", "bot.services", "bot.listeners", "bot.slack", "bot.store", "bot.runtime"),
+    "bot.store": ("bot.relay", "bot.services", "bot.listeners", "bot.slack", "bot.attention"),
+    "bot.attention": ("bot.relay", "bot.services", "bot.listeners", "bot.slack", "bot.runtime", "blocks"),
+    "bot.debitura": ("bot.relay", "bot.services", "bot.listeners", "bot.slack", "bot.store", "bot.runtime",
+                     "bot.attention"),
+    "blocks": ("bot.relay", "bot.services", "bot.listeners", "bot.slack", "bot.store", "bot.runtime",
+               "bot.attention"),
     # `caseroom smoke` drives services and reads the relay's state, like an admin beside a running
     # Caseroom: never the Slack listeners or the server.
     "bot.smoke": ("bot.listeners", "bot.server", "bot.web", "bot.app"),
@@ -148,7 +151,8 @@ def test_only_the_cli_imports_the_smoke_runner() -> None:
     assert not importers, importers
 
 
-@pytest.mark.parametrize("package", ["bot.services", "bot.slack", "bot.listeners", "bot.smoke"])
+@pytest.mark.parametrize("package", ["bot.services", "bot.slack", "bot.listeners", "bot.smoke",
+                                     "bot.attention"])
 def test_stores_own_their_keys(package: str) -> None:
     """Services, the Slack gateway and listeners reach state through `runtime.stores` (bot/store)."""
     names = key_builders()

@@ -45,6 +45,7 @@ from bot.services.casework import (
     unfollow_case,
 )
 from bot.services.errors import BadInput, report
+from bot.services.home import mute_case
 from bot.services.lookup import parse_ref, parse_refs, resolve_case, split_ref
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ T = TypeVar("T")
 
 VIEW_KINDS = ("timeline", "payments", "files", "period", "validation")
 MODAL_KINDS = ("pay", "chat", "close", "activate", "fees", "upload")
-CASE_KINDS = (*VIEW_KINDS, *MODAL_KINDS, "follow", "unfollow", "note", "debtor")
+CASE_KINDS = (*VIEW_KINDS, *MODAL_KINDS, "follow", "unfollow", "note", "debtor", "mute", "unmute")
 MAX_NOTE = 10_000
 MAX_LIST_PAGE = 10_000
 
@@ -70,6 +71,8 @@ EXAMPLES: dict[str, str] = {
     "note": "note Q8OAXF3W Called the debtor, promised to pay Friday",
     "follow": "follow Q8OAXF3W",
     "unfollow": "unfollow Q8OAXF3W",
+    "mute": "mute Q8OAXF3W",
+    "unmute": "unmute Q8OAXF3W",
     **{k: f"{k} Q8OAXF3W" for k in (*VIEW_KINDS, *MODAL_KINDS, "debtor")},
 }
 
@@ -335,6 +338,8 @@ async def run_command(runtime: Runtime, client: AsyncWebClient, parsed: ParsedCo
         return await follow_case(runtime, case, user_id=inv.user_id)
     if sub == "unfollow":
         return await unfollow_case(runtime, case)
+    if sub in ("mute", "unmute"):
+        return await mute_case(runtime, case, user_id=inv.user_id, muted=sub == "mute")
     raise ValueError(f"unhandled subcommand {sub!r}")
 
 

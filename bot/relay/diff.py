@@ -36,7 +36,7 @@ from blocks.relay import (
 from bot.relay.model import Delivery
 from bot.slack.channels import case_topic
 from bot.store.cases import CaseState, chat_field, payment_field, timeline_field
-from bot.store.snapshots import CaseSnap, ChatSnap, PaymentSnap, TimelineSnap, short_hash
+from bot.store.snapshots import CaseSnap, ChatSnap, PaymentSnap, TimelineSnap, next_marks, short_hash
 
 STREAMS = ("chats", "timeline", "payments")
 FIRST_SEEN_SKEW = 5.0
@@ -126,6 +126,7 @@ def diff_case(
         topic=state.topic,
         baselined=set(state.baselined),
         last_activity=state.last_activity,
+        marks=state.marks,
     )
     out: list[Delivery] = []
     seen_set: dict[str, str] = {}
@@ -217,7 +218,8 @@ def diff_case(
                     out.append(Delivery(id=f"chat:{chat.id}", case_id=case_id, kind="chat", op="post",
                                         text=text, blocks=blocks, version=chat.version, at=chat.created,
                                         path="backfill" if baseline and chat.created < since else path,
-                                        case=case, feed=f"{chat.role_label} chat from {chat.author}"))
+                                        case=case, feed=f"{chat.role_label} chat from {chat.author}",
+                                        role=chat.role))
                 continue
             version, _, posted = known.partition("|")
             if version != chat.version:
@@ -231,7 +233,8 @@ def diff_case(
                     out.append(Delivery(id=f"edit:{chat.id}@{chat.version}", case_id=case_id,
                                         kind="chat_edit", op="update", text=text, blocks=blocks,
                                         version=chat.version, at=chat.updated or now, path=path, case=case,
-                                        feed=f"{chat.role_label} chat from {chat.author} edited"))
+                                        feed=f"{chat.role_label} chat from {chat.author} edited",
+                                        role=chat.role))
         new_state.baselined.add("chats")
 
     # --- timeline ------------------------------------------------------------------------------------
@@ -312,4 +315,6 @@ def diff_case(
                 d.feed = f"Test case · {d.feed}"
     if any(d.op in ("post", "update") for d in out):
         new_state.last_activity = now
+    new_state.marks = next_marks(state.marks, before=state.case, after=fetched.case, chats=fetched.chats,
+                                 payments=fetched.payments, first_seen=new_state.first_seen, now=now)
     return DiffResult(deliveries=out, state=new_state, seen_set=seen_set, seen_del=seen_del)

@@ -36,3 +36,5 @@ class Delivery(BaseModel):
     """What found it: `webhook`, `poll`, `sweep`, `backfill`."""
     case: CaseSnap | None = None
     attempts: int = 0
+    role: int | None = None
+    """A chat's author role (Debitura's number), stamped in the message metadata (RelayStamp)."""

@@ -19,6 +19,7 @@ AUDIT_STREAM_MAXLEN = 100_000
 RELAY_SNAPSHOT_TTL = 15 * 60
 RELAY_DEAD_MAXLEN = 10_000
 CHANNEL_SHARING_TTL = 15 * 60
+ATTENTION_TEAM_TTL = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,3 +189,34 @@ class Keys:
         """Hash: smoke run id -> JSON {tag, marker, case_id, started} of each `caseroom smoke` run not yet
         cleaned up (a run killed half way is cleaned up by the next one; durable, a field per run)."""
         return self._k("smoke", "runs")
+
+    # --- attention (issue 13: App Home, direct messages, reminders, digests; appended) ---
+    def attention_owner(self, email: str) -> str:
+        """Set of case ids whose stored assignee is `email` (lower case; "-" for unassigned). A superset:
+        readers drop members whose stored case names another assignee (durable)."""
+        return self._k("att", "owner", email or "-")
+
+    def attention_owners(self) -> str:
+        """Set of every assignee email with an `attention_owner` set ("-" for unassigned) (durable)."""
+        return self._k("att", "owners")
+
+    def attention_prefs(self) -> str:
+        """Hash: Slack user id -> JSON of the notification preferences the person changed (durable)."""
+        return self._k("att", "prefs")
+
+    def attention_mutes(self, user_id: str) -> str:
+        """Set of case ids a Slack user muted (`/case mute`, the Home's Mute button) (durable)."""
+        return self._k("att", "mutes", user_id)
+
+    def attention_accounts(self) -> str:
+        """Hash: assignee email (lower) -> "<Slack user id>|<unix s checked>", id empty when Slack has no
+        such account. Refreshed by whoever looks one up (users.lookupByEmail, a person's own profile)."""
+        return self._k("att", "accounts")
+
+    def attention_team(self) -> str:
+        """The admins' team view (counts per assignee and section), JSON, kept ATTENTION_TEAM_TTL."""
+        return self._k("att", "team")
+
+    def attention_home_opened(self) -> str:
+        """Unix seconds of the last `app_home_opened` event (durable; `caseroom check` reads it)."""
+        return self._k("att", "home_opened")
