@@ -222,17 +222,43 @@ NOTE_HINT = (f"A Slack field holds {SLACK_INPUT_MAX:,} characters; a note up to 
 NOTE_MORE_HINT = "Optional: joined to the note after a line break."
 
 
-def split_note(text: str | None) -> list[str]:
-    """A long text (a message turned into a note) spread over the note fields, none cut."""
-    rest = text or ""
+NOTE_BREAK_FROM = SLACK_INPUT_MAX * 9 // 10
+"""A field is broken at the last line break or space after this many characters (else cut at the
+limit), so four fields always hold a whole note (4 x 2,700 > NOTE_API_MAX)."""
+
+
+def _split_note(text: str) -> tuple[list[str], str]:
+    """(the field values, what is left over when the fields are full)."""
+    rest = text
     parts: list[str] = []
     while rest and len(parts) < len(NOTE_PARTS):
-        take = len(rest) if len(rest) <= SLACK_INPUT_MAX else (
-            max(rest.rfind("\n", 0, SLACK_INPUT_MAX), rest.rfind(" ", 0, SLACK_INPUT_MAX)) + 1
-            or SLACK_INPUT_MAX)
-        parts.append(rest[:take])
-        rest = rest[take:]
-    return parts
+        if len(rest) <= SLACK_INPUT_MAX:
+            return [*parts, rest], ""
+        # Broken at a line break (else a space): parse_note_form joins the fields with a line break,
+        # so the note keeps its length; a word cut at the limit gains one line break.
+        at = rest.rfind("\n", NOTE_BREAK_FROM, SLACK_INPUT_MAX + 1)
+        if at < 0:
+            at = rest.rfind(" ", NOTE_BREAK_FROM, SLACK_INPUT_MAX + 1)
+        if at > 0:
+            parts.append(rest[:at])
+            rest = rest[at + 1:]
+        else:
+            parts.append(rest[:SLACK_INPUT_MAX])
+            rest = rest[SLACK_INPUT_MAX:]
+    return parts, rest
+
+
+def split_note(text: str | None) -> list[str]:
+    """A long text (a message turned into a note) spread over the note fields; check
+    `note_as_submitted` first (anything up to NOTE_API_MAX fits)."""
+    return _split_note(text or "")[0]
+
+
+def note_as_submitted(text: str) -> str | None:
+    """`text` as the note form gives it back when it is filled with `split_note(text)` and submitted
+    unchanged (the fields joined by parse_note_form), or None when the fields cannot hold it all."""
+    parts, rest = _split_note(text)
+    return None if rest else "\n".join(parts)
 
 
 def _note_blocks(initial_text: str | None, timezone: str | None) -> list[dict[str, Any]]:

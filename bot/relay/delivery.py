@@ -307,7 +307,7 @@ class Deliverer:
             await redis.hset(relayed_key, item.id, f"{PENDING}|{channel_id}|{self.clock():.3f}")
             try:
                 ts = await self.slack.post(channel_id, text=item.text, blocks=item.blocks, item_id=item.id,
-                                           case_id=item.case_id)
+                                           case_id=item.case_id, role=item.role)
             except ChannelUnavailable as exc:
                 if dm:  # the DM channel went away: open it again next time
                     await self.notify.forget_person_only(item.to if "@" in item.to else "id:" + item.to)
@@ -343,13 +343,13 @@ class Deliverer:
         await self._refuse_shared(channel_id, item)
         try:
             await self.slack.update(channel_id, ts, text=item.text, blocks=item.blocks, item_id=target,
-                                    case_id=item.case_id)
+                                    case_id=item.case_id, role=item.role)
         except ChannelUnavailable as exc:
             if exc.error != "is_archived":
                 raise RetryLater(0, f"channel {exc.error}") from None
             await channels.mark_archived(self.runtime, item.case_id)
             await self._ensure_channel(item)
             await self.slack.update(channel_id, ts, text=item.text, blocks=item.blocks, item_id=target,
-                                    case_id=item.case_id)
+                                    case_id=item.case_id, role=item.role)
         self.stats.updated += 1
         return target, f"{channel_id}|{ts}|{item.version}"

@@ -221,7 +221,8 @@ def diff_case(
                     out.append(Delivery(id=f"chat:{chat.id}", case_id=case_id, kind="chat", op="post",
                                         text=text, blocks=blocks, version=chat.version, at=chat.created,
                                         path="backfill" if baseline and chat.created < since else path,
-                                        case=case, feed=f"{chat.role_label} chat from {chat.author}"))
+                                        case=case, feed=f"{chat.role_label} chat from {chat.author}",
+                                        role=chat.role))
                 continue
             version, _, posted = known.partition("|")
             if version != chat.version:
@@ -235,7 +236,8 @@ def diff_case(
                     out.append(Delivery(id=f"edit:{chat.id}@{chat.version}", case_id=case_id,
                                         kind="chat_edit", op="update", text=text, blocks=blocks,
                                         version=chat.version, at=chat.updated or now, path=path, case=case,
-                                        feed=f"{chat.role_label} chat from {chat.author} edited"))
+                                        feed=f"{chat.role_label} chat from {chat.author} edited",
+                                        role=chat.role))
         new_state.baselined.add("chats")
 
     # --- timeline ------------------------------------------------------------------------------------

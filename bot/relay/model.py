@@ -36,6 +36,8 @@ class Delivery(BaseModel):
     """What found it: `webhook`, `poll`, `sweep`, `backfill`."""
     case: CaseSnap | None = None
     attempts: int = 0
+    role: int | None = None
+    """A chat's author role (Debitura's number), stamped in the message metadata (RelayStamp)."""
     lane: str = ""
     """The outbox lane ("" = the case's own). Direct messages go to `dm:<email>` (bot.store.notify)."""
     to: str = ""

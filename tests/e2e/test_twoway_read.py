@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from blocks.ids import Action, Block, Callback
+from blocks.ids import Action, Block, Callback, Shortcut
 from tests.e2e.case_helpers import action_ids, click, mrkdwn, render, reply, run
-from tests.e2e.modal_flows import open_by_command, view_text, wait_result
+from tests.e2e.modal_flows import open_by_command, view_text, wait_result, wait_view
 from tests.fixtures.e2e import Caseroom, Factory
 from tests.fixtures.sandbox import SandboxHandle
 
@@ -268,6 +268,45 @@ async def test_test_cases_are_hidden_unless_the_agency_asks_for_them(
     assert "is a Debitura test case" in hidden.text and "CASEROOM_INCLUDE_TEST_CASES" in hidden.text
     listing = await reply(caseroom_http, await run(caseroom_http, "list lifecycle:Active"))
     assert ref not in mrkdwn(listing.body)  # newest update first: it would be on page 1
+    # The message shortcut's pick-a-case form hides it the same way: no note is added to it.
+    cr = caseroom_http
+    message = cr.fake.workspace.post_as_user(cr.channel.id, cr.user.id, "Note for a test case")
+    await cr.driver.message_shortcut(Shortcut.NOTE_FROM_MESSAGE, user=cr.user.id, channel=cr.channel.id,
+                                     message_ts=message.ts)
+    await wait_view(cr, cr.user.id, Callback.PICK_CASE, contains="Note for a test case")
+    ack = await cr.driver.submit_view(user=cr.user.id, values={Block.PICK_CASE: ref})
+    assert ack.response_action == "errors", ack.payload
+    error = ack.errors[Block.PICK_CASE]
+    assert "test case" in error and "CASEROOM_INCLUDE_TEST_CASES" in error
+    items = _get(sandbox, f"/cases/{test_case['id']}/timeline")["items"]
+    assert not any("Note for a test case" in str(i.get("description") or "") for i in items)
+
+
+async def test_a_long_message_becomes_one_whole_note_from_the_shortcut(
+    caseroom_http: Caseroom, sandbox: SandboxHandle
+) -> None:
+    """Up to the note's 10,000 characters, the message is carried whole over the note fields; a longer
+    one is refused with the limit named, never cut."""
+    cr = caseroom_http
+    case = sandbox.case("Active")
+    user = cr.user.id
+    words = " ".join(f"w{n:04d}" for n in range(1_600))  # 9,599 characters, ends with w1599
+    message = cr.fake.workspace.post_as_user(cr.channel.id, user, words)
+    await cr.driver.message_shortcut(Shortcut.NOTE_FROM_MESSAGE, user=user, channel=cr.channel.id,
+                                     message_ts=message.ts)
+    await wait_view(cr, user, Callback.PICK_CASE, contains="w1599")
+    ack = await cr.driver.submit_view(user=user, values={Block.PICK_CASE: case["reference"]})
+    assert ack.ok and ack.response_action == "update", ack.errors
+    await wait_result(cr, user, "Note added")
+    items = _get(sandbox, f"/cases/{case['id']}/timeline")["items"]
+    [note] = [str(i["description"]) for i in items if "w0000" in str(i.get("description") or "")]
+    assert note.split()[:1600] == words.split()  # every word, in order (field ends became line breaks)
+
+    too_long = cr.fake.workspace.post_as_user(cr.channel.id, user, "z " * 5_100)
+    await cr.driver.message_shortcut(Shortcut.NOTE_FROM_MESSAGE, user=user, channel=cr.channel.id,
+                                     message_ts=too_long.ts)
+    refused = await wait_result(cr, user, "at most 10,000")
+    assert "10,2" in view_text(refused)  # its size, named
 
 
 async def test_test_cases_are_labelled_wherever_they_appear(
