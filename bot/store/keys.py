@@ -24,6 +24,9 @@ NOTIFY_DIGEST_TTL = 3 * 24 * 3600
 NOTIFY_DAILY_TTL = 9 * 24 * 3600
 NOTIFY_REFUSED_TTL = 24 * 3600
 ATTENTION_TEAM_TTL = 60
+DIGEST_RECORDS_TTL = 8 * 24 * 3600
+"""The exactly-once records of one day's digests (`relayed("_digest:<day>")`): kept well past the day
+(a digest held for quiet hours or a weekend is delivered within it), then gone, so they never pile up."""
 
 
 @dataclass(frozen=True, slots=True)
