@@ -71,7 +71,7 @@ def case_state(rng: random.Random, n: int, email: str, now: float) -> dict[str, 
         lifecycle = "NeedsAdditionalDetails"
         extra["needs_info"] = True
     elif kind in (6, 7):
-        extra["exclusive_end"] = now + rng.uniform(0.2, 13.5) * DAY
+        extra["period_end"] = now + rng.uniform(0.2, 13.5) * DAY
     elif kind == 8:
         marks["paid_at"] = now - rng.uniform(0.1, 6.5) * DAY
     else:

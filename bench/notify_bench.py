@@ -134,7 +134,7 @@ async def seed_cases(redis: aioredis.Redis, keys: Keys, emails: list[str], n: in
                 assignee_name=email.split("@")[0].title() if email else "",
                 date_updated=now - rng.uniform(0, 90) * DAY,
                 created=now - rng.uniform(1, 400) * DAY,
-                exclusive_end=0.0 if pending else now + rng.uniform(-30, 200) * DAY,
+                period_end=0.0 if pending else now + rng.uniform(-30, 200) * DAY,
                 needs_info=rng.random() < 0.03,
             )
             waiting = now - rng.uniform(0, 72) * HOUR if rng.random() < waiting_share else 0.0
@@ -311,7 +311,7 @@ async def bench_burst(args: argparse.Namespace) -> None:
                 assert state.case is not None
                 owner = emails[ids.index(case_id) % len(emails)]
                 snap = state.case.model_copy(update={"assignee_email": owner, "lifecycle": "Active",
-                                                      "exclusive_end": 0.0})
+                                                      "period_end": 0.0})
                 marks = state.marks.model_copy(update={"waiting_since": now - 30 * HOUR, "lc": "Active"})
                 pipe.hset(keys.case_state(case_id), mapping=CaseState(
                     first_seen=state.first_seen, case=snap, topic=state.topic, baselined=state.baselined,

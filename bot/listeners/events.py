@@ -2,7 +2,9 @@
 
 - `user_change` (needs `users:read`): Slack sends the whole user object whenever a profile changes,
   including a member turned guest, moved to another organisation or deactivated. The cached profile
-  is dropped, so the next check reads `users.info` again (`bot.services.identity`).
+  is dropped, so the next check reads `users.info` again (`bot.services.identity`), and so is the
+  direct messages' cached Slack account of the person (by their user id and emails), so the next DM
+  looks them up again and a guest or deactivated account gets none.
 - `channel_shared` / `channel_unshared` (need `channels:read` / `groups:read`): a channel Caseroom is
   in was shared with another organisation, or one left it. The relay's cached answer
   (`bot.slack.sharing`) is set to shared at once, or dropped so conversations.info is asked again.
@@ -31,6 +33,14 @@ def changed_user_id(event: dict[str, Any]) -> str | None:
     return user_id if isinstance(user_id, str) and user_id else None
 
 
+def changed_user_email(event: dict[str, Any]) -> str:
+    """The profile email of a `user_change` event ("" without `users:read.email` or a profile)."""
+    user = event.get("user")
+    profile = user.get("profile") if isinstance(user, dict) else None
+    email = profile.get("email") if isinstance(profile, dict) else None
+    return email if isinstance(email, str) else ""
+
+
 def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.event("user_change")
     async def _user_change(event: dict[str, Any]) -> None:
@@ -38,7 +48,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         if user_id is None:
             log.info("user_change event without a user id ignored")
             return
-        await identity.forget_user(runtime, user_id)  # one DEL: profile edits and status changes are frequent
+        # a few DELs: profile edits and status changes are frequent
+        await identity.forget_user(runtime, user_id, changed_user_email(event))
         log.debug("Slack profile of %s changed: cached profile dropped", user_id)
 
     @app.event("channel_shared")

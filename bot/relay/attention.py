@@ -57,7 +57,12 @@ none that day rather than one in the evening)."""
 RESOLVE_PER_PASS = 20
 """Slack accounts looked up per pass for digests (users.lookupByEmail is Tier 3; the rest next pass)."""
 DIGEST_CASE = "_digest"
-"""The `case_id` of digest deliveries (their exactly-once records live under it)."""
+"""The `case_id` prefix of digest deliveries: `_digest:<day>` (their exactly-once records live under it,
+one hash per day with a TTL, bot.store.notify.digest_once)."""
+
+
+def digest_case(day: str) -> str:
+    return f"{DIGEST_CASE}:{day}"
 TEAM = "team"
 PASS_CHUNK = 200
 MAX_FIRED_PER_PASS = 300
@@ -282,11 +287,12 @@ class AttentionPass:
             text, blocks = build_digest(
                 counts=[(s.heading, counts.get(s, 0)) for s in Section],
                 top=[DigestItem(label=s.heading, case=case_line(t.case)) for s, t, _ in top], day=day)
-            item = Delivery(id=f"digest:{day}:{person.user_id}", case_id=DIGEST_CASE, kind="digest", op="dm",
+            item = Delivery(id=f"digest:{day}:{person.user_id}", case_id=digest_case(day), kind="digest",
+                            op="dm",
                             text=text, blocks=blocks, at=now, path="digest", lane=dm_lane(email),
                             to=email, pref="digest", hold=True)
             queued = await self.notify.digest_once(person.user_id, day, item.model_dump_json(), item.lane,
-                                                   now, now)
+                                                   now, now, item.case_id)
             if queued:
                 stats.digests += 1
 
@@ -327,12 +333,13 @@ class AttentionPass:
             text, blocks = build_team_digest(day=yesterday, payments=payments, closes=closes,
                                              new_cases=int(counts.get("new", 0)), overdue=stats.overdue)
             if person is None:
-                item = Delivery(id=f"digest:{TEAM}:{day}", case_id=DIGEST_CASE, kind="team_digest",
+                item = Delivery(id=f"digest:{TEAM}:{day}", case_id=digest_case(day), kind="team_digest",
                                 op="digest", text=text, blocks=blocks, at=now, path="digest", lane="digest",
                                 to=to)
             else:
-                item = Delivery(id=f"digest:{TEAM}:{day}:{to}", case_id=DIGEST_CASE, kind="team_digest",
+                item = Delivery(id=f"digest:{TEAM}:{day}:{to}", case_id=digest_case(day), kind="team_digest",
                                 op="dm", text=text, blocks=blocks, at=now, path="digest", lane=dm_lane(to),
                                 to=to, pref="digest", hold=True)
-            if await self.notify.digest_once(who, day, item.model_dump_json(), item.lane, now, now):
+            if await self.notify.digest_once(who, day, item.model_dump_json(), item.lane, now, now,
+                                             item.case_id):
                 stats.digests += 1

@@ -183,8 +183,9 @@ class DirectMessages:
         if not payment_id:
             return False
         for entry in await self.runtime.stores.audit.recent(500):
-            if (entry.get("case_id") == item.case_id and entry.get("user_id") == user_id
-                    and payment_id in json.dumps(entry)):
+            # the audit entry of bot.services.audit.record_write: `user`, `action`, `result` JSON
+            if (entry.get("case_id") == item.case_id and entry.get("user") == user_id
+                    and entry.get("action") == "payment" and payment_id in entry.get("result", "")):
                 return True
         return False
 

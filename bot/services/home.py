@@ -14,6 +14,7 @@ Redis unreachable: a Home that says Caseroom is degraded.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -116,23 +117,37 @@ async def _team_view(runtime: Runtime, now: float) -> tuple[list[TeamRow], set[s
     return rows, unmatched
 
 
-async def _has_account(runtime: Runtime, email: str, mine: list[TrackedCase]) -> bool:
+async def _has_account(runtime: Runtime, email: str, mine: list[TrackedCase]) -> bool | None:
     """Cases are assigned to the email, or the cached team list (GET /users, kept by the writes'
-    identity checks) has it. No team list cached yet: not known, so not claimed missing."""
+    identity checks, or loaded for App Home by `show_home`) has it. None: no team list cached, so not
+    known (not claimed missing; `show_home` loads the list in the background and publishes again)."""
     if mine:
         return True
     cached, refreshed = await runtime.stores.identity.team_member(email.strip().lower())
-    return bool(cached) or not refreshed
+    if cached:
+        return True
+    return False if refreshed else None
+
+
+TEAM_LOAD_WAIT = 30
+"""Seconds a Home waits for another process's team list load before giving up (the next opening
+tries again)."""
+_team_loads: set[asyncio.Task[None]] = set()
+"""Background loads of the team list (kept referenced until done)."""
 
 
 async def home_data(runtime: Runtime, user_id: str, email: str, *, admin: bool, page: int,
-                    now: float) -> HomeData | None:
-    """The Home of a person with this email (None: no Debitura account and no case)."""
+                    now: float, unknown: list[bool] | None = None) -> HomeData | None:
+    """The Home of a person with this email (None: no Debitura account and no case). `unknown` (when
+    given) gets True when whether the person has an account is not known yet (no team list cached)."""
     store = runtime.stores.attention
     email = email.strip().lower()
     mine = await store.tracked_for(email)
-    if not await _has_account(runtime, email, mine) and not admin:
+    has = await _has_account(runtime, email, mine)
+    if has is False and not admin:
         return None
+    if has is None and not admin and unknown is not None:
+        unknown.append(True)
     await store.save_account(email, user_id, now)
     team: list[TeamRow] | None = None
     tracked = list(mine)
@@ -165,9 +180,10 @@ def _order(section: Section) -> Any:
     return lambda i: (-i.since, i.reference)
 
 
-async def home_view(runtime: Runtime, user_id: str, *, page: int = 0, now: float | None = None
-                    ) -> dict[str, Any]:
-    """The Home view for `user_id`: never raises for Redis or a refused person (says so instead)."""
+async def home_view(runtime: Runtime, user_id: str, *, page: int = 0, now: float | None = None,
+                    unknown: list[bool] | None = None) -> dict[str, Any]:
+    """The Home view for `user_id`: never raises for Redis or a refused person (says so instead).
+    `unknown`: see `home_data`."""
     now = time.time() if now is None else now
     try:
         try:
@@ -177,7 +193,7 @@ async def home_view(runtime: Runtime, user_id: str, *, page: int = 0, now: float
         if not user.email:
             return build_no_account_home(None)
         admin = await identity.is_admin(runtime, user_id)
-        data = await home_data(runtime, user_id, user.email, admin=admin, page=page, now=now)
+        data = await home_data(runtime, user_id, user.email, admin=admin, page=page, now=now, unknown=unknown)
         if data is None:
             return build_no_account_home(user.email)
         return build_home(data)
@@ -190,8 +206,13 @@ async def show_home(runtime: Runtime, user_id: str, *, page: int = 0, opened: bo
     """Build and publish `user_id`'s Home (paced; see bot/slack/home.py). `opened`: Slack sent
     `app_home_opened` (noted for `caseroom check`)."""
     started = time.perf_counter()
-    view = await home_view(runtime, user_id, page=page)
+    unknown: list[bool] = []
+    view = await home_view(runtime, user_id, page=page, unknown=unknown)
     await publish_home(runtime, user_id, view)
+    if unknown:  # off the publish path: no Debitura request before this Home went out
+        task = asyncio.get_running_loop().create_task(_load_team_then_show(runtime, user_id, page))
+        _team_loads.add(task)
+        task.add_done_callback(_team_loads.discard)
     if opened and view.get("callback_id") != DEGRADED:
         with contextlib.suppress(RedisError, ConnectionError):
             await runtime.stores.attention.note_home_opened(time.time())
@@ -256,3 +277,25 @@ async def save_settings(runtime: Runtime, user_id: str, form: PrefsForm) -> None
     if form.digest_time:
         changes["digest_time"] = form.digest_time
     await runtime.stores.attention.change_prefs(user_id, **changes)
+
+
+async def _load_team_then_show(runtime: Runtime, user_id: str, page: int) -> None:
+    """The person has no case and no team list is cached, so whether they have a Debitura account is not
+    known: load the team list (`GET /users` through the identity cache, counted in the budget; one
+    process at a time, and not again while the list is fresh) and publish their Home again."""
+    store = runtime.stores.identity
+    try:
+        if await store.claim_team_load():
+            _, refreshed = await store.team_member("")
+            if not refreshed:
+                await identity.refresh_team_members(runtime)
+        else:  # another Home (or process) is loading it: wait for the list, then publish
+            for _ in range(TEAM_LOAD_WAIT):
+                await asyncio.sleep(1.0)
+                if (await store.team_member(""))[1]:
+                    break
+            else:
+                return
+        await show_home(runtime, user_id, page=page)
+    except Exception as exc:  # the Home already shown stays; the next opening tries again
+        log.warning("App Home: could not load the Debitura team list (%s)", type(exc).__name__)

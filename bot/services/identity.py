@@ -112,9 +112,12 @@ async def slack_user(runtime: Runtime, user_id: str, *, max_age: float | None = 
     return user
 
 
-async def forget_user(runtime: Runtime, user_id: str) -> None:
-    """Drop the cached profile (Slack said it changed): the next check reads users.info again."""
+async def forget_user(runtime: Runtime, user_id: str, email: str = "") -> None:
+    """Drop the cached profile (Slack said it changed): the next check reads users.info again. The
+    direct messages' cache of the person (their Slack account by Debitura email, kept an hour) goes too,
+    so a person turned guest or deactivated gets no DM from the next event on."""
     await runtime.stores.identity.forget_slack_user(user_id)
+    await runtime.stores.attention.forget_person(user_id, email)
 
 
 async def bot_team(runtime: Runtime) -> BotTeam:

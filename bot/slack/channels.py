@@ -123,8 +123,9 @@ async def _rename(runtime: Runtime, channel_id: str, name: str) -> str | None:
 
 
 async def invite_people(runtime: Runtime, channel_id: str, *, emails: list[str],
-                        user_ids: list[str]) -> list[str]:
-    """Invite users (Slack ids, and the Slack accounts of `emails`); returns the ids asked for."""
+                        user_ids: list[str], found: list[str] | None = None) -> list[str]:
+    """Invite users (Slack ids, and the Slack accounts of `emails`); returns the ids asked for.
+    `found` (when given) gets the emails that have a Slack account (so were invited)."""
     ids = list(dict.fromkeys(u for u in user_ids if u))
     for email in emails:
         if not email:
@@ -139,6 +140,8 @@ async def invite_people(runtime: Runtime, channel_id: str, *, emails: list[str],
         user = resp.get("user") or {}
         if user.get("id"):
             ids.append(str(user["id"]))
+            if found is not None:
+                found.append(email)
     ids = list(dict.fromkeys(ids))
     for start in range(0, len(ids), 100):
         batch = ids[start:start + 100]
@@ -166,8 +169,10 @@ async def invite_assignee(runtime: Runtime, case_id: str, email: str) -> bool:
     store = runtime.stores.channels
     if (await store.field(case_id, "assignee") or "") == email.lower():
         return True
-    await invite_people(runtime, ch.id, emails=[email], user_ids=[])
-    await store.update(case_id, assignee=email.lower())
+    found: list[str] = []
+    await invite_people(runtime, ch.id, emails=[email], user_ids=[], found=found)
+    # `assignee` is who is in the channel (DMs' "channel only" relies on it): "" when not invited
+    await store.update(case_id, assignee=email.lower() if found else "")
     return True
 
 
@@ -249,9 +254,10 @@ async def ensure_case_channel(runtime: Runtime, case: Case | CaseSnap) -> CaseCh
         if reopened is not None:
             return reopened
     channel = await _create(runtime, snap)
+    found: list[str] = []
     await invite_people(runtime, channel.id, emails=[snap.assignee_email],
-                        user_ids=list(runtime.settings.caseroom_default_members))
-    if snap.assignee_email:
+                        user_ids=list(runtime.settings.caseroom_default_members), found=found)
+    if found:  # only an assignee actually invited counts as in the channel
         await runtime.stores.channels.update(snap.id, assignee=snap.assignee_email.lower())
     await set_topic(runtime, snap.id, case_topic(snap))
     if snap.lifecycle == "Active":

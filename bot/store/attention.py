@@ -189,6 +189,21 @@ class Attention(Protocol):
 
     async def home_opened_at(self) -> float: ...
 
+    async def forget_person(self, user_id: str, email: str = "") -> list[str]: ...
+
+
+# KEYS[1] accounts hash; ARGV user id. The emails whose account is that user (a small reply, filtered
+# in Redis: the hash holds every assignee).
+_EMAILS_OF = """
+local out = {}
+local all = redis.call('HGETALL', KEYS[1])
+local prefix = ARGV[1] .. '|'
+for i = 1, #all, 2 do
+  if string.sub(all[i + 1], 1, #prefix) == prefix then out[#out + 1] = all[i] end
+end
+return out
+"""
+
 
 # KEYS: case-state hashes. Fields fs, case, att, gone of each (false where absent), one round trip, as
 # one JSON text: a reply of 500 x 4 bulk strings costs redis-py's pure-Python RESP parser ~4x the time
@@ -215,6 +230,7 @@ class AttentionStore:
         self.redis = redis
         self.keys = keys
         self._states = redis.register_script(_STATES)
+        self._emails_of = redis.register_script(_EMAILS_OF)
 
     async def prefs(self, user_id: str, defaults: Prefs) -> Prefs:
         return _prefs(defaults, await hget(self.redis, self.keys.attention_prefs(), user_id))
@@ -316,6 +332,21 @@ class AttentionStore:
         except ValueError:
             return 0.0
 
+    async def forget_person(self, user_id: str, email: str = "") -> list[str]:
+        """Slack says a person changed (`user_change`: turned guest, deactivated, moved): drop what the
+        DM path and the queues cached of them (`notify_person` of their emails and of their user id, and
+        their `attention_accounts` entries), so the next DM or pass looks them up again. Returns the
+        emails forgotten."""
+        found = await self._emails_of(keys=[self.keys.attention_accounts()], args=[user_id])
+        emails = sorted({str(e) for e in found} | ({email.strip().lower()} if email.strip() else set()))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.notify_person("id:" + user_id),
+                        *[self.keys.notify_person(e) for e in emails])
+            if emails:
+                pipe.hdel(self.keys.attention_accounts(), *emails)
+            await pipe.execute()
+        return emails
+
 
 class MemoryAttention:
     """An in-memory `Attention` for service tests; reads case states from a MemoryCaseStates."""
@@ -397,3 +428,11 @@ class MemoryAttention:
 
     async def home_opened_at(self) -> float:
         return self.opened
+
+    async def forget_person(self, user_id: str, email: str = "") -> list[str]:
+        emails = {e for e, v in self.account_map.items() if v.split("|", 1)[0] == user_id}
+        if email.strip():
+            emails.add(email.strip().lower())
+        for e in emails:
+            self.account_map.pop(e, None)
+        return sorted(emails)

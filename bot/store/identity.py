@@ -13,7 +13,7 @@ from typing import Any, Protocol, cast
 
 import redis.asyncio as aioredis
 
-from bot.store.keys import SLACK_TEAM_TTL, USER_CACHE_TTL, USERGROUP_CACHE_TTL, Keys
+from bot.store.keys import SLACK_TEAM_TTL, TEAM_LOAD_TTL, USER_CACHE_TTL, USERGROUP_CACHE_TTL, Keys
 from bot.store.reads import get
 
 REFRESHED_FIELD = "\x00refreshed"
@@ -38,6 +38,8 @@ class IdentityCache(Protocol):
     async def usergroup(self, group_id: str) -> str | None: ...
 
     async def save_usergroup(self, group_id: str, members: str) -> None: ...
+
+    async def claim_team_load(self) -> bool: ...
 
 
 class IdentityStore:
@@ -82,6 +84,10 @@ class IdentityStore:
     async def save_usergroup(self, group_id: str, members: str) -> None:
         await self.redis.set(self.keys.slack_usergroup_members(group_id), members, ex=USERGROUP_CACHE_TTL)
 
+    async def claim_team_load(self) -> bool:
+        """One process at a time loads the team list for App Home (SET NX, TEAM_LOAD_TTL)."""
+        return bool(await self.redis.set(self.keys.debitura_users_loading(), "1", nx=True, ex=TEAM_LOAD_TTL))
+
 
 class MemoryIdentity:
     """An in-memory `IdentityCache` for tests (no expiry)."""
@@ -92,6 +98,7 @@ class MemoryIdentity:
         self.members: dict[str, str] = {}
         self.refreshed: str | None = None
         self.groups: dict[str, str] = {}
+        self.loading = False
 
     async def slack_user(self, user_id: str) -> str | None:
         return self.users.get(user_id)
@@ -120,3 +127,9 @@ class MemoryIdentity:
 
     async def save_usergroup(self, group_id: str, members: str) -> None:
         self.groups[group_id] = members
+
+    async def claim_team_load(self) -> bool:
+        if self.loading:
+            return False
+        self.loading = True
+        return True

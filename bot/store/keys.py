@@ -24,6 +24,10 @@ NOTIFY_DIGEST_TTL = 3 * 24 * 3600
 NOTIFY_DAILY_TTL = 9 * 24 * 3600
 NOTIFY_REFUSED_TTL = 24 * 3600
 ATTENTION_TEAM_TTL = 60
+TEAM_LOAD_TTL = 60
+DIGEST_RECORDS_TTL = 8 * 24 * 3600
+"""The exactly-once records of one day's digests (`relayed("_digest:<day>")`): kept well past the day
+(a digest held for quiet hours or a weekend is delivered within it), then gone, so they never pile up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,3 +255,7 @@ class Keys:
     def notify_refused(self, email: str) -> str:
         """Marker: Slack refused a DM to this person (its error); no DM is tried until it expires; TTL."""
         return self._k("notify", "refused", email.strip().lower())
+
+    def debitura_users_loading(self) -> str:
+        """Marker: a process is loading the Debitura team list (`GET /users`) for App Home; TTL."""
+        return self._k("debitura", "users", "loading")

@@ -7,7 +7,9 @@
 * `notify_reminders` per case: one field per reminder fired (`<kind>:<threshold>:<anchor>`), set in the
   same Lua step that queues the reminder, so a threshold fires once whatever crashes or replicas do;
   the kind's fields go when its condition clears;
-* `notify_digest` per person and local day: the digest went out (SET NX, NOTIFY_DIGEST_TTL);
+* `notify_digest` per person and local day: the digest went out (SET NX, NOTIFY_DIGEST_TTL); the
+  day's digests keep their exactly-once records in `relayed("_digest:<day>")`, given DIGEST_RECORDS_TTL
+  when the first is queued (one hash per day that expires, not one that grows forever);
 * `notify_daily` per UTC day: the team's counts for the admins' digest (payments per currency, closes
   per close code, new cases), counted by the relay's fetch commit.
 
@@ -25,6 +27,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict
 
 from bot.store.keys import (
+    DIGEST_RECORDS_TTL,
     NOTIFY_DAILY_TTL,
     NOTIFY_DIGEST_TTL,
     NOTIFY_PERSON_TTL,
@@ -85,11 +88,15 @@ if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) en
 return 1
 """
 
-# KEYS[1] digest marker, KEYS[2] outbox, KEYS[3] ready zset; ARGV ttl, delivery JSON, lane, due, at.
+# KEYS[1] digest marker, KEYS[2] outbox, KEYS[3] ready zset, KEYS[4] the day's exactly-once records;
+# ARGV ttl, delivery JSON, lane, due, at, records ttl. The records hash (relayed("_digest:<day>"), written
+# by the delivery) is created here with a placeholder field so it can carry its TTL from the start.
 _DIGEST_ONCE = """
 if not redis.call('SET', KEYS[1], ARGV[5], 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], 'NX', tonumber(ARGV[4]), ARGV[3])
+redis.call('HSETNX', KEYS[4], '_expires', ARGV[5])
+if redis.call('TTL', KEYS[4]) < 0 then redis.call('EXPIRE', KEYS[4], tonumber(ARGV[6])) end
 return 1
 """
 
@@ -176,10 +183,13 @@ class NotifyStore:
 
     # --- digests -----------------------------------------------------------------------------------
     async def digest_once(self, who: str, day: str, delivery_json: str, lane: str, due: float,
-                          at: float) -> bool:
+                          at: float, records: str) -> bool:
+        """Queue a digest unless `who`'s digest of `day` was queued already. `records`: the delivery's
+        `case_id` (one per day, `_digest:<day>`), whose exactly-once hash gets DIGEST_RECORDS_TTL."""
         got = await self._digest_once(
-            keys=[self.keys.notify_digest(who, day), self.keys.relay_outbox(lane), self.keys.relay_ready()],
-            args=[NOTIFY_DIGEST_TTL, delivery_json, lane, f"{due:.3f}", f"{at:.0f}"])
+            keys=[self.keys.notify_digest(who, day), self.keys.relay_outbox(lane), self.keys.relay_ready(),
+                  self.keys.relayed(records)],
+            args=[NOTIFY_DIGEST_TTL, delivery_json, lane, f"{due:.3f}", f"{at:.0f}", DIGEST_RECORDS_TTL])
         return bool(got)
 
     async def digest_sent(self, who: str, day: str) -> bool:

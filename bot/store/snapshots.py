@@ -56,9 +56,9 @@ class CaseSnap(BaseModel):
     is_test: bool = False
     """A Debitura test case (`isTestCase`): labelled wherever it is shown."""
     period_end: float = Field(default=0.0, validation_alias=AliasChoices("period_end", "exclusive_end"))
-    """The exclusive period's end (`exclusivePeriodEndDate`, unix seconds; 0 when none). Also read as
-    `exclusive_end` (the attention contract's name, issue 13: `CaseSnap(exclusive_end=...)` and snapshots
-    stored under that key load into this field)."""
+    """The exclusive period's end (`exclusivePeriodEndDate`, unix seconds; 0 when none): the one field
+    the pinned summary, the queues and the reminders read. Snapshots stored under the attention branch's
+    former name `exclusive_end` still load into it (validation alias); it is written as `period_end`."""
     needs_info: bool = False
     """The case needs more information from the creditor (`validation.needsInfo`)."""
     principal: str = ""
@@ -70,11 +70,6 @@ class CaseSnap(BaseModel):
     """dateCreated (unix seconds; 0 unknown)."""
     finished: float = 0.0
     """dateFinished (unix seconds; 0 unknown): when a closed case was closed."""
-
-    @property
-    def exclusive_end(self) -> float:
-        """The exclusive period's end (the attention contract's name for `period_end`)."""
-        return self.period_end
 
     @property
     def closed(self) -> bool:

@@ -31,7 +31,7 @@ from bot.store.snapshots import CaseMarks, CaseSnap
 from bot.store.stores import Stores
 from tests.fakes.slack.server import FakeSlack
 from tests.fakes.slack.validation import assert_valid_view
-from tests.services.helpers import make_runtime
+from tests.services.helpers import make_runtime, users_handler
 
 NOW = 1_800_000_000.0
 DAY = 86400.0
@@ -301,3 +301,42 @@ async def test_redis_down_gives_a_degraded_home(fake_slack: FakeSlack, slack_cli
     published = fake_slack.journal.home_for(user.id)
     assert published is not None and "Caseroom is degraded" in json.dumps(published)
     await down.aclose()
+
+
+async def test_no_team_list_cached_home_loads_it_off_the_publish_path_and_publishes_again(
+    fake_slack: FakeSlack, slack_client: AsyncWebClient, redis: aioredis.Redis, keys: Keys,
+) -> None:
+    """A person with no case opens Home before any write loaded the Debitura team list: the first Home
+    goes out with no Debitura request; then the list is loaded once (GET /users) and the right Home (no
+    Debitura account, how to fix it) is published. Opening again asks Debitura nothing more."""
+    ws = fake_slack.workspace
+    nobody = ws.add_user("nobody", email="nobody@partner.test")
+    calls: list[str] = []
+    runtime = make_runtime(redis=redis, keys=keys, slack=slack_client,
+                           handler=users_handler([{"id": "u1", "email": "ana@partner.test"}], calls),
+                           caseroom_admin_users="U0SOMEBOSS")
+    published: list[str] = []
+    real_publish = home.publish_home
+
+    async def publish(rt: object, user_id: str, view: dict[str, object]) -> None:
+        published.append(json.dumps(view))
+        published.append(f"calls={len(calls)}")
+        await real_publish(rt, user_id, view)  # type: ignore[arg-type]
+
+    home.publish_home = publish  # type: ignore[assignment]
+    try:
+        await home.show_home(runtime, nobody.id)
+        assert published[1] == "calls=0", "the first Home went out before any Debitura request"
+        assert "does not match" not in published[0]
+
+        def told() -> dict[str, object] | None:
+            view = fake_slack.journal.home_for(nobody.id)
+            return view if view is not None and "does not match any member" in json.dumps(view) else None
+
+        await fake_slack.journal.wait_for(told, timeout=30, what="the no-account Home")
+        assert calls == ["/users"]
+        await home.show_home(runtime, nobody.id)
+        assert "does not match any member" in published[-2]
+        assert calls == ["/users"], "the list is fresh: not loaded again"
+    finally:
+        home.publish_home = real_publish  # type: ignore[assignment]

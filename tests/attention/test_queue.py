@@ -44,13 +44,13 @@ def test_each_section_and_its_reason() -> None:
     )
     waiting = tracked(snap("w1"), waiting_since=NOW - 2 * DAY)
     info = tracked(snap("n1", needs_info=True))
-    ending = tracked(snap("e1", exclusive_end=NOW + 5 * DAY))
-    far = tracked(snap("e2", exclusive_end=NOW + 30 * DAY))
-    ended = tracked(snap("e3", exclusive_end=NOW - DAY))
+    ending = tracked(snap("e1", period_end=NOW + 5 * DAY))
+    far = tracked(snap("e2", period_end=NOW + 30 * DAY))
+    ended = tracked(snap("e3", period_end=NOW - DAY))
     paid = tracked(snap("r1"), paid_at=NOW - DAY)
     paid_long_ago = tracked(snap("r2"), paid_at=NOW - 30 * DAY)
     closed = tracked(
-        snap("x1", lifecycle="Closed", exclusive_end=NOW + DAY),
+        snap("x1", lifecycle="Closed", period_end=NOW + DAY),
         closed_at=NOW - 2 * DAY,
         waiting_since=NOW - 9 * DAY,
     )
@@ -98,8 +98,8 @@ def test_owners_and_order() -> None:
         tracked(
             snap("a2", lifecycle="PendingVerification"), lc="PendingVerification", lc_since=NOW - 5 * DAY
         ),
-        tracked(snap("a3", exclusive_end=NOW + 9 * DAY)),
-        tracked(snap("a4", exclusive_end=NOW + 2 * DAY)),
+        tracked(snap("a3", period_end=NOW + 9 * DAY)),
+        tracked(snap("a4", period_end=NOW + 2 * DAY)),
         tracked(snap("a5"), paid_at=NOW - 3 * DAY),
         tracked(snap("a6"), paid_at=NOW - DAY),
         tracked(snap("b1", email="bo@partner.test", needs_info=True)),
@@ -195,7 +195,7 @@ def test_marks_follow_what_the_relay_fetched() -> None:
 def test_old_state_hashes_still_load() -> None:
     old = {"fs": "1700000000.000", "case": '{"id":"c1","reference":"R1","lifecycle":"Active"}', "topic": "t"}
     state = CaseState.from_hash(old)
-    assert state.marks == CaseMarks() and state.case is not None and state.case.exclusive_end == 0.0
+    assert state.marks == CaseMarks() and state.case is not None and state.case.period_end == 0.0
     assert "att" not in state.to_hash()
     state.marks = CaseMarks(waiting_since=5.0)
     again = CaseState.from_hash(state.to_hash())
@@ -204,13 +204,15 @@ def test_old_state_hashes_still_load() -> None:
     assert found is not None and found.lifecycle_since == 1_700_000_000.0
 
 
-def test_the_exclusive_end_is_one_field_under_both_names() -> None:
-    """`period_end` (the pinned summary's name) is also read as `exclusive_end` (the attention contract's):
-    snapshots stored under either key load, and both names read the same value."""
-    stored = CaseSnap.model_validate_json('{"id":"c1","exclusive_end":1800000000.0}')
-    assert stored.period_end == stored.exclusive_end == 1_800_000_000.0
-    assert CaseSnap(id="c2", period_end=5.0).exclusive_end == 5.0
-    assert '"period_end":5.0' in CaseSnap(id="c2", period_end=5.0).model_dump_json()
+def test_the_exclusive_period_end_is_one_field() -> None:
+    """One field, `period_end`, read by the pinned summary, the queues and the reminders: no second name
+    on the snapshot; snapshots stored under either key (`period_end`, or the attention branch's former
+    `exclusive_end`) load into it, and it is written under one key."""
+    assert not hasattr(CaseSnap(id="c0"), "exclusive_end"), "one name only"
+    for raw in ('{"id":"c1","exclusive_end":1800000000.0}', '{"id":"c1","period_end":1800000000.0}'):
+        assert CaseSnap.model_validate_json(raw).period_end == 1_800_000_000.0
+    dumped = CaseSnap(id="c2", period_end=5.0).model_dump_json()
+    assert '"period_end":5.0' in dumped and "exclusive_end" not in dumped
 
 
 def test_state_per_case_stays_small() -> None:
@@ -222,7 +224,7 @@ def test_state_per_case_stays_small() -> None:
         close_code="Paid",
         date_updated=NOW,
         created=NOW,
-        exclusive_end=NOW,
+        period_end=NOW,
         needs_info=True,
         finished=NOW,
         phase="Pre-legal",

@@ -128,7 +128,7 @@ async def test_exclusive_period_reminders_once_at_each_threshold(
         await as_webhook(relay, case_id)
         await settle(relay, redis, keys, case_id)
         snap = CaseSnap.model_validate_json((await hgetall(redis, keys.case_state(case_id)))["case"])
-        end = snap.exclusive_end
+        end = snap.period_end
         assert end > 0, "an Active sandbox case has an exclusive period"
         await delivered(redis, keys, dm_lane(email))  # the assignment DM, in real time
         await asyncio.sleep(2.5)  # its pacing slot (kept in clock time) expires before the clock moves
