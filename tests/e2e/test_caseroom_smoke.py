@@ -218,11 +218,12 @@ async def test_smoke_refuses_to_touch_a_case_that_is_not_a_test_case(
 
 
 async def test_a_smoke_killed_at_any_step_is_cleaned_up_by_the_next(setup: Setup) -> None:
-    # Every state a kill can leave: a case and no channel (create), a case with its channel (follow; as
-    # after activate, chat, note and payment), webhooks and relay work in flight (chat.created; as after
+    # Killed after each step that leaves something behind: a case and no channel (create), a case with
+    # its channel (follow, activate, chat, note, payment), webhooks and relay work in flight (chat.created,
     # payment.created), a closed case whose channel the relay may be archiving itself (close). Before
     # create nothing exists; the run record is written before the case is asked for.
-    steps = ["create", "follow", "chat.created", "close"]
+    steps = ["create", "follow", "activate", "chat", "note", "chat.created", "payment", "payment.created",
+             "close"]
     for step in steps:
         code, out = await smoke(setup, crash_after=step)  # as SIGKILL: no cleanup of its own
         assert code == 1 and step_of([ln for ln in out.splitlines() if ln.startswith("[")][-1]) == step, out

@@ -1,5 +1,6 @@
 """Every write-side id (open buttons, payment buttons, dispatch actions, callbacks, the shortcut) has a
-listener registered by `bot.listeners.modals.register`."""
+listener: registered by `bot.listeners.modals.register`, or for a modal of another area (App Home's
+settings) by that area's module."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from blocks.ids import Action, Callback, Shortcut
-from bot.listeners import modals
+from bot.listeners import home, modals
 
 WRITE_ACTIONS = [
     *modals.OPEN_ACTIONS,
@@ -35,7 +36,8 @@ def body_for(kind: str, ident: str) -> dict[str, Any]:
 @pytest.fixture
 def app() -> AsyncApp:
     app = AsyncApp(token="xoxb-test", signing_secret="secret", request_verification_enabled=False)
-    modals.register(app, runtime=None)  # type: ignore[arg-type]  # only used inside the listeners
+    for module in (modals, home):
+        module.register(app, runtime=None)  # type: ignore[arg-type]  # only used inside the listeners
     return app
 
 
