@@ -27,6 +27,7 @@ hours, preferences, mutes and the exactly-once record: bot.relay.dms).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -35,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from blocks.notify import DigestItem, build_digest, build_reminder, build_team_digest
-from bot.attention.queue import DAY, QueueItem, Section, sections_of
+from bot.attention.queue import DAY, SECTIONS, QueueItem, Section, sections_of
 from bot.config import ADMIN_EVERYONE
 from bot.relay.dms import People, zone_of
 from bot.relay.model import Delivery
@@ -64,11 +65,12 @@ one hash per day with a TTL, bot.store.notify.digest_once)."""
 def digest_case(day: str) -> str:
     return f"{DIGEST_CASE}:{day}"
 TEAM = "team"
+SECTION_INDEX = {s: i for i, s in enumerate(SECTIONS)}
 PASS_CHUNK = 200
+"""Cases worked between two yields to the event loop."""
 MAX_FIRED_PER_PASS = 300
 """Reminders queued by one pass at most: the rest are still due at the next pass (a first start with
 thousands due spreads them over a few passes, each well under a second of CPU)."""
-"""Cases worked between two yields to the event loop."""
 
 
 @dataclass
@@ -202,12 +204,26 @@ class AttentionPass:
                     stats.cleared += sum(len(v) for v in clear.values())
                     await self.notify.clear_reminders(clear)
                 await asyncio.sleep(0)  # let the loop breathe between chunks
+        await self._save_team_view(owner_items, now)
         await self._digests(owner_items, accounts, now, stats)
         await self._team_digest(now, stats)
         stats.cpu = time.thread_time() - started_cpu
         stats.wall = time.perf_counter() - started
         self.last = stats
         return stats
+
+    async def _save_team_view(self, owner_items: dict[str, list[tuple[Section, TrackedCase, float]]],
+                              now: float) -> None:
+        """The admins' team view (counts per assignee email and section, "" unassigned), as App Home's
+        `bot.services.home` reads it: computed here from what the pass already has, so a Home never
+        reads 10,000 case states; kept three intervals (a Home computes it only when it is missing)."""
+        counts: dict[str, list[int]] = {}
+        for email, items in owner_items.items():
+            row = counts.setdefault(email, [0] * len(SECTIONS))
+            for section, _, _ in items:
+                row[SECTION_INDEX[section]] += 1
+        ttl = int(3 * self.runtime.settings.caseroom_attention_interval) + 60
+        await self.runtime.stores.attention.save_team_view(json.dumps({"counts": counts, "at": now}), ttl)
 
     async def _fire(self, tracked: TrackedCase, due: list[Due], recipients: Sequence[str], now: float,
                     stats: PassStats) -> None:

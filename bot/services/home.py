@@ -7,7 +7,9 @@
 2. what: the person's cases from the attention index (`runtime.stores.attention.tracked_for(email)`),
    plus, for admins, the unassigned cases and those whose assignee email has no Slack account;
 3. the queue (`bot.attention.queue.build_queue`) without the muted cases, and for admins the team
-   view (counts per assignee and section; kept `ATTENTION_TEAM_TTL` in Redis);
+   view (counts per assignee and section), read from Redis: the relay's attention pass writes it every
+   pass (kept three intervals); only when it is missing (no relay running) a Home computes it from every
+   case state and keeps it `ATTENTION_TEAM_TTL`;
 4. the view (`blocks.home.build_home`), one page within Block Kit's 100 blocks.
 Redis unreachable: a Home that says Caseroom is degraded.
 """

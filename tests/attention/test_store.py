@@ -155,3 +155,21 @@ def test_defaults_come_from_the_settings() -> None:
     with pytest.raises(ValueError, match="days"):
         make_settings(caseroom_exclusive_reminders="soon")
     assert make_settings(caseroom_exclusive_reminders="1,14,7").caseroom_exclusive_reminders == [14, 7, 1]
+
+
+async def test_reads_parse_a_state_again_only_when_it_changed(redis: aioredis.Redis, keys: Keys) -> None:
+    store = AttentionStore(redis, keys)
+    ids = [f"c{i:03d}" for i in range(320)]  # more than two chunks of TRACKED_CHUNK
+    for case_id in ids:
+        await put((redis, keys), case_id, state(case_id, "ana@x.test"))
+        await store.index(case_id, None, "ana@x.test")
+    first = await store.tracked_for("ana@x.test")
+    assert [t.case.id for t in first] == ids
+    await put((redis, keys), "c007", state("c007", "ana@x.test", waiting_since=42.0))
+    await put((redis, keys), "c300", state("c300", "bo@x.test"))  # reassigned: no longer ana's
+    second = await store.tracked_for("ana@x.test")
+    assert [t.case.id for t in second] == [c for c in ids if c != "c300"]
+    by_id = {t.case.id: t for t in second}
+    assert by_id["c007"].marks.waiting_since == 42.0 and first[7].marks.waiting_since == 0.0
+    assert by_id["c001"] is first[1]  # unchanged text: the parsed state is reused
+    assert by_id["c007"] is not first[7]

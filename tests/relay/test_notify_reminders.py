@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 
+from bot.attention.queue import ADMINS, SECTIONS, Section, build_queue
 from bot.debitura.models import SendChatRequest
 from bot.relay.service import Relay
 from bot.store.cases import Want
@@ -223,3 +224,40 @@ async def test_team_digest_in_the_digest_channel_never_in_a_shared_one(
         finally:
             await stop_relay(prefix_relay)
         clock.advance(DAY)  # the next day's digest goes to the next channel
+
+
+async def test_the_pass_writes_the_admins_team_view_home_reads(
+    sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str,
+) -> None:
+    case_id = sandbox.case("Active")["id"]
+    email = sandbox.user_email()
+    sandbox.control.set_assignee(case_id, email)
+    sandbox.control.add_chat(case_id, "Anyone?", role=1)
+    clock = Clock()
+    relay: Relay = await start(fake_slack, sandbox, redis_prefix, clock)
+    keys = Keys(redis_prefix)
+    try:
+        await as_webhook(relay, case_id)
+        await settle(relay, redis, keys, case_id)
+        store = relay.runtime.stores.attention
+        assert await store.team_view() is None
+        s = relay.runtime.settings
+
+        async def agrees() -> dict[str, list[int]] | None:
+            # the relay's workers may still commit a seeded case between the pass and our read: again
+            await relay.attention.run()
+            raw = await store.team_view()
+            assert raw is not None
+            counts: dict[str, list[int]] = json.loads(raw)["counts"]
+            tracked = [t for cases in (await store.tracked_all()).values() for t in cases]
+            queues = build_queue(tracked, now=clock(), exclusive_days=s.caseroom_exclusive_days,
+                                 recent_days=s.caseroom_recent_days)
+            expected = {("" if owner == ADMINS else owner): [q.counts()[sec] for sec in SECTIONS]
+                        for owner, q in queues.items()}
+            return counts if counts == expected else None  # what App Home computed on demand before
+
+        counts = await wait_until(agrees, 30, "the pass's team view to match Home's computation")
+        assert counts[email.lower()][SECTIONS.index(Section.creditor_waiting)] >= 1
+        assert await redis.ttl(keys.attention_team()) > 60  # outlives a Home's own 60 s cache
+    finally:
+        await stop_relay(relay)
