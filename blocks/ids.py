@@ -13,6 +13,7 @@ class Shortcut(StrEnum):
     """Message and global shortcuts (manifest.yml `features.shortcuts[].callback_id`)."""
 
     NOTE_FROM_MESSAGE = "case_note_from_message"
+    WORKSPACE_SETUP = "caseroom_workspace_setup"
 
 
 class Callback(StrEnum):
@@ -30,6 +31,7 @@ class Callback(StrEnum):
     FEES_CONFIRM = "case_fees_confirm_modal"
     PICK_CASE = "case_pick_modal"
     RESULT = "case_result_modal"
+    WORKSPACE_SETUP = "caseroom_workspace_setup_modal"
 
 
 class Action(StrEnum):
@@ -60,6 +62,8 @@ class Action(StrEnum):
     # inputs that dispatch actions inside modals
     PAYMENT_AMOUNT_CHANGED = "case_payment_amount_changed"
     RECIPIENT_CHANGED = "case_payment_recipient_changed"
+    # multi-workspace admin setup (App Home)
+    OPEN_WORKSPACE_SETUP = "caseroom_open_workspace_setup"
 
 
 class Block(StrEnum):
@@ -90,6 +94,10 @@ class Block(StrEnum):
     FEE_REMINDER = "fee_reminder"
     FEE_COLLECTION = "fee_collection"
     PICK_CASE = "pick_case"
+    SETUP_API_KEY = "setup_api_key"
+    SETUP_WEBHOOK_SECRET = "setup_webhook_secret"
+    SETUP_ADMINS = "setup_admins"
+    SETUP_LIFECYCLES = "setup_lifecycles"
 
 
 class Element(StrEnum):

@@ -16,6 +16,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "bot.relay": ("bot.services", "bot.listeners"),
     "bot.slack": ("bot.relay", "bot.services", "bot.listeners"),
     "bot.store": ("bot.relay", "bot.services", "bot.listeners", "bot.slack"),
+    "bot.tenancy": ("bot.relay", "bot.services", "bot.listeners", "bot.slack"),
     "bot.debitura": ("bot.relay", "bot.services", "bot.listeners", "bot.slack", "bot.store", "bot.runtime"),
     "blocks": ("bot.relay", "bot.services", "bot.listeners", "bot.slack", "bot.store", "bot.runtime"),
 }
@@ -52,6 +53,9 @@ def imports_of(path: Path) -> set[str]:
 
 
 def modules(package: str) -> list[Path]:
+    single = ROOT / (package.replace(".", "/") + ".py")
+    if single.is_file():
+        return [single]
     return sorted((ROOT / package.replace(".", "/")).rglob("*.py"))
 
 

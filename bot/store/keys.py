@@ -6,6 +6,7 @@ dedupe markers and leases always do (the TTL lives next to the key, as a constan
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # TTLs (seconds) for non-durable keys, kept beside the key names they belong to.
@@ -19,6 +20,9 @@ AUDIT_STREAM_MAXLEN = 100_000
 RELAY_SNAPSHOT_TTL = 15 * 60
 RELAY_DEAD_MAXLEN = 10_000
 CHANNEL_SHARING_TTL = 15 * 60
+OAUTH_STATE_TTL = 10 * 60
+WORKSPACE_ID = re.compile(r"[TE][A-Z0-9]{2,20}")
+"""A Slack team id (T...) or Enterprise Grid org id (E...): what may stand in a workspace's key prefix."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,3 +170,42 @@ class Keys:
     def slack_channel_sharing(self, channel_id: str) -> str:
         """"internal" or "external": whether a channel is shared with another organisation; TTL."""
         return self._k("slack", "sharing", channel_id)
+
+    # --- many workspaces on one deployment (appended by tenancy, issue 16) ---
+    def for_workspace(self, workspace_id: str) -> Keys:
+        """Every key of one workspace: `<prefix>:{<workspace id>}:...`. The braces are a Redis Cluster
+        hash tag: a workspace's keys share one slot (each Lua script and transaction over them stays in
+        one node) and workspaces spread across the cluster. Every other key method on the result is that
+        workspace's, so stores and the relay built over it are scoped without knowing it."""
+        if not WORKSPACE_ID.fullmatch(workspace_id):
+            raise ValueError("not a Slack team or enterprise id")
+        return Keys(f"{self.prefix}:{{{workspace_id}}}")
+
+    def hash_tagged(self) -> Keys:
+        """The single-workspace keys on a Redis Cluster: the whole prefix as one hash tag."""
+        return self if "{" in self.prefix else Keys(f"{{{self.prefix}}}")
+
+    def workspace_pattern(self) -> str:
+        """SCAN pattern matching every key of the workspace these keys belong to (uninstall)."""
+        escaped = self.prefix
+        for special in ("[", "]", "*", "?"):
+            escaped = escaped.replace(special, "\\" + special)
+        return escaped + ":*"
+
+    def slack_installation(self) -> str:
+        """A workspace's Slack installation (bot token, refresh token, scopes, installer), JSON encrypted
+        with CASEROOM_SECRET_KEY (durable; deleted on app_uninstalled / tokens_revoked)."""
+        return self._k("slack", "installation")
+
+    def workspace_config(self) -> str:
+        """Hash: a workspace's Debitura settings from App Home (API key and webhook secret encrypted,
+        admins, relay lifecycles, key status) (durable)."""
+        return self._k("workspace", "config")
+
+    def workspaces(self) -> str:
+        """Set (base keys, not a workspace's): the ids of the installed workspaces."""
+        return self._k("workspaces")
+
+    def oauth_state(self, state: str) -> str:
+        """An OAuth install state issued by /slack/install, consumed once by /slack/oauth_redirect; TTL."""
+        return self._k("oauth", "state", state)
