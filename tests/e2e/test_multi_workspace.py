@@ -12,7 +12,6 @@ import json
 import re
 import time
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
@@ -116,10 +115,9 @@ async def test_two_workspaces_install_set_up_and_work_apart(
     driver_b = driver_a.for_team(ws_b)
 
     # A forged state never installs anything.
-    async with aiohttp.ClientSession() as browser:
-        async with browser.get(f"{deployment.base_url}/slack/oauth_redirect?code=x.y&state=forged",
-                               allow_redirects=False) as forged:
-            assert forged.status >= 400
+    forged_url = f"{deployment.base_url}/slack/oauth_redirect?code=x.y&state=forged"
+    async with aiohttp.ClientSession() as browser, browser.get(forged_url, allow_redirects=False) as forged:
+        assert forged.status >= 400
     assert fake.oauth.access_log == []
 
     await install(deployment, ws_a.TEAM_ID, alice.id)
@@ -140,7 +138,8 @@ async def test_two_workspaces_install_set_up_and_work_apart(
     assert sandbox.api_key not in deployment.output  # never logged
 
     case = sandbox.case("Active")
-    post = await reply(deployment, await command(driver_a, case["reference"], alice.id, deployment.channel.id))
+    post = await reply(deployment, await command(driver_a, case["reference"], alice.id,
+                                                 deployment.channel.id))
     assert case["reference"] in mrkdwn(post.body)
 
     # B is still not set up: its people get the setup answer, not A's Debitura.
@@ -174,7 +173,7 @@ async def test_a_button_copied_from_another_workspace_reads_nothing_of_it(
     ws_a, alice = fake.workspace, deployment.user
     ws_b = fake.add_team("T0SECOND")
     bob = ws_b.add_user("bob", email="bob@second.example")
-    room_b = ws_b.add_channel("collections-b", members=[bob.id])
+    ws_b.add_channel("collections-b", members=[bob.id])
     driver_a, driver_b = deployment.driver, deployment.driver.for_team(ws_b)
     await install(deployment, ws_a.TEAM_ID, alice.id)
     await install(deployment, ws_b.TEAM_ID, bob.id)
@@ -186,7 +185,8 @@ async def test_a_button_copied_from_another_workspace_reads_nothing_of_it(
     post = await reply(deployment, await command(driver_a, f"follow {case['reference']}", alice.id,
                                                  deployment.channel.id))
     assert "Created <#" in mrkdwn(post.body)
-    card = await reply(deployment, await command(driver_a, case["reference"], alice.id, deployment.channel.id))
+    card = await reply(deployment, await command(driver_a, case["reference"], alice.id,
+                                                 deployment.channel.id))
     value = next(e["value"] for b in card.body["blocks"] if b.get("type") == "actions"
                  for e in b["elements"] if e.get("action_id") == Action.FOLLOW)
     keys_a = Keys(deployment.redis_prefix).for_workspace(ws_a.TEAM_ID)
@@ -200,8 +200,8 @@ async def test_a_button_copied_from_another_workspace_reads_nothing_of_it(
         "type": "block_actions", "team": {"id": ws_b.TEAM_ID, "domain": ws_b.TEAM_DOMAIN},
         "user": {"id": bob.id, "username": bob.name, "team_id": ws_b.TEAM_ID},
         "api_app_id": ws_b.APP_ID, "token": "legacy", "trigger_id": "1.2.3",
-        "channel": {"id": channel_a, "name": "case"}, "container": {"type": "message", "channel_id": channel_a,
-                                                                    "message_ts": "1.000001"},
+        "channel": {"id": channel_a, "name": "case"},
+        "container": {"type": "message", "channel_id": channel_a, "message_ts": "1.000001"},
         "message": {"ts": "1.000001", "text": "", "blocks": []},
         "response_url": f"{fake.base_url}response/{ws_b.TEAM_ID}/none",
         "actions": [{"action_id": str(Action.FOLLOW), "block_id": "card", "type": "button",
@@ -247,5 +247,6 @@ async def test_uninstall_deletes_that_workspace_only(
     assert room_b.id in ws_b.channels  # Slack channels are left as they are
 
     case = sandbox.case("Active")
-    post = await reply(deployment, await command(driver_a, case["reference"], alice.id, deployment.channel.id))
+    post = await reply(deployment, await command(driver_a, case["reference"], alice.id,
+                                                 deployment.channel.id))
     assert case["reference"] in mrkdwn(post.body)  # A keeps working
