@@ -10,7 +10,6 @@ tests/relay/test_budget.py, tests/services/test_stores.py) run again here: this 
 from __future__ import annotations
 
 import inspect
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
