@@ -30,12 +30,16 @@ log = logging.getLogger(__name__)
 FETCH_WORKERS = 2
 DELIVERY_WORKERS = 2
 SYNC_INTERVAL = 5.0
+KEY_CHECK_INTERVAL = 300.0
 
 
 class RelayFleet:
     def __init__(self, registry: TenantRegistry, *, options: RelayOptions | None = None,
-                 sync_interval: float = SYNC_INTERVAL) -> None:
+                 sync_interval: float = SYNC_INTERVAL,
+                 key_check_interval: float = KEY_CHECK_INTERVAL) -> None:
         self.registry = registry
+        self.key_check_interval = key_check_interval
+        self._key_checked: dict[str, float] = {}
         self.options = options
         self.sync_interval = sync_interval
         self.relays: dict[str, Relay] = {}
@@ -111,11 +115,16 @@ class RelayFleet:
             log.info("relay stopped for workspace %s", workspace)
 
     async def _check_keys(self) -> None:
-        """A relay whose Debitura calls were refused (401): ask GET /me; a refused key pauses it."""
+        """Ask GET /me for each relay's key every `key_check_interval` (at once when a relay step was
+        refused with 401); a refused key pauses that workspace. One request per workspace per interval:
+        288 a day at the default, against a key's 100,000."""
+        now = asyncio.get_running_loop().time()
         for workspace, relay in list(self.relays.items()):
-            if "Unauthorized" not in relay.last_error:
+            due = now - self._key_checked.get(workspace, 0.0) >= self.key_check_interval
+            if "Unauthorized" not in relay.last_error and not due:
                 continue
             relay.last_error = ""
+            self._key_checked[workspace] = now
             try:
                 await relay.runtime.debitura.me()
             except Unauthorized:
