@@ -122,7 +122,7 @@ class TenantRegistry:
         )
         # The deployment's own runtime: settings and metrics for listeners at registration time, the
         # Redis client for health checks. Its stand-in tokens are never used (see WorkspaceRuntime).
-        self.base = assemble_runtime(settings, self.redis, self.keys, self.metrics)
+        self.base = assemble_runtime(settings, self.redis, self.keys, self.metrics, owns_redis=redis is None)
 
     # --- lookups ------------------------------------------------------------------------------------
     def workspace_keys(self, workspace: str) -> Keys:
