@@ -155,8 +155,9 @@ class FakeSlack:
         """Another workspace (not yet installing the app: see `oauth.approve` and /oauth/v2/authorize)."""
         if team_id in self.teams:
             raise ValueError(f"team {team_id} exists")
+        # ids (users, channels, views) are unique across teams, as in Slack: one counter
         ws = Workspace(self.clock, bot_token="", app_token=self.app_token, team_id=team_id,
-                       team_domain=domain)
+                       team_domain=domain, ids=self.workspace._ids)
         self.teams[team_id] = ws
         return ws
 
