@@ -51,6 +51,8 @@ current_runtime: contextvars.ContextVar[Runtime | None] = contextvars.ContextVar
 )
 """The runtime of the workspace whose request is being handled (set from the verified request)."""
 
+FORGET_AGAIN_AFTER = 15.0
+"""Seconds after an uninstall when its keys are deleted once more (other replicas' relays stopped)."""
 ROTATE_MINUTES_BEFORE = 120
 """Refresh a rotating bot token this long before it expires (Bolt's default too)."""
 
@@ -112,6 +114,7 @@ class TenantRegistry:
         self._tenants: dict[str, Tenant] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._retired: list[Runtime] = []
+        self._background: set[asyncio.Task[None]] = set()
         self.on_change: list[Changed] = []
         """Called with a workspace id when it is installed, set up, changed or removed (the relay fleet)."""
         secret = settings.slack_client_secret
@@ -248,12 +251,25 @@ class TenantRegistry:
         if not WORKSPACE_ID.fullmatch(workspace):
             return 0
         await self.installations.delete(workspace)
+        await self.changed(workspace)  # this process's relay for it stops before the data goes
         await self._drop(workspace)
-        await self.changed(workspace)  # the relay fleet stops its relay before the data goes
         deleted = await forget_workspace(self.redis, self.workspace_keys(workspace))
+        # Other replicas stop their relay for it within their next sync (RelayFleet, 5 s); whatever one
+        # wrote meanwhile is removed by a second pass.
+        task = asyncio.create_task(self._forget_again(workspace))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
         log.info("workspace %s removed: installation, Debitura settings and %d keys deleted",
                  workspace, deleted)
         return deleted
+
+    async def _forget_again(self, workspace: str) -> None:
+        await asyncio.sleep(FORGET_AGAIN_AFTER)
+        try:
+            if await self.installations.load(workspace) is None:
+                await forget_workspace(self.redis, self.workspace_keys(workspace))
+        except Exception as exc:  # the first pass did the work; this one is a sweep-up
+            log.info("second cleanup of workspace %s failed: %s", workspace, type(exc).__name__)
 
     async def _drop(self, workspace: str) -> None:
         tenant = self._tenants.pop(workspace, None)
@@ -261,6 +277,8 @@ class TenantRegistry:
             await tenant.runtime.aclose()
 
     async def aclose(self) -> None:
+        for task in list(self._background):
+            task.cancel()
         for workspace in list(self._tenants):
             await self._drop(workspace)
         for runtime in self._retired:
