@@ -250,3 +250,16 @@ async def test_uninstall_deletes_that_workspace_only(
     post = await reply(deployment, await command(driver_a, case["reference"], alice.id,
                                                  deployment.channel.id))
     assert case["reference"] in mrkdwn(post.body)  # A keeps working
+
+
+async def test_socket_mode_installs_and_serves_workspaces(
+    caseroom_factory: Factory, sandbox: SandboxHandle
+) -> None:
+    instance = await caseroom_factory("socket", env=multi_env())
+    ws, alice = instance.fake.workspace, instance.user
+    await install(instance, ws.TEAM_ID, alice.id)  # the install pages are served over HTTP in both modes
+    assert (await set_up(instance.driver, ws, alice.id, sandbox.api_key)).ok
+    case = sandbox.case("Active")
+    post = await reply(instance, await command(instance.driver, case["reference"], alice.id,
+                                               instance.channel.id))
+    assert case["reference"] in mrkdwn(post.body)
