@@ -406,11 +406,12 @@ def build_payment_delete_view(ctx: ModalContext, case: CaseSummary, payment: Pay
 
 # --- chat and upload ------------------------------------------------------------------------------
 
-def build_chat_view(ctx: ModalContext, case: CaseSummary, *, sender: str) -> View:
+def build_chat_view(ctx: ModalContext, case: CaseSummary, *, sender: str, initial_text: str | None = None
+                    ) -> View:
     blocks = [
         case_line(case),
         input_block(Block.CHAT_TEXT, "Message to the creditor",
-                    text_element(multiline=True, max_length=SLACK_INPUT_MAX),
+                    text_element(multiline=True, max_length=SLACK_INPUT_MAX, initial=initial_text),
                     hint=f"Slack fields hold up to {SLACK_INPUT_MAX:,} characters (Debitura takes "
                          f"{CHAT_API_MAX:,}). The creditor is emailed and gets a task to review it."),
         context(f"Sent as *{esc_trunc(sender, 200)}* (your Debitura account)."),

@@ -59,6 +59,10 @@ class Action(StrEnum):
     # relay messages in case channels
     REPLY = "case_reply"
     NOTE_FROM_RELAY = "case_note_from_relay"
+    # the ephemeral offer under a thread reply in a case channel
+    THREAD_SEND = "case_thread_send"
+    THREAD_EDIT = "case_thread_edit"
+    THREAD_SKIP = "case_thread_skip"
     # inputs that dispatch actions inside modals
     PAYMENT_AMOUNT_CHANGED = "case_payment_amount_changed"
     RECIPIENT_CHANGED = "case_payment_recipient_changed"

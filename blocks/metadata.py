@@ -99,3 +99,18 @@ class ModalContext(Metadata):
     cur: str | None = Field(default=None, max_length=8)
     pid: str | None = Field(default=None, max_length=64)
     extra: dict[str, str] = Field(default_factory=dict)
+
+
+class ThreadReply(Metadata):
+    """A thread reply in a case channel offered to the creditor (the Send / Edit / Don't send buttons).
+
+    `id`/`ref` the case, `chat` the relayed creditor chat it answers, `ch` the channel, `ts` the
+    reply's ts, `th` the thread's (the relayed message's) ts. The reply's text is read again at Send.
+    """
+
+    id: str = Field(min_length=1, max_length=64)
+    ref: str = Field(default="", max_length=64)
+    chat: str = Field(default="", max_length=64)
+    ch: str = Field(min_length=1, max_length=32)
+    ts: str = Field(min_length=1, max_length=32)
+    th: str = Field(min_length=1, max_length=32)

@@ -18,7 +18,16 @@ from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 
 from blocks.ids import Action, Callback, Shortcut
-from bot.listeners import cards, commands, errors, events, modals, relay_actions, workspace_setup
+from bot.listeners import (
+    cards,
+    commands,
+    errors,
+    events,
+    modals,
+    relay_actions,
+    threads,
+    workspace_setup,
+)
 from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.services.workspace_setup import needs_setup
@@ -322,6 +331,7 @@ def _register_listeners(app: AsyncApp, runtime: Runtime) -> None:
     relay_actions.register(app, runtime)
     workspace_setup.register(app, runtime)
     events.register(app, runtime)
+    threads.register(app, runtime)
 
     @app.event("app_home_opened")
     async def _home_unhandled() -> None:

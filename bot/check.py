@@ -45,6 +45,7 @@ from bot.store.listings import truncated_listings
 REQUIRED_SCOPES: tuple[str, ...] = (
     "commands", "chat:write", "channels:manage", "groups:write", "channels:read", "groups:read",
     "channels:history", "groups:history", "users:read", "users:read.email", "usergroups:read", "files:read",
+    "reactions:read", "reactions:write",
 )
 
 WEBHOOK_EVENTS: tuple[str, ...] = tuple(e.value for e in WebhookEventType)

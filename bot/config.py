@@ -136,6 +136,11 @@ class Settings(BaseSettings):
         description="Demo data: set by `caseroom run --demo` (an in-process sandbox instead of Debitura); "
         "every case card says so.",
     )
+    caseroom_note_reaction: str = Field(
+        default="memo",
+        description="The emoji (name without colons) that turns a message in a case channel into a case "
+        "note when someone reacts with it; empty turns the reaction off.",
+    )
     # --- many workspaces on one deployment (issue 16; appended) ---
     slack_client_id: str | None = Field(
         default=None,

@@ -98,6 +98,12 @@ class Metrics:
             "MAX_PAGES); listing is cases|users|relay_sweep|relay_full_sweep, reason max_pages|repeated_page",
             ["listing", "reason"], registry=r,
         )
+        self.thread_messages = Counter(
+            "caseroom_thread_messages_total",
+            "Case channel messages handled: what is offer|send|edit|note, outcome is offered|sent|duplicate|"
+            "refused|ignored|told|noted|failed|error",
+            ["what", "outcome"], registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -88,7 +88,8 @@ async def submit(flow: WriteFlow[Any], runtime: Runtime, client: AsyncWebClient,
     async def work() -> View:
         actor = await flow.actor(runtime, sub.user_id)
         case = await flow.load(runtime, form, ref)
-        key = derive_key(flow.key_kind, sub.view_id, case.id, flow.key_fields(form, sub))
+        key = (flow.fixed_key(sub)
+               or derive_key(flow.key_kind, sub.view_id, case.id, flow.key_fields(form, sub)))
         ready = await flow.ready(runtime, case, form)
         if isinstance(ready, Reply):
             return ready.view

@@ -168,6 +168,11 @@ class WriteFlow(ABC, Generic[F]):
     def key_fields(self, form: F, sub: Submission) -> Mapping[str, str]:
         """The form values that make the write's idempotency key (with the view and case ids)."""
 
+    def fixed_key(self, sub: Submission) -> str | None:
+        """An Idempotency-Key set by where the form came from (a Slack message written once), used
+        instead of the derived one; None: derive it from the view and the values."""
+        return None
+
     async def ready(self, runtime: Runtime, case: Case, form: F) -> F | Reply:
         """Last checks on the fresh case before the write (raise BadInput, or answer with a view)."""
         return form

@@ -35,7 +35,7 @@ from bot.listeners.writes.flow import (
     zone,
 )
 from bot.listeners.writes.views import fill, open_loading
-from bot.services import lookup, notes
+from bot.services import lookup, notes, threads
 from bot.services.errors import BadInput
 
 if TYPE_CHECKING:
@@ -75,8 +75,18 @@ class NoteFlow(WriteFlow[NoteForm]):
     def key_fields(self, form: NoteForm, sub: Submission) -> Mapping[str, str]:
         return note_key(form)
 
+    def fixed_key(self, sub: Submission) -> str | None:
+        """Opened by the message shortcut in a case channel: one note per message (the note reaction
+        uses the same key)."""
+        channel, ts = sub.ctx.extra.get(MESSAGE_CHANNEL), sub.ctx.extra.get(MESSAGE_TS)
+        return threads.note_key(channel, ts) if channel and ts else None
+
     async def call(self, runtime: Runtime, write: Write[NoteForm]) -> WriteResult:
         return await notes.add_note(runtime, case=write.case, form=write.form, user_id=write.actor.user_id)
+
+
+MESSAGE_CHANNEL = "mch"
+MESSAGE_TS = "mts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +166,9 @@ async def open_note_from_message(runtime: Runtime, client: AsyncWebClient, body:
             ctx = ModalContext(kind=str(WriteKind.PICK), ch=channel_id, user=user_id, extra=tz_extra(tz))
             return forms.build_pick_case_view(ctx, initial_text=text, timezone=tz)
         case = await runtime.debitura.get_case(case_id)
-        ctx = context_for(WriteKind.NOTE, case, user_id=user_id, channel_id=channel_id, **tz_extra(tz))
+        source = {MESSAGE_CHANNEL: channel_id or "", MESSAGE_TS: str(message.get("ts") or "")}
+        ctx = context_for(WriteKind.NOTE, case, user_id=user_id, channel_id=channel_id, **tz_extra(tz),
+                          **source)
         return forms.build_note_view(ctx, summary_of(case), initial_text=text, timezone=tz)
 
     await fill(client, view_id, view_hash, NOTE.title, build, where="shortcut note from message")

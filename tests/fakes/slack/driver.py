@@ -23,12 +23,12 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from tests.fakes.slack import payloads
+from tests.fakes.slack import payloads, scopes
 from tests.fakes.slack.journal import rendered_text
 from tests.fakes.slack.server import FakeSlack
 from tests.fakes.slack.socket_mode import EnvelopeType
 from tests.fakes.slack.validation import validate_view
-from tests.fakes.slack.workspace import Message, User, View, Workspace
+from tests.fakes.slack.workspace import Channel, Message, User, View, Workspace
 
 ACK_DEADLINE = 3.0
 
@@ -394,8 +394,28 @@ class Driver:
     ) -> Ack:
         """One Events API delivery; a retry repeats the event_id with X-Slack-Retry-Num (HTTP) or
         retry_attempt (Socket Mode)."""
+        self._check_deliverable(event)
         envelope = payloads.event_envelope(self.ws, event, event_id=event_id)
         return await self._send("events_api", envelope, retry_num=retry_num, retry_reason=retry_reason)
+
+    def _check_deliverable(self, event: Mapping[str, Any]) -> None:
+        """Slack delivers an event only when the app subscribes to it and holds its scope, and a
+        message or reaction event only from a conversation the bot is a member of."""
+        subscribed = self.fake.subscribed_events
+        name = scopes.event_subscription(event)
+        if subscribed is not None and name not in subscribed:
+            raise ValueError(f"the app does not subscribe to {name}: Slack would not deliver it")
+        scope = scopes.event_scope(event)
+        granted = self.fake.granted_scopes
+        if scope is not None and granted is not None and scope not in granted:
+            raise ValueError(f"{name} needs the {scope} scope: Slack would not deliver it")
+        item = event.get("item")
+        channel_id = event.get("channel") if event.get("type") == "message" else (
+            item.get("channel") if isinstance(item, Mapping) else None)
+        if isinstance(channel_id, str):
+            channel = self.ws.channels.get(channel_id)
+            if channel is None or self.ws.BOT_USER_ID not in channel.members:
+                raise ValueError(f"the bot is not in {channel_id}: Slack would not deliver the event")
 
     async def event_with_retries(
         self,
@@ -440,9 +460,46 @@ class Driver:
         if self.ws.BOT_USER_ID not in target.members:
             raise ValueError(f"the bot is not in {channel}: Slack would not deliver the event")
         message = self.ws.post_as_user(target.id, who.id, text, thread_ts=thread_ts)
-        channel_type = "im" if target.is_im else "group" if target.is_private else "channel"
-        ack = await self.event(payloads.message_event(message, channel_type), event_id=event_id)
+        ack = await self.event(payloads.message_event(message, _channel_type(target)), event_id=event_id)
         return message, ack
+
+    async def thread_reply(
+        self, text: str, *, user: str | User, channel: str, thread_ts: str, event_id: str | None = None
+    ) -> tuple[Message, Ack]:
+        """A person replies in the thread of message `thread_ts` (the reply carries `thread_ts` and
+        `parent_user_id`, and is not in the channel's top-level history)."""
+        return await self.user_message(text, user=user, channel=channel, thread_ts=thread_ts,
+                                       event_id=event_id)
+
+    async def edit_message(self, message: Message, text: str, *, event_id: str | None = None) -> Ack:
+        """The author edits `message`: the text changes in history and the bot gets `message_changed`."""
+        target = self.ws.channel(message.channel, as_bot=False)
+        before = self.ws.edit_as_user(message, text)
+        event = payloads.message_changed_event(before, message, _channel_type(target), self.ws.new_ts())
+        return await self.event(event, event_id=event_id)
+
+    async def bot_post(
+        self, text: str, *, channel: str, thread_ts: str | None = None, event_id: str | None = None
+    ) -> tuple[Message, Ack]:
+        """Another app's post (classic bot or incoming webhook): `subtype: bot_message`, a `bot_id`."""
+        target = self.ws.channel(channel, as_bot=False)
+        message = self.ws.post_as_other_bot(target.id, text, thread_ts=thread_ts)
+        ack = await self.event(payloads.message_event(message, _channel_type(target)), event_id=event_id)
+        return message, ack
+
+    async def react(
+        self, reaction: str, *, user: str | User, channel: str, ts: str, event_id: str | None = None
+    ) -> Ack | None:
+        """`user` adds an emoji reaction (name without colons) to a message; Slack sends
+        `reaction_added` (None when the user had already added that reaction: nothing is sent)."""
+        who = self._user(user)
+        message = self._message(channel, ts, who)
+        if message.visible_to is not None:
+            raise ValueError("ephemeral messages take no reactions")
+        if not self.ws.react(message, who.id, reaction):
+            return None
+        event = payloads.reaction_added_event(message, user=who, reaction=reaction, event_ts=self.ws.new_ts())
+        return await self.event(event, event_id=event_id)
 
     async def url_verification(self, challenge: str = "fake-challenge") -> Ack:
         if not isinstance(self.transport, HttpTransport):
@@ -451,6 +508,10 @@ class Driver:
         return await self.transport.post_raw(
             json.dumps(body).encode(), "application/json", request=body, deadline=self.ack_deadline
         )
+
+
+def _channel_type(channel: Channel) -> str:
+    return "im" if channel.is_im else "group" if channel.is_private else "channel"
 
 
 def http_driver(fake: FakeSlack, events_url: str) -> Driver:

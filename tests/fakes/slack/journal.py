@@ -89,6 +89,7 @@ class Ephemeral:
     text: str
     blocks: list[Any] | None
     message_ts: str
+    thread_ts: str | None = None
 
 
 @dataclass

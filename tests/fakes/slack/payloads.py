@@ -334,3 +334,29 @@ def channel_unshared_event(channel_id: str, previously_connected_team_id: str = 
     """Slack's `channel_unshared` event: an organisation left a shared channel the bot is in."""
     return {"type": "channel_unshared", "previously_connected_team_id": previously_connected_team_id,
             "channel": channel_id, "is_ext_shared": is_ext_shared, "event_ts": f"{time.time():.6f}"}
+
+
+def message_changed_event(
+    before: Message, after: Message, channel_type: str, event_ts: str
+) -> dict[str, Any]:
+    """Slack's `message` event with `subtype: message_changed`: the edited message whole in `message`
+    (its own ts, and thread_ts for a reply), the earlier one in `previous_message`; hidden."""
+    new = after.to_api(include_metadata=True)
+    old = before.to_api(include_metadata=True)
+    if not after.bot_id:
+        client_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{after.channel}/{after.ts}"))
+        new["client_msg_id"] = old["client_msg_id"] = client_id
+    return {"type": "message", "subtype": "message_changed", "hidden": True, "channel": after.channel,
+            "channel_type": channel_type, "ts": event_ts, "event_ts": event_ts, "message": new,
+            "previous_message": old}
+
+
+def reaction_added_event(message: Message, *, user: User, reaction: str, event_ts: str) -> dict[str, Any]:
+    """Slack's `reaction_added`: who, which emoji (no colons), and the item; `item_user` only when the
+    message has a user (not for webhook / classic bot posts)."""
+    event: dict[str, Any] = {"type": "reaction_added", "user": user.id, "reaction": reaction,
+                             "item": {"type": "message", "channel": message.channel, "ts": message.ts},
+                             "event_ts": event_ts}
+    if message.user:
+        event["item_user"] = message.user
+    return event

@@ -32,6 +32,8 @@ METHOD_TIERS: dict[str, int] = {
     "conversations.history": 3,
     "conversations.members": 4,
     "conversations.join": 3,
+    "conversations.replies": 3,
+    "reactions.add": 3,
     "views.open": 4,
     "views.update": 4,
     "views.push": 4,

@@ -20,6 +20,7 @@ BY_CONVERSATION: dict[str, dict[str, str]] = {
     "conversations.info": _READ,
     "conversations.members": _READ,
     "conversations.history": _HISTORY,
+    "conversations.replies": _HISTORY,
     "conversations.invite": _MANAGE,
     "conversations.setTopic": _MANAGE,
     "conversations.archive": _MANAGE,
@@ -46,7 +47,31 @@ FIXED: dict[str, str | None] = {
     "files.completeUploadExternal": "files:write",
     "files.info": "files:read",
     "apps.connections.open": None,  # app-level token, connections:write
+    "reactions.add": "reactions:write",
 }
+
+# Events API: the bot scope an event needs (by conversation type for `message`); Slack delivers an
+# event only when the app subscribes to it and holds its scope.
+EVENT_SCOPES: dict[str, str] = {
+    "reaction_added": "reactions:read",
+    "reaction_removed": "reactions:read",
+    "user_change": "users:read",
+}
+MESSAGE_SUBSCRIPTION = {"channel": "message.channels", "group": "message.groups", "im": "message.im"}
+
+
+def event_scope(event: Mapping[str, Any]) -> str | None:
+    """The scope the bot needs to receive `event` (None: none)."""
+    if event.get("type") == "message":
+        return _HISTORY.get(str(event.get("channel_type") or ""))
+    return EVENT_SCOPES.get(str(event.get("type") or ""))
+
+
+def event_subscription(event: Mapping[str, Any]) -> str:
+    """The manifest's `bot_events` entry that delivers `event` (message.groups for a private message...)."""
+    if event.get("type") == "message":
+        return MESSAGE_SUBSCRIPTION.get(str(event.get("channel_type") or ""), "message")
+    return str(event.get("type") or "")
 
 
 def needed(method: str, args: Mapping[str, Any], ws: Workspace) -> tuple[str, ...]:

@@ -52,6 +52,8 @@ class FakeSlack:
         self.app_token = app_token
         self.signing_secret = signing_secret
         self.granted_scopes: set[str] | None = set(scopes) if scopes is not None else None
+        self.subscribed_events: set[str] | None = None
+        """The app's `bot_events` (manifest names: message.groups...); None: every event is delivered."""
         self.clock = FakeClock()
         self.workspace = Workspace(self.clock, bot_token=bot_token, app_token=app_token)
         self.teams: dict[str, Workspace] = {self.workspace.TEAM_ID: self.workspace}

@@ -97,9 +97,19 @@ class Message:
     reply_count: int = 0
     visible_to: str | None = None
     """Set on ephemeral messages: the one user who sees it (it is in no channel history)."""
+    parent_user_id: str | None = None
+    """On a thread reply: the user of the thread's parent message (Slack sends it on replies)."""
+    reactions: list[dict[str, Any]] = field(default_factory=list)
+    """[{"name", "users", "count"}], as Slack shows them."""
+    username: str | None = None
+    """A `bot_message` (classic bot / webhook) carries a username instead of a user."""
 
     def to_api(self, *, include_metadata: bool = True) -> dict[str, Any]:
-        body: dict[str, Any] = {"type": "message", "ts": self.ts, "user": self.user, "text": self.text}
+        body: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text}
+        if self.user:
+            body["user"] = self.user
+        if self.username:
+            body["username"] = self.username
         if self.bot_id:
             body["bot_id"] = self.bot_id
             body["app_id"] = Workspace.APP_ID
@@ -111,6 +121,10 @@ class Message:
             body["attachments"] = copy.deepcopy(self.attachments)
         if self.thread_ts:
             body["thread_ts"] = self.thread_ts
+        if self.parent_user_id and self.thread_ts and self.thread_ts != self.ts:
+            body["parent_user_id"] = self.parent_user_id
+        if self.reactions:
+            body["reactions"] = copy.deepcopy(self.reactions)
         if self.reply_count:
             body["reply_count"] = self.reply_count
         if self.edited:
@@ -446,11 +460,54 @@ class Workspace:
         return channel
 
     def post_as_user(self, channel_id: str, user_id: str, text: str, thread_ts: str | None = None) -> Message:
-        """A person's message (for history and events); no bot rules."""
+        """A person's message (for history and events); no bot rules. A reply (`thread_ts`) needs its
+        parent in the channel, as in Slack's client."""
         channel = self.channels[channel_id]
         message = Message(ts=self.new_ts(), channel=channel_id, text=text, user=user_id, thread_ts=thread_ts)
+        self._attach_reply(channel, message)
         channel.messages.append(message)
         return message
+
+    def post_as_other_bot(self, channel_id: str, text: str, *, bot_id: str = "B0OTHERBOT",
+                          username: str = "webhook", thread_ts: str | None = None) -> Message:
+        """A classic bot or incoming webhook's post (`subtype: bot_message`, no user)."""
+        channel = self.channels[channel_id]
+        message = Message(ts=self.new_ts(), channel=channel_id, text=text, user="", bot_id=bot_id,
+                          subtype="bot_message", username=username, thread_ts=thread_ts)
+        self._attach_reply(channel, message)
+        channel.messages.append(message)
+        return message
+
+    def _attach_reply(self, channel: Channel, message: Message) -> None:
+        if not message.thread_ts:
+            return
+        parent = channel.find(message.thread_ts)
+        if parent is None or (parent.thread_ts and parent.thread_ts != parent.ts):
+            raise ValueError(f"no message {message.thread_ts} in {channel.id} to reply to "
+                             "(replies nest one level)")
+        if parent.thread_ts is None:
+            parent.thread_ts = parent.ts  # a parent carries its own ts as thread_ts once it has replies
+        parent.reply_count += 1
+        message.parent_user_id = parent.user or None
+
+    def edit_as_user(self, message: Message, text: str) -> Message:
+        """A person edits their message: returns the message as it was (for `previous_message`)."""
+        before = copy.deepcopy(message)
+        message.text = text
+        message.edited = {"user": message.user, "ts": self.new_ts()}
+        return before
+
+    def react(self, message: Message, user_id: str, name: str) -> bool:
+        """`user_id` adds reaction `name` to `message`; False if they had already (Slack sends nothing)."""
+        for reaction in message.reactions:
+            if reaction["name"] == name:
+                if user_id in reaction["users"]:
+                    return False
+                reaction["users"].append(user_id)
+                reaction["count"] += 1
+                return True
+        message.reactions.append({"name": name, "users": [user_id], "count": 1})
+        return True
 
     # -- lookups with Slack's errors --------------------------------------------------------------
 
@@ -548,7 +605,10 @@ class Workspace:
         if thread_ts:
             parent = channel.find(thread_ts)
             if parent is not None:
+                if parent.thread_ts is None:
+                    parent.thread_ts = parent.ts
                 parent.reply_count += 1
+                message.parent_user_id = parent.user or None
         channel.messages.append(message)
         return message
 

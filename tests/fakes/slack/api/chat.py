@@ -89,8 +89,9 @@ async def post_ephemeral(ctx: Context) -> dict[str, Any]:
         raise SlackError("user_not_in_channel")
     content = parse_content(ctx)
     message = ctx.ws.add_ephemeral(channel.id, user.id, text=content.text, blocks=content.blocks)
+    message.thread_ts = ctx.args.string("thread_ts")  # shown in that thread (Slack does not check it)
     ctx.fake.journal.record_ephemeral(
-        Ephemeral(channel.id, user.id, content.text, content.blocks, message.ts)
+        Ephemeral(channel.id, user.id, content.text, content.blocks, message.ts, message.thread_ts)
     )
     return {"message_ts": message.ts}
 
@@ -126,7 +127,8 @@ async def get_permalink(ctx: Context) -> dict[str, Any]:
     ts = ctx.args.string("message_ts") or ""
     if channel.find(ts) is None:
         raise SlackError("message_not_found")
-    return {
-        "channel": channel.id,
-        "permalink": f"https://{ctx.ws.TEAM_DOMAIN}.slack.com/archives/{channel.id}/p{ts.replace('.', '')}",
-    }
+    message = channel.find(ts)
+    link = f"https://{ctx.ws.TEAM_DOMAIN}.slack.com/archives/{channel.id}/p{ts.replace('.', '')}"
+    if message is not None and message.thread_ts and message.thread_ts != message.ts:
+        link += f"?thread_ts={message.thread_ts}&cid={channel.id}"
+    return {"channel": channel.id, "permalink": link}

@@ -203,3 +203,46 @@ async def join(ctx: Context) -> dict[str, Any]:
         body["response_metadata"] = {"warnings": ["already_in_channel"]}
     channel.members.add(ctx.ws.BOT_USER_ID)
     return body
+
+
+REPLIES_MAX_LIMIT = 1000
+
+
+@method("conversations.replies")
+async def replies(ctx: Context) -> dict[str, Any]:
+    """A thread: the parent first, then its replies oldest first within oldest/latest (the parent is
+    always included, as Slack does). `ts` may be the parent's or any reply's; a message that is not
+    in a thread answers with itself alone. Unknown ts: `thread_not_found`."""
+    channel = _member_channel(ctx.ws, ctx.args.string("channel"), allow_archived=True)
+    ts = ctx.args.string("ts")
+    if not ts:
+        raise SlackError("invalid_arguments", messages=["missing required field: ts [json-pointer:/ts]"])
+    found = channel.find(ts)
+    if found is None:
+        raise SlackError("thread_not_found")
+    root_ts = found.thread_ts or found.ts
+    root = channel.find(root_ts)
+    if root is None:
+        raise SlackError("thread_not_found")
+    limit = max(1, min(ctx.args.integer("limit", 1000), REPLIES_MAX_LIMIT))
+    oldest = _ts(ctx.args.string("oldest"), 0.0, "invalid_ts_oldest")
+    latest = _ts(ctx.args.string("latest"), float("inf"), "invalid_ts_latest")
+    inclusive = ctx.args.flag("inclusive")
+    include_metadata = ctx.args.flag("include_all_metadata")
+
+    def in_range(value: float) -> bool:
+        return oldest <= value <= latest if inclusive else oldest < value < latest
+
+    thread = sorted(
+        (m for m in channel.messages if m.thread_ts == root_ts and m.ts != root_ts and in_range(float(m.ts))),
+        key=lambda m: float(m.ts),
+    )
+    start = _offset(ctx.args.string("cursor"))
+    page = thread[start : start + max(limit - 1, 1)]
+    has_more = start + len(page) < len(thread)
+    messages = [root, *page] if start == 0 else page
+    return {
+        "messages": [m.to_api(include_metadata=include_metadata) for m in messages],
+        "has_more": has_more,
+        "response_metadata": {"next_cursor": _cursor(start + len(page)) if has_more else ""},
+    }
