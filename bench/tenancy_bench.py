@@ -188,13 +188,19 @@ async def run(args: argparse.Namespace) -> str:
         async def webhook(team: str, case_id: str, event_id: str, port: int | None = None) -> int:
             body = json.dumps({"id": event_id, "event": "chat.created", "timestamp": "2026-12-03T08:00:00Z",
                                "data": {"caseId": case_id}}).encode()
-            target = port or random.choice([p for p, r in zip(bench.ports, bench.replicas, strict=True)
-                                             if r.poll() is None])
-            signature = sign(bench.secrets[team], body, int(time.time()))
-            resp = await http.post(f"http://127.0.0.1:{target}/debitura/webhooks/{team}", content=body,
-                                   headers={"X-Debitura-Signature": signature,
-                                            "Content-Type": "application/json"})
-            return resp.status_code
+            for _attempt in range(5):  # Debitura retries a delivery that got no answer (a replica died)
+                live = [p for p, r in zip(bench.ports, bench.replicas, strict=True) if r.poll() is None]
+                target = port if port in live else random.choice(live)
+                signature = sign(bench.secrets[team], body, int(time.time()))
+                try:
+                    resp = await http.post(f"http://127.0.0.1:{target}/debitura/webhooks/{team}",
+                                           content=body, headers={"X-Debitura-Signature": signature,
+                                                                  "Content-Type": "application/json"})
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.2)
+                    continue
+                return resp.status_code
+            return 0
 
         async def channel_of(team: str, case_id: str) -> str | None:
             value = await redis.hget(keys[team].case_channel(case_id), "id")
