@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 FETCH_WORKERS = 2
 DELIVERY_WORKERS = 2
 SYNC_INTERVAL = 5.0
+IDLE_SLEEP = 2.0
+"""An idle worker of a workspace's relay looks for work this often (a single-workspace relay: 0.5 s). A
+webhook wakes its workspace's fetch workers at once and a fetch its delivery workers, so this only
+bounds how late a due poll starts; with many workspaces it keeps idle polling of Redis down."""
 KEY_CHECK_INTERVAL = 300.0
 
 
@@ -54,7 +58,8 @@ class RelayFleet:
             return self.options
         base = RelayOptions.from_settings(relay_runtime)
         return dataclasses.replace(base, fetch_workers=min(base.fetch_workers, FETCH_WORKERS),
-                                   delivery_workers=min(base.delivery_workers, DELIVERY_WORKERS))
+                                   delivery_workers=min(base.delivery_workers, DELIVERY_WORKERS),
+                                   idle_sleep=max(base.idle_sleep, IDLE_SLEEP))
 
     def relay_for(self, workspace: str) -> Relay | None:
         return self.relays.get(workspace)
