@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from blocks.forms import build_result_view
 from blocks.ids import Action, Block, Callback, Shortcut
 from blocks.workspace_setup import SetupStatus, build_setup_home, build_setup_modal, parse_setup_form
 from bot.services import workspace_setup as setup
@@ -104,11 +105,14 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
 
 
 async def _tell(client: AsyncWebClient, body: dict[str, Any], user_id: str, text: str) -> None:
+    """Answer the person where they are: a modal (the trigger_id of their click or shortcut), else an
+    ephemeral message in the channel."""
     channel = (body.get("channel") or {}).get("id") or body.get("channel_id")
     try:
-        if channel:
+        if body.get("trigger_id"):
+            await client.views_open(trigger_id=body["trigger_id"],
+                                    view=build_result_view("Caseroom setup", text, success=False))
+        elif channel:
             await client.chat_postEphemeral(channel=channel, user=user_id, text=text)
-        else:
-            await client.chat_postMessage(channel=user_id, text=text)
     except Exception as exc:
         log.info("could not tell %s about workspace settings: %s", user_id, type(exc).__name__)

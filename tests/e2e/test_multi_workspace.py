@@ -263,3 +263,19 @@ async def test_socket_mode_installs_and_serves_workspaces(
     post = await reply(instance, await command(instance.driver, case["reference"], alice.id,
                                                instance.channel.id))
     assert case["reference"] in mrkdwn(post.body)
+
+
+async def test_only_the_installer_and_chosen_admins_may_open_the_setup(
+    deployment: Caseroom, sandbox: SandboxHandle
+) -> None:
+    fake = deployment.fake
+    ws, alice = fake.workspace, deployment.user
+    mallory = ws.add_user("mallory", email="mallory@collector.example")
+    await install(deployment, ws.TEAM_ID, alice.id)
+    home = await open_home(deployment.driver, ws, mallory.id)
+    assert "Set up Debitura" not in json.dumps(home)  # not offered to others
+    ack = await deployment.driver.global_shortcut("caseroom_workspace_setup", user=mallory.id)
+    assert ack.ok
+    shown = await fake.journal.wait_for(lambda: ws.top_view(mallory.id), timeout=10)
+    assert "Only the person who installed Caseroom" in json.dumps(shown.data)
+    assert (await set_up(deployment.driver, ws, alice.id, sandbox.api_key)).ok
