@@ -218,8 +218,8 @@ async def run(args: argparse.Namespace) -> str:
             if ready == len(teams) * len(active):
                 break
             await asyncio.sleep(2)
-        print(f"baselines of the active cases in every workspace after {time.time() - started:.0f} s",
-              flush=True)
+        baselined = f"{ready} of {len(teams) * len(active)} (active case, workspace) pairs baselined"
+        print(f"{baselined} after {time.time() - started:.0f} s", flush=True)
         for cid in active:
             await asyncio.to_thread(control.add_chat, cid, "warm-up", 1)
             for team in teams:
@@ -352,6 +352,7 @@ async def run(args: argparse.Namespace) -> str:
             f"{dup} (of {len(samples)}).",
             f"Redis: {nkeys} keys, {memory} bytes (MEMORY USAGE, rate windows excluded) = "
             f"{memory / max(1, pairs):.0f} B per relayed case-workspace pair.",
+            f"Before the timed phases: {baselined} (the rest were still being baselined).",
         ]
         await http.aclose()
         await registry.aclose()
