@@ -51,6 +51,8 @@ class CardOptions:
     """`caseroom run --demo`: the case comes from the built-in sandbox; a context line says so."""
 
 
+TEST_CASE_LINE = ":test_tube: *Test case* (a Debitura test case, not a real claim)"
+"""The label of a test case (`isTestCase`), on every message that shows one."""
 DEMO_LINE = ":construction: Demo data from the built-in sandbox (`caseroom run --demo`), not from Debitura"
 
 
@@ -185,6 +187,8 @@ def card_buttons(case: Case, options: CardOptions) -> list[Block]:
         button("Timeline", Action.SHOW_TIMELINE, value),
         button("Payments", Action.SHOW_PAYMENTS, value),
         button("Files", Action.SHOW_FILES, value),
+        button("Chats", Action.SHOW_CHATS, value),
+        button("Debtor and claim", Action.SHOW_DEBTOR, value),
         button("Follow", Action.FOLLOW, value),
     ]
     if not options.shared:
@@ -200,7 +204,7 @@ def build_case_card(case: Case, options: CardOptions, validation: ValidationStat
     if options.demo:
         blocks.append(context(DEMO_LINE))
     if case.is_test_case:
-        blocks.append(context(":test_tube: Test case"))
+        blocks.append(context(TEST_CASE_LINE))
     blocks.append(fields_section([_debtor_field(case), _creditor_field(case)]))
     blocks.append(fields_section([
         f"*Principal*\n{format_money(case.gross_amount, currency)}",

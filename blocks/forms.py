@@ -26,6 +26,7 @@ from blocks.parse import (
     DOCUMENT_TYPES,
     NO_DOCUMENT_TYPE,
     NOTE_API_MAX,
+    NOTE_PARTS,
     OPTION_CLOSE_CASE,
     OPTION_FOLLOW_UP,
     OPTION_REOPEN,
@@ -216,16 +217,66 @@ def build_error_view(title: str, message: str, *, error_id: str | None = None) -
 
 # --- note -----------------------------------------------------------------------------------------
 
-NOTE_HINT = (f"Slack fields hold up to {SLACK_INPUT_MAX:,} characters (Debitura takes {NOTE_API_MAX:,}): "
-             "split longer notes. Notes are visible to the creditor.")
+NOTE_HINT = (f"A Slack field holds {SLACK_INPUT_MAX:,} characters; a note up to {NOTE_API_MAX:,}: go on in "
+             "the Continued fields below. Notes are visible to the creditor.")
+NOTE_MORE_HINT = "Optional: joined to the note after a line break."
+
+
+NOTE_BREAK_FROM = SLACK_INPUT_MAX * 9 // 10
+"""A field is broken at the last line break or space after this many characters (else cut at the
+limit), so four fields always hold a whole note (4 x 2,700 > NOTE_API_MAX)."""
+
+
+def _split_note(text: str) -> tuple[list[str], str]:
+    """(the field values, what is left over when the fields are full)."""
+    rest = text
+    parts: list[str] = []
+    while rest and len(parts) < len(NOTE_PARTS):
+        if len(rest) <= SLACK_INPUT_MAX:
+            return [*parts, rest], ""
+        # Broken at a line break (else a space): parse_note_form joins the fields with a line break,
+        # so the note keeps its length; a word cut at the limit gains one line break.
+        at = rest.rfind("\n", NOTE_BREAK_FROM, SLACK_INPUT_MAX + 1)
+        if at < 0:
+            at = rest.rfind(" ", NOTE_BREAK_FROM, SLACK_INPUT_MAX + 1)
+        if at > 0:
+            parts.append(rest[:at])
+            rest = rest[at + 1:]
+        else:
+            parts.append(rest[:SLACK_INPUT_MAX])
+            rest = rest[SLACK_INPUT_MAX:]
+    return parts, rest
+
+
+def split_note(text: str | None) -> list[str]:
+    """A long text (a message turned into a note) spread over the note fields; check
+    `note_as_submitted` first (anything up to NOTE_API_MAX fits)."""
+    return _split_note(text or "")[0]
+
+
+def note_as_submitted(text: str) -> str | None:
+    """`text` as the note form gives it back when it is filled with `split_note(text)` and submitted
+    unchanged (the fields joined by parse_note_form), or None when the fields cannot hold it all."""
+    parts, rest = _split_note(text)
+    return None if rest else "\n".join(parts)
 
 
 def _note_blocks(initial_text: str | None, timezone: str | None) -> list[dict[str, Any]]:
+    initial = split_note(initial_text)
+    more = [
+        input_block(block, f"Note, continued ({n})",
+                    text_element(multiline=True, max_length=SLACK_INPUT_MAX,
+                                 initial=initial[n - 1] if len(initial) >= n else None),
+                    optional=True, hint=NOTE_MORE_HINT)
+        for n, block in enumerate(NOTE_PARTS[1:], start=2)
+    ]
     return [
         input_block(Block.NOTE_TEXT, "Note",
-                    text_element(multiline=True, max_length=SLACK_INPUT_MAX, initial=initial_text,
+                    text_element(multiline=True, max_length=SLACK_INPUT_MAX,
+                                 initial=initial[0] if initial else None,
                                  placeholder="What happened on the case?"),
                     hint=NOTE_HINT),
+        *more,
         input_block(Block.NOTE_DATE, "Date of the event", date_element(), optional=True,
                     hint="Leave empty for now. Not in the future."),
         input_block(Block.NOTE_TIME, "Time of the event", time_element(timezone=timezone), optional=True,

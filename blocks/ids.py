@@ -31,6 +31,7 @@ class Callback(StrEnum):
     FEES_CONFIRM = "case_fees_confirm_modal"
     PICK_CASE = "case_pick_modal"
     RESULT = "case_result_modal"
+    HOME_SETTINGS = "case_home_settings_modal"
     WORKSPACE_SETUP = "caseroom_workspace_setup_modal"
 
 
@@ -66,6 +67,22 @@ class Action(StrEnum):
     # inputs that dispatch actions inside modals
     PAYMENT_AMOUNT_CHANGED = "case_payment_amount_changed"
     RECIPIENT_CHANGED = "case_payment_recipient_changed"
+    # the chats view (`/case chats`) and the debtor-and-claim modal (twoway-read)
+    CHATS_PAGE = "case_chats_page"
+    SHOW_CHATS = "case_show_chats"
+    SHOW_DEBTOR = "case_show_debtor"
+    SHARE_CHATS = "case_share_chats"
+    # App Home (issue 13)
+    HOME_PAGE = "case_home_page"
+    HOME_OPEN_CARD = "case_home_open_card"
+    HOME_REPLY = "case_home_reply"
+    HOME_ACTIVATE = "case_home_activate"
+    HOME_FOLLOW = "case_home_follow"
+    HOME_MUTE = "case_home_mute"
+    HOME_UNMUTE = "case_home_unmute"
+    HOME_SETTINGS = "case_home_settings"
+    HOME_PAGE_PREVIOUS = "case_home_page_previous"
+    HOME_PAGE_NEXT = "case_home_page_next"
     # multi-workspace admin setup (App Home)
     OPEN_WORKSPACE_SETUP = "caseroom_open_workspace_setup"
 
@@ -98,6 +115,15 @@ class Block(StrEnum):
     FEE_REMINDER = "fee_reminder"
     FEE_COLLECTION = "fee_collection"
     PICK_CASE = "pick_case"
+    NOTE_TEXT_2 = "note_text_2"
+    NOTE_TEXT_3 = "note_text_3"
+    NOTE_TEXT_4 = "note_text_4"
+    PREF_DMS = "pref_dms"
+    PREF_REMINDERS = "pref_reminders"
+    PREF_OPTIONS = "pref_options"
+    PREF_QUIET_START = "pref_quiet_start"
+    PREF_QUIET_END = "pref_quiet_end"
+    PREF_DIGEST_TIME = "pref_digest_time"
     SETUP_API_KEY = "setup_api_key"
     SETUP_WEBHOOK_SECRET = "setup_webhook_secret"
     SETUP_ADMINS = "setup_admins"

@@ -67,10 +67,14 @@ class CaseRef(Metadata):
 
 
 class ListPage(Metadata):
-    """A page of `/case list`: the status filter (enum names) and the page number (1-based)."""
+    """A page of `/case list`: the status filter (enum names) and the page number (1-based); `mine`
+    keeps only the cases assigned to the person asking, `ph` the engagement phases (`Pre-legal`,
+    `Legal`, `Enforcement`, `none`)."""
 
     st: tuple[str, ...] = ()
     page: int = Field(default=1, ge=1, le=100_000)
+    mine: bool = False
+    ph: tuple[str, ...] = ()
 
 
 class PaymentRef(Metadata):
@@ -114,3 +118,63 @@ class ThreadReply(Metadata):
     ch: str = Field(min_length=1, max_length=32)
     ts: str = Field(min_length=1, max_length=32)
     th: str = Field(min_length=1, max_length=32)
+
+
+class ChatPage(Metadata):
+    """A page of `/case chats` (Older / Newer buttons): the case and the page (1 = the newest chats)."""
+
+    id: str = Field(min_length=1, max_length=64)
+    ref: str = Field(default="", max_length=64)
+    ch: str | None = Field(default=None, max_length=32)
+    page: int = Field(default=1, ge=1, le=100_000)
+
+
+RELAY_EVENT = "caseroom_item"
+"""The `event_type` of the Slack message metadata the relay stamps on every message it posts."""
+
+
+class RelayStamp(BaseModel):
+    """The message metadata (`event_payload`) of a message the relay posted (bot.slack.pacing): which
+    item it is (`item_id`: `chat:<id>`, `tl:...`, `summary`...) of which case, and for a chat the role of
+    its author (`role`: Debitura's chat role number, 1 = the creditor; absent on messages posted
+    before it was stamped, and on other items). Read leniently: a stamp from another release still
+    names its item."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    item_id: str
+    case_id: str
+    role: int | None = None
+
+    def to_slack(self) -> dict[str, object]:
+        """The `metadata` argument of chat.postMessage / chat.update."""
+        return {"event_type": RELAY_EVENT, "event_payload": self.model_dump(exclude_none=True)}
+
+    @classmethod
+    def from_slack(cls, metadata: object) -> RelayStamp | None:
+        """The stamp in a message's `metadata` (conversations.history with include_all_metadata), or
+        None when the message carries none (or another app's)."""
+        if not isinstance(metadata, dict) or metadata.get("event_type") != RELAY_EVENT:
+            return None
+        payload = metadata.get("event_payload")
+        if not isinstance(payload, dict):
+            return None
+        try:
+            stamp = cls.model_validate(payload)
+        except ValidationError:
+            return None
+        return stamp if stamp.item_id and stamp.case_id else None
+
+
+class HomePage(Metadata):
+    """A page of App Home (0-based): the Next/Previous buttons and the view's private_metadata."""
+
+    page: int = Field(default=0, ge=0, le=10_000)
+
+
+class HomeCase(Metadata):
+    """A case row's Mute/Unmute button on App Home: the case and the page to show again."""
+
+    id: str = Field(min_length=1, max_length=64)
+    ref: str = Field(default="", max_length=64)
+    page: int = Field(default=0, ge=0, le=10_000)

@@ -43,6 +43,8 @@ from bot.debitura.models import UPLOAD_MAX_BYTES as UPLOAD_MAX_BYTES
 SLACK_INPUT_MAX = 3000
 """A Slack plain_text_input holds at most 3,000 characters."""
 NOTE_API_MAX = NOTE_MAX
+NOTE_PARTS = (Block.NOTE_TEXT, Block.NOTE_TEXT_2, Block.NOTE_TEXT_3, Block.NOTE_TEXT_4)
+"""The note form's text fields: Slack's 3,000 characters each, joined (line breaks) up to NOTE_API_MAX."""
 CHAT_API_MAX = CHAT_MAX
 WELCOME_API_MAX = WELCOME_MAX
 UPLOAD_MAX_MB = UPLOAD_MAX_BYTES // (1024 * 1024)
@@ -370,18 +372,25 @@ def _tz(name: str | None, default: tzinfo) -> tzinfo:
 # --- parsers -------------------------------------------------------------------------------------
 
 def parse_note_form(values: StateValues, *, now: datetime, tz: tzinfo = UTC) -> NoteForm | FormErrors:
-    """Note: text (required, Slack's 3,000), optional date and time, together not in the future.
+    """Note: text (required; up to NOTE_API_MAX over the NOTE_PARTS fields of Slack's 3,000 each, joined
+    with line breaks, never cut: over the limit is an error naming it), optional date and time, together
+    not in the future.
 
     `tz` is the user's time zone (Slack profile); a timepicker's own `timezone` wins when present.
     A date without a time means noon that day (or now, if that is earlier); a time without a date
     means today.
     """
     errors = FormErrors()
-    text = text_value(values, Block.NOTE_TEXT)
-    if not text:
-        errors[Block.NOTE_TEXT] = "Write the note."
-    elif len(text) > SLACK_INPUT_MAX:
-        errors[Block.NOTE_TEXT] = f"At most {SLACK_INPUT_MAX:,} characters."
+    parts = [text_value(values, block) for block in NOTE_PARTS]
+    text = "\n".join(p for p in parts if p)
+    for block, part in zip(NOTE_PARTS, parts, strict=True):
+        if len(part) > SLACK_INPUT_MAX:
+            errors[block] = f"At most {SLACK_INPUT_MAX:,} characters in one field: go on in the next."
+    if not parts[0]:
+        errors[Block.NOTE_TEXT] = ("Write the note here first." if text else "Write the note.")
+    elif len(text) > NOTE_API_MAX and not errors:
+        errors[Block.NOTE_TEXT] = (f"A note holds at most {NOTE_API_MAX:,} characters; these fields hold "
+                                   f"{len(text):,} together. Shorten it, or add the rest as a second note.")
     event = _event_time(values, now=now, tz=tz, errors=errors)
     if errors:
         return errors

@@ -241,3 +241,44 @@ def build_topic(*, debtor: str, outstanding: str, currency: str, lifecycle: str,
         f"Phase {one_line(phase)}" if phase else "No engagement phase",
     ]
     return truncate(" · ".join(parts), MAX_TOPIC)
+
+
+def build_payment_edit_message(
+    *, reference: str, old_amount: str, old_currency: str, amount: str, currency: str, recipient: str,
+    method: str, date: float, at: float,
+) -> Message:
+    """A payment changed in Debitura (amount, date, recipient or method): what it is now, and what the
+    amount was when it changed."""
+    money = format_money(amount or None, currency or None)
+    before = format_money(old_amount or None, old_currency or None)
+    text = esc(f"{reference}: payment edited, now {format_amount(amount or None)} {currency}".strip())
+    if (old_amount, old_currency) != (amount, currency):
+        line = f":pencil2: Payment on {esc(reference)} edited: *{before}* → *{money}*"
+    else:
+        line = f":pencil2: Payment of *{money}* on {esc(reference)} edited"
+    details = [p for p in (esc(recipient) and f"to {esc(recipient)}", esc(method),
+                           f"payment date {_when(date)}" if date else "", f"changed {_when(at)}") if p]
+    return text, [section(line), context(" · ".join(details))]
+
+
+TEST_CASE_MARK = ":test_tube: *Test case* · "
+
+
+def mark_test_case(blocks: list[Block]) -> list[Block]:
+    """A relayed message about a Debitura test case says so in its first line (no block added: the
+    message may already hold Slack's 50)."""
+    if not blocks:
+        return blocks
+    first = dict(blocks[0])
+    target = None
+    if first.get("type") == "section" and isinstance(first.get("text"), dict):
+        target = first["text"] = dict(first["text"])
+    elif first.get("type") == "context" and first.get("elements"):
+        first["elements"] = [dict(e) for e in first["elements"]]
+        target = first["elements"][0]
+    if target is None or target.get("type") != "mrkdwn":
+        return blocks
+    if str(target.get("text", "")).startswith(TEST_CASE_MARK):
+        return blocks
+    target["text"] = truncate(TEST_CASE_MARK + str(target.get("text") or ""), MAX_SECTION_TEXT)
+    return [first, *blocks[1:]]

@@ -94,10 +94,13 @@ def usage_lines(command: str) -> list[str]:
     return [esc(line) for line in (
         f"`{c} <case>` shows the case card. A case is a Debitura reference (`Q8OAXF3W`), a case id, "
         f"`partner:<your ref>` or `creditor:<creditor id>:<their ref>`; leave it out in a case's channel.",
-        f"`{c} list [status ...] [page N]` your cases · `{c} find <ref1,ref2,...>` look up your references",
-        f"`{c} timeline|payments|files|period|validation <case>` details",
+        f"`{c} list [mine] [lifecycle:Active,Paused] [phase:Legal] [page N]` your cases (`mine`: assigned "
+        f"to you) · `{c} find <ref1,ref2,...>` look up your references",
+        f"`{c} timeline|payments|files|period|validation <case>` details · `{c} chats <case> [page N]` "
+        f"the chat with the creditor, newest last · `{c} debtor <case>` debtor and claim (only you see it)",
         f"`{c} note <case> [text]` add a note · `{c} pay|chat|close|activate|fees|upload <case>` open a form",
         f"`{c} follow <case>` join the case's channel · `{c} unfollow <case>` stop relaying it",
+        f"`{c} mute|unmute <case>` hide a case from your Home, messages and reminders (or bring it back)",
     )]
 
 
@@ -133,22 +136,29 @@ def case_row(case: Case) -> str:
         parts.append(f"{format_money(case.remainder, case.currency)} outstanding")
     if case.needs_info:
         parts.append(":warning: needs info")
+    if case.is_test_case:
+        parts.append(":test_tube: Test case")
     return " · ".join(parts)
 
 
-def build_case_list(page: CasePage, request: ListPage, *, command: str, channel_id: str | None = None
-                    ) -> Message:
-    """A page of `/case list`, one section per case with an Open button, and Previous / Next."""
+def build_case_list(page: CasePage, request: ListPage, *, command: str, channel_id: str | None = None,
+                    has_more: bool | None = None, note: str | None = None) -> Message:
+    """A page of `/case list`, one section per case with an Open button, and Previous / Next.
+
+    `has_more` says whether a next page exists when the listing's page data cannot (a page filtered
+    here, `mine` or `phase:`); `note` is a context line (mrkdwn) about how the page was made."""
     statuses = ", ".join(request.st) if request.st else "all statuses"
+    if request.ph:
+        statuses += " · phase " + ", ".join(request.ph)
     total = page.page.total_results if page.page and page.page.total_results is not None else None
     total_pages = page.page.total_pages if page.page and page.page.total_pages is not None else None
-    title = f"Your cases ({esc(statuses)})"
+    title = f"{'Cases assigned to you' if request.mine else 'Your cases'} ({esc(statuses)})"
     blocks: list[Block] = [section(f"*{title}*")]
     if not page.cases:
         if request.page > 1:
             blocks.append(section(f"No cases on this page. `{esc(command)} list` starts at page 1."))
-        elif request.st:
-            blocks.append(section(f"No cases match. `{esc(command)} list` without statuses shows every "
+        elif request.st or request.ph or request.mine:
+            blocks.append(section(f"No cases match. `{esc(command)} list` without filters shows every "
                                   "case."))
         else:
             blocks.append(section("No cases are assigned to you."))
@@ -161,14 +171,17 @@ def build_case_list(page: CasePage, request: ListPage, *, command: str, channel_
     if total is not None:
         summary += f" · {plural(total, 'case')}"
     blocks.append(context(summary))
+    if note:
+        blocks.append(context(note))
     nav: list[dict[str, Any]] = []
     if request.page > 1:
-        prev = ListPage(st=request.st, page=request.page - 1).encode_value()
+        prev = request.model_copy(update={"page": request.page - 1}).encode_value()
         nav.append(button("Previous", Action.LIST_PAGE, prev))
-    has_more = (total_pages is not None and request.page < total_pages) or (
-        total_pages is None and len(page.cases) >= LIST_PAGE_SIZE)
+    if has_more is None:
+        has_more = (total_pages is not None and request.page < total_pages) or (
+            total_pages is None and len(page.cases) >= LIST_PAGE_SIZE)
     if has_more:
-        nxt = ListPage(st=request.st, page=request.page + 1).encode_value()
+        nxt = request.model_copy(update={"page": request.page + 1}).encode_value()
         nav.append(button("Next", Action.LIST_PAGE, nxt))
     # Both buttons share Action.LIST_PAGE, and Slack wants action_ids unique within a block.
     blocks.extend(actions([element]) for element in nav)

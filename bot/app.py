@@ -23,6 +23,7 @@ from bot.listeners import (
     commands,
     errors,
     events,
+    home,
     modals,
     relay_actions,
     threads,
@@ -332,7 +333,4 @@ def _register_listeners(app: AsyncApp, runtime: Runtime) -> None:
     workspace_setup.register(app, runtime)
     events.register(app, runtime)
     threads.register(app, runtime)
-
-    @app.event("app_home_opened")
-    async def _home_unhandled() -> None:
-        """Registered after every module: an App Home open no listener above took is acked, no more."""
+    home.register(app, runtime)

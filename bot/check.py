@@ -6,7 +6,8 @@ auth.test and the granted bot scopes against the manifest's; the Socket Mode app
 token or the HTTP signing secret; Debitura GET /me and GET /users; Redis PING, version and
 persistence; the Debitura webhook subscription; the admin settings (a failure when neither is set);
 the feed channel (a failure when shared with another organisation); the relay's request budget and
-the staleness it can hold; whether the last Debitura listing of each kind was cut short.
+the staleness it can hold; whether the last Debitura listing of each kind was cut short; whether
+Slack sends `app_home_opened` (the Home tab), and the assignee emails with no Slack account.
 
 `caseroom check --create-webhook https://host/debitura/webhooks` creates the subscription and prints
 its secret once. Exit status: 0 when nothing failed (warnings allowed), 1 otherwise.
@@ -15,14 +16,18 @@ its secret once. Exit status: 0 when nothing failed (warnings allowed), 1 otherw
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+import httpx
 import redis.asyncio as aioredis
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -30,22 +35,26 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import ADMIN_EVERYONE, TRANSPORT, Settings, load_settings_for_check
 from bot.debitura.client import MAX_PAGES, DebituraClient
 from bot.debitura.errors import ApiError, DebituraError, TransportError, Unauthorized
-from bot.debitura.models import CreateWebhookRequest, Webhook, WebhookEventType
+from bot.debitura.models import CreateWebhookRequest, UpdateWebhookRequest, Webhook, WebhookEventType
 from bot.debitura.ratelimit import UnlimitedLimiter
+from bot.debitura.webhooks import sign
 from bot.embedded import EmbeddedRedis, local_redis_answers, server_binary
 from bot.relay.scheduler import Policy, budget_day, policy_from_settings
 from bot.relay.status import measured_costs
 from bot.slack.errors import slack_error
+from bot.store.attention import AttentionStore
 from bot.store.budget import background_limit
 from bot.store.follows import FollowStore
 from bot.store.keys import Keys
 from bot.store.listings import truncated_listings
+from bot.store.webhooks import WebhookStore
 
 # The bot scopes Caseroom needs; manifest.yml declares exactly these (tests/ship/test_manifest.py).
 REQUIRED_SCOPES: tuple[str, ...] = (
     "commands", "chat:write", "channels:manage", "groups:write", "channels:read", "groups:read",
     "channels:history", "groups:history", "users:read", "users:read.email", "usergroups:read", "files:read",
     "reactions:read", "reactions:write",
+    "pins:write",
 )
 
 WEBHOOK_EVENTS: tuple[str, ...] = tuple(e.value for e in WebhookEventType)
@@ -56,6 +65,10 @@ MIN_REDIS = (6, 2)
 UNKNOWN = "unknown_error"
 """What a Slack error without a code reads as in the check's lines (and server start-up errors)."""
 CHECK_TIMEOUT = 15.0
+ASSIGNEE_LOOKUPS = 40
+"""users.lookupByEmail calls one check makes at most (Tier 3, 50+ a minute); the rest on the next run."""
+ACCOUNT_RECHECK = 24 * 3600.0
+"""An assignee email's Slack account, once looked up, is looked up again after this long."""
 
 
 TRANSPORT_NAMES = "SLACK_SIGNING_SECRET or SLACK_APP_TOKEN"
@@ -157,7 +170,7 @@ class Checker:
     def __init__(
         self, settings: Settings, *, slack: AsyncWebClient, debitura: DebituraClient, redis: aioredis.Redis,
         create_webhook: str | None = None, webhook_test_mode: bool = False,
-        problems: dict[str, str] | None = None, embedded_redis: bool = False,
+        problems: dict[str, str] | None = None, embedded_redis: bool = False, fix_webhooks: bool = False,
     ) -> None:
         self.settings = settings
         self.embedded_redis = embedded_redis
@@ -169,6 +182,8 @@ class Checker:
         self.redis = redis
         self.create_webhook_url = create_webhook
         self.webhook_test_mode = webhook_test_mode
+        self.fix_webhooks = fix_webhooks
+        """Re-enable subscriptions Debitura disabled, once their URL answers (`--fix-webhooks`)."""
         self.report = Report()
         self.debitura_ok = False
         self.slack_ok = False
@@ -205,6 +220,8 @@ class Checker:
         await self._guard("feed channel", self.check_feed_channel, "see README.md, Security")
         await self._guard("relay budget", self.check_budget, "see README.md, Scaling out")
         await self._guard("listings", self.check_listings, "check REDIS_URL")
+        await self._guard("app home", self.check_app_home, "see README.md, App Home")
+        await self._guard("assignees", self.check_assignees, "see README.md, App Home")
         return self.report
 
     def _needs(self, names: tuple[str, ...], *fields: str) -> bool:
@@ -427,6 +444,9 @@ class Checker:
             await self._create_webhook(self.create_webhook_url)
             return
         hooks = await self.debitura.list_webhooks()
+        if self.fix_webhooks:
+            hooks = await self._fix_webhooks(hooks)
+        await self._reconcile_line()
         active = [h for h in hooks if h.is_active is not False and h.url]
         complete = [h for h in active if set(WEBHOOK_EVENTS) <= set(h.events)]
         secret_set = self.settings.debitura_webhook_secret is not None
@@ -438,20 +458,38 @@ class Checker:
                 f"expose POST /debitura/webhooks over public HTTPS, then run: {fix_create}",
             )
             return
+        disabled = [h for h in hooks if h.is_active is False]
+        fix_enable = ("make sure Caseroom is running and its URL answers, then re-enable it: "
+                      "caseroom check --fix-webhooks (or in the Partner Portal)")
+        if sandbox:
+            # The sandbox gives up after 8 failed deliveries, typically while Caseroom was not running.
+            fix_enable = ("start Caseroom (the sandbox delivers to it), then re-enable it: "
+                          "caseroom check --fix-webhooks (or caseroom sandbox ctl --url "
+                          f"{str(self.settings.debitura_api_url).rstrip('/')} webhooks --enable)")
         if not active:
             reasons = "; ".join(h.disabled_reason for h in hooks if h.disabled_reason) or "inactive"
-            if sandbox:
-                # The sandbox gives up after 8 failed deliveries, typically while Caseroom was not running.
-                fix = ("start Caseroom (the sandbox delivers to it), then turn the subscription back on: "
-                       f"caseroom sandbox ctl --url {str(self.settings.debitura_api_url).rstrip('/')} "
-                       "webhooks --enable")
-            else:
-                fix = ("fix the endpoint, then re-enable it in the Partner Portal or create a new one: "
-                       + fix_create)
-            self.report.add("webhooks", Mark.FAIL, f"{len(hooks)} subscription(s), none active ({reasons})",
-                            fix)
+            self.report.add(
+                "webhooks", Mark.FAIL,
+                f"{len(hooks)} subscription(s), none active: Debitura disabled "
+                f"{', '.join(h.url or h.id for h in disabled)} ({reasons}); events arrive only through "
+                "polling and the relay's reconciliation of the delivery log", fix_enable)
             return
-        best = complete[0] if complete else active[0]
+        for hook in disabled:
+            self.report.add("webhooks", Mark.WARN,
+                            f"{hook.url or hook.id} is disabled ({hook.disabled_reason or 'inactive'})",
+                            fix_enable)
+        testing = [h for h in active if h.is_test_mode]
+        if testing and len(testing) < len(active) and self.settings.debitura_webhook_test_secret is None:
+            # Each subscription has its own secret: DEBITURA_WEBHOOK_SECRET can match only one of them.
+            self.report.add("webhooks", Mark.WARN,
+                            "a test-mode subscription is active beside the live one, but "
+                            "DEBITURA_WEBHOOK_TEST_SECRET is not set: its deliveries (test cases, caseroom "
+                            "smoke) are refused",
+                            "set DEBITURA_WEBHOOK_TEST_SECRET to its secret, or create a new one: "
+                            "caseroom check --create-webhook <url> --test-mode")
+        live = [h for h in active if not h.is_test_mode] or active
+        complete = [h for h in live if set(WEBHOOK_EVENTS) <= set(h.events)]
+        best = complete[0] if complete else live[0]
         if not complete:
             missing = sorted(set(WEBHOOK_EVENTS) - set(best.events))
             self.report.add("webhooks", Mark.WARN, f"{best.url} lacks {', '.join(missing)}",
@@ -468,6 +506,83 @@ class Checker:
             extra = f" (+{len(active) - 1} more)" if len(active) > 1 else ""
             test = ", test mode" if best.is_test_mode else ""
             self.report.add("webhooks", Mark.OK, f"{best.url}, all {len(WEBHOOK_EVENTS)} events{test}{extra}")
+
+    async def _fix_webhooks(self, hooks: list[Webhook]) -> list[Webhook]:
+        """`--fix-webhooks`: re-enable (PUT /webhooks/{id} isActive) each disabled subscription whose URL
+        answers a signed probe the way Caseroom's webhook door does; the others are left as they are,
+        with what their URL answered."""
+        out: list[Webhook] = []
+        for hook in hooks:
+            if hook.is_active is not False:
+                out.append(hook)
+                continue
+            problem = await self._probe(hook.url or "")
+            if problem:
+                self.report.add("webhooks", Mark.FAIL, f"{hook.url} not re-enabled: {problem}",
+                                "start Caseroom where that URL points (or fix the URL in the Partner "
+                                "Portal), then run caseroom check --fix-webhooks again")
+                out.append(hook)
+                continue
+            try:
+                updated = await self.debitura.update_webhook(hook.id, UpdateWebhookRequest(is_active=True))
+            except ApiError as exc:
+                self.report.add("webhooks", Mark.FAIL, f"Debitura refused to re-enable {hook.url}: {exc}",
+                                "re-enable it in the Partner Portal")
+                out.append(hook)
+                continue
+            self.report.add("webhooks", Mark.OK,
+                            f"re-enabled {hook.url} (it answered a signed probe; it was: "
+                            f"{hook.disabled_reason or 'inactive'})")
+            out.append(updated)
+        return out
+
+    async def _probe(self, url: str) -> str:
+        """Why `url` would not take Debitura's deliveries ("" when it answers like Caseroom's door: a
+        signed event with no case is taken and ignored)."""
+        secret = self.settings.debitura_webhook_secret
+        if secret is None:
+            return "DEBITURA_WEBHOOK_SECRET is not set here, so the probe cannot be signed"
+        if not url:
+            return "the subscription has no URL"
+        body = json.dumps({"id": f"caseroom-check-probe-{uuid.uuid4()}", "event": "caseroom.probe",
+                           "timestamp": datetime.now(UTC).isoformat(), "data": {}}).encode()
+        try:
+            header = sign(secret.get_secret_value(), body, int(time.time()))
+        except ValueError:
+            return "DEBITURA_WEBHOOK_SECRET is not valid base64"
+        headers = {"Content-Type": "application/json", "X-Debitura-Signature": header}
+        try:
+            async with httpx.AsyncClient(timeout=10, trust_env=False) as http:
+                resp = await http.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return f"it does not answer ({type(exc).__name__}: {exc})"
+        if resp.status_code == 401:
+            return "it refused the signature (401): its DEBITURA_WEBHOOK_SECRET is not this one"
+        if resp.status_code != 200:
+            return f"it answered HTTP {resp.status_code}"
+        return ""
+
+    async def _reconcile_line(self) -> None:
+        """What the relay's last reconciliation of the delivery log found (when one ran)."""
+        if not self.redis_ok:
+            return
+        try:
+            last = await WebhookStore(self.redis, Keys(self.settings.caseroom_redis_prefix)).last_run()
+        except Exception:
+            return
+        if not last.get("at"):
+            return
+        at = float(last["at"])
+        ago = _duration(max(0.0, time.time() - at))
+        if last.get("error"):
+            self.report.add("webhook log", Mark.WARN, f"the last reconciliation ({ago} ago) stopped: "
+                            f"{last['error']}", "check the Debitura API key's access to GET /webhooks")
+            return
+        self.report.add(
+            "webhook log", Mark.OK,
+            f"last reconciled {ago} ago: {last.get('changed', '0')} changed case(s), "
+            f"{last.get('queued', '0')} missed event(s) taken in, {last.get('gap_fetches', '0')} fetch(es) "
+            f"for a disabled subscription, {last.get('requests', '0')} request(s)")
 
     async def _create_webhook(self, url: str) -> None:
         parts = urlsplit(url)
@@ -490,11 +605,13 @@ class Checker:
                             "Debitura delivers only to public HTTPS URLs on port 443 or 8443")
             return
         self.report.add("webhooks", Mark.OK, f"created subscription {hook.id} for {url}")
+        # A test-mode subscription (test cases' events only, for `caseroom smoke`) has its own secret.
+        variable = "DEBITURA_WEBHOOK_TEST_SECRET" if self.webhook_test_mode else "DEBITURA_WEBHOOK_SECRET"
         if hook.secret is not None:
             self.report.notes += [
                 "",
                 "Webhook secret (shown once; Debitura will not show it again):",
-                f"  DEBITURA_WEBHOOK_SECRET={hook.secret.get_secret_value()}",
+                f"  {variable}={hook.secret.get_secret_value()}",
                 "Add it to the environment (or .env) of every Caseroom process and restart them.",
             ]
 
@@ -634,6 +751,70 @@ class Checker:
             "the line clears when a listing of that kind ends normally",
         )
 
+    # --- App Home (issue 13) ---------------------------------------------------------------------
+
+    async def check_app_home(self) -> None:
+        """Slack sends `app_home_opened` (Home tab on, event subscribed): seen by the running bot."""
+        if not self.redis_ok:
+            self.report.add("app home", Mark.SKIP, "needs Redis")
+            return
+        store = AttentionStore(self.redis, Keys(self.settings.caseroom_redis_prefix))
+        opened = await store.home_opened_at()
+        if not opened:
+            self.report.add(
+                "app home", Mark.WARN, "no app_home_opened event received yet",
+                "open Caseroom's Home tab in Slack. If it stays empty, the app lacks "
+                "features.app_home.home_tab_enabled or the app_home_opened bot event: update it from "
+                "manifest.yml and reinstall",
+            )
+            return
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(opened))
+        self.report.add("app home", Mark.OK, f"Home tab on: last opened {when}")
+
+    async def check_assignees(self) -> None:
+        """Assignee emails (of the cases the relay keeps) with no Slack account: their cases go to the
+        admins' queue. Looks up at most ASSIGNEE_LOOKUPS emails not checked in the last day."""
+        if not self.redis_ok:
+            self.report.add("assignees", Mark.SKIP, "needs Redis")
+            return
+        store = AttentionStore(self.redis, Keys(self.settings.caseroom_redis_prefix))
+        emails = [e for e in await store.owners() if e]
+        if not emails:
+            self.report.add("assignees", Mark.OK, "no assigned case seen yet (the relay lists them)")
+            return
+        known = await store.accounts(emails)
+        now = time.time()
+        stale = [e for e in emails
+                 if known.get(e) is None or now - (known[e] or ("", 0.0))[1] > ACCOUNT_RECHECK]
+        unknown = 0
+        if self.slack_ok:
+            for email in stale[:ASSIGNEE_LOOKUPS]:
+                try:
+                    found = await self.slack.users_lookupByEmail(email=email)
+                    user_id = str((found.get("user") or {}).get("id") or "")
+                except SlackApiError as exc:
+                    if slack_error(exc) != "users_not_found":
+                        unknown += 1
+                        continue
+                    user_id = ""
+                await store.save_account(email, user_id, now)
+                known[email] = (user_id, now)
+        unknown += sum(1 for e in emails if known.get(e) is None)
+        missing = sorted(e for e in emails if (known.get(e) or ("?", 0.0))[0] == "")
+        tail = f"; {unknown} not checked (Slack unavailable or rate limited)" if unknown else ""
+        if missing:
+            shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            self.report.add(
+                "assignees", Mark.WARN,
+                f"{len(missing)} of {len(emails)} assignee emails have no Slack account: {shown}{tail}",
+                "their cases are in the admins' queue on App Home: invite them to Slack with the same email, "
+                "or assign the cases in Debitura to someone who is in Slack",
+            )
+            return
+        mark = Mark.WARN if unknown else Mark.OK
+        self.report.add("assignees", mark, f"{len(emails) - unknown} of {len(emails)} assignee emails have a "
+                        f"Slack account{tail}", "run the check again later")
+
     async def _usage_text(self) -> str:
         from bot.metrics import Metrics
         from bot.store.budget import RedisRateLimiter
@@ -675,7 +856,7 @@ def redact_url(url: str) -> str:
 
 async def run_check(
     settings: Settings, *, create_webhook: str | None = None, webhook_test_mode: bool = False,
-    problems: dict[str, str] | None = None,
+    problems: dict[str, str] | None = None, fix_webhooks: bool = False,
 ) -> Report:
     slack = AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(), base_url=str(settings.slack_api_url), timeout=10
@@ -695,7 +876,7 @@ async def run_check(
     try:
         checker = Checker(settings, slack=slack, debitura=debitura, redis=redis,
                           create_webhook=create_webhook, webhook_test_mode=webhook_test_mode,
-                          problems=problems, embedded_redis=embedded)
+                          problems=problems, embedded_redis=embedded, fix_webhooks=fix_webhooks)
         return await checker.run()
     finally:
         await debitura.aclose()
@@ -703,7 +884,8 @@ async def run_check(
 
 
 def main(
-    *, create_webhook: str | None = None, webhook_test_mode: bool = False, out: TextIO | None = None
+    *, create_webhook: str | None = None, webhook_test_mode: bool = False, out: TextIO | None = None,
+    fix_webhooks: bool = False,
 ) -> int:
     """Print the check table; 0 when nothing failed, 1 otherwise."""
     stream = out or sys.stdout
@@ -711,7 +893,7 @@ def main(
     settings, problems = load_settings_for_check()
     report = asyncio.run(
         run_check(settings, create_webhook=create_webhook, webhook_test_mode=webhook_test_mode,
-                  problems=problems)
+                  problems=problems, fix_webhooks=fix_webhooks)
     )
     print(render(report), file=stream)
     return 1 if report.failed else 0

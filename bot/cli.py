@@ -1,4 +1,4 @@
-"""The `caseroom` command: run | check | sandbox | relay.
+"""The `caseroom` command: run | check | sandbox | relay | smoke.
 
 Each subcommand parses its own arguments and imports its module lazily, so `caseroom --help` and a
 bad configuration answer instantly and without a traceback.
@@ -62,10 +62,27 @@ def build_parser() -> argparse.ArgumentParser:
                             "(https://host/debitura/webhooks) and print its secret once")
     check.add_argument("--test-mode", action="store_true",
                        help="with --create-webhook: a test-mode subscription (events of test cases only)")
+    check.add_argument("--fix-webhooks", action="store_true",
+                       help="re-enable webhook subscriptions Debitura disabled after failed deliveries, "
+                            "once their URL answers a signed probe")
 
     sandbox = sub.add_parser("sandbox", help="serve a local Debitura Collection Partner API sandbox",
                              add_help=False)
     sandbox.add_argument("args", nargs=argparse.REMAINDER)
+
+    smoke = sub.add_parser(
+        "smoke", help="prove this installation end to end with a throwaway Debitura test case "
+                      "(needs a running Caseroom and a test-mode webhook subscription)")
+    smoke.add_argument("--user", default=None,
+                       help="Slack user id or email the chat and note are written as (a Debitura team "
+                            "member); default: the one id in CASEROOM_ADMIN_USERS")
+    smoke.add_argument("--tag", default="caseroom-smoke",
+                       help="tag of the test cases (their leftovers are deleted first; "
+                            "default caseroom-smoke)")
+    smoke.add_argument("--keep", action="store_true",
+                       help="leave the test case and its channel for a look (the next run deletes them)")
+    smoke.add_argument("--timeout", type=float, default=90.0,
+                       help="seconds each wait may take (default 90)")
 
     relay = sub.add_parser("relay", help="run the relay alone (case channels, chats, timelines)")
     relay.add_argument("--port", type=_port, default=None, help="health/metrics port (default CASEROOM_PORT)")
@@ -73,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = ("run", "check", "sandbox", "relay")
+COMMANDS = ("run", "check", "sandbox", "relay", "smoke")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,7 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         from bot.check import main as check_main
 
-        return check_main(create_webhook=args.create_webhook, webhook_test_mode=args.test_mode)
+        return check_main(create_webhook=args.create_webhook, webhook_test_mode=args.test_mode,
+                          fix_webhooks=args.fix_webhooks)
+    if args.command == "smoke":
+        from bot.smoke import main as smoke_main
+
+        return smoke_main(user=args.user, tag=args.tag, keep=args.keep, timeout=args.timeout)
     parser.print_help()
     return 2
 

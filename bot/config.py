@@ -37,6 +37,26 @@ def _split_list(value: Any) -> Any:
     return value
 
 
+def parse_clock(text: str) -> int | None:
+    """Minutes after midnight of "HH:MM" (00:00 to 23:59); None when it is not that shape."""
+    head, sep, tail = text.strip().partition(":")
+    if not sep or not head.isdigit() or not tail.isdigit() or len(tail) != 2 or len(head) > 2:
+        return None
+    hours, minutes = int(head), int(tail)
+    if hours > 23 or minutes > 59:
+        return None
+    return hours * 60 + minutes
+
+
+def parse_span(text: str) -> tuple[int, int] | None:
+    """(start, end) minutes of "HH:MM-HH:MM" (end before start wraps past midnight); None if malformed."""
+    start, sep, end = text.strip().partition("-")
+    first, last = parse_clock(start), parse_clock(end)
+    if not sep or first is None or last is None:
+        return None
+    return first, last
+
+
 class Settings(BaseSettings):
     """Caseroom's configuration. Field descriptions feed the README table."""
 
@@ -141,6 +161,62 @@ class Settings(BaseSettings):
         description="The emoji (name without colons) that turns a message in a case channel into a case "
         "note when someone reacts with it; empty turns the reaction off.",
     )
+    caseroom_include_test_cases: bool = Field(
+        default=False,
+        description="Show Debitura test cases (`includeTestCases`) in `/case list` and lookups, and relay "
+        "them; they are labelled *Test case* wherever they appear. Off: a test case is not shown.",
+    )
+    # --- attention (issue 13: App Home, direct messages, reminders, digests; appended) ---
+    caseroom_reply_sla: int = Field(
+        default=24, ge=1, le=24 * 30,
+        description="Hours a creditor chat may wait for a partner reply before its assignee is reminded.",
+    )
+    caseroom_exclusive_days: int = Field(
+        default=14, ge=1, le=365,
+        description="A case whose exclusive period ends within this many days is listed as ending.",
+    )
+    caseroom_exclusive_reminders: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [14, 7, 1],
+        description="Days before the exclusive period ends at which the assignee is reminded.",
+    )
+    caseroom_activation_reminder: int = Field(
+        default=48, ge=1, le=24 * 30,
+        description="Hours a case may wait for activation (PendingVerification) before a reminder.",
+    )
+    caseroom_recent_days: int = Field(
+        default=7, ge=1, le=90, description="Payments and closes of this many days are listed as recent."
+    )
+    caseroom_quiet_hours: str = Field(
+        default="18:00-08:00",
+        description="Default quiet hours (HH:MM-HH:MM in each person's time zone; empty for none): "
+        "direct messages and reminders that fall inside wait for the end.",
+    )
+    caseroom_digest: bool = Field(default=True, description="Default: people get a morning digest DM.")
+    caseroom_digest_time: str = Field(
+        default="08:00", description="Default digest time (HH:MM in each person's time zone)."
+    )
+    caseroom_digest_weekends: bool = Field(
+        default=False, description="Default: digests on Saturday and Sunday."
+    )
+    caseroom_digest_channel: str | None = Field(
+        default=None, description="Channel id for the admins' team digest (default: a DM to each admin)."
+    )
+    caseroom_home_rows: int = Field(
+        default=25, ge=1, le=45,
+        description="Cases on one page of App Home (a page also ends at Block Kit's 100 blocks).",
+    )
+
+    caseroom_webhook_reconcile_interval: int = Field(
+        default=600, ge=10,
+        description="Seconds between two reconciliations of Debitura's webhook delivery log (GET "
+        "/webhooks/events), which take in the events that never reached Caseroom; one also runs at start.",
+    )
+
+    debitura_webhook_test_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret of a test-mode webhook subscription to this Caseroom (events of test cases only, "
+        "for `caseroom smoke`); the webhook door accepts deliveries signed with it as well.",
+    )
     # --- many workspaces on one deployment (issue 16; appended) ---
     slack_client_id: str | None = Field(
         default=None,
@@ -187,7 +263,7 @@ class Settings(BaseSettings):
             raise ValueError("must be an app-level token starting with xapp-")
         return v
 
-    @field_validator("slack_signing_secret", "debitura_webhook_secret")
+    @field_validator("slack_signing_secret", "debitura_webhook_secret", "debitura_webhook_test_secret")
     @classmethod
     def _empty_is_none(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None and not v.get_secret_value().strip():
@@ -239,6 +315,41 @@ class Settings(BaseSettings):
             shown = ", ".join(bad[:3])
             raise ValueError(f"must be Slack user ids (U0123ABCD) or {ADMIN_EVERYONE}; not {shown}")
         return v
+
+    @field_validator("caseroom_exclusive_reminders", mode="before")
+    @classmethod
+    def _day_list(cls, v: Any) -> Any:
+        items = _split_list(v)
+        if isinstance(items, list):
+            try:
+                days = sorted({int(item) for item in items}, reverse=True)
+            except (TypeError, ValueError):
+                raise ValueError("must be whole numbers of days, such as 14,7,1") from None
+            if any(day < 0 or day > 365 for day in days):
+                raise ValueError("must be days between 0 and 365")
+            return days
+        return items
+
+    @field_validator("caseroom_quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, v: str) -> str:
+        v = v.strip()
+        if v and parse_span(v) is None:
+            raise ValueError("must be HH:MM-HH:MM (such as 18:00-08:00) or empty")
+        return v
+
+    @field_validator("caseroom_digest_time")
+    @classmethod
+    def _digest_time(cls, v: str) -> str:
+        v = v.strip()
+        if parse_clock(v) is None:
+            raise ValueError("must be HH:MM (such as 08:00)")
+        return v
+
+    @field_validator("caseroom_digest_channel")
+    @classmethod
+    def _blank_channel(cls, v: str | None) -> str | None:
+        return (v or "").strip() or None
 
     @field_validator("caseroom_feed_channel", "caseroom_admin_group", "caseroom_data_dir")
     @classmethod
@@ -415,7 +526,7 @@ def settings_table() -> list[tuple[str, str, str]]:
             default = "(required)"
         elif field.default_factory is not None:
             value = field.get_default(call_default_factory=True, validated_data={})
-            default = ",".join(value) if isinstance(value, list) else str(value)
+            default = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
         elif isinstance(field.default, bool):
             default = str(field.default).lower()
         else:
@@ -434,6 +545,7 @@ def secret_values(settings: Settings) -> list[str]:
             settings.slack_app_token,
             settings.debitura_api_key,
             settings.debitura_webhook_secret,
+            settings.debitura_webhook_test_secret,
             settings.slack_client_secret,
             settings.caseroom_secret_key,
         )

@@ -200,6 +200,7 @@ class TenantRegistry:
             "slack_bot_token": SecretStr(installation.bot_token or ""),
             "debitura_api_key": SecretStr(config.api_key or MULTI_WORKSPACE_STAND_INS["debitura_api_key"]),
             "debitura_webhook_secret": SecretStr(config.webhook_secret) if config.webhook_secret else None,
+            "debitura_webhook_test_secret": None,  # the deployment's is no workspace's
             "caseroom_admin_users": admins,
             "caseroom_admin_group": None,
             "caseroom_relay_lifecycles": config.lifecycles or list(DEFAULT_RELAY_LIFECYCLES),

@@ -30,7 +30,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.debitura.webhooks import SIGNATURE_HEADER, InvalidSignature, verify_signature
+from bot.debitura.webhooks import SIGNATURE_HEADER, InvalidSignature, verify_any
 from bot.doors import (
     MAX_SLACK_BODY,
     MAX_WEBHOOK_BODY,
@@ -246,7 +246,10 @@ def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | 
         if isinstance(body, Response):
             return body
         try:
-            verify_signature(secret.get_secret_value(), signature, body)
+            # The live subscription's secret, then the test-mode one's (DEBITURA_WEBHOOK_TEST_SECRET).
+            test = state.runtime.settings.debitura_webhook_test_secret
+            keys = [secret.get_secret_value(), *([test.get_secret_value()] if test is not None else [])]
+            verify_any(keys, signature, body)
         except InvalidSignature as exc:
             return state.reject(Door.WEBHOOK, Reason.STALE if exc.reason in ("stale", "future")
                                 else Reason.SIGNATURE)
@@ -277,7 +280,7 @@ def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | 
         if isinstance(body, Response):
             return body
         try:
-            verify_signature(secret.get_secret_value(), signature, body)
+            verify_any([secret.get_secret_value()], signature, body)
         except InvalidSignature as exc:
             return state.reject(Door.WEBHOOK, Reason.STALE if exc.reason in ("stale", "future")
                                 else Reason.SIGNATURE)

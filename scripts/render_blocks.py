@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Render the README's pictures from the real Block Kit builders and sandbox data.
 
-    .venv/bin/python scripts/render_blocks.py            # writes docs/images/case-card.png, case-channel.png
+    .venv/bin/python scripts/render_blocks.py            # writes docs/images/case-card.png, case-channel.png,
+                                                         # app-home.png
     .venv/bin/python scripts/render_blocks.py --html-only  # writes the .html next to them, no PNG
 
 The data comes from an in-process `caseroom sandbox` (seeded, so the pictures are reproducible),
@@ -274,7 +275,57 @@ async def build_pages() -> dict[str, str]:
     messages = [message_html(blocks, time=hhmm(at)) for at, blocks in sorted(events, key=lambda e: e[0])]
     channel = f"#case-{reference.lower()}"
     channel_page = page(channel, "private case channel", messages)
-    return {"case-card": card_page, "case-channel": channel_page}
+    return {"case-card": card_page, "case-channel": channel_page, "app-home": await build_home_page()}
+
+
+async def build_home_page() -> str:
+    """App Home (issue 13) of the sandbox's busiest assignee, as an admin sees it (queue + team view):
+    the queue built by `bot.attention.queue` from the relay's snapshots of the seeded cases."""
+    import time
+
+    import httpx
+
+    from blocks.home import HomeData, HomeItem, HomeSection, TeamRow, build_home
+    from bot.attention.queue import ADMINS, SECTIONS, build_queue
+    from bot.debitura.client import DebituraClient
+    from bot.sandbox.app import Sandbox, build_app
+    from bot.store.snapshots import CaseMarks, TrackedCase, next_marks, snapshot_case, snapshot_chat
+
+    sandbox = Sandbox(seed=7, n_cases=60, api_key="sandbox-key")
+    client = DebituraClient("http://sandbox.local", "sandbox-key",
+                            transport=httpx.ASGITransport(app=build_app(sandbox)))
+    now = time.time()
+    tracked: list[TrackedCase] = []
+    try:
+        async for case in client.iter_cases(page_size=100):
+            snap = snapshot_case(case)
+            chats = [snapshot_chat(c) for c in await client.list_chats(case.id)] if not snap.closed else None
+            marks = next_marks(CaseMarks(), before=None, after=snap, chats=chats, payments=None,
+                               first_seen=now - 3 * 86400, now=now)
+            tracked.append(TrackedCase(case=snap, marks=marks, first_seen=now - 3 * 86400))
+    finally:
+        await client.aclose()
+    queues = build_queue(tracked, now=now)  # by assignee email, unassigned: the admins'
+    people = sorted((e for e in queues if e != ADMINS), key=lambda e: (-queues[e].total, e))
+    me = people[0]
+    mine = build_queue([t for t in tracked if t.case.assignee_email.lower() in (me, "")], now=now,
+                       users={me: "UME"})
+    sections = [HomeSection(key=s.value, title=s.heading, alarm=s.alarm, items=[
+        HomeItem(case_id=i.case_id, reference=i.reference, debtor=i.debtor, amount=i.amount,
+                 currency=i.currency, since=i.since, due=i.due, pending=i.pending)
+        for q in mine.values() for i in q.sections[s]]) for s in SECTIONS]
+    names = {email: email.split("@")[0].replace(".", " ").title() for email in people}
+    def counts(owner: str) -> tuple[int, ...]:
+        return tuple(queues[owner].counts()[s] for s in SECTIONS)
+
+    team = [*(TeamRow(who=f"@{names[e]}", counts=counts(e)) for e in people[:3]),
+            TeamRow(who="*Unassigned*", counts=counts(ADMINS))]
+    view = build_home(HomeData(now=now, sections=sections, team=team,
+                               team_titles=("activation", "replies", "needs info", "exclusive ending", "paid",
+                                            "closed"), admin_queue=True, rows=12,
+                               updated="a minute ago"))
+    body = f'<div class="msg"><div class="body">{blocks_to_html(view["blocks"])}</div></div>'
+    return page("Caseroom", "Home", [body])
 
 
 # --- screenshots ----------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -51,26 +52,39 @@ from bot.debitura.errors import (
     parse_error_body,
 )
 from bot.debitura.models import (
+    TEST_TAG_MAX,
     UPLOAD_DESCRIPTION_MAX,
     UPLOAD_EXTENSIONS,
     UPLOAD_MAX_BYTES,
+    AdvanceTarget,
+    AdvanceTestCaseRequest,
+    AdvanceTestCaseResponse,
     Case,
     CaseFile,
     CasePage,
     Chat,
     CloseCaseRequest,
     CloseCaseResponse,
+    CreateIngestionJobRequest,
+    CreateIngestionJobResponse,
+    CreateManagedCasePaymentRequest,
+    CreateManagedCasePaymentResponse,
+    CreateManagedCaseRequest,
     CreateNoteRequest,
     CreatePaymentRequest,
     CreatePaymentResponse,
     CreateWebhookRequest,
     ExclusivePeriod,
+    FireWebhookRequest,
+    FireWebhookResponse,
+    IngestionJobStatusResponse,
     Lifecycle,
     Note,
     PartnerProfile,
     Payment,
     PriceChangeRequired,
     ReplayEventResult,
+    ReplayLastEventResult,
     RequestModel,
     SendChatRequest,
     StartCaseRequest,
@@ -250,7 +264,7 @@ class Truncated(StrEnum):
     REPEATED_PAGE = "repeated_page"
 
 
-LISTINGS = ("cases", "users", "relay_sweep", "relay_full_sweep")
+LISTINGS = ("cases", "users", "relay_sweep", "relay_full_sweep", "managed_cases")
 """The listings that report how they ended: the closed label values of
 caseroom_debitura_listing_truncated_total."""
 
@@ -934,6 +948,8 @@ class DebituraClient:
     async def list_webhook_events(
         self, case_id: str, since: datetime | str | None = None
     ) -> list[WebhookEventRecord]:
+        """The case's delivery log, newest first. An event is in it only once its delivery was tried
+        (Debitura: usually seconds after the change, up to about 30 s): poll for a fresh one."""
         if not str(case_id).strip():
             raise ClientValidationError("case_id is required to list webhook events", field="case_id")
         params: list[tuple[str, str]] = [("caseId", _guid(case_id, "case_id"))]
@@ -951,6 +967,249 @@ class DebituraClient:
             subject="Webhook event",
         )
         return await self._get_model(call, ReplayEventResult)
+
+    # ------------------------------------------------------------------ managed cases
+    # Cases we submit as managing partner (/managed-cases); test cases are created here.
+
+    @staticmethod
+    def _managed_path(case_id: str, *rest: str) -> str:
+        return "/".join(("managed-cases", _segment(case_id, "case_id"), *rest))
+
+    async def create_managed_case(
+        self, request: CreateManagedCaseRequest, *, idempotency_key: str | None = None
+    ) -> Case:
+        """Submit a case as managing partner (``is_test=True``: a test case, routed back to us).
+
+        Retries reuse one Idempotency-Key (a fresh one if none is given), so a retried create
+        cannot make a second case.
+        """
+        call = _Call(
+            "create_managed_case", "POST", "managed-cases", content=self._body(request),
+            idempotency_key=self._idempotency_key(idempotency_key), retry_safe=True,
+            subject="Managed case",
+        )
+        return await self._get_model(call, Case)
+
+    async def list_managed_cases(
+        self,
+        *,
+        page: int = 1,
+        page_size: int = 100,
+        statuses: Iterable[Lifecycle | str] | None = None,
+        sort: str | None = None,
+        ids: Iterable[str] | None = None,
+        debtor_ids: Iterable[str] | None = None,
+        division_ids: Iterable[str] | None = None,
+    ) -> CasePage:
+        """One page of the cases we submitted (as managing partner); test cases included."""
+        _check_paging(page, page_size)
+        params: list[tuple[str, str]] = [("Page", str(page)), ("PageSize", str(page_size))]
+        for status in statuses or ():
+            member = Lifecycle.from_display(str(status))
+            params.append(("Statuses", member.value if member is not None else str(status)))
+        if sort:
+            params.append(("Sort", sort))
+        params += [("Ids", _guid(str(v), "ids")) for v in ids or ()]
+        params += [("DebtorIds", _guid(str(v), "debtor_ids")) for v in debtor_ids or ()]
+        params += [("DivisionIds", _guid(str(v), "division_ids")) for v in division_ids or ()]
+        call = _Call("list_managed_cases", "GET", "managed-cases", params=tuple(params), retry_safe=True)
+        return await self._get_model(call, CasePage)
+
+    async def iter_managed_cases(
+        self,
+        *,
+        page_size: int = 100,
+        statuses: Iterable[Lifecycle | str] | None = None,
+        sort: str | None = None,
+        ids: Iterable[str] | None = None,
+        debtor_ids: Iterable[str] | None = None,
+        division_ids: Iterable[str] | None = None,
+        max_pages: int = MAX_PAGES,
+    ) -> AsyncIterator[Case]:
+        """Every managed case matching the filters, page after page (``PageGuard`` as iter_cases)."""
+        filters: dict[str, Any] = {
+            "statuses": list(statuses) if statuses is not None else None, "sort": sort,
+            "ids": list(ids) if ids is not None else None,
+            "debtor_ids": list(debtor_ids) if debtor_ids is not None else None,
+            "division_ids": list(division_ids) if division_ids is not None else None,
+        }
+        guard = PageGuard(max_pages)
+        page = 1
+        while True:
+            result = await self.list_managed_cases(page=page, page_size=page_size, **filters)
+            if guard.repeated(case.id for case in result.cases):
+                break
+            for case in result.cases:
+                yield case
+            if not result.has_more(page, page_size, len(result.cases)) or guard.last_page(page):
+                break
+            page += 1
+        await self.end_listing(ListingEnd("managed_cases", page, guard.reason))
+
+    async def get_managed_case(self, case_id: str) -> Case:
+        call = _Call(
+            "get_managed_case", "GET", self._managed_path(case_id), retry_safe=True, case_id=case_id,
+            subject="Managed case",
+        )
+        return await self._get_model(call, Case)
+
+    async def get_managed_case_by_reference(self, reference: str) -> Case:
+        ref = reference.strip()
+        path = f"managed-cases/case-reference/{_segment(ref, 'reference', Shape.CASE_REFERENCE)}"
+        call = _Call(
+            "get_managed_case_by_reference", "GET", path, retry_safe=True, subject=f"Managed case {ref}"
+        )
+        return await self._get_model(call, Case)
+
+    async def get_managed_case_timeline(self, case_id: str) -> Timeline:
+        call = _Call(
+            "get_managed_case_timeline", "GET", self._managed_path(case_id, "timeline"), retry_safe=True,
+            case_id=case_id, subject="Managed case",
+        )
+        return await self._get_model(call, Timeline)
+
+    async def list_managed_case_chats(self, case_id: str) -> list[Chat]:
+        call = _Call(
+            "list_managed_case_chats", "GET", self._managed_path(case_id, "chats"), retry_safe=True,
+            case_id=case_id, subject="Managed case",
+        )
+        return await self._get_list(call, _CHATS)
+
+    async def list_managed_case_payments(self, case_id: str) -> list[Payment]:
+        call = _Call(
+            "list_managed_case_payments", "GET", self._managed_path(case_id, "payments"), retry_safe=True,
+            case_id=case_id, subject="Managed case",
+        )
+        return await self._get_list(call, _PAYMENTS)
+
+    async def create_managed_case_payment(
+        self, case_id: str, request: CreateManagedCasePaymentRequest
+    ) -> CreateManagedCasePaymentResponse:
+        """Record a payment on a managed test case (400 on a production case).
+
+        The operation takes no Idempotency-Key, so it is not repeated after a failure whose
+        outcome is unknown (OutcomeUnknown: re-read the payments).
+        """
+        call = _Call(
+            "create_managed_case_payment", "POST", self._managed_path(case_id, "payments"),
+            content=self._body(request), case_id=case_id, subject="Managed case",
+        )
+        return await self._get_model(call, CreateManagedCasePaymentResponse)
+
+    async def update_managed_case_payment(
+        self, case_id: str, payment_id: str, request: UpdatePaymentRequest
+    ) -> Payment:
+        call = _Call(
+            "update_managed_case_payment", "PUT",
+            self._managed_path(case_id, "payments", _segment(payment_id, "payment_id")),
+            content=self._body(request), case_id=case_id, subject="Managed case or payment",
+        )
+        return await self._get_model(call, Payment)
+
+    async def delete_managed_case_payment(
+        self, case_id: str, payment_id: str, *, reopen_case_if_needed: bool = False
+    ) -> None:
+        call = _Call(
+            "delete_managed_case_payment", "DELETE",
+            self._managed_path(case_id, "payments", _segment(payment_id, "payment_id")),
+            params=(("reopenCaseIfNeeded", _bool(reopen_case_if_needed)),), case_id=case_id,
+            subject="Managed case or payment",
+        )
+        await self._send(call)
+
+    async def list_managed_case_files(self, case_id: str) -> list[CaseFile]:
+        call = _Call(
+            "list_managed_case_files", "GET", self._managed_path(case_id, "files"), retry_safe=True,
+            case_id=case_id, subject="Managed case",
+        )
+        return await self._get_list(call, _FILES)
+
+    # ------------------------------------------------------------------ test cases and test webhooks
+    # Only for cases created with is_test=True: Debitura answers 400 for a production case.
+
+    async def advance_test_case(
+        self, case_id: str, target: AdvanceTarget | str, *, amount: Decimal | int | str | None = None
+    ) -> AdvanceTestCaseResponse:
+        """Drive a test case to ``Active``, ``Closed:Paid`` (``amount`` required) or ``Closed:NoPayment``.
+
+        Safe to repeat: a case already at the target answers ``advanced=False`` and nothing changes.
+        """
+        try:
+            request = AdvanceTestCaseRequest(
+                to=AdvanceTarget(target), amount=Decimal(str(amount)) if amount is not None else None
+            )
+        except (ValueError, ArithmeticError) as exc:
+            raise ClientValidationError(
+                f"cannot advance a test case that way: {exc}", field="target"
+            ) from None
+        call = _Call(
+            "advance_test_case", "POST", f"test/cases/{_segment(case_id, 'case_id')}/advance",
+            content=self._body(request), retry_safe=True, case_id=case_id, subject="Test case",
+        )
+        return await self._get_model(call, AdvanceTestCaseResponse)
+
+    async def delete_test_case(self, case_id: str) -> None:
+        """Hard-delete one test case (nothing is kept). Deleting it again is no error."""
+        call = _Call(
+            "delete_test_case", "DELETE", f"test/cases/{_segment(case_id, 'case_id')}", retry_safe=True,
+            case_id=case_id, subject="Test case",
+        )
+        await self._send(call)
+
+    async def delete_test_cases_by_tag(self, tag: str) -> None:
+        """Hard-delete every test case created with ``tag``: all of them, or none when one of them is a
+        production case (400). No case with the tag is no error."""
+        problem = text_problem(tag, max_length=TEST_TAG_MAX)
+        if problem is not None:
+            raise ClientValidationError(f"tag {problem}", field="tag")
+        call = _Call(
+            "delete_test_cases_by_tag", "DELETE", "test/cases", params=(("tag", tag),), retry_safe=True,
+            subject=f"Test cases tagged {tag}",
+        )
+        await self._send(call)
+
+    async def replay_test_case_last_event(self, case_id: str) -> ReplayLastEventResult:
+        """Send the most recent recorded webhook event of a test case again (signed, marked replay)."""
+        call = _Call(
+            "replay_test_case_last_event", "POST",
+            f"test/cases/{_segment(case_id, 'case_id')}/replay-last-event", case_id=case_id,
+            subject="Test case (or its webhook events)",
+        )
+        return await self._get_model(call, ReplayLastEventResult)
+
+    async def fire_test_webhook(self, request: FireWebhookRequest) -> FireWebhookResponse:
+        """Fire ``request.event`` for a test case, carrying the case's current state.
+
+        The event is queued: it shows in ``list_webhook_events`` only once delivery was tried
+        (seconds later), so poll for it rather than reading once.
+        """
+        call = _Call(
+            "fire_test_webhook", "POST", "test/webhooks/fire", content=self._body(request),
+            case_id=request.case_id, subject="Test case",
+        )
+        return await self._get_model(call, FireWebhookResponse)
+
+    # ------------------------------------------------------------------ ingestion jobs
+
+    async def create_ingestion_job(
+        self, request: CreateIngestionJobRequest, *, idempotency_key: str | None = None
+    ) -> CreateIngestionJobResponse:
+        """Queue a batch of notes (202); poll :meth:`get_ingestion_job` for the outcome.
+
+        Retries reuse one Idempotency-Key (a fresh one if none is given).
+        """
+        call = _Call(
+            "create_ingestion_job", "POST", "ingestion-jobs", content=self._body(request),
+            idempotency_key=self._idempotency_key(idempotency_key), retry_safe=True,
+        )
+        return await self._get_model(call, CreateIngestionJobResponse)
+
+    async def get_ingestion_job(self, job_id: str) -> IngestionJobStatusResponse:
+        call = _Call(
+            "get_ingestion_job", "GET", f"ingestion-jobs/{_segment(job_id, 'job_id')}", retry_safe=True,
+            subject="Ingestion job",
+        )
+        return await self._get_model(call, IngestionJobStatusResponse)
 
 
 # ---------------------------------------------------------------------- checks

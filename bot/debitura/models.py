@@ -40,20 +40,27 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import core_schema
 
 __all__ = [
-    "CHAT_MAX", "CLOSE_COMMENT_MAX", "NOTE_MAX", "PARTNER_REFERENCE_MAX", "SETTABLE_CLOSE_CODES",
-    "UPLOAD_DESCRIPTION_MAX", "UPLOAD_EXTENSIONS", "UPLOAD_MAX_BYTES", "WELCOME_MAX",
-    "AllocationOutstanding", "AssignedUser", "BankAccount", "Case", "CaseFile", "CasePage",
-    "CaseValidation", "Chat", "ChatRole", "ChatUser", "CloseCaseRequest", "CloseCaseResponse",
-    "CloseCode", "CloseCodeValue", "CollectionPartnerSummary", "CommissionPaymentStatus",
+    "CHAT_MAX", "CLOSE_COMMENT_MAX", "INGESTION_ROWS_MAX", "MANAGED_CLAIM_DESCRIPTION_MAX",
+    "MANAGED_COMMENTS_MAX", "MANAGED_CREDITOR_REFERENCE_MAX", "NOTE_MAX", "PARTNER_REFERENCE_MAX",
+    "SETTABLE_CLOSE_CODES", "TEST_TAG_MAX", "UPLOAD_DESCRIPTION_MAX", "UPLOAD_EXTENSIONS",
+    "UPLOAD_MAX_BYTES", "WELCOME_MAX", "AdvanceTarget", "AdvanceTestCaseRequest",
+    "AdvanceTestCaseResponse", "AllocationOutstanding", "AssignedUser", "BankAccount", "Case",
+    "CaseFile", "CasePage", "CaseValidation", "Chat", "ChatRole", "ChatUser", "CloseCaseRequest",
+    "CloseCaseResponse", "CloseCode", "CloseCodeValue", "CollectionPartnerSummary",
+    "CommissionPaymentStatus", "CreateIngestionJobRequest", "CreateIngestionJobResponse",
+    "CreateManagedCasePaymentRequest", "CreateManagedCasePaymentResponse", "CreateManagedCaseRequest",
     "CreateNoteRequest", "CreatePaymentRequest", "CreatePaymentResponse", "CreateWebhookRequest",
-    "Creditor", "CreditorDivision", "Debtor", "ExclusivePeriod", "ExclusivePeriodExtension",
-    "Lifecycle", "LifecycleValue", "MeResponse", "Note", "PageData", "PartnerProfile", "Payment",
-    "PaymentInvoice", "PaymentRecipient", "PriceChangeConfirmationResponse", "PriceChangeRequired",
-    "ReplayEventResult", "RequestModel", "SendChatRequest", "SigningHandoff", "StartCaseRequest",
-    "StartCaseResponse", "Timeline", "TimelineActor", "TimelineItem", "UpdateCaseFeesRequest",
-    "UpdateFeesRequest", "UpdateFeesResponse", "UpdatePaymentRequest", "UpdateWebhookRequest",
-    "UploadDocumentType", "User", "UserPage", "UserRef", "ValidationItem", "ValidationStatus",
-    "Webhook", "WebhookEventRecord", "WebhookEventType", "normalise_code",
+    "Creditor", "CreditorDivision", "Debtor", "DebtorType", "ExclusivePeriod",
+    "ExclusivePeriodExtension", "FireWebhookRequest", "FireWebhookResponse", "IngestionJobRow",
+    "IngestionJobStatus", "IngestionJobStatusResponse", "IngestionRowType", "Lifecycle",
+    "LifecycleValue", "ManagedCaseDebtor", "MeResponse", "Note", "PageData", "PartnerProfile",
+    "Payment", "PaymentInvoice", "PaymentRecipient", "PriceChangeConfirmationResponse",
+    "PriceChangeRequired", "ReplayEventResult", "ReplayLastEventResult", "RequestModel",
+    "SendChatRequest", "SigningHandoff", "StartCaseRequest", "StartCaseResponse", "Timeline",
+    "TimelineActor", "TimelineItem", "UpdateCaseFeesRequest", "UpdateFeesRequest", "UpdateFeesResponse",
+    "UpdatePaymentRequest", "UpdateWebhookRequest", "UploadDocumentType", "User", "UserPage", "UserRef",
+    "ValidationItem", "ValidationStatus", "Webhook", "WebhookEventRecord", "WebhookEventType",
+    "normalise_code",
 ]
 
 
@@ -1106,3 +1113,265 @@ class ReplayEventResult(ApiModel):
     event_type: str | None = None
 
 
+
+
+# --------------------------------------------------------------------------- managed cases
+# (cases we submit as managing partner; test cases are made here with is_test=True)
+
+MANAGED_COMMENTS_MAX = 4000
+MANAGED_CLAIM_DESCRIPTION_MAX = 4000
+MANAGED_CREDITOR_REFERENCE_MAX = 50
+TEST_TAG_MAX = 100
+Day = date
+"""``date`` under another name, for annotations in models that have a field called ``date``."""
+INGESTION_ROWS_MAX = 1000
+"""Rows per ingestion job: the published advice (not a hard limit the API states)."""
+
+
+class DebtorType(StrEnum):
+    Company = "Company"
+    Person = "Person"
+
+
+class ManagedCaseDebtor(RequestModel):
+    """The debtor of a case we submit (the wire shape of the case's ``debtor``).
+
+    Company and Person both need ``name``; a Company also needs ``contact_person``; the country
+    is given as ``country_alpha2`` or ``country``; a US debtor needs ``state_alpha2``.
+    """
+
+    type: DebtorType
+    name: Annotated[str, Field(min_length=1)]
+    contact_person: str | None = None
+    company_registration_number: str | None = None
+    address: str | None = None
+    zip_code: str | None = None
+    city: str | None = None
+    state: str | None = None
+    state_alpha2: str | None = None
+    country_alpha2: str | None = None
+    country: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if not self.name.strip():
+            raise ValueError("the debtor needs a name")
+        if self.type is DebtorType.Company and not (self.contact_person or "").strip():
+            raise ValueError("a Company debtor needs contact_person")
+        if not (self.country_alpha2 or "").strip() and not (self.country or "").strip():
+            raise ValueError("the debtor needs country_alpha2 or country")
+        is_us = (self.country_alpha2 or "").strip().upper() == "US" or (
+            (self.country or "").strip().lower() in ("united states", "united states of america", "usa")
+        )
+        if is_us and not (self.state_alpha2 or "").strip():
+            raise ValueError("a US debtor needs state_alpha2 (two-letter state code)")
+        return self
+
+
+class CreateManagedCaseRequest(RequestModel):
+    """``POST /managed-cases``: a case we submit for a client (or ourselves).
+
+    ``is_test=True`` makes a test case (routed back to us, excluded from production figures,
+    deletable with ``DELETE /test/cases``); ``tag`` groups test cases for cleanup by tag.
+    ``collection_partner_id`` overrides the assignment by jurisdiction.
+    """
+
+    creditor_company_name: Annotated[str, Field(min_length=1)]
+    creditor_country_alpha2: str | None = None
+    creditor_country: str | None = None
+    currency_code: Annotated[str, Field(min_length=1)]
+    date: Day
+    due_date: Day | None = None
+    comments: str | None = Field(default=None, max_length=MANAGED_COMMENTS_MAX)
+    claim_description: str | None = Field(default=None, max_length=MANAGED_CLAIM_DESCRIPTION_MAX)
+    creditor_reference: str | None = Field(default=None, max_length=MANAGED_CREDITOR_REFERENCE_MAX)
+    debtor: ManagedCaseDebtor
+    amount_to_recover: PositiveMoney
+    is_test: bool = False
+    tag: str | None = Field(default=None, max_length=TEST_TAG_MAX)
+    collection_partner_id: str | None = None
+
+    @field_validator("date", "due_date", mode="before")
+    @classmethod
+    def _date_only(cls, value: Any) -> Any:
+        return value.date() if isinstance(value, datetime) else value
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if not self.creditor_company_name.strip():
+            raise ValueError("creditor_company_name must not be blank")
+        if not (self.creditor_country_alpha2 or "").strip() and not (self.creditor_country or "").strip():
+            raise ValueError("give creditor_country_alpha2 or creditor_country")
+        if self.collection_partner_id is not None and not _GUID.fullmatch(self.collection_partner_id):
+            raise ValueError("collection_partner_id must be a GUID")
+        if self.tag is not None and not self.tag.strip():
+            raise ValueError("tag must not be blank")
+        return self
+
+
+class CreateManagedCasePaymentRequest(RequestModel):
+    """``POST /managed-cases/{id}/payments`` (test cases only): the whole amount goes to the creditor."""
+
+    date: date
+    payment_amount: PositiveMoney
+    close_case: bool = False
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date_only(cls, value: Any) -> Any:
+        return value.date() if isinstance(value, datetime) else value
+
+
+class CreateManagedCasePaymentResponse(ApiModel):
+    payment_id: str | None = None
+    case_reference: str | None = None
+    date: datetime | None = None
+    payment_amount: Money | None = None
+    case_closed: bool | None = None
+    remaining_amount: Money | None = None
+
+
+# --------------------------------------------------------------------------- test cases and test webhooks
+
+
+class AdvanceTarget(StrEnum):
+    """Where ``POST /test/cases/{id}/advance`` can take a test case."""
+
+    ACTIVE = "Active"
+    CLOSED_PAID = "Closed:Paid"
+    CLOSED_NO_PAYMENT = "Closed:NoPayment"
+
+
+class AdvanceTestCaseRequest(RequestModel):
+    to: AdvanceTarget
+    amount: PositiveMoney | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if self.to is AdvanceTarget.CLOSED_PAID and self.amount is None:
+            raise ValueError("advancing to Closed:Paid needs the paid amount")
+        return self
+
+
+class AdvanceTestCaseResponse(ApiModel):
+    """``advanced`` is False when the case already was at the target (nothing changed)."""
+
+    advanced: bool | None = None
+    state: str | None = None
+
+
+class FireWebhookRequest(RequestModel):
+    """``POST /test/webhooks/fire``: send ``event`` for a test case, carrying its current state."""
+
+    event: str
+    case_id: str
+    subscription_id: str | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if not self.event.strip():
+            raise ValueError("event must not be blank")
+        if not _GUID.fullmatch(self.case_id):
+            raise ValueError("case_id must be a GUID")
+        if self.subscription_id is not None and not _GUID.fullmatch(self.subscription_id):
+            raise ValueError("subscription_id must be a GUID")
+        return self
+
+
+class FireWebhookResponse(ApiModel):
+    """``enqueued_count`` 0: no active test subscription takes this event type."""
+
+    event_type: str | None = None
+    case_id: str | None = None
+    enqueued_count: int | None = None
+
+
+class ReplayLastEventResult(ApiModel):
+    """``POST /test/cases/{id}/replay-last-event``: which recorded event went out again."""
+
+    event_id: str | None = None
+    subscription_id: str | None = None
+    event_type: str | None = None
+
+
+# --------------------------------------------------------------------------- ingestion jobs
+
+
+class IngestionRowType(IntEnum):
+    """Row types of an ingestion job; only notes are accepted today (others answer 400)."""
+
+    NOTE = 0
+
+
+class IngestionJobStatus(IntEnum):
+    """``AsyncJobStatus`` (0-4). Debitura publishes the numbers only; these names are our reading
+    (UNCONFIRMED): queued, running, done, failed, cancelled. Unknown numbers are kept as ``int``."""
+
+    QUEUED = 0
+    RUNNING = 1
+    COMPLETED = 2
+    FAILED = 3
+    CANCELLED = 4
+
+
+def _job_status(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("job status must be an integer")
+    if isinstance(value, int):
+        try:
+            return IngestionJobStatus(value)
+        except ValueError:
+            return int(value)
+    return value
+
+
+class IngestionJobRow(RequestModel):
+    """One row of ``POST /ingestion-jobs``: a note (``description``) on ``case_id``."""
+
+    type: IngestionRowType = IngestionRowType.NOTE
+    case_id: str
+    description: str | None = Field(default=None, max_length=NOTE_MAX)
+    event_date: datetime | None = None
+    external_ref: str | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if not _GUID.fullmatch(self.case_id):
+            raise ValueError("case_id must be a GUID")
+        if self.type is IngestionRowType.NOTE and not (self.description or "").strip():
+            raise ValueError("a note row needs a description")
+        if self.event_date is not None and self.event_date.tzinfo is None:
+            raise ValueError("event_date must carry a time zone")
+        return self
+
+
+class CreateIngestionJobRequest(RequestModel):
+    rows: list[IngestionJobRow] = Field(min_length=1, max_length=INGESTION_ROWS_MAX)
+
+
+class CreateIngestionJobResponse(ApiModel):
+    job_id: str | None = None
+    rows_queued: int | None = None
+
+
+class IngestionJobStatusResponse(ApiModel):
+    """``GET /ingestion-jobs/{jobId}``: the job's status and how many rows succeeded or failed."""
+
+    status: Annotated[IngestionJobStatus | int | None, BeforeValidator(_job_status)] = None
+    rows_total: int | None = None
+    rows_succeeded: int | None = None
+    rows_failed: int | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Every row has an outcome (the counts say so, or the status is a final one)."""
+        if self.status in _FINAL_JOB_STATUSES:
+            return True
+        total, ok, failed = self.rows_total, self.rows_succeeded, self.rows_failed
+        return total is not None and ok is not None and failed is not None and ok + failed >= total
+
+
+_FINAL_JOB_STATUSES = (IngestionJobStatus.COMPLETED, IngestionJobStatus.FAILED, IngestionJobStatus.CANCELLED)
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")

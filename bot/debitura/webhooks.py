@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -117,6 +118,25 @@ def verify_signature(
         matched |= hmac.compare_digest(expected.encode("ascii"), candidate.encode("ascii", errors="replace"))
     if not matched:
         raise InvalidSignature("mismatch", "signature does not match the body")
+
+
+def verify_any(
+    secrets_b64: Sequence[str | bytes], header: str | None, body: bytes | str, *, now: float | None = None,
+    tolerance: int = DEFAULT_TOLERANCE,
+) -> None:
+    """:func:`verify_signature` with each secret in turn (Debitura gives each subscription its own: a
+    live one and a test-mode one may deliver to the same door); the first secret's error when none
+    matches. Only a mismatch tries the next secret (a stale or malformed header fails with any)."""
+    first: InvalidSignature | None = None
+    for secret in secrets_b64:
+        try:
+            verify_signature(secret, header, body, now=now, tolerance=tolerance)
+            return
+        except InvalidSignature as exc:
+            if exc.reason != "mismatch":
+                raise
+            first = first or exc
+    raise first or InvalidSignature("mismatch", "no secret to verify with")
 
 
 class WebhookEvent(BaseModel):

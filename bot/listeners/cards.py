@@ -1,7 +1,8 @@
 """Read-side buttons of the case card, the case list and the views.
 
-Open (a list row), Back to the case, Timeline, Payments, Files, Follow, Share in channel, and the
-list's Previous / Next. Each acks at once, then answers through the action's response_url:
+Open (a list row), Back to the case, Timeline, Payments, Files, Chats (and its Older / Newer), Debtor
+and claim (a modal, `bot.listeners.readviews`), Follow, Share in channel, and the list's Previous /
+Next. Each acks at once, then answers through the action's response_url:
 - views and cards open as new ephemeral messages (the card stays where it was);
 - Previous / Next replace the list message;
 - Share in channel posts the card `in_channel`, for everyone, only because someone clicked it, and
@@ -15,8 +16,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from slack_sdk.errors import SlackApiError
+
 from blocks.ids import Action
-from blocks.metadata import ListPage, MetadataError
+from blocks.metadata import ChatPage, ListPage, MetadataError
 from bot.listeners._context import (
     STALE_BUTTON,
     action_value,
@@ -26,9 +29,11 @@ from bot.listeners._context import (
     send,
     user_and_channel,
 )
+from bot.listeners.readviews import open_debtor_view
 from bot.services import identity, sharing
-from bot.services.casework import follow_case, load_card, load_list, load_view
+from bot.services.casework import follow_case, load_card, load_chats, load_list, load_view
 from bot.services.errors import BadInput, report
+from bot.slack.errors import slack_error
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -88,6 +93,71 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         await send(respond, card, where="action share", response_type="in_channel")
 
+    @app.action(Action.SHOW_CHATS)
+    async def _show_chats(ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
+        await ack()
+
+        async def work() -> Message:
+            it = await case_action(runtime, body)
+            return await load_chats(runtime, it.case, page=1, channel_id=it.channel_id or it.ref.ch)
+
+        await answer(respond, work, where="action chats")
+
+    @app.action(Action.CHATS_PAGE)
+    async def _chats_page(ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
+        await ack()
+
+        async def work() -> Message:
+            user_id, channel_id = user_and_channel(body)
+            try:
+                request = ChatPage.decode(action_value(body))
+            except MetadataError:
+                raise BadInput(STALE_BUTTON) from None
+            await identity.check_user(runtime, user_id)
+            case = await runtime.debitura.get_case(request.id)
+            return await load_chats(runtime, case, page=request.page, channel_id=channel_id or request.ch)
+
+        # Older / Newer replace the page shown (like the list's Previous / Next).
+        await answer(respond, work, where="action chats_page", replace_original=True)
+
+    @app.action(Action.SHARE_CHATS)
+    async def _share_chats(ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
+        await ack()
+        user_id, channel_id = user_and_channel(body)
+        try:
+            try:
+                request = ChatPage.decode(action_value(body))
+            except MetadataError:
+                raise BadInput(STALE_BUTTON) from None
+            await identity.check_user(runtime, user_id, write=True)
+            # The same rule as the card: never into a channel another organisation shares.
+            await sharing.require_internal(runtime, channel_id)
+            case = await runtime.debitura.get_case(request.id)
+            page = await load_chats(runtime, case, page=request.page, channel_id=channel_id,
+                                    shared_by=user_id)
+        except Exception as exc:
+            text = report(exc, where="action share_chats", logger=log)
+            await respond(text=text, response_type="ephemeral", replace_original=False)
+            return
+        await send(respond, page, where="action share_chats", response_type="in_channel")
+
+    @app.action(Action.SHOW_DEBTOR)
+    async def _show_debtor(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        user_id, channel_id = user_and_channel(body)
+        try:
+            ref = decode_case(body)
+        except BadInput as exc:
+            text = report(exc, where="action debtor", logger=log)
+            try:
+                await runtime.slack.chat_postEphemeral(channel=channel_id or user_id, user=user_id, text=text)
+            except SlackApiError as inner:
+                log.info("could not tell %s about a stale button: %s", user_id, slack_error(inner))
+            return
+        await open_debtor_view(runtime, runtime.slack, case_ref=None, case_id=ref.id,
+                               trigger_id=str(body.get("trigger_id") or ""), user_id=user_id,
+                               channel_id=channel_id or ref.ch)
+
     @app.action(Action.LIST_PAGE)
     async def _list_page(ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
         await ack()
@@ -99,8 +169,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                           response_type="ephemeral", replace_original=False)
             return
         try:
-            await identity.check_user(runtime, user_id)
-            page = await load_list(runtime, request, channel_id=channel_id, command=command)
+            user = await identity.check_user(runtime, user_id)
+            page = await load_list(runtime, request, channel_id=channel_id, command=command, email=user.email)
         except Exception as exc:
             await respond(text=report(exc, where="action list_page", logger=log),
                           response_type="ephemeral", replace_original=False)

@@ -31,19 +31,21 @@ from blocks.views import (
     build_notice,
     build_usage,
 )
-from bot.debitura.models import Case, Lifecycle
+from bot.debitura.models import Case, Lifecycle, normalise_code
 from bot.listeners._context import answer
 from bot.services import identity, notes
 from bot.services.casework import (
     find_cases,
     follow_case,
     load_card,
+    load_chats,
     load_list,
     load_view,
     note_target,
     unfollow_case,
 )
 from bot.services.errors import BadInput, report
+from bot.services.home import mute_case
 from bot.services.lookup import parse_ref, parse_refs, resolve_case, split_ref
 
 if TYPE_CHECKING:
@@ -57,18 +59,21 @@ T = TypeVar("T")
 
 VIEW_KINDS = ("timeline", "payments", "files", "period", "validation")
 MODAL_KINDS = ("pay", "chat", "close", "activate", "fees", "upload")
-CASE_KINDS = (*VIEW_KINDS, *MODAL_KINDS, "follow", "unfollow", "note")
+CASE_KINDS = (*VIEW_KINDS, *MODAL_KINDS, "follow", "unfollow", "note", "debtor", "mute", "unmute")
 MAX_NOTE = 10_000
 MAX_LIST_PAGE = 10_000
 
 EXAMPLES: dict[str, str] = {
     "card": "Q8OAXF3W",
-    "list": "list Active Paused page 2",
+    "list": "list mine lifecycle:Active phase:Legal page 2",
+    "chats": "chats Q8OAXF3W page 2",
     "find": "find INV-1001,INV-1002",
     "note": "note Q8OAXF3W Called the debtor, promised to pay Friday",
     "follow": "follow Q8OAXF3W",
     "unfollow": "unfollow Q8OAXF3W",
-    **{k: f"{k} Q8OAXF3W" for k in (*VIEW_KINDS, *MODAL_KINDS)},
+    "mute": "mute Q8OAXF3W",
+    "unmute": "unmute Q8OAXF3W",
+    **{k: f"{k} Q8OAXF3W" for k in (*VIEW_KINDS, *MODAL_KINDS, "debtor")},
 }
 
 
@@ -91,6 +96,10 @@ class ParsedCommand:
     statuses: tuple[str, ...] = ()
     page: int = 1
     refs: tuple[str, ...] = field(default_factory=tuple)
+    mine: bool = False
+    """`list mine`: only the cases assigned to the person asking."""
+    phases: tuple[str, ...] = ()
+    """`list phase:...`: engagement phases (`none` for no active engagement)."""
 
 
 def _statuses(words: list[str]) -> tuple[str, ...]:
@@ -110,19 +119,78 @@ def _statuses(words: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _parse_list(rest: str) -> ParsedCommand:
-    words = rest.split()
-    page = 1
+def _take_page(words: list[str], example: str) -> tuple[list[str], int]:
+    """`page N` out of `words`: (the other words, N); 1 without it."""
     lowered = [w.lower() for w in words]
-    if "page" in lowered:
-        at = lowered.index("page")
-        if at + 1 >= len(words) or not re.fullmatch(r"\d{1,6}", words[at + 1]) or int(words[at + 1]) < 1:
-            raise UsageError("`page` needs a page number (1, 2, ...).", EXAMPLES["list"])
-        page = int(words[at + 1])
-        if page > MAX_LIST_PAGE:
-            raise UsageError(f"Pages go up to {MAX_LIST_PAGE}.", EXAMPLES["list"])
-        words = words[:at] + words[at + 2:]
-    return ParsedCommand("list", statuses=_statuses(words), page=page)
+    if "page" not in lowered:
+        return words, 1
+    at = lowered.index("page")
+    if at + 1 >= len(words) or not re.fullmatch(r"\d{1,6}", words[at + 1]) or int(words[at + 1]) < 1:
+        raise UsageError("`page` needs a page number (1, 2, ...).", example)
+    page = int(words[at + 1])
+    if page > MAX_LIST_PAGE:
+        raise UsageError(f"Pages go up to {MAX_LIST_PAGE}.", example)
+    return words[:at] + words[at + 2:], page
+
+
+PHASES = {normalise_code(p): p for p in ("Pre-legal", "Legal", "Enforcement", "none")}
+"""`phase:` values (6.3 of the API reference; `none`: no active engagement), by normalised spelling."""
+LIST_FILTERS = ("lifecycle", "phase")
+
+
+def _phases(value: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        phase = PHASES.get(normalise_code(part))
+        if phase is None:
+            raise UsageError(f"`{esc(part[:40])}` is not an engagement phase. Use: "
+                             f"{', '.join(PHASES.values())}.", EXAMPLES["list"])
+        if phase not in out:
+            out.append(phase)
+    if not out:
+        raise UsageError("`phase:` needs a phase: " + ", ".join(PHASES.values()) + ".", EXAMPLES["list"])
+    return tuple(out)
+
+
+def _parse_list(rest: str) -> ParsedCommand:
+    words, page = _take_page(rest.split(), EXAMPLES["list"])
+    mine = False
+    phases: tuple[str, ...] = ()
+    status_words: list[str] = []
+    for word in words:
+        key, sep, value = word.partition(":")
+        if word.lower() == "mine":
+            mine = True
+        elif sep:
+            key = key.lower()
+            if key in ("lifecycle", "status", "statuses"):
+                if not value.strip(","):
+                    raise UsageError("`lifecycle:` needs a lifecycle, e.g. `lifecycle:Active`.",
+                                     EXAMPLES["list"])
+                status_words.append(value)
+            elif key == "phase":
+                phases += tuple(p for p in _phases(value) if p not in phases)
+            else:
+                raise UsageError(f"`{esc(word[:40])}` is not a list filter. Filters: `mine`, "
+                                 "`lifecycle:<lifecycle,...>`, `phase:<phase,...>`.", EXAMPLES["list"])
+        else:
+            status_words.append(word)
+    return ParsedCommand("list", statuses=_statuses(status_words), page=page, mine=mine, phases=phases)
+
+
+def _parse_chats(rest: str) -> ParsedCommand:
+    ref, extra = split_ref(rest)
+    if ref.lower() == "page":  # `/case chats page 2` in a case channel
+        ref, extra = "", rest
+    words, page = _take_page(extra.split(), EXAMPLES["chats"])
+    if words:
+        raise UsageError(f"`chats` takes a case and `page N`, not `{esc(' '.join(words)[:60])}`.",
+                         EXAMPLES["chats"])
+    if ref:
+        parse_ref(ref)
+    return ParsedCommand("chats", ref or None, page=page)
 
 
 def parse_command(text: str) -> ParsedCommand:
@@ -140,6 +208,13 @@ def parse_command(text: str) -> ParsedCommand:
         return ParsedCommand("help")
     if word == "list":
         return _parse_list(rest)
+    if word == "chats":
+        try:
+            return _parse_chats(rest)
+        except BadInput as exc:
+            if isinstance(exc, UsageError):
+                raise
+            raise UsageError(exc.message, EXAMPLES["chats"]) from None
     if word == "find":
         try:
             return ParsedCommand("find", refs=tuple(parse_refs(rest)))
@@ -221,6 +296,16 @@ async def run_command(runtime: Runtime, client: AsyncWebClient, parsed: ParsedCo
                       ) -> Message | None:
     """Do what `parsed` asks after the ack. Returns the reply (None when a modal answered instead)."""
     sub = parsed.sub
+    if sub == "chats":
+        case = await while_checking(runtime, inv.user_id,
+                                    resolve_case(runtime, parsed.ref, channel_id=inv.channel_id))
+        return await load_chats(runtime, case, page=parsed.page, channel_id=inv.channel_id)
+    if sub == "debtor":
+        from bot.listeners.readviews import open_debtor_view
+
+        await open_debtor_view(runtime, client, case_ref=parsed.ref, trigger_id=inv.trigger_id,
+                               user_id=inv.user_id, channel_id=inv.channel_id)
+        return None
     if sub == "card" or sub in VIEW_KINDS:
         # Read-only: the case is looked up while the user is checked; a refusal still wins.
         case = await while_checking(runtime, inv.user_id,
@@ -238,10 +323,11 @@ async def run_command(runtime: Runtime, client: AsyncWebClient, parsed: ParsedCo
         return None
     # A note is a write, and follow invites the user into a channel of debtor data: both re-read an
     # old cached profile (identity.WRITE_MAX_AGE).
-    await identity.check_user(runtime, inv.user_id, write=sub in ("note", "follow"))
+    user = await identity.check_user(runtime, inv.user_id, write=sub in ("note", "follow"))
     if sub == "list":
-        request = ListPage(st=parsed.statuses, page=parsed.page)
-        return await load_list(runtime, request, channel_id=inv.channel_id, command=inv.command)
+        request = ListPage(st=parsed.statuses, page=parsed.page, mine=parsed.mine, ph=parsed.phases)
+        return await load_list(runtime, request, channel_id=inv.channel_id, command=inv.command,
+                               email=user.email)
     if sub == "find":
         return await find_cases(runtime, parsed.refs, command=inv.command)
     if sub == "note":
@@ -252,6 +338,8 @@ async def run_command(runtime: Runtime, client: AsyncWebClient, parsed: ParsedCo
         return await follow_case(runtime, case, user_id=inv.user_id)
     if sub == "unfollow":
         return await unfollow_case(runtime, case)
+    if sub in ("mute", "unmute"):
+        return await mute_case(runtime, case, user_id=inv.user_id, muted=sub == "mute")
     raise ValueError(f"unhandled subcommand {sub!r}")
 
 

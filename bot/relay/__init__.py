@@ -10,6 +10,9 @@ Entry points (for bot/server.py and bot/web.py):
 * ``bot.relay.webhooks.handle_webhook(runtime, relay, body: bytes, headers: Mapping[str, str])
   -> tuple[int, dict]`` for ``POST /debitura/webhooks``; ``relay`` may be None (the fetch is queued
   in Redis and any relay process picks it up). Answers 401 on a bad signature, 503 without a secret.
+* ``bot.relay.reconcile.Reconciler`` (run by the Relay at start and every
+  ``CASEROOM_WEBHOOK_RECONCILE_INTERVAL``, one process at a time): Debitura's webhook delivery log
+  read for the cases changed since the last run; missed events taken in as the door would.
 * ``bot.relay.status.relay_status(runtime)`` for ``caseroom check``: budget use, watched cases,
   the staleness bound the budget can hold, queue depth, live relay processes.
 

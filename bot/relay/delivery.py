@@ -226,6 +226,14 @@ class Deliverer:
                 email = item.case.assignee_email
                 await self._channel_op(lambda: channels.invite_assignee(runtime, item.case_id, email))
             return None, None
+        if item.op == "summary":
+            snap = item.case
+            current = await channels.channel_for_case(runtime, item.case_id)
+            if snap is None or current is None or current.archived:
+                return None, None  # no channel yet: the summary is pinned when one is created
+            await self._refuse_shared(current.id, item)
+            await self._channel_op(lambda: channels.set_summary(runtime, item.case_id, snap))
+            return None, None
         if item.op == "archive":
             await self._channel_op(lambda: channels.archive_case_channel(runtime, item.case_id))
             return None, None
@@ -279,7 +287,7 @@ class Deliverer:
             await redis.hset(relayed_key, item.id, f"{PENDING}|{channel_id}|{self.clock():.3f}")
             try:
                 ts = await self.slack.post(channel_id, text=item.text, blocks=item.blocks, item_id=item.id,
-                                           case_id=item.case_id)
+                                           case_id=item.case_id, role=item.role)
             except ChannelUnavailable as exc:
                 if item.op == "feed" or attempt:
                     raise RetryLater(0, f"channel {exc.error}") from None
@@ -312,13 +320,13 @@ class Deliverer:
         await self._refuse_shared(channel_id, item)
         try:
             await self.slack.update(channel_id, ts, text=item.text, blocks=item.blocks, item_id=target,
-                                    case_id=item.case_id)
+                                    case_id=item.case_id, role=item.role)
         except ChannelUnavailable as exc:
             if exc.error != "is_archived":
                 raise RetryLater(0, f"channel {exc.error}") from None
             await channels.mark_archived(self.runtime, item.case_id)
             await self._ensure_channel(item)
             await self.slack.update(channel_id, ts, text=item.text, blocks=item.blocks, item_id=target,
-                                    case_id=item.case_id)
+                                    case_id=item.case_id, role=item.role)
         self.stats.updated += 1
         return target, f"{channel_id}|{ts}|{item.version}"

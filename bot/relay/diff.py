@@ -6,7 +6,8 @@ bot/store/cases.py):
 * its *state* (`CaseState`): last lifecycle, phase, topic, which streams have a baseline, when the
   relay first saw it, when it was last active;
 * its *seen* hash, one short field per item ever accounted for: `c<hash(chat id)>` ->
-  "<version>|<posted 0/1>", `t<hash(fingerprint)>` -> "", `p<hash(payment id)>` -> "amount|currency".
+  "<version>|<posted 0/1>", `t<hash(fingerprint)>` -> "", `p<hash(payment id)>` ->
+  "amount|currency|date|recipient|method" (older entries: "amount|currency"; a change is an edit).
 
 First sight of a stream is its baseline: nothing is posted, except items dated after the moment the
 relay first saw the case (they happened while we were watching) and the newest `backfill` items.
@@ -16,23 +17,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from blocks.relay import (
     TimelineEntry,
     build_chat_message,
     build_close_summary,
     build_lifecycle_message,
+    build_payment_edit_message,
     build_payment_message,
     build_phase_message,
     build_reopened_message,
     build_timeline_messages,
-    build_topic,
+    mark_test_case,
     payment_summary,
     timeline_summaries,
 )
 from bot.relay.model import Delivery
+from bot.slack.channels import case_topic
 from bot.store.cases import CaseState, chat_field, payment_field, timeline_field
-from bot.store.snapshots import CaseSnap, ChatSnap, PaymentSnap, TimelineSnap, short_hash
+from bot.store.snapshots import CaseSnap, ChatSnap, PaymentSnap, TimelineSnap, next_marks, short_hash
 
 STREAMS = ("chats", "timeline", "payments")
 FIRST_SEEN_SKEW = 5.0
@@ -72,6 +76,34 @@ def announces_chat(item: TimelineSnap, chat_times: Sequence[float]) -> bool:
     return any(abs(item.date - t) <= CHAT_ECHO_WINDOW for t in chat_times)
 
 
+def summary_fields(snap: CaseSnap) -> tuple[object, ...]:
+    """What the channel's pinned summary shows (bot.slack.channels.set_summary): a change posts it."""
+    return (snap.reference, snap.debtor, snap.principal, snap.fees, snap.outstanding, snap.currency,
+            snap.lifecycle, snap.lifecycle_display, snap.phase, snap.period_end, snap.needs_info,
+            snap.assignee_email, snap.assignee_name, snap.is_test)
+
+
+def payment_seen(p: PaymentSnap) -> str:
+    """The seen-hash value of a payment: `amount|currency|date|recipient|method`."""
+    return f"{p.amount}|{p.currency}|{p.date:.0f}|{p.recipient}|{p.method}"
+
+
+def payment_edit(known: str, p: PaymentSnap) -> tuple[str, str] | Literal[False] | None:
+    """Compare a known payment with its fetched form: None when unchanged, the old (amount, currency)
+    when it was edited, False when only the stored value is older than this release (no date, recipient
+    or method kept) and the amount is the same: stored again, not announced."""
+    current = payment_seen(p)
+    if known == current:
+        return None
+    parts = known.split("|")
+    amount, currency = [*parts, ""][:2]
+    if len(parts) < 5:
+        if (amount, currency) == (p.amount, p.currency):
+            return False
+        return amount, currency
+    return amount, currency
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     backfill: int = 0
@@ -94,6 +126,7 @@ def diff_case(
         topic=state.topic,
         baselined=set(state.baselined),
         last_activity=state.last_activity,
+        marks=state.marks,
     )
     out: list[Delivery] = []
     seen_set: dict[str, str] = {}
@@ -153,8 +186,13 @@ def diff_case(
                                 op="post", text=text, blocks=blocks, at=at, path=path, case=new,
                                 feed=f"phase {old.phase or 'none'} → {new.phase or 'none'}"))
         new_state.case = new
-        topic = build_topic(debtor=new.debtor, outstanding=new.outstanding, currency=new.currency,
-                            lifecycle=new.lifecycle_display or new.lifecycle, phase=new.phase)
+        topic = case_topic(new)
+        if old is None or summary_fields(old) != summary_fields(new):
+            pinned = Delivery(id=f"summary:{short_hash(repr(summary_fields(new)))}", case_id=case_id,
+                               kind="summary", op="summary", at=at, path=path, case=new)
+            # Before an archive (the pinned summary shows the close), after an unarchive.
+            at_archive = next((n for n, d in enumerate(out) if d.op == "archive"), len(out))
+            out.insert(at_archive, pinned)
         if topic != state.topic:
             new_state.topic = topic
             out.append(Delivery(id=f"topic:{short_hash(topic)}", case_id=case_id, kind="topic", op="topic",
@@ -180,7 +218,8 @@ def diff_case(
                     out.append(Delivery(id=f"chat:{chat.id}", case_id=case_id, kind="chat", op="post",
                                         text=text, blocks=blocks, version=chat.version, at=chat.created,
                                         path="backfill" if baseline and chat.created < since else path,
-                                        case=case, feed=f"{chat.role_label} chat from {chat.author}"))
+                                        case=case, feed=f"{chat.role_label} chat from {chat.author}",
+                                        role=chat.role))
                 continue
             version, _, posted = known.partition("|")
             if version != chat.version:
@@ -194,7 +233,8 @@ def diff_case(
                     out.append(Delivery(id=f"edit:{chat.id}@{chat.version}", case_id=case_id,
                                         kind="chat_edit", op="update", text=text, blocks=blocks,
                                         version=chat.version, at=chat.updated or now, path=path, case=case,
-                                        feed=f"{chat.role_label} chat from {chat.author} edited"))
+                                        feed=f"{chat.role_label} chat from {chat.author} edited",
+                                        role=chat.role))
         new_state.baselined.add("chats")
 
     # --- timeline ------------------------------------------------------------------------------------
@@ -230,8 +270,22 @@ def diff_case(
         current = {payment_field(p.id): p for p in fetched.payments}
         for f, p in sorted(current.items(), key=lambda kv: (kv[1].created, kv[1].date)):
             if f in seen:
+                edit = payment_edit(seen[f], p)
+                if edit is not None:
+                    seen_set[f] = payment_seen(p)
+                    if edit:
+                        old_amount, old_currency = edit
+                        text, blocks = build_payment_edit_message(
+                            reference=ref, old_amount=old_amount, old_currency=old_currency, amount=p.amount,
+                            currency=p.currency, recipient=p.recipient, method=p.method, date=p.date, at=now)
+                        feed = payment_summary(reference=ref, amount=p.amount, currency=p.currency,
+                                               deleted=False).replace(" registered", " edited")
+                        edit_id = f"payedit:{f[1:]}:{short_hash(seen_set[f], 8)}"
+                        out.append(Delivery(id=edit_id, case_id=case_id, kind="payment_edited", op="post",
+                                            text=text, blocks=blocks, at=now, path=path, case=case,
+                                            feed=feed))
                 continue
-            seen_set[f] = f"{p.amount}|{p.currency}"
+            seen_set[f] = payment_seen(p)
             if (not baseline) or (p.created or p.date) >= since:
                 text, blocks = build_payment_message(reference=ref, amount=p.amount, currency=p.currency,
                                                      recipient=p.recipient, method=p.method, date=p.date,
@@ -244,7 +298,7 @@ def diff_case(
             for f, value in sorted(seen.items()):
                 if not f.startswith("p") or f in current:
                     continue
-                amount, _, currency = value.partition("|")
+                amount, currency = [*value.split("|"), ""][:2]
                 text, blocks = build_payment_message(reference=ref, amount=amount, currency=currency,
                                                      recipient="", method="", date=now, deleted=True)
                 feed = payment_summary(reference=ref, amount=amount, currency=currency, deleted=True)
@@ -253,6 +307,14 @@ def diff_case(
                 seen_del.append(f)
         new_state.baselined.add("payments")
 
+    if case is not None and case.is_test:
+        for d in out:
+            if d.blocks:
+                d.blocks = mark_test_case(d.blocks)
+            if d.feed:
+                d.feed = f"Test case · {d.feed}"
     if any(d.op in ("post", "update") for d in out):
         new_state.last_activity = now
+    new_state.marks = next_marks(state.marks, before=state.case, after=fetched.case, chats=fetched.chats,
+                                 payments=fetched.payments, first_seen=new_state.first_seen, now=now)
     return DiffResult(deliveries=out, state=new_state, seen_set=seen_set, seen_del=seen_del)

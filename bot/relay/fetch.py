@@ -23,6 +23,7 @@ from bot.relay import diff as diffmod
 from bot.relay.diff import Fetched
 from bot.relay.scheduler import Policy
 from bot.relay.store import RelayStore
+from bot.store.attention import index_commands
 from bot.store.cases import URGENT_OFFSET, CaseState, Want
 from bot.store.reads import get, hgetall
 from bot.store.snapshots import (
@@ -209,10 +210,11 @@ class Fetcher:
         seen = await hgetall(redis, keys.relay_seen(case_id))
         result = diffmod.diff_case(case_id=case_id, state=state, seen=seen, fetched=fetched, now=now,
                                    path=path, settings=self.diff_settings)
-        await self._commit(case_id, token, asked, result, now, late)
+        old_email = state.case.assignee_email if state.case is not None else None
+        await self._commit(case_id, token, asked, result, now, late, old_email)
 
     async def _commit(self, case_id: str, token: str, handled: Want, result: diffmod.DiffResult,
-                      now: float, late: float = 0.0) -> None:
+                      now: float, late: float = 0.0, old_email: str | None = None) -> None:
         keys = self.store.keys
         lease_key = keys.lease("fetch:" + case_id)
         state_key = keys.case_state(case_id)
@@ -244,7 +246,7 @@ class Fetcher:
                     if polled:
                         mapping["chk"] = f"{now:.3f}"  # last full check (chats + timeline)
                     pipe.hset(state_key, mapping=mapping)  # type: ignore[arg-type]
-                    pipe.hdel(state_key, "err", "src")
+                    pipe.hdel(state_key, "err", "src", "gone")  # it answered: no longer gone
                     if result.seen_set:
                         pipe.hset(keys.relay_seen(case_id), mapping=result.seen_set)  # type: ignore[arg-type]
                     if result.seen_del:
@@ -255,6 +257,8 @@ class Fetcher:
                         pipe.zadd(keys.relay_ready(), {case_id: now}, nx=True)
                     if result.active:
                         pipe.zadd(keys.relay_activity(), {case_id: now})
+                    if result.state.case is not None:  # people's queues: the assignee's index
+                        index_commands(pipe, keys, case_id, old_email, result.state.case.assignee_email)
                     if watched:
                         pipe.zadd(keys.schedule(), {case_id: due})
                     else:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.store.snapshots import CaseSnap
 
-Op = Literal["post", "update", "topic", "archive", "unarchive", "feed"]
+Op = Literal["post", "update", "topic", "archive", "unarchive", "feed", "summary"]
 
 
 class Delivery(BaseModel):
@@ -36,3 +36,5 @@ class Delivery(BaseModel):
     """What found it: `webhook`, `poll`, `sweep`, `backfill`."""
     case: CaseSnap | None = None
     attempts: int = 0
+    role: int | None = None
+    """A chat's author role (Debitura's number), stamped in the message metadata (RelayStamp)."""

@@ -28,6 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.relay.delivery import Deliverer
 from bot.relay.fetch import Fetcher
+from bot.relay.reconcile import ReconcileInterrupted, Reconciler
 from bot.relay.scheduler import Policy, policy_from_settings
 from bot.relay.status import current_policy, relay_daily_budget
 from bot.relay.store import RelayStore, new_token
@@ -53,6 +54,9 @@ class RelayOptions:
     lease_seconds: float = 30.0
     idle_sleep: float = IDLE_SLEEP
     sweep: bool = True
+    reconcile: bool = True
+    """Reconcile Debitura's webhook delivery log (bot/relay/reconcile.py) at start and periodically."""
+    reconcile_interval: float = 600.0
     stop_timeout: float = 30.0
     first_spread: float | None = None
     """Seconds over which first polls of new cases are spread (None: the quiet interval)."""
@@ -63,6 +67,7 @@ class RelayOptions:
         return cls(fetch_workers=s.caseroom_relay_fetch_workers,
                    delivery_workers=s.caseroom_relay_delivery_workers,
                    lease_seconds=float(s.caseroom_relay_lease),
+                   reconcile_interval=float(s.caseroom_webhook_reconcile_interval),
                    first_spread=(float(s.caseroom_relay_first_spread)
                                  if s.caseroom_relay_first_spread is not None else None))
 
@@ -84,6 +89,9 @@ class Relay:
         self.deliverer = Deliverer(runtime, self.store, self.slack, lease_ms=lease_ms, clock=clock)
         self.sweeper = Sweeper(runtime, self.store, self.policy, clock=clock,
                                policy_for=lambda n: dataclasses.replace(self._policy, cases=n))
+        self.reconciler = Reconciler(runtime, self.store, clock=clock)
+        self.reconciler.on_requested = self.nudge
+        self._reconciled_once = False
         self.fetcher.on_enqueued = self._wake_delivery
         self.sweeper.on_requested = self.nudge
         self._fetch_wake = asyncio.Event()
@@ -131,6 +139,9 @@ class Relay:
             self._delivery_tasks.append(task)
         if self.options.sweep:
             self._tasks.append(asyncio.create_task(self._loop("sweep", self._sweep_step)))
+        if self.options.reconcile:
+            self._reconciled_once = False
+            self._tasks.append(asyncio.create_task(self._loop("reconcile", self._reconcile_step)))
         self._tasks.append(asyncio.create_task(self._loop("housekeeping", self._housekeeping_step)))
         log.info("relay started", extra={"process_id": self.runtime.process_id,
                                          "fetch_workers": self.options.fetch_workers,
@@ -264,6 +275,42 @@ class Relay:
             renew.cancel()
         await self.refresh_policy()
         return 0.5
+
+    async def _reconcile_step(self, token: str) -> float:
+        """Reconcile the webhook delivery log: once when this process starts, then every
+        reconcile_interval (whichever process holds the lease; the last run's time is shared)."""
+        interval = self.options.reconcile_interval
+        if self._reconciled_once:
+            last = await self.reconciler.hooks.last_run()
+            since_last = self.clock() - float(last.get("at") or 0)
+            if since_last < interval:
+                return max(1.0, interval - since_last)
+        lease_ms = int(max(self.options.lease_seconds, 60.0) * 1000)
+        if not await self.store.acquire_lease("reconcile", token, lease_ms):
+            return max(1.0, self.options.lease_seconds / 3)
+        renew = asyncio.create_task(self._keep_lease("reconcile", token, lease_ms))
+        try:
+            await self.reconciler.run()
+        except ReconcileInterrupted as exc:
+            if exc.retry_after is not None:
+                return exc.retry_after
+            self._reconciled_once = True
+            return interval
+        finally:
+            renew.cancel()
+            with contextlib.suppress(RedisError, OSError):
+                await self.store.release_lease("reconcile", token)
+        self._reconciled_once = True
+        return interval
+
+    async def _keep_lease(self, name: str, token: str, lease_ms: int) -> None:
+        while True:
+            await asyncio.sleep(lease_ms / 3000)
+            try:
+                if not await self.store.renew_lease(name, token, lease_ms):
+                    return
+            except (RedisError, OSError):
+                continue
 
     async def _keep_sweep_lease(self, token: str, lease_ms: int) -> None:
         while True:

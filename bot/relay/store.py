@@ -191,6 +191,10 @@ class RelayStore:
         """Ask for a fetch of `case_id` reading `bits` as soon as possible (ahead of polls; watches it)."""
         await self.cases.request_fetch(case_id, bits, now, source)
 
+    async def forget_snapshot(self, case_id: str) -> None:
+        """Drop the case as a sweep listed it: the next fetch GETs it (an event says it changed since)."""
+        await self.redis.delete(self.keys.relay_snapshot(case_id))
+
     async def watch(self, case_ids: Sequence[str], due: Sequence[float]) -> int:
         """Put cases on the schedule if they are not there yet; returns how many were added."""
         if not case_ids:
@@ -237,6 +241,19 @@ class RelayStore:
             pipe.lpush(self.keys.relay_dead(), entry)
             pipe.ltrim(self.keys.relay_dead(), 0, RELAY_DEAD_MAXLEN - 1)
             await pipe.execute()
+
+    async def relayed(self, case_id: str, item_id: str) -> str | None:
+        """The delivery record of one item ("<channel>|<ts>|<version>", or a pending mark), or None."""
+        return cast("str | None", await self.redis.hget(self.keys.relayed(case_id), item_id))
+
+    async def busy_with(self, case_id: str) -> bool:
+        """A fetch of the case is under way, or deliveries for it wait in its outbox."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.exists(self.keys.lease("fetch:" + case_id))
+            pipe.llen(self.keys.relay_outbox(case_id))
+            pipe.exists(self.keys.lease("lane:" + case_id))
+            leased, queued, delivering = await pipe.execute()
+        return bool(leased) or bool(queued) or bool(delivering)
 
     async def next_lane_at(self, now: float) -> float | None:
         """When the soonest lane that is not due yet (paced after a post, or backing off) becomes due."""

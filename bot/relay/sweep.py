@@ -35,6 +35,7 @@ from bot.relay.scheduler import (
     next_pages_average,
 )
 from bot.relay.store import RelayStore
+from bot.store.attention import index_commands
 from bot.store.cases import Want
 from bot.store.keys import RELAY_SNAPSHOT_TTL
 from bot.store.reads import hgetall
@@ -79,11 +80,24 @@ def changed_fields(old: CaseSnap, new: CaseSnap) -> Want:
         new.lifecycle, new.phase, new.debtor, new.assignee_email, new.close_code
     ):
         bits |= Want.CASE
+    # What the pinned summary also shows. A snapshot stored before these fields existed has neither
+    # amount text: not a change (else the first sweep after an upgrade would fetch every case).
+    if (old.principal or old.fees) and (old.period_end, old.needs_info) != (new.period_end, new.needs_info):
+        bits |= Want.CASE
     if old.outstanding != new.outstanding:
         bits |= Want.CASE | Want.PAYMENTS
     if new.date_updated and new.date_updated != old.date_updated:
         bits |= Want.CASE | Want.POLL
     return bits
+
+
+def passive_upgrade(old: CaseSnap, new: CaseSnap) -> bool:
+    """`old` was stored before CaseSnap kept the amounts, the exclusive period end and needsInfo (none
+    set), and the listing shows one of the latter: with no change that `changed_fields` counts, the
+    listed snapshot may simply replace it (issue 13: an exclusive period ending in 14 days on a case
+    nobody touched for months must still reach its assignee's queue)."""
+    stored_before = not (old.principal or old.fees or old.period_end or old.needs_info)
+    return stored_before and bool(new.period_end or new.needs_info)
 
 
 class Sweeper:
@@ -102,6 +116,8 @@ class Sweeper:
         self.stats = SweepStats()
         self.on_requested: Callable[[], None] = lambda: None
         self.max_pages = MAX_PAGES
+        self.include_test_cases = runtime.settings.caseroom_include_test_cases
+        """CASEROOM_INCLUDE_TEST_CASES: the listing asks for test cases too (`includeTestCases`)."""
         """The most pages one sweep reads, whatever totalPages says (bot.debitura.client.MAX_PAGES)."""
 
     async def due(self) -> str | None:
@@ -133,7 +149,8 @@ class Sweeper:
         guard = PageGuard(self.max_pages)
         while True:
             try:
-                result = await client.list_cases(page=page, page_size=LIST_PAGE_SIZE, sort="DateUpdated:desc")
+                result = await client.list_cases(page=page, page_size=LIST_PAGE_SIZE, sort="DateUpdated:desc",
+                                                 include_test_cases=self.include_test_cases)
             except RateLimited as exc:
                 await self._schedule_first_sight()
                 raise SweepInterrupted(max(1.0, exc.retry_after or 1.0)) from None
@@ -194,6 +211,8 @@ class Sweeper:
         policy = self.policy()
         requested = False
         first_sight: list[tuple[str, str]] = []
+        known: list[CaseSnap] = []
+        refresh: list[tuple[str, str]] = []
         for snap, old_raw, scheduled, followed, skipped in zip(snaps, stored, scores, followed_flags,
                                                                skipped_flags, strict=True):
             relayed = bool(followed) or (not skipped and relayed_lifecycle(snap, self.lifecycles))
@@ -201,12 +220,17 @@ class Sweeper:
             if old_raw is None:
                 if relayed:
                     first_sight.append((snap.id, listed_raw))
+                    known.append(snap)
                 continue
+            if not snap.closed:  # closed ones: indexed by the fetch that sees the close, then age out
+                known.append(snap)
             old = None if old_raw == listed_raw else CaseSnap.model_validate_json(old_raw)
             bits = changed_fields(old, snap) if old is not None else Want.NONE
             if old is None or not bits:
                 if relayed and scheduled is None:
                     await redis.zadd(keys.schedule(), {snap.id: policy.first_due(now)}, nx=True)
+                if old is not None and passive_upgrade(old, snap):
+                    refresh.append((snap.id, listed_raw))
                 continue
             if not relayed and scheduled is None and not relayed_lifecycle(old, self.lifecycles):
                 continue  # a case we do not relay, changing: none of our business
@@ -225,6 +249,21 @@ class Sweeper:
             # first checks spread over the interval the budget can hold for all of them. (A crash
             # before that: the next sweep finds the state and schedules the case.)
             self._first_sight.extend(case_id for case_id, _ in first_sight)
+        if refresh:
+            # Snapshots stored before the exclusive period end and needsInfo were kept: the listed case
+            # replaces them as it is (nothing a message depends on changed, see passive_upgrade), so
+            # people's queues see them without a fetch, a Debitura request or a pinned-summary edit.
+            async with redis.pipeline(transaction=False) as pipe:
+                for case_id, listed_raw in refresh:
+                    pipe.hset(keys.case_state(case_id), "case", listed_raw)
+                await pipe.execute()
+        if known:
+            # People's queues (bot.store.attention): every known case in its listed assignee's index (a
+            # superset, readers check the stored case), so the index mends itself within a full sweep.
+            async with redis.pipeline(transaction=False) as pipe:
+                for snap in known:
+                    index_commands(pipe, keys, snap.id, None, snap.assignee_email)
+                await pipe.execute()
         if requested:
             self.on_requested()
 

@@ -358,7 +358,7 @@ update_fees = case_write(rules.update_fees)
 
 
 def routes() -> list[Route]:
-    from bot.sandbox import webhooks
+    from bot.sandbox import ingestion, managed, webhooks
 
     return [
         Route("/me", get_me, methods=["GET"]),
@@ -385,4 +385,6 @@ def routes() -> list[Route]:
         Route("/cases/{id}/exclusive-period", get_exclusive_period, methods=["GET"]),
         Route("/cases/{id}/validation", get_validation, methods=["GET"]),
         *webhooks.routes(guarded),
+        *managed.routes(),
+        *ingestion.routes(),
     ]

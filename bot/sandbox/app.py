@@ -29,11 +29,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bot.sandbox import api, control
 from bot.sandbox.faults import FaultRule, Faults
 from bot.sandbox.http import api_error, problem
+from bot.sandbox.ingestion import IngestionJobs
 from bot.sandbox.model import CaseRec, FileRec
 from bot.sandbox.ratelimit import Limits, RateLimiter
 from bot.sandbox.rules import Idempotency
 from bot.sandbox.state import State, write_snapshot
-from bot.sandbox.webhooks import WebhookHub
+from bot.sandbox.webhooks import LOG_LAG, WebhookHub
 
 log = logging.getLogger("caseroom.sandbox")
 
@@ -53,6 +54,7 @@ class Sandbox:
         state_file: Path | None = None,
         webhook_retry_base: float = 1.0,
         control_token: str | None = None,
+        webhook_log_lag: float = LOG_LAG,
     ) -> None:
         self.state = State(seed, n_cases, api_key)
         self.default_limits = limits or Limits()
@@ -61,7 +63,10 @@ class Sandbox:
         self.faults = Faults()
         self.idempotency = Idempotency()
         self.base_url = "http://127.0.0.1"
-        self.webhooks = WebhookHub(lambda: self.base_url, retry_base=webhook_retry_base)
+        self.webhooks = WebhookHub(
+            lambda: self.base_url, retry_base=webhook_retry_base, log_lag=webhook_log_lag
+        )
+        self.ingestion = IngestionJobs()
         self.state.listeners.append(self.webhooks.publish)
         self.state_file = state_file
         self.control_token = control_token
@@ -97,6 +102,7 @@ class Sandbox:
         self.faults.rules = [FaultRule.from_json(spec) for spec in self.initial_faults]
         self.idempotency.reset()
         self.webhooks.reset()
+        self.ingestion.reset()
         if self.initial_webhook is not None:
             url, secret = self.initial_webhook
             self.webhooks.create(url, list(control.ALL_EVENTS), secret=secret)
@@ -248,6 +254,7 @@ def build_app(sandbox: Sandbox) -> ASGIApp:
                 with contextlib.suppress(asyncio.CancelledError):
                     await saver
             await sandbox.webhooks.aclose()
+            await sandbox.ingestion.aclose()
             if sandbox.state_file is not None:
                 sandbox.save()
 

@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="first retry delay in seconds; doubles per attempt (default 1.0)",
     )
     p.add_argument(
+        "--webhook-log-lag",
+        type=float,
+        default=1.0,
+        help="seconds after its first delivery attempt before an event shows in GET /webhooks/events "
+        "(default 1.0; Debitura: a few seconds)",
+    )
+    p.add_argument(
         "--fault",
         action="append",
         default=[],
@@ -111,6 +118,7 @@ def main(argv: list[str]) -> int:
             state_file=args.state,
             webhook_retry_base=args.webhook_retry_base,
             control_token=args.control_token,
+            webhook_log_lag=max(0.0, args.webhook_log_lag),
         )
     except (OSError, ValueError, KeyError) as exc:
         print(f"cannot load sandbox state from {args.state}: {exc}", file=sys.stderr)

@@ -4,7 +4,8 @@ No API key (when the server has a control token, send it as `X-Sandbox-Token`). 
 
     POST   /_sandbox/reset                  {seed?, cases?}: re-seed; faults, limits, hooks as at start
     GET    /_sandbox/info                   api keys, seed, counts, limits, team
-    GET    /_sandbox/cases                  case summaries incl. hidden (?lifecycle=&closeCode=&test=&ours=)
+    GET    /_sandbox/cases                  case summaries incl. hidden (?lifecycle=&closeCode=&test=&ours=
+                                            &managed=&tag=)
     POST   /_sandbox/cases                  assign a new case to us {lifecycle?, isTest?, claimType?}
     POST   /_sandbox/cases/{id}/chats       post as creditor {message, role?=1, firstName?, lastName?, email?}
     PUT    /_sandbox/cases/{id}/chats/{c}   edit a chat {message?, isSeen?}
@@ -21,6 +22,7 @@ No API key (when the server has a control token, send it as `X-Sandbox-Token`). 
     POST   /_sandbox/webhooks/idle          wait until no delivery is pending {timeout?}
     POST   /_sandbox/save                   write the --state file now
     GET    /_sandbox/files/{fileId}         temporary file download (?expires=&sig=, the CaseFileDto url)
+    GET    /_sandbox/ingestion-jobs/{jobId} an ingestion job with every row's outcome
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.sandbox import rules
+from bot.sandbox import ingestion, rules
 from bot.sandbox.enums import (
     CLOSE_CODE_DISPLAY,
     ENGAGEMENT_PHASES,
@@ -127,6 +129,8 @@ def summary(sb: Sandbox, c: CaseRec) -> dict[str, Any]:
         "hasExclusivePeriod": c.exclusive_period is not None,
         "needsInfo": c.needs_info,
         "engagementPhase": c.engagement_phase,
+        "managed": c.managing_partner_id == sb.state.partner.id,
+        "tag": c.tag,
     }
 
 
@@ -178,13 +182,18 @@ async def list_cases(request: Request) -> Response:
     wanted_close = parse_close_code(close) if close else None
     test = q.get("test")
     ours = q.get("ours", "true").lower() != "false"
+    managed = q.get("managed")
+    tag = q.get("tag")
+    us = sb.state.partner.id
     rows = [
         c
         for c in sb.state.cases.values()
-        if (c.partner_id == sb.state.partner.id) == ours
+        if (c.partner_id == us) == ours
         and (wanted is None or c.lifecycle == wanted)
         and (wanted_close is None or c.close_code == wanted_close)
         and (test is None or c.is_test == (test.lower() == "true"))
+        and (managed is None or (c.managing_partner_id == us) == (managed.lower() == "true"))
+        and (tag is None or c.tag == tag)
     ]
     return JSONResponse([summary(sb, c) for c in rows])
 
@@ -559,4 +568,5 @@ def routes() -> list[Route]:
         Route("/_sandbox/webhooks/idle", webhooks_idle, methods=["POST"]),
         Route("/_sandbox/save", save, methods=["POST"]),
         Route("/_sandbox/files/{fileId}", download, methods=["GET"]),
+        Route("/_sandbox/ingestion-jobs/{jobId}", controlled(ingestion.job_detail), methods=["GET"]),
     ]

@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("cases", help="list cases, one line each (--json: every field)")
     s.add_argument("--lifecycle", help=f"only this lifecycle: {', '.join(LIFECYCLES)}")
     s.add_argument("--json", action="store_true", help="print the control API's JSON (every field)")
+    s.add_argument("--test", action="store_true", help="only test cases (ours and the ones we submitted)")
+    s.add_argument("--tag", help="only cases created with this tag (POST /managed-cases)")
     s = sub.add_parser("chat", help="post a chat message as the creditor (or another role)")
     s.add_argument("case")
     s.add_argument("message")
@@ -129,7 +131,7 @@ class CaseTable:
                 str(c["reference"]),
                 str(c["lifecycle"]) + (f" ({c['closeCode']})" if c.get("closeCode") else ""),
                 f"{c['remainder']:.2f} {c['currency']}",
-                "test" if c.get("isTest") else "",
+                ("test" if c.get("isTest") else "") + (f" [{c['tag']}]" if c.get("tag") else ""),
                 str(c.get("partnerReference") or ""),
                 str(c["id"]),
             )
@@ -183,7 +185,16 @@ def _run(http: Any, a: argparse.Namespace) -> Any:
             http, "POST", "/reset", {k: v for k, v in (("seed", a.seed), ("cases", a.cases)) if v is not None}
         )
     if act == "cases":
-        cases = _call(http, "GET", "/cases", params={"lifecycle": a.lifecycle} if a.lifecycle else None)
+        params = {"lifecycle": a.lifecycle} if a.lifecycle else {}
+        if a.test:
+            params["test"] = "true"
+        if a.tag:
+            params["tag"] = a.tag
+        cases = _call(http, "GET", "/cases", params=params or None)
+        if a.test or a.tag:
+            # a test case we submitted may be collected by another partner: list those too
+            others = _call(http, "GET", "/cases", params={**params, "ours": "false", "managed": "true"})
+            cases = [*cases, *others]
         return cases if a.json else CaseTable(cases)
     if act == "chat":
         return _call(

@@ -210,6 +210,9 @@ class CaseRec:
     payments: list[PaymentRec] = field(default_factory=list)
     files: list[FileRec] = field(default_factory=list)
     notes: list[NoteRec] = field(default_factory=list)
+    managing_partner_id: str | None = None  # who submitted it through POST /managed-cases (None: seeded)
+    tag: str | None = None  # the tag given at POST /managed-cases (groups test cases for deletion)
+    last_deleted_payment: dict[str, Any] | None = None  # what `payment.deleted` carries when fired again
 
     @property
     def total_fees(self) -> float:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePosixPath
@@ -322,11 +323,28 @@ def post_partner_chat(sb: Sandbox, case: CaseRec, user: TeamUser, message: str) 
 async def create_payment(sb: Sandbox, request: Request, case: CaseRec) -> Response:
     key = _idempotency_key(request)
     data = await json_body(request)
+    return await run_idempotent(
+        sb, request, key, _fingerprint(case.id, data), lambda: _create_payment(sb, case, data)
+    )
+
+
+async def run_idempotent(
+    sb: Sandbox,
+    request: Request,
+    key: str | None,
+    fingerprint: str,
+    produce: Callable[[], tuple[int, Any]],
+) -> Response:
+    """The generic Idempotency-Key rules (payments, managed cases, ingestion jobs).
+
+    Scope: partner + key. The same key with the same request replays the stored answer; with
+    another request 422 IdempotencyConflict; while the first request with the key runs 409. Only
+    answers are stored: a rejected request (400...) leaves the key free for a fixed retry.
+    """
     sb.idempotency.expire()
     store_key = None
     if key is not None:
         store_key = f"{sb.state.partner.id}:{key}"
-        fingerprint = _fingerprint(case.id, data)
         stored = sb.idempotency.generic.get(store_key)
         if stored is not None:
             if stored.fingerprint != fingerprint:
@@ -347,15 +365,14 @@ async def create_payment(sb: Sandbox, request: Request, case: CaseRec) -> Respon
         hold = sb.hold_seconds(request)
         if hold:
             await asyncio.sleep(hold)
-        status, body = _create_payment(sb, case, data)
+        status, body = produce()
     except BaseException:
         if store_key is not None:
             sb.idempotency.generic.pop(store_key, None)
         raise
     if store_key is not None:
-        sb.idempotency.generic[store_key] = _Stored(_fingerprint(case.id, data), status, body, time.time())
+        sb.idempotency.generic[store_key] = _Stored(fingerprint, status, body, time.time())
     return JSONResponse(body, status_code=status)
-
 
 
 def _commission_needed_from_creditor(f: Fields, recipient: str | None, commission: str | None) -> None:
@@ -561,6 +578,7 @@ def remove_payment(
 ) -> None:
     sb.state.materialize(case)
     case.payments.remove(payment)
+    case.last_deleted_payment = {"paymentId": payment.id, "amount": payment.amount, "currency": case.currency}
     add_timeline(
         case,
         "PaymentDeleted",

@@ -39,6 +39,7 @@ from bot.sandbox.model import (
 T = TypeVar("T")
 
 OTHER_PARTNER_ID = "00000000-0000-4000-8000-00000000dead"
+OTHER_PARTNER_NAME = "Baltic Recovery Partners OU"
 
 _COUNTRIES: list[tuple[str, str, str, list[str]]] = [
     ("DK", "Denmark", "DKK", ["Copenhagen", "Aarhus", "Odense", "Aalborg"]),
@@ -50,6 +51,8 @@ _COUNTRIES: list[tuple[str, str, str, list[str]]] = [
     ("NL", "Netherlands", "EUR", ["Amsterdam", "Rotterdam", "Utrecht"]),
     ("FR", "France", "EUR", ["Paris", "Lyon", "Lille"]),
 ]
+COUNTRIES = _COUNTRIES
+"""(alpha-2, name, currency, cities) of the countries the seed uses."""
 _FIRST = [
     "Anna",
     "Lars",

@@ -70,6 +70,19 @@ SORT_FIELDS: dict[str, Callable[[CaseRec], Any]] = {
 }
 
 
+def order_cases(cases: list[CaseRec], spec: tuple[tuple[str, bool], ...]) -> list[CaseRec]:
+    """`cases` in `spec` order (then DateCreated, id), the way GET /cases sorts."""
+    rows = sorted(cases, key=lambda c: (c.date_created, c.id))
+    for name, desc in reversed(spec):
+        getter = SORT_FIELDS[name]
+        present = [c for c in rows if getter(c) is not None]
+        absent = [c for c in rows if getter(c) is None]
+        present.sort(key=getter, reverse=desc)
+        # SQL Server order: NULLs first ascending, last descending.
+        rows = present + absent if desc else absent + present
+    return rows
+
+
 @dataclass
 class Event:
     """A webhook-worthy change, handed to the webhook dispatcher."""
@@ -96,6 +109,7 @@ class State:
         self.users: list[TeamUser] = world.users
         self.creditors: dict[str, Creditor] = {c.id: c for c in world.creditors}
         self.api_keys: list[str] = [self.fixed_api_key or world.api_key]
+        self.deleted_test_ids: set[str] = set()  # hard-deleted test cases: deleting again is a 204
         self.cases: dict[str, CaseRec] = {}
         self._index_all(world.cases)
         self.dirty = True
@@ -128,6 +142,33 @@ class State:
         self.cases[c.id] = c
         self._index(c)
         self.touch(c, bump=False)
+
+    def remove_case(self, c: CaseRec) -> None:
+        """Hard-delete a case (test cases only reach this): gone from every index and listing."""
+        self.cases.pop(c.id, None)
+        if self.by_reference.get(c.reference.upper()) is c:
+            del self.by_reference[c.reference.upper()]
+        if c.partner_reference and self.by_partner_ref.get(c.partner_reference) is c:
+            del self.by_partner_ref[c.partner_reference]
+        if c.creditor_reference and self.by_creditor_ref.get((c.creditor_id, c.creditor_reference)) is c:
+            del self.by_creditor_ref[(c.creditor_id, c.creditor_reference)]
+        self.ours = [x for x in self.ours if x is not c]
+        self.touch(c, bump=False)
+
+    def managed(self) -> list[CaseRec]:
+        """Cases we submitted as managing partner (POST /managed-cases), oldest first."""
+        return sorted(
+            (c for c in self.cases.values() if c.managing_partner_id == self.partner.id),
+            key=lambda c: (c.date_created, c.id),
+        )
+
+    def find_managed(self, case_id: str) -> CaseRec | None:
+        c = self.cases.get(case_id)
+        return c if c is not None and c.managing_partner_id == self.partner.id else None
+
+    def find_owned(self, case_id: str) -> CaseRec | None:
+        """A case we collect (visible) or submitted: what the test endpoints may touch."""
+        return self.find(case_id) or self.find_managed(case_id)
 
     # ---------- change tracking ----------
     def touch(self, c: CaseRec, *, bump: bool = True) -> None:
@@ -203,14 +244,7 @@ class State:
         hit = self._sorted.get(spec)
         if hit is not None:
             return hit
-        rows = sorted(self.ours, key=lambda c: (c.date_created, c.id))
-        for name, desc in reversed(spec):
-            getter = SORT_FIELDS[name]
-            present = [c for c in rows if getter(c) is not None]
-            absent = [c for c in rows if getter(c) is None]
-            present.sort(key=getter, reverse=desc)
-            # SQL Server order: NULLs first ascending, last descending.
-            rows = present + absent if desc else absent + present
+        rows = order_cases(self.ours, spec)
         self._sorted[spec] = rows
         return rows
 
@@ -254,6 +288,14 @@ class State:
                 "officeEmail": self.partner.office_email,
                 "officePhone": self.partner.office_phone,
                 "publicSite": self.partner.public_site,
+                "surveyCadenceMode": 0,
+            }
+            if c.partner_id == self.partner.id
+            else {
+                "name": seeding.OTHER_PARTNER_NAME,
+                "officeEmail": "office@baltic-recovery.example",
+                "officePhone": "+372 600 1000",
+                "publicSite": "https://baltic-recovery.example",
                 "surveyCadenceMode": 0,
             },
             "creditor": {

@@ -8,6 +8,8 @@ the base64-decoded secret over `"<t>.<raw body>"`, plus `X-Debitura-Timestamp` a
 is disabled with a reason, and a 410 answer disables it at once; either is logged as one WARNING
 line saying how to turn it back on (`caseroom sandbox ctl webhooks --enable`). The sandbox only
 delivers to loopback addresses (plain http allowed there); other hosts are refused at subscription time.
+The event log (`GET /webhooks/events`) gets a row only once its delivery was tried, `log_lag`
+seconds later (Debitura: "usually within a few seconds"), so a client has to poll it.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from bot.sandbox.model import iso, now, parse_iso
 if TYPE_CHECKING:
     import httpx
 
+    from bot.sandbox.model import CaseRec
     from bot.sandbox.state import Event
 
 log = logging.getLogger("caseroom.sandbox.webhooks")
@@ -122,6 +125,7 @@ class EventRow:
     attempt_count: int = 0
     last_response_code: int | None = None
     last_error: str | None = None
+    logged: bool = False  # in the event log (GET /webhooks/events) yet: only after a delivery attempt
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -152,11 +156,23 @@ class DeliveryLog:
     at: str
 
 
+LOG_LAG = 1.0
+"""Seconds between the first delivery attempt of an event and its row in GET /webhooks/events.
+
+Debitura writes the row only when its worker has drained the queue and tried the delivery,
+"usually within a few seconds": a client that reads the log once, right after a write or a test
+fire, may not see the event yet and must poll. The sandbox keeps that true with this lag."""
+
+
 class WebhookHub:
-    def __init__(self, base_url: Callable[[], str], retry_base: float = 1.0, timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: Callable[[], str], retry_base: float = 1.0, timeout: float = 10.0,
+        log_lag: float = LOG_LAG,
+    ) -> None:
         self.base_url = base_url
         self.retry_base = retry_base
         self.timeout = timeout
+        self.log_lag = log_lag
         self.subs: dict[str, Subscription] = {}
         self.rows: list[EventRow] = []
         self.rows_by_id: dict[str, EventRow] = {}
@@ -191,33 +207,73 @@ class WebhookHub:
 
     # ---------- events ----------
     def publish(self, ev: Event) -> None:
-        case = ev.case
-        envelope_id = str(uuid.uuid4())
+        self.fire(ev.event, ev.case, ev.data, self.takers(ev.event, ev.case.is_test))
+
+    def takers(self, event: str, is_test: bool) -> list[Subscription]:
+        """The active subscriptions of the case's kind (test or live) that take `event`."""
+        return [
+            sub
+            for sub in self.subs.values()
+            if sub.is_active and event in sub.events and sub.is_test_mode == is_test
+        ]
+
+    def fire(self, event: str, case: CaseRec, data: dict[str, Any], subs: list[Subscription]) -> int:
+        """Queue one delivery of `event` for `case` to each of `subs`; how many were queued."""
         base = self.base_url()
-        data: dict[str, Any] = {"caseId": case.id, "reference": case.reference, **ev.data}
         envelope = {
-            "id": envelope_id,
+            "id": str(uuid.uuid4()),
             "specVersion": "1.0",
-            "event": ev.event,
+            "event": event,
             "timestamp": iso(now()),
-            "data": data,
+            "data": {"caseId": case.id, "reference": case.reference, **data},
             "links": {"case": f"{base}/cases/{case.id}", "timeline": f"{base}/cases/{case.id}/timeline"},
         }
         payload = json.dumps(envelope, separators=(",", ":"))
-        for sub in list(self.subs.values()):
-            if not sub.is_active or ev.event not in sub.events or sub.is_test_mode != case.is_test:
-                continue
+        for sub in subs:
             row = EventRow(
                 id=str(uuid.uuid4()),
                 subscription_id=sub.id,
                 case_id=case.id,
-                event_type=ev.event,
+                event_type=event,
                 payload=payload,
                 created_at=iso(now()),
             )
             self.rows.append(row)
             self.rows_by_id[row.id] = row
             self._spawn(row, replay=False)
+        return len(subs)
+
+    def logged_rows(self, case_id: str) -> list[EventRow]:
+        """The case's rows of the event log (those whose delivery was tried), newest first."""
+        # newest first; rows of one millisecond keep the order they were made in (reversed)
+        rows = [r for r in self.rows if r.case_id == case_id and r.logged]
+        order = sorted(enumerate(rows), key=lambda pair: (pair[1].created_at, pair[0]), reverse=True)
+        return [row for _, row in order]
+
+    def forget_case(self, case_id: str) -> None:
+        """Drop a hard-deleted case's event rows and delivery records."""
+        gone = {r.id for r in self.rows if r.case_id == case_id}
+        self.rows = [r for r in self.rows if r.id not in gone]
+        for row_id in gone:
+            self.rows_by_id.pop(row_id, None)
+        self.log = [d for d in self.log if d.row_id not in gone]
+
+    def _log_row(self, row: EventRow) -> None:
+        """Put the row in the event log `log_lag` seconds after its first attempt (a tracked task,
+        so `idle()` waits for it too)."""
+        if row.logged:
+            return
+        if self.log_lag <= 0:
+            row.logged = True
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(self.log_lag)
+            row.logged = True
+
+        task = asyncio.get_running_loop().create_task(later())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _spawn(self, row: EventRow, *, replay: bool) -> None:
         try:
@@ -270,6 +326,7 @@ class WebhookHub:
                     at=iso(now()),
                 )
             )
+            self._log_row(row)
             if status is not None and 200 <= status < 300:
                 row.delivered_at = iso(now())
                 return
@@ -477,15 +534,14 @@ async def list_events(request: Request) -> Response:
             since = iso(parse_iso(since_raw))
         except ValueError:
             raise FieldErrors({"since": [f"The value '{since_raw}' is not valid."]}) from None
-    rows = [r for r in hub.rows if r.case_id == case_id and (since is None or r.created_at >= since)]
-    rows.sort(key=lambda r: r.created_at, reverse=True)
+    rows = [r for r in hub.logged_rows(case_id) if since is None or r.created_at >= since]
     return JSONResponse([r.to_json() for r in rows])
 
 
 async def replay_event(request: Request) -> Response:
     hub = _hub(request)
     row = hub.rows_by_id.get(path_uuid(request))
-    if row is None:
+    if row is None or not row.logged:
         raise not_found("Webhook event not found.")
     sub = hub.subs.get(row.subscription_id)
     if sub is None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from slack_sdk.errors import SlackApiError
 
 from blocks.card import CardOptions, build_case_card
+from blocks.chats import build_chats
 from blocks.metadata import ListPage
 from blocks.text import esc
 from blocks.views import (
@@ -30,15 +31,20 @@ from blocks.views import (
     build_validation,
 )
 from bot.debitura.errors import DebituraError, NotFound
+from bot.debitura.models import Case, CasePage, normalise_code
 from bot.services import identity
+from bot.services.errors import BadInput
 from bot.services.lookup import case_id_for_channel, resolve_case
 from bot.slack.errors import slack_error
 
 if TYPE_CHECKING:
-    from bot.debitura.models import Case
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+MAX_FILTER_SCAN_PAGES = 20
+"""`/case list mine` and `phase:` read at most this many listing pages (2,000 cases) per answer."""
+FILTER_SCAN_PAGE_SIZE = 100
 
 
 def today() -> datetime:
@@ -87,12 +93,59 @@ async def load_view(runtime: Runtime, kind: str, case: Case, *, user_id: str, ch
     raise ValueError(f"unknown view {kind!r}")
 
 
-async def load_list(runtime: Runtime, request: ListPage, *, channel_id: str | None, command: str) -> Message:
-    page = await runtime.debitura.list_cases(
-        page=request.page, page_size=LIST_PAGE_SIZE, statuses=list(request.st) or None,
-        sort="DateUpdated:desc",
-    )
-    return build_case_list(page, request, command=command, channel_id=channel_id)
+async def load_list(runtime: Runtime, request: ListPage, *, channel_id: str | None, command: str,
+                    email: str | None = None) -> Message:
+    """A page of `/case list`. The lifecycle filter is Debitura's (`Statuses`); `mine` (assignee email =
+    the asker's Slack email) and the engagement phases are not filters the API has, so those pages are
+    made by reading the listing, newest update first, until the page is full (at most
+    MAX_FILTER_SCAN_PAGES pages of 100)."""
+    if not request.mine and not request.ph:
+        page = await runtime.debitura.list_cases(
+            page=request.page, page_size=LIST_PAGE_SIZE, statuses=list(request.st) or None,
+            sort="DateUpdated:desc", include_test_cases=runtime.settings.caseroom_include_test_cases,
+        )
+        return build_case_list(page, request, command=command, channel_id=channel_id)
+    mine = (email or "").strip().lower()
+    if request.mine and not mine:
+        raise BadInput("Your Slack profile shows no email address, so Caseroom cannot tell which cases are "
+                       "assigned to you. `list` without `mine` shows every case.")
+    phases = {normalise_code(p) for p in request.ph}
+    wanted = request.page * LIST_PAGE_SIZE + 1  # one more than the page: is there a next one?
+    matches: list[Case] = []
+    scanned = 0
+    complete = True
+    for number in range(1, MAX_FILTER_SCAN_PAGES + 1):
+        listed = await runtime.debitura.list_cases(
+            page=number, page_size=FILTER_SCAN_PAGE_SIZE, statuses=list(request.st) or None,
+            sort="DateUpdated:desc", include_test_cases=runtime.settings.caseroom_include_test_cases)
+        scanned += len(listed.cases)
+        for case in listed.cases:
+            if request.mine:
+                assignee = (case.assigned_user.email or "") if case.assigned_user is not None else ""
+                if assignee.strip().lower() != mine:
+                    continue
+            if phases and normalise_code(case.current_engagement_phase or "none") not in phases:
+                continue
+            matches.append(case)
+        if len(matches) >= wanted or not listed.has_more(number, FILTER_SCAN_PAGE_SIZE, len(listed.cases)):
+            break
+    else:
+        complete = False
+    start = (request.page - 1) * LIST_PAGE_SIZE
+    shown = CasePage(cases=matches[start:start + LIST_PAGE_SIZE])
+    note = None if complete or len(matches) >= wanted else (
+        f"Looked through the {scanned:,} most recently updated cases only; narrow the list with "
+        "`lifecycle:`.")
+    return build_case_list(shown, request, command=command, channel_id=channel_id,
+                           has_more=len(matches) > start + LIST_PAGE_SIZE, note=note)
+
+
+async def load_chats(runtime: Runtime, case: Case, *, page: int, channel_id: str | None,
+                     shared_by: str | None = None) -> Message:
+    """`/case chats`: the chat history, `page` 1 being the newest chats (blocks.chats); `shared_by` for
+    the page posted in the channel by that person."""
+    chats = await runtime.debitura.list_chats(case.id)
+    return build_chats(case, chats, page=page, channel_id=channel_id, shared_by=shared_by)
 
 
 async def follow_case(runtime: Runtime, case: Case, *, user_id: str) -> Message:

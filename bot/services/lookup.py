@@ -195,19 +195,37 @@ async def resolve_case(runtime: Runtime, ref: str | None, *, channel_id: str | N
             raise NotInCaseChannel(
                 f"Which case? Add a case reference, or use this in a case's channel. {REF_HELP}")
         return await runtime.debitura.get_case(case_id)
-    return await fetch_case(runtime, parse_ref(ref))
+    return await fetch_case(runtime, parse_ref(ref), ref=ref)
 
 
-async def fetch_case(runtime: Runtime, query: CaseQuery) -> Case:
+class HiddenTestCase(BadInput):
+    """A Debitura test case, looked up while CASEROOM_INCLUDE_TEST_CASES is off."""
+
+
+def shown_case(runtime: Runtime, case: Case, ref: str) -> Case:
+    """`case`, unless it is a Debitura test case and the agency did not ask for test cases
+    (CASEROOM_INCLUDE_TEST_CASES, the `includeTestCases` of listings): then HiddenTestCase."""
+    if case.is_test_case and not runtime.settings.caseroom_include_test_cases:
+        raise HiddenTestCase(
+            f"`{esc(ref.strip()[:60])}` is a Debitura test case. Caseroom shows test cases only when "
+            "CASEROOM_INCLUDE_TEST_CASES is on (ask whoever runs Caseroom).")
+    return case
+
+
+async def fetch_case(runtime: Runtime, query: CaseQuery, *, ref: str | None = None) -> Case:
+    """The case `query` names, refused like /case when it is a hidden test case (`shown_case`, which
+    names `ref`, the reference as typed, or the query)."""
     client = runtime.debitura
     if query.kind is RefKind.GUID:
-        return await client.get_case(query.value)
-    if query.kind is RefKind.REFERENCE:
-        return await client.get_case_by_reference(query.value)
-    if query.kind is RefKind.PARTNER:
-        return await client.get_case_by_partner_reference(query.value)
-    assert query.creditor_id is not None
-    return await client.get_case_by_creditor_reference(query.value, query.creditor_id)
+        case = await client.get_case(query.value)
+    elif query.kind is RefKind.REFERENCE:
+        case = await client.get_case_by_reference(query.value)
+    elif query.kind is RefKind.PARTNER:
+        case = await client.get_case_by_partner_reference(query.value)
+    else:
+        assert query.creditor_id is not None
+        case = await client.get_case_by_creditor_reference(query.value, query.creditor_id)
+    return shown_case(runtime, case, ref if ref is not None else str(query))
 
 
 async def case_id_for_channel(runtime: Runtime, channel_id: str | None) -> str | None:

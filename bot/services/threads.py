@@ -138,11 +138,14 @@ async def offer_reply(runtime: Runtime, event: dict[str, Any], *, bot_user_id: s
 
 async def _offer(runtime: Runtime, reply: Reply, case_id: str) -> str:
     parent = await threads.thread_parent(runtime, reply.channel_id, reply.thread_ts)
-    item = threads.relayed_item(parent)
-    if item is None or not item[0].startswith("chat:") or item[1] != case_id:
+    stamp = threads.relay_stamp(parent)
+    if stamp is None or not stamp.item_id.startswith("chat:") or stamp.case_id != case_id:
         return "ignored:not under a relayed chat"
-    chat_id = item[0].split(":", 1)[1].split("@", 1)[0]
-    if not await _creditor_chat(runtime, case_id, chat_id):
+    chat_id = stamp.item_id.split(":", 1)[1].split("@", 1)[0]
+    # The relay stamps a chat with its author's role; a chat relayed before that is looked up.
+    creditor = (stamp.role == ChatRole.CREDITOR if stamp.role is not None
+                else await _creditor_chat(runtime, case_id, chat_id))
+    if not creditor:
         return "ignored:not a creditor chat"
     try:
         await identity.check_user(runtime, reply.user_id, write=True)

@@ -14,17 +14,21 @@ decides. A 429 also propagates, so the relay can pause the method and retry late
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 
+from blocks.metadata import RelayStamp
 from bot.debitura.models import Case
 from bot.slack import sharing
 from bot.slack.errors import slack_error
-from bot.store.snapshots import CaseSnap, snapshot_case
+from bot.store.snapshots import CaseSnap, short_hash, snapshot_case
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -47,6 +51,8 @@ class CaseChannel:
     created: bool = False
     """True when this call created (or adopted) the channel."""
     archived: bool = False
+    summary_pending: bool = False
+    """A summary post may have landed without its ts recorded (a crash): set_summary repairs it."""
 
 
 def channel_name(prefix: str, reference: str, suffix: str = "") -> str:
@@ -65,7 +71,8 @@ async def channel_for_case(runtime: Runtime, case_id: str) -> CaseChannel | None
     if not rec.get("id"):
         return None
     return CaseChannel(id=rec["id"], name=rec.get("name", ""), case_id=case_id,
-                       archived=rec.get("archived") == "1")
+                       archived=rec.get("archived") == "1",
+                       summary_pending=(rec.get("pin") or "").startswith(PENDING_PIN))
 
 
 async def case_for_channel(runtime: Runtime, channel_id: str) -> str | None:
@@ -235,6 +242,8 @@ async def ensure_case_channel(runtime: Runtime, case: Case | CaseSnap) -> CaseCh
     existing = await channel_for_case(runtime, snap.id)
     if existing is not None:
         if not existing.archived:
+            if existing.summary_pending:  # its summary was being posted when a process died
+                await _pin_summary(runtime, snap, existing.id)
             return existing
         reopened = await unarchive_case_channel(runtime, snap.id)
         if reopened is not None:
@@ -244,12 +253,148 @@ async def ensure_case_channel(runtime: Runtime, case: Case | CaseSnap) -> CaseCh
                         user_ids=list(runtime.settings.caseroom_default_members))
     if snap.assignee_email:
         await runtime.stores.channels.update(snap.id, assignee=snap.assignee_email.lower())
-    from blocks.relay import build_topic
+    await set_topic(runtime, snap.id, case_topic(snap))
+    if snap.lifecycle == "Active":
+        await _pin_summary(runtime, snap, channel.id)
+    return channel
+
+
+async def _pin_summary(runtime: Runtime, snap: CaseSnap, channel_id: str) -> None:
+    try:
+        await set_summary(runtime, snap.id, snap)
+    except SlackApiError as exc:
+        # The channel works without it; the relay pins it at the case's next change.
+        log.warning("could not pin the case summary: %s", slack_error(exc),
+                    extra={"case_id": snap.id, "channel": channel_id})
+
+
+def case_topic(snap: CaseSnap) -> str:
+    """The channel topic of a case (plain text), `Test case · ` first for a Debitura test case."""
+    from blocks.relay import MAX_TOPIC, build_topic
 
     topic = build_topic(debtor=snap.debtor, outstanding=snap.outstanding, currency=snap.currency,
                         lifecycle=snap.lifecycle_display or snap.lifecycle, phase=snap.phase)
-    await set_topic(runtime, snap.id, topic)
-    return channel
+    return f"Test case · {topic}"[:MAX_TOPIC] if snap.is_test else topic
+
+
+def case_summary(snap: CaseSnap, today: date | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """(fallback text, blocks) of the case channel's pinned summary."""
+    from blocks.summary import build_summary
+
+    return build_summary(
+        reference=snap.reference or snap.id[:8], debtor=snap.debtor, principal=snap.principal, fees=snap.fees,
+        outstanding=snap.outstanding, currency=snap.currency,
+        lifecycle=snap.lifecycle_display or snap.lifecycle,
+        phase=snap.phase, period_end=snap.period_end, needs_info=snap.needs_info,
+        assignee=snap.assignee_name or snap.assignee_email, is_test=snap.is_test,
+        today=today or datetime.now(UTC).date())
+
+
+def summary_digest(text: str, blocks: list[dict[str, Any]]) -> str:
+    return short_hash(json.dumps([text, blocks], sort_keys=True, ensure_ascii=False), 16)
+
+
+SUMMARY_ITEM = "summary"
+"""The item id the summary message is stamped with (blocks.metadata.RelayStamp), found again by it."""
+PENDING_PIN = "pending|"
+"""The channel record's `pin` while a summary is posted: `pending|<unix time>` (no ts recorded yet)."""
+HISTORY_SLACK = 30.0
+HISTORY_PAGES = 5
+
+
+async def set_summary(runtime: Runtime, case_id: str, snap: CaseSnap) -> bool:
+    """Keep the channel's pinned summary current: edit it (chat.update) when what it shows changed; post
+    and pin it (pins.add) when the channel has none and the case is active. False when the case has no
+    open channel. The message ts and the digest of what it shows are kept in the channel record (`pin`,
+    `summary`).
+
+    Posted exactly once, like the relay's posts (bot.relay.delivery): `pin` says `pending|<time>` before
+    the post, which is stamped with the metadata RelayStamp(item_id="summary"); the ts is recorded once
+    it is pinned. A process that died in between left `pending`: the next call looks in the channel's
+    history since then for the stamped message and adopts it (pins it, records it), and posts only if
+    it is not there."""
+    ch = await channel_for_case(runtime, case_id)
+    if ch is None or ch.archived:
+        return False
+    store = runtime.stores.channels
+    text, blocks = case_summary(snap)
+    digest = summary_digest(text, blocks)
+    rec = await store.record(case_id)
+    pinned = rec.get("pin") or ""
+    shown = rec.get("summary") or ""
+    if pinned.startswith(PENDING_PIN):
+        pinned, shown = await _repair_summary(runtime, ch.id, case_id, pinned), ""
+    if pinned:
+        if shown == digest:
+            return True
+        try:
+            await runtime.slack.chat_update(channel=ch.id, ts=pinned, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            error = slack_error(exc)
+            if error == "is_archived":
+                return True
+            if error not in ("message_not_found", "cant_update_message"):
+                raise
+            pinned = ""  # deleted by someone: post a new one below (if the case is active)
+        else:
+            await store.update(case_id, summary=digest)
+            return True
+    if snap.lifecycle != "Active":
+        if not pinned and rec.get("pin"):
+            await store.update(case_id, pin="", summary="")
+        return True
+    await store.update(case_id, pin=f"{PENDING_PIN}{time.time():.3f}")
+    metadata = RelayStamp(item_id=SUMMARY_ITEM, case_id=case_id).to_slack()
+    resp = await runtime.slack.chat_postMessage(channel=ch.id, text=text, blocks=blocks, metadata=metadata)
+    ts = str(resp.get("ts") or "")
+    await _pin(runtime, ch.id, ts)
+    await store.update(case_id, pin=ts, summary=digest)
+    return True
+
+
+async def _pin(runtime: Runtime, channel_id: str, ts: str) -> None:
+    try:
+        await runtime.slack.pins_add(channel=channel_id, timestamp=ts)
+    except SlackApiError as exc:
+        if slack_error(exc) != "already_pinned":
+            raise
+
+
+async def _repair_summary(runtime: Runtime, channel_id: str, case_id: str, pending: str) -> str:
+    """After a crash between posting the summary and recording it: the ts of the summary found in the
+    channel's history (pinned and recorded now), or "" when it never reached Slack."""
+    try:
+        since = float(pending[len(PENDING_PIN):] or 0)
+    except ValueError:
+        since = 0.0
+    ts = await _find_stamped(runtime, channel_id, case_id, SUMMARY_ITEM, since - HISTORY_SLACK)
+    if ts is None:
+        return ""
+    log.info("repaired the case summary from channel history",
+             extra={"case_id": case_id, "channel": channel_id})
+    await _pin(runtime, channel_id, ts)
+    await runtime.stores.channels.update(case_id, pin=ts, summary="")
+    return ts
+
+
+async def _find_stamped(runtime: Runtime, channel_id: str, case_id: str, item_id: str, oldest: float
+                        ) -> str | None:
+    """The ts of the message in the channel since `oldest` stamped with `item_id` for the case, if any."""
+    cursor: str | None = None
+    for _ in range(HISTORY_PAGES):
+        kwargs: dict[str, Any] = {"channel": channel_id, "oldest": f"{max(0.0, oldest):.6f}",
+                                  "include_all_metadata": True, "limit": 200, "inclusive": True}
+        if cursor:
+            kwargs["cursor"] = cursor
+        resp = await runtime.slack.conversations_history(**kwargs)
+        for message in resp.get("messages") or []:
+            stamp = RelayStamp.from_slack(message.get("metadata"))
+            if stamp is not None and stamp.item_id == item_id and stamp.case_id == case_id:
+                return str(message["ts"])
+        cursor = ((resp.get("response_metadata") or {}).get("next_cursor")) or None
+        if not cursor:
+            return None
+    return None
 
 
 async def archive_case_channel(runtime: Runtime, case_id: str) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from blocks.metadata import RELAY_EVENT, RelayStamp
 from bot.metrics import Metrics
 from bot.slack.errors import slack_error
 from bot.store.pacing import PaceStore
@@ -28,7 +29,7 @@ CHANNEL_INTERVAL_MS = 1000
 MAX_INLINE_WAIT = 2.0
 DEFAULT_RETRY_AFTER = 5.0
 HISTORY_PAGES = 5
-METADATA_EVENT = "caseroom_item"
+METADATA_EVENT = RELAY_EVENT
 
 # Errors that will not go away by retrying the same request.
 PERMANENT_ERRORS = {
@@ -132,16 +133,16 @@ class SlackIO:
             raise RetryLater(0, f"{method} {type(exc).__name__}") from None
 
     async def post(self, channel: str, *, text: str, blocks: list[dict[str, Any]], item_id: str,
-                   case_id: str) -> str:
-        metadata = {"event_type": METADATA_EVENT, "event_payload": {"item_id": item_id, "case_id": case_id}}
+                   case_id: str, role: int | None = None) -> str:
+        metadata = RelayStamp(item_id=item_id, case_id=case_id, role=role).to_slack()
         resp = await self.call("chat.postMessage", channel, lambda: self.client.chat_postMessage(
             channel=channel, text=text, blocks=blocks or None, metadata=metadata, unfurl_links=False,
             unfurl_media=False))
         return str(resp["ts"])
 
     async def update(self, channel: str, ts: str, *, text: str, blocks: list[dict[str, Any]], item_id: str,
-                     case_id: str) -> None:
-        metadata = {"event_type": METADATA_EVENT, "event_payload": {"item_id": item_id, "case_id": case_id}}
+                     case_id: str, role: int | None = None) -> None:
+        metadata = RelayStamp(item_id=item_id, case_id=case_id, role=role).to_slack()
         await self.call("chat.update", channel, lambda: self.client.chat_update(
             channel=channel, ts=ts, text=text, blocks=blocks or None, metadata=metadata))
 

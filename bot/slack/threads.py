@@ -1,11 +1,13 @@
 """Reading and marking messages in case channels: thread parents, replies, reactions, ephemerals.
 
 - `thread_parent(runtime, channel_id, thread_ts)`: the message a thread hangs off, with its metadata
-  (the relay stamps every post with `caseroom_item` / `item_id` / `case_id`, bot.slack.pacing).
+  (the relay stamps every post with `caseroom_item` / `item_id` / `case_id`, and a chat with its
+  author's `role`, bot.slack.pacing).
 - `read_message(runtime, channel_id, ts, thread_ts=None)`: one message as Slack has it now (the
   current text after edits): a top-level message from conversations.history, a reply from
   conversations.replies. None when it is gone.
-- `relayed_item(message)`: (item id, case id) of a message Caseroom's relay posted, else None.
+- `relayed_item(message)`: (item id, case id) of a message Caseroom's relay posted, else None;
+  `relay_stamp(message)` the whole stamp (`blocks.metadata.RelayStamp`, with a chat's role).
 - `add_reaction`, `post_ephemeral`, `permalink`: Slack's answers for people; failures are logged and
   return False/None (a missing check mark must not undo a sent chat).
 """
@@ -17,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 
+from blocks.metadata import RelayStamp
 from bot.slack.errors import slack_error
-from bot.slack.pacing import METADATA_EVENT
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -30,18 +32,13 @@ SlackMessage = dict[str, Any]
 
 def relayed_item(message: SlackMessage | None) -> tuple[str, str] | None:
     """(item id, case id) when `message` is one the relay posted (its metadata), else None."""
-    if not message:
-        return None
-    meta = message.get("metadata")
-    if not isinstance(meta, dict) or meta.get("event_type") != METADATA_EVENT:
-        return None
-    payload = meta.get("event_payload")
-    if not isinstance(payload, dict):
-        return None
-    item_id, case_id = payload.get("item_id"), payload.get("case_id")
-    if not isinstance(item_id, str) or not isinstance(case_id, str) or not item_id or not case_id:
-        return None
-    return item_id, case_id
+    stamp = relay_stamp(message)
+    return (stamp.item_id, stamp.case_id) if stamp is not None else None
+
+
+def relay_stamp(message: SlackMessage | None) -> RelayStamp | None:
+    """The relay's stamp on `message` (item, case, and a chat's role when stamped), else None."""
+    return RelayStamp.from_slack(message.get("metadata")) if message else None
 
 
 async def thread_parent(runtime: Runtime, channel_id: str, thread_ts: str) -> SlackMessage | None:

@@ -4,7 +4,9 @@ Two Redis hashes per case (keys `case_state` and `relay_seen`, see bot/store/key
 
 * the *state* hash: `fs` first sight, `case` the last CaseSnap (JSON), `topic`, `base` (streams with a
   baseline), `act` last activity, `want` the Want bits asked for, `src` what asked (`webhook`), `err`
-  consecutive fetch errors, `gone` the case no longer answers, `next` a sweep's first due time;
+  consecutive fetch errors, `gone` the case no longer answers, `next` a sweep's first due time,
+  `att` the attention marks (CaseMarks JSON: lifecycle since, newest chat, creditor waiting, last
+  payment, closed; absent in states written before them);
 * the *seen* hash, one short field per item ever accounted for: `c<hash(chat id)>` ->
   "<version>|<posted 0/1>", `t<hash(fingerprint)>` -> "", `p<hash(payment id)>` -> "amount|currency".
 
@@ -24,7 +26,7 @@ import redis.asyncio as aioredis
 
 from bot.store.keys import Keys
 from bot.store.reads import hgetall
-from bot.store.snapshots import CaseSnap, short_hash
+from bot.store.snapshots import CaseMarks, CaseSnap, TrackedCase, short_hash
 
 URGENT_OFFSET = 1e9
 """Requested fetches (webhooks, sweep-detected changes) are scored this far in the past, so they are
@@ -49,6 +51,7 @@ class CaseState:
     topic: str = ""
     baselined: set[str] = field(default_factory=set)
     last_activity: float = 0.0
+    marks: CaseMarks = field(default_factory=CaseMarks)
 
     @classmethod
     def from_hash(cls, raw: Mapping[str, str]) -> CaseState:
@@ -59,6 +62,7 @@ class CaseState:
             topic=raw.get("topic", ""),
             baselined={s for s in (raw.get("base") or "").split(",") if s},
             last_activity=float(raw.get("act") or 0),
+            marks=CaseMarks.model_validate_json(raw["att"]) if raw.get("att") else CaseMarks(),
         )
 
     def to_hash(self) -> dict[str, str]:
@@ -70,7 +74,15 @@ class CaseState:
         }
         if self.case is not None:
             out["case"] = self.case.model_dump_json(exclude_defaults=True)
+        if self.marks != CaseMarks():
+            out["att"] = self.marks.model_dump_json(exclude_defaults=True)
         return out
+
+    def tracked(self) -> TrackedCase | None:
+        """The case as the attention queues see it (None: no snapshot yet)."""
+        if self.case is None:
+            return None
+        return TrackedCase(case=self.case, marks=self.marks, first_seen=self.first_seen)
 
 
 def chat_field(chat_id: str) -> str:
@@ -145,6 +157,11 @@ class CaseStateStore:
             return []
         answer = await self._hget_each(keys=[self.keys.case_state(c) for c in case_ids], args=["case"])
         return [None if v is None else str(v) for v in answer]  # Lua's false arrives as None
+
+    async def pending(self, case_id: str) -> tuple[int, str]:
+        """The fetch asked for and not yet done: its Want bits and what asked ("webhook" or "")."""
+        want, src = await self.redis.hmget(self.keys.case_state(case_id), ["want", "src"])
+        return int(want or 0), str(src or "")
 
     async def mark_chat_sent(self, case_id: str, chat_id: str, version: str = "") -> None:
         """A chat written from Slack (the chat modal): the relay must not post it back to the channel.

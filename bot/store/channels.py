@@ -1,6 +1,7 @@
 """Which Slack channel belongs to which case: keys `case_channel` (a hash per case: `id`, `name`,
 `base` the name it was created under, `archived` "1"/"0", `assignee` the invited assignee's email,
-`topic` the last topic set), `channel_case` (channel id -> case id) and `channel_by_name`
+`topic` the last topic set, `pin` the ts of the pinned case summary and `summary` the digest of what
+it shows), `channel_case` (channel id -> case id) and `channel_by_name`
 (base name -> channel id). The channel id is what is kept (names change on archive)."""
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ AUDIT_STREAM_MAXLEN = 100_000
 RELAY_SNAPSHOT_TTL = 15 * 60
 RELAY_DEAD_MAXLEN = 10_000
 CHANNEL_SHARING_TTL = 15 * 60
+ATTENTION_TEAM_TTL = 60
 OAUTH_STATE_TTL = 10 * 60
 WORKSPACE_ID = re.compile(r"[TE][A-Z0-9]{2,20}")
 """A Slack team id (T...) or Enterprise Grid org id (E...): what may stand in a workspace's key prefix."""
@@ -171,6 +172,58 @@ class Keys:
         """"internal" or "external": whether a channel is shared with another organisation; TTL."""
         return self._k("slack", "sharing", channel_id)
 
+    # --- webhook reconciliation (appended by the proof issue) ---
+    def webhook_cursor(self) -> str:
+        """Hash: webhook subscription id -> unix seconds up to which its delivery log (GET /webhooks/events)
+        has been reconciled (durable)."""
+        return self._k("webhook", "cursor")
+
+    def webhook_subscriptions(self) -> str:
+        """Hash: webhook subscription id -> JSON of its state as the relay last read it (url, active,
+        disabled reason, since when it is inactive); read by `caseroom check` (durable, one field per
+        subscription)."""
+        return self._k("webhook", "subscriptions")
+
+    def webhook_reconcile(self) -> str:
+        """Hash: the figures of the last reconciliation run (when, window, cases, events, requests)."""
+        return self._k("webhook", "reconcile")
+
+    # --- caseroom smoke (appended by the proof issue) ---
+    def smoke_runs(self) -> str:
+        """Hash: smoke run id -> JSON {tag, marker, case_id, started} of each `caseroom smoke` run not yet
+        cleaned up (a run killed half way is cleaned up by the next one; durable, a field per run)."""
+        return self._k("smoke", "runs")
+
+    # --- attention (issue 13: App Home, direct messages, reminders, digests; appended) ---
+    def attention_owner(self, email: str) -> str:
+        """Set of case ids whose stored assignee is `email` (lower case; "-" for unassigned). A superset:
+        readers drop members whose stored case names another assignee (durable)."""
+        return self._k("att", "owner", email or "-")
+
+    def attention_owners(self) -> str:
+        """Set of every assignee email with an `attention_owner` set ("-" for unassigned) (durable)."""
+        return self._k("att", "owners")
+
+    def attention_prefs(self) -> str:
+        """Hash: Slack user id -> JSON of the notification preferences the person changed (durable)."""
+        return self._k("att", "prefs")
+
+    def attention_mutes(self, user_id: str) -> str:
+        """Set of case ids a Slack user muted (`/case mute`, the Home's Mute button) (durable)."""
+        return self._k("att", "mutes", user_id)
+
+    def attention_accounts(self) -> str:
+        """Hash: assignee email (lower) -> "<Slack user id>|<unix s checked>", id empty when Slack has no
+        such account. Refreshed by whoever looks one up (users.lookupByEmail, a person's own profile)."""
+        return self._k("att", "accounts")
+
+    def attention_team(self) -> str:
+        """The admins' team view (counts per assignee and section), JSON, kept ATTENTION_TEAM_TTL."""
+        return self._k("att", "team")
+
+    def attention_home_opened(self) -> str:
+        """Unix seconds of the last `app_home_opened` event (durable; `caseroom check` reads it)."""
+        return self._k("att", "home_opened")
     # --- many workspaces on one deployment (appended by tenancy, issue 16) ---
     def for_workspace(self, workspace_id: str) -> Keys:
         """Every key of one workspace: `<prefix>:{<workspace id>}:...`. The braces are a Redis Cluster

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from bot.store.attention import Attention, AttentionStore, MemoryAttention
 from bot.store.audit import AuditLog, AuditStore, MemoryAudit
 from bot.store.cases import CaseStates, CaseStateStore, MemoryCaseStates
 from bot.store.channels import Channels, ChannelStore, MemoryChannels
@@ -29,16 +30,19 @@ class Stores:
     sharing: SharingCache
     identity: IdentityCache
     outcomes: WriteOutcomes
+    attention: Attention
 
     @classmethod
     def in_redis(cls, redis: aioredis.Redis, keys: Keys) -> Stores:
         cases = CaseStateStore(redis, keys)
         return cls(cases=cases, follows=FollowStore(redis, keys, cases), channels=ChannelStore(redis, keys),
                    audit=AuditStore(redis, keys), sharing=SharingStore(redis, keys),
-                   identity=IdentityStore(redis, keys), outcomes=WriteOutcomeStore(redis, keys))
+                   identity=IdentityStore(redis, keys), outcomes=WriteOutcomeStore(redis, keys),
+                   attention=AttentionStore(redis, keys))
 
     @classmethod
     def in_memory(cls) -> Stores:
         cases = MemoryCaseStates()
         return cls(cases=cases, follows=MemoryFollows(cases), channels=MemoryChannels(), audit=MemoryAudit(),
-                   sharing=MemorySharing(), identity=MemoryIdentity(), outcomes=MemoryWriteOutcomes())
+                   sharing=MemorySharing(), identity=MemoryIdentity(), outcomes=MemoryWriteOutcomes(),
+                   attention=MemoryAttention(cases))

@@ -17,13 +17,22 @@ from typing import Any
 
 import pytest
 
-from blocks import card, relay, views
+from blocks import card, chats, debtor, relay, summary, views
 from blocks.card import CardOptions
 from blocks.forms import CaseSummary
 from blocks.metadata import ListPage
 from blocks.relay import TimelineEntry
 from blocks.text import esc
-from bot.debitura.models import CaseFile, CasePage, ExclusivePeriod, Payment, Timeline, ValidationStatus
+from bot.debitura.models import (
+    Case,
+    CaseFile,
+    CasePage,
+    Chat,
+    ExclusivePeriod,
+    Payment,
+    Timeline,
+    ValidationStatus,
+)
 from tests.blocks.factories import make_case
 from tests.blocks.test_forms import all_views
 from tests.blocks.walk import text_objects
@@ -96,8 +105,22 @@ def messages() -> Iterator[tuple[str, Message]]:
     yield "build_usage", views.build_usage("/case", problem=esc(HOSTILE), example=HOSTILE)
     yield "build_notice", views.build_notice(esc(HOSTILE))
     yield "build_loading", views.build_loading(HOSTILE)
+    test_case = Case.model_validate({**case.model_dump(by_alias=True, mode="json"), "isTestCase": True})
+    hostile_chats = [Chat.model_validate({
+        "id": f"00000000-0000-0000-0000-00000000000{n}", "dateCreated": "2026-11-01T10:00:00Z",
+        "role": n % 3, "roleLabel": HOSTILE if n else None, "message": HOSTILE * (n * 200 + 1),
+        "isSeen": False,
+        "user": {"id": 1, "firstName": HOSTILE, "lastName": HOSTILE, "email": "e@x.example"}})
+        for n in range(3)]
+    yield "build_chats", chats.build_chats(test_case, hostile_chats, channel_id="C0CHANNEL1")
+    yield "build_chats", chats.build_chats(case, [], page=3)
     for name, (text, blocks) in relay_messages():
         yield name, {"text": text, "blocks": blocks}
+    text, blocks = summary.build_summary(
+        reference=HOSTILE, debtor=HOSTILE, principal="1", fees="2", outstanding="3", currency="E&<R",
+        lifecycle=HOSTILE, phase=HOSTILE, period_end=1_800_000_000.0, needs_info=True, assignee=HOSTILE,
+        is_test=True, today=TODAY)
+    yield "build_summary", {"text": text, "blocks": blocks}
 
 
 def relay_messages() -> Iterator[tuple[str, tuple[str, list[Any]]]]:
@@ -122,10 +145,13 @@ def relay_messages() -> Iterator[tuple[str, tuple[str, list[Any]]]]:
         archived=True)
     yield "build_reopened_message", relay.build_reopened_message(reference=HOSTILE, lifecycle=HOSTILE,
                                                                  at=when)
+    yield "build_payment_edit_message", relay.build_payment_edit_message(
+        reference=HOSTILE, old_amount="5.00", old_currency="E&<R", amount="10.00", currency="E&<R",
+        recipient=HOSTILE, method=HOSTILE, date=when, at=when + 1)
 
 
 # Builders of other things than a message with blocks, checked on their own below.
-NOT_MESSAGES = {"build_feed_line", "build_topic"}
+NOT_MESSAGES = {"build_feed_line", "build_topic", "build_debtor_view"}
 
 
 def assert_mrkdwn_escaped_once(text: str, where: str) -> None:
@@ -191,6 +217,22 @@ def test_every_message_builder_is_walked() -> None:
                 if n.startswith("build_") and f.__module__ == module.__name__}
 
     walked = {name for name, _ in messages()} | NOT_MESSAGES
-    for module in (card, views, relay):
+    for module in (card, views, relay, chats, summary, debtor):
         assert builders(module) <= walked, builders(module) - walked
     # blocks.forms builders: every one is in all_views (tests/blocks/test_forms.py), walked above.
+
+
+def test_debtor_view_escapes_mrkdwn_once() -> None:
+    hostile = hostile_case().model_dump(by_alias=True, mode="json")
+    hostile["debtor"] = {k: HOSTILE for k in ("type", "name", "contactPerson", "companyRegistrationNumber",
+                                              "address", "zipCode", "city", "state", "country", "email",
+                                              "phone")}
+    hostile.update(claimType=HOSTILE, disputeStatus=HOSTILE, creditorComments=HOSTILE,
+                   bankAccount={"label": HOSTILE, "accountHolderName": HOSTILE, "iban": HOSTILE,
+                                "bankName": HOSTILE, "bankAddress": HOSTILE})
+    view = debtor.build_debtor_view(Case.model_validate(hostile))
+    for obj in text_objects(view["blocks"]):
+        if obj["type"] == "mrkdwn":
+            assert_mrkdwn_escaped_once(obj["text"], "debtor view mrkdwn")
+        else:
+            assert_plain_not_escaped(obj["text"], "debtor view plain_text")

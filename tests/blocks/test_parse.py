@@ -646,3 +646,24 @@ def test_parse_note_far_past_is_fine() -> None:
         {Block.NOTE_TEXT: text("n"), Block.NOTE_DATE: day("2001-01-01")}, now=NOW + timedelta(days=1)
     )
     assert isinstance(form, NoteForm) and form.event_date is not None and form.event_date.year == 2001
+
+
+def test_a_long_note_goes_on_in_the_continued_fields_up_to_the_api_limit() -> None:
+    parts = {Block.NOTE_TEXT: text("a" * 3000), Block.NOTE_TEXT_2: text("b" * 3000),
+             Block.NOTE_TEXT_3: text("c" * 3000), Block.NOTE_TEXT_4: text("d" * 997)}
+    form = parse_note_form(parts, now=NOW)
+    assert isinstance(form, NoteForm)
+    assert len(form.text) == 10_000  # three line breaks join the four fields: nothing cut
+    assert form.text == "\n".join(["a" * 3000, "b" * 3000, "c" * 3000, "d" * 997])
+    over = {**parts, Block.NOTE_TEXT_4: text("d" * 998)}
+    errors = errors_of(parse_note_form(over, now=NOW))
+    assert "10,000" in errors[Block.NOTE_TEXT] and "10,001" in errors[Block.NOTE_TEXT]
+
+
+def test_a_continued_field_alone_is_not_a_note() -> None:
+    values = {Block.NOTE_TEXT: text(""), Block.NOTE_TEXT_3: text("later")}
+    errors = errors_of(parse_note_form(values, now=NOW))
+    assert errors[Block.NOTE_TEXT] == "Write the note here first."
+    errors = errors_of(parse_note_form({Block.NOTE_TEXT: text("x"), Block.NOTE_TEXT_2: text("y" * 3001)},
+                                       now=NOW))
+    assert "go on in the next" in errors[Block.NOTE_TEXT_2]

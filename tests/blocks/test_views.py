@@ -74,7 +74,7 @@ def test_usage_names_the_command_and_the_problem() -> None:
     assert_valid_message(msg)
     text = mrkdwn_text(msg)
     assert "Unknown command `frob`." in text and "Example: `/case Q8OAXF3W`" in text
-    assert "`/case list [status ...] [page N]`" in text
+    assert "`/case list [mine] [lifecycle:Active,Paused] [phase:Legal] [page N]`" in text
     assert len(build_usage("/case")["blocks"]) == 1
 
 
@@ -106,7 +106,7 @@ def test_empty_case_list_says_so() -> None:
     assert "No cases are assigned to you." in mrkdwn_text(msg)
     empty = CasePage.model_validate({"cases": []})
     filtered = build_case_list(empty, ListPage(st=("Paused",)), command="/cr")
-    assert "No cases match. `/cr list` without statuses" in mrkdwn_text(filtered)
+    assert "No cases match. `/cr list` without filters" in mrkdwn_text(filtered)
     beyond = build_case_list(CasePage.model_validate({"cases": []}), ListPage(page=9), command="/cr")
     assert "No cases on this page." in mrkdwn_text(beyond)
 

@@ -437,8 +437,17 @@ async def test_webhook_crud_signed_delivery_log_and_replay(
         assert event.event == "chat.created" and event.case_id == made["id"]
         assert headers["X-Debitura-Event"] == "chat.created"
 
-        records = await dc.list_webhook_events(made["id"])
-        record = next(r for r in records if r.event_type == "chat.created" and r.subscription_id == hook.id)
+        # the log holds the event only once its delivery was tried, a moment later: poll, as with Debitura
+        record = None
+        for _ in range(300):
+            records = await dc.list_webhook_events(made["id"])
+            record = next(
+                (r for r in records if r.event_type == "chat.created" and r.subscription_id == hook.id), None
+            )
+            if record is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert record is not None, "the delivered event never reached the event log"
         replay = await dc.replay_webhook_event(record.id)
         assert replay.event_id == record.id
         headers2, body2 = await asyncio.wait_for(inbox.get(), timeout=10)

@@ -327,3 +327,21 @@ WEBHOOK_EVENT = {
 }
 
 REPLAY = {"eventId": EVENT_ID, "subscriptionId": WEBHOOK_ID, "eventType": "chat.created"}
+
+# ---------------------------------------------------------------- managed cases, test cases, ingestion
+
+JOB_ID = "7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d"
+
+MANAGED_PAYMENT_RESPONSE = {
+    "paymentId": PAYMENT_ID,
+    "caseReference": "Q8OAXF3W",
+    "date": "2026-01-15T00:00:00Z",
+    "paymentAmount": 250.5,
+    "caseClosed": False,
+    "remainingAmount": 749.5,
+}
+ADVANCED = {"advanced": True, "state": "Closed:Paid"}
+FIRED = {"eventType": "payment.created", "caseId": CASE_ID, "enqueuedCount": 1}
+REPLAYED_LAST = {"eventId": EVENT_ID, "subscriptionId": WEBHOOK_ID, "eventType": "case.updated"}
+JOB_CREATED = {"jobId": JOB_ID, "rowsQueued": 2}
+JOB_STATUS = {"status": 2, "rowsTotal": 2, "rowsSucceeded": 1, "rowsFailed": 1}

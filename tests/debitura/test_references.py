@@ -24,6 +24,7 @@ from bot.debitura.errors import ClientValidationError, NotFound
 from bot.debitura.models import (
     CloseCaseRequest,
     CloseCode,
+    CreateManagedCasePaymentRequest,
     CreateNoteRequest,
     PaymentRecipient,
     SendChatRequest,
@@ -39,6 +40,7 @@ WID = bodies.WEBHOOK_ID
 
 Call = Callable[[DebituraClient, str], Awaitable[Any]]
 CHAT = SendChatRequest(message="hi", user_email="a@b.example")
+MANAGED_PAYMENT = CreateManagedCasePaymentRequest(date=date(2026, 4, 4), payment_amount=Decimal("1"))
 EDIT = UpdatePaymentRequest(date=date(2026, 4, 4), payment_amount=Decimal("1"),
                             payment_recipient=PaymentRecipient.CollectionPartner)
 
@@ -66,7 +68,29 @@ PATH_OPERATIONS: list[tuple[str, Call, str]] = [
      "/webhooks/{}"),
     ("delete_webhook", lambda c, v: c.delete_webhook(v), "/webhooks/{}"),
     ("replay_webhook_event", lambda c, v: c.replay_webhook_event(v), "/webhooks/events/{}/replay"),
+    ("get_managed_case", lambda c, v: c.get_managed_case(v), "/managed-cases/{}"),
+    ("get_managed_case_timeline", lambda c, v: c.get_managed_case_timeline(v), "/managed-cases/{}/timeline"),
+    ("list_managed_case_chats", lambda c, v: c.list_managed_case_chats(v), "/managed-cases/{}/chats"),
+    ("list_managed_case_payments", lambda c, v: c.list_managed_case_payments(v),
+     "/managed-cases/{}/payments"),
+    ("create_managed_case_payment", lambda c, v: c.create_managed_case_payment(v, MANAGED_PAYMENT),
+     "/managed-cases/{}/payments"),
+    ("update_managed_case_payment (case)", lambda c, v: c.update_managed_case_payment(v, PID, EDIT),
+     "/managed-cases/{}/payments/" + PID),
+    ("update_managed_case_payment (payment)", lambda c, v: c.update_managed_case_payment(CID, v, EDIT),
+     f"/managed-cases/{CID}/payments/{{}}"),
+    ("delete_managed_case_payment", lambda c, v: c.delete_managed_case_payment(CID, v),
+     f"/managed-cases/{CID}/payments/{{}}"),
+    ("list_managed_case_files", lambda c, v: c.list_managed_case_files(v), "/managed-cases/{}/files"),
+    ("get_managed_case_by_reference", lambda c, v: c.get_managed_case_by_reference(v),
+     "/managed-cases/case-reference/{}"),
+    ("advance_test_case", lambda c, v: c.advance_test_case(v, "Active"), "/test/cases/{}/advance"),
+    ("delete_test_case", lambda c, v: c.delete_test_case(v), "/test/cases/{}"),
+    ("replay_test_case_last_event", lambda c, v: c.replay_test_case_last_event(v),
+     "/test/cases/{}/replay-last-event"),
+    ("get_ingestion_job", lambda c, v: c.get_ingestion_job(v), "/ingestion-jobs/{}"),
 ]
+BY_REFERENCE = ("get_case_by_reference", "get_managed_case_by_reference")
 OPERATION_IDS = [p[0] for p in PATH_OPERATIONS]
 
 HOSTILE = [
@@ -79,6 +103,16 @@ HOSTILE = [
 def answer(request: httpx.Request) -> httpx.Response:
     """A 200 shaped for whichever operation asked (the bodies are not what these tests look at)."""
     path = request.url.path
+    if path.startswith("/test/cases/"):
+        if path.endswith("/advance"):
+            return httpx.Response(200, json=bodies.ADVANCED)
+        if path.endswith("/replay-last-event"):
+            return httpx.Response(200, json=bodies.REPLAYED_LAST)
+        return httpx.Response(204)
+    if path.startswith("/ingestion-jobs/"):
+        return httpx.Response(200, json=bodies.JOB_STATUS)
+    if path.startswith("/managed-cases/") and request.method == "POST" and path.endswith("/payments"):
+        return httpx.Response(200, json=bodies.MANAGED_PAYMENT_RESPONSE)
     if path.startswith("/webhooks/events/"):
         return httpx.Response(200, json=bodies.REPLAY)
     if path.startswith("/webhooks/"):
@@ -160,7 +194,7 @@ async def test_well_formed_ids_still_reach_their_path(
 ) -> None:
     api.reply(answer)
     c = client_for(api)
-    good = "Q8OAXF3W" if name == "get_case_by_reference" else (WID if "webhook" in name else PID)
+    good = "Q8OAXF3W" if name in BY_REFERENCE else (WID if "webhook" in name else PID)
     await call(c, good)
     await c.aclose()
     assert api.last.url.raw_path.split(b"?")[0].decode() == template.format(good)
@@ -226,7 +260,7 @@ def test_property_any_string_keeps_the_path_template(value: str, index: int) -> 
     expected = template.split("/")
     assert len(sent) == len(expected)
     slot = expected.index("{}")
-    assert unquote(sent[slot]) == (value.strip() if name == "get_case_by_reference" else value)
+    assert unquote(sent[slot]) == (value.strip() if name in BY_REFERENCE else value)
     assert [s for i, s in enumerate(sent) if i != slot] == [s for i, s in enumerate(expected) if i != slot]
 
 

@@ -69,7 +69,8 @@ async def test_help_and_bare_command_show_usage_in_the_ack(caseroom_http: Casero
         ("frobnicate", "Unknown command `frobnicate`", "Example: `/case Q8OAXF3W`"),
         ("Q8OAX3", "not a case reference", "Example: `/case Q8OAXF3W`"),
         ("timeline creditor:nope:x", "creditor id (GUID)", "Example: `/case timeline Q8OAXF3W`"),
-        ("list Sleeping", "`Sleeping` is not a case status", "Example: `/case list Active Paused page 2`"),
+        ("list Sleeping", "`Sleeping` is not a case status",
+         "Example: `/case list mine lifecycle:Active phase:Legal page 2`"),
     ],
 )
 async def test_malformed_commands_get_usage_and_an_example(
@@ -77,7 +78,8 @@ async def test_malformed_commands_get_usage_and_an_example(
 ) -> None:
     ack = await run(caseroom_http, text)
     body = mrkdwn(ack.payload or {})
-    assert words in body and example in body and "`/case list [status ...] [page N]`" in body
+    assert words in body and example in body
+    assert "`/case list [mine] [lifecycle:Active,Paused] [phase:Legal] [page N]`" in body
     assert "Traceback" not in body and "Traceback" not in caseroom_http.output
     assert ack.payload and ack.payload.get("response_type") == "ephemeral"
 

@@ -57,12 +57,15 @@ async def case_room(cr: Caseroom, sandbox: SandboxHandle, redis: aioredis.Redis,
 
 
 def relayed_chat(cr: Caseroom, sandbox: SandboxHandle, case: dict[str, Any], channel: Channel, *,
-                 role: int = 1) -> tuple[dict[str, Any], Message]:
-    """A chat in the sandbox and its message in the channel, stamped as the relay stamps its posts."""
+                 role: int = 1, stamped: bool = False) -> tuple[dict[str, Any], Message]:
+    """A chat in the sandbox and its message in the channel, stamped as the relay stamps its posts
+    (`stamped`: with the chat's role, as the relay does now; else as it did before)."""
     text = f"Any news from the debtor? {uuid.uuid4().hex[:6]}"
     chat = sandbox.control.add_chat(case["id"], text, role=role)
-    metadata = {"event_type": "caseroom_item", "event_payload": {"item_id": f"chat:{chat['id']}",
-                                                                  "case_id": case["id"]}}
+    payload: dict[str, Any] = {"item_id": f"chat:{chat['id']}", "case_id": case["id"]}
+    if stamped:
+        payload["role"] = role
+    metadata = {"event_type": "caseroom_item", "event_payload": payload}
     message = cr.fake.workspace.add_bot_message(channel, text=f"Creditor chat: {text}", blocks=None,
                                                 attachments=None, thread_ts=None, metadata=metadata)
     return chat, message
@@ -160,6 +163,35 @@ async def test_a_thread_reply_is_sent_once_after_send_as_the_person(
     await ephemeral(cr, member, "Your edit was *not* sent")
     assert len(chats(sandbox, case["id"])) == before + 1
     assert [c["message"] for c in chats(sandbox, case["id"]) if answer in c["message"]] == [edited]
+
+
+async def test_the_role_in_the_relays_stamp_spares_the_chat_listing(
+    caseroom_http: Caseroom, sandbox: SandboxHandle, redis: aioredis.Redis
+) -> None:
+    """A chat relayed with its role in the metadata is known to be the creditor's without listing the
+    case's chats; one relayed before the role was stamped is still checked with the listing."""
+    cr = caseroom_http
+    member = team_member(cr, sandbox)
+    case, channel = await case_room(cr, sandbox, redis, member)
+    counter = sandbox.control.add_fault(f"/cases/{case['id']}/chats", method="GET")  # counts, changes nothing
+
+    def listings() -> int:
+        return sum(int(f["hits"]) for f in sandbox.control.faults() if f["id"] == counter["id"])
+
+    _, stamped = relayed_chat(cr, sandbox, case, channel, stamped=True)
+    say = cr.driver.thread_reply
+    await say("Stamped: paying Friday", user=member, channel=channel.id, thread_ts=stamped.ts)
+    await ephemeral(cr, member, "Stamped: paying Friday")
+    assert listings() == 0
+
+    _, partner = relayed_chat(cr, sandbox, case, channel, role=0, stamped=True)
+    await say("Under our own chat", user=member, channel=channel.id, thread_ts=partner.ts)
+    _, older = relayed_chat(cr, sandbox, case, channel)
+    await say("Unstamped: paying Monday", user=member, channel=channel.id, thread_ts=older.ts)
+    await ephemeral(cr, member, "Unstamped: paying Monday")
+    await settled(cr)
+    assert listings() == 1  # the older message only
+    assert not [e for e in cr.fake.journal.ephemerals(user=member.id) if "Under our own chat" in _text(e)]
 
 
 async def test_dont_send_keeps_it_internal_and_edit_sends_the_modal_once(
@@ -302,6 +334,25 @@ async def test_the_note_reaction_makes_one_note(
     assert len(notes()) == 1
 
 
+async def test_the_note_reaction_carries_a_long_message_whole_up_to_the_note_limit(
+    caseroom_http: Caseroom, sandbox: SandboxHandle, redis: aioredis.Redis
+) -> None:
+    cr = caseroom_http
+    member = team_member(cr, sandbox)
+    case, channel = await case_room(cr, sandbox, redis, member)
+    words = " ".join(f"r{n:04d}" for n in range(1_600))  # 9,599 characters
+    message, _ = await cr.driver.user_message(words, user=member, channel=channel.id)
+    await cr.driver.react("memo", user=member, channel=channel.id, ts=message.ts)
+    await ephemeral(cr, member, "Note added")
+    timeline = cast(list[dict[str, Any]], sandbox_get(sandbox, f"/cases/{case['id']}/timeline")["items"])
+    [note] = [str(t["description"]) for t in timeline if "r0000" in str(t.get("description") or "")]
+    assert note.startswith(words + "\n\n(Written by")  # whole, not cut
+    longer, _ = await cr.driver.user_message("q " * 5_000, user=member, channel=channel.id)
+    await cr.driver.react("memo", user=member, channel=channel.id, ts=longer.ts)
+    [refusal] = await ephemeral(cr, member, "Not added as a note")
+    assert "at most 10,000" in _text(refusal)
+
+
 async def test_the_relay_does_not_echo_a_chat_sent_from_the_thread(
     caseroom_factory: Callable[..., Awaitable[Caseroom]], sandbox: SandboxHandle, redis: aioredis.Redis,
 ) -> None:
@@ -338,6 +389,7 @@ async def test_the_relay_does_not_echo_a_chat_sent_from_the_thread(
         return cast(Message, await wait_until(lambda: relayed(chat["id"]), 30, f"chat {text!r} relayed"))
 
     parent = await creditor_chat(f"Did the debtor answer? {uuid.uuid4().hex[:6]}", f"evt-{uuid.uuid4().hex}")
+    assert (parent.metadata or {})["event_payload"]["role"] == 1  # the relay stamps the chat's role
     channel = cr.fake.workspace.channels[parent.channel]
     channel.members.add(member.id)
     answer = f"Yes, paying on Friday {uuid.uuid4().hex[:6]}"

@@ -259,3 +259,24 @@ async def test_click_on_an_ephemeral_message(
     assert payload["container"]["is_ephemeral"] is True
     assert "message" not in payload  # Slack does not send ephemeral content back
     assert payload["actions"][0]["block_id"]  # Slack generates one when the block has none
+
+
+async def test_app_home_opened_names_the_user_the_dm_and_the_published_view(
+    fake_slack: FakeSlack, recorder: Recorder, driver: Driver
+) -> None:
+    ws = fake_slack.workspace
+    user = ws.add_user("jane", email="jane@agency.example")
+    assert (await driver.app_home_opened(user)).ok
+    first = json.loads(recorder.requests[0][1])["event"]
+    im = ws.channels[first["channel"]]
+    assert first["type"] == "app_home_opened" and first["user"] == user.id and first["tab"] == "home"
+    assert im.is_im and im.members == {user.id, ws.BOT_USER_ID} and first["event_ts"]
+    assert "view" not in first  # nothing published yet
+    published = ws.publish_home(user.id, {"type": "home", "blocks": [], "private_metadata": "p"})
+    await driver.app_home_opened(user)
+    second = json.loads(recorder.requests[1][1])["event"]
+    assert second["channel"] == first["channel"]
+    assert second["view"]["id"] == published.id and second["view"]["type"] == "home"
+    assert second["view"]["private_metadata"] == "p"
+    await driver.app_home_opened(user, tab="messages")
+    assert "view" not in json.loads(recorder.requests[2][1])["event"]

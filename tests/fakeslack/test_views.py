@@ -345,6 +345,10 @@ async def test_publish_home_tab(slack_client: AsyncWebClient, fake_slack: FakeSl
     assert second["id"] == first["id"]
     assert present(fake_slack.journal.home_for(alice.id))["hash"] == second["hash"]
     assert await error_code(slack_client.views_publish(user_id="U_GHOST", view=home)) == "user_not_found"
+    assert await error_code(slack_client.views_publish(user_id="", view=home)) == "invalid_arguments"
+    too_many = {"type": "home", "blocks": [{"type": "divider"}] * 101}
+    refused = await error_code(slack_client.views_publish(user_id=alice.id, view=too_many))
+    assert refused == "invalid_arguments"
     assert await error_code(slack_client.views_publish(user_id=alice.id, view=modal())) == "invalid_arguments"
     trigger = fake_slack.workspace.issue_trigger(alice.id)
     assert await error_code(slack_client.views_open(trigger_id=trigger, view=home)) == "invalid_arguments"

@@ -6,6 +6,8 @@ from bot.listeners.commands import ParsedCommand, UsageError, parse_command
 
 GUID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 
+LIST_EXAMPLE = "list mine lifecycle:Active phase:Legal page 2"
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),
@@ -21,6 +23,15 @@ GUID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
         ("list More-Info-Required,Closed",
          ParsedCommand("list", statuses=("NeedsAdditionalDetails", "Closed"))),
         ("list page 2 Active", ParsedCommand("list", statuses=("Active",), page=2)),
+        ("list mine", ParsedCommand("list", mine=True)),
+        ("list MINE lifecycle:Active,paused phase:legal,None page 2",
+         ParsedCommand("list", statuses=("Active", "Paused"), page=2, mine=True, phases=("Legal", "none"))),
+        ("list phase:Pre-legal phase:prelegal", ParsedCommand("list", phases=("Pre-legal",))),
+        ("chats Q8OAXF3W", ParsedCommand("chats", "Q8OAXF3W")),
+        ("chats Q8OAXF3W page 3", ParsedCommand("chats", "Q8OAXF3W", page=3)),
+        ("chats page 2", ParsedCommand("chats", None, page=2)),
+        ("chats", ParsedCommand("chats")),
+        ("debtor Q8OAXF3W", ParsedCommand("debtor", "Q8OAXF3W")),
         ("find a,b, c", ParsedCommand("find", refs=("a", "b", "c"))),
         ("timeline Q8OAXF3W", ParsedCommand("timeline", "Q8OAXF3W")),
         ("payments", ParsedCommand("payments")),
@@ -60,11 +71,18 @@ def test_parse_command(text: str, expected: ParsedCommand) -> None:
         ("timeline Q8OAX", "not a case reference", "timeline Q8OAXF3W"),
         ("timeline Q8OAXF3W extra words", "takes only a case", "timeline Q8OAXF3W"),
         ("pay partner:\"open", "closing", "pay Q8OAXF3W"),
-        ("list Bogus", "`Bogus` is not a case status", "list Active Paused page 2"),
-        ("list page", "page number", "list Active Paused page 2"),
-        ("list page 0", "page number", "list Active Paused page 2"),
-        ("list page x", "page number", "list Active Paused page 2"),
+        ("list Bogus", "`Bogus` is not a case status", LIST_EXAMPLE),
+        ("list page", "page number", LIST_EXAMPLE),
+        ("list page 0", "page number", LIST_EXAMPLE),
+        ("list page x", "page number", LIST_EXAMPLE),
         ("find", "one or more", "find INV-1001,INV-1002"),
+        ("list phase:Appeal", "Use: Pre-legal, Legal, Enforcement, none", LIST_EXAMPLE),
+        ("list phase:", "`phase:` needs a phase", LIST_EXAMPLE),
+        ("list lifecycle:Sleeping", "Use: PendingVerification", LIST_EXAMPLE),
+        ("list assignee:me", "Filters: `mine`, `lifecycle:", LIST_EXAMPLE),
+        ("chats Q8OAXF3W page", "page number", "chats Q8OAXF3W page 2"),
+        ("chats Q8OAXF3W older", "takes a case and `page N`", "chats Q8OAXF3W page 2"),
+        ("chats Q8OAX", "not a case reference", "chats Q8OAXF3W page 2"),
     ],
 )
 def test_malformed_commands_get_a_problem_and_an_example(text: str, problem: str, example: str) -> None:

@@ -150,6 +150,7 @@ async def test_the_command_name_is_configurable(
     response = await app.async_dispatch(AsyncBoltRequest(body=body))
     assert response.status == 200
     usage = json.dumps(json.loads(response.body)["blocks"])
-    assert "`/cr list [status ...] [page N]`" in usage and "/case" not in usage
+    assert "`/cr list [mine] [lifecycle:Active,Paused] [phase:Legal] [page N]`" in usage
+    assert "/case" not in usage
     other, _ = _command(fake_slack, user.id, "help", command="/case")
     assert (await app.async_dispatch(AsyncBoltRequest(body=other))).status == 404

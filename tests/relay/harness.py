@@ -89,12 +89,23 @@ async def wait_until(check: Callable[[], Awaitable[T | None]], timeout: float = 
 
 
 def relayed_items(fake: FakeSlack, channel_id: str) -> list[tuple[str, str]]:
-    """(item id, text) of every bot message in the channel that carries our metadata, oldest first."""
+    """(item id, text) of every bot message in the channel that carries our metadata, oldest first
+    (the pinned case summary, stamped too, is not a relayed item: `summaries` lists it)."""
     out: list[tuple[str, str]] = []
     for message in fake.journal.messages(channel_id, bot_only=True):
         raw = message.metadata if hasattr(message, "metadata") else None
         meta = raw if isinstance(raw, dict) else (json.loads(raw) if isinstance(raw, str) else {})
         payload = (meta or {}).get("event_payload") or {}
-        if payload.get("item_id"):
+        if payload.get("item_id") and payload["item_id"] != "summary":
             out.append((str(payload["item_id"]), str(getattr(message, "text", ""))))
     return out
+
+
+SUMMARY_MARK = "Kept current by Caseroom"
+"""The line only the pinned case summary has (blocks.summary)."""
+
+
+def summaries(fake: FakeSlack, channel_id: str) -> list[Any]:
+    """The case summary messages in the channel, oldest first."""
+    return [m for m in fake.journal.messages(channel_id, bot_only=True)
+            if SUMMARY_MARK in json.dumps(getattr(m, "blocks", None) or [])]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -18,7 +20,14 @@ from bot.store.pacing import PaceStore
 from bot.store.reads import hget
 from bot.store.snapshots import CaseSnap
 from tests.fakes.slack.server import FakeSlack
-from tests.relay.harness import build_test_runtime, close_runtime, relay_settings, relayed_items
+from tests.relay.harness import (
+    SUMMARY_MARK,
+    build_test_runtime,
+    close_runtime,
+    relay_settings,
+    relayed_items,
+    summaries,
+)
 
 CASE = CaseSnap(id="case-1", reference="AB12CD34", lifecycle="Active", lifecycle_display="Active",
                 debtor="Acme", outstanding="10", currency="EUR", assignee_email="ann@example.com")
@@ -286,3 +295,99 @@ async def test_no_feed_line_goes_to_a_feed_channel_shared_with_another_organisat
         assert await dead_letters(rt) == [("feed:chat:1", "channel_shared_externally")]
     finally:
         await close_runtime(rt)
+
+
+# --- the pinned case summary: exactly once, like the relayed posts --------------------------------
+
+def crash_after_summary_post(runtime: Runtime) -> list[str]:
+    """Make the next summary post land in Slack and then "crash" (raise) before it is recorded, as a
+    process killed between the two would; returns the ts it landed at."""
+    original = runtime.slack.chat_postMessage
+    landed: list[str] = []
+
+    async def post(**kwargs: Any) -> Any:
+        response = await original(**kwargs)
+        if SUMMARY_MARK in json.dumps(kwargs.get("blocks") or []) and not landed:
+            landed.append(str(response["ts"]))
+            raise Crash
+        return response
+
+    runtime.slack.chat_postMessage = post  # type: ignore[method-assign]
+    return landed
+
+
+async def restart_lane(runtime: Runtime) -> Deliverer:
+    """The dead worker's lease runs out; a fresh worker (a restarted process) takes the lane."""
+    await runtime.redis.delete(runtime.keys.lease("lane:" + CASE.id))
+    await runtime.redis.zadd(runtime.keys.relay_ready(), {CASE.id: 0})
+    return deliverer(runtime)
+
+
+async def assert_one_pinned_summary(runtime: Runtime, fake_slack: FakeSlack, ts: str) -> None:
+    ch = await channels.channel_for_case(runtime, CASE.id)
+    assert ch is not None
+    [summary] = summaries(fake_slack, ch.id)
+    assert summary.ts == ts and summary.pinned_to == [ch.id]
+    record = await runtime.stores.channels.record(CASE.id)
+    assert record["pin"] == ts
+
+
+async def test_summary_crash_between_post_and_record_on_channel_creation_leaves_one(
+    runtime: Runtime, fake_slack: FakeSlack
+) -> None:
+    landed = crash_after_summary_post(runtime)
+    await enqueue(runtime, item(1))
+    with pytest.raises(Crash):
+        await deliverer(runtime).run_once("dead-worker")
+    assert len(landed) == 1
+    survivor = await restart_lane(runtime)
+    await drain(survivor, "live-worker")
+    await assert_one_pinned_summary(runtime, fake_slack, landed[0])
+    # the case changes: the relay's summary op edits that message, and posts none
+    changed = CASE.model_copy(update={"outstanding": "5"})
+    await enqueue(runtime, Delivery(id="summary:2", case_id=CASE.id, kind="summary", op="summary",
+                                    case=changed))
+    await drain(survivor, "live-worker")
+    await assert_one_pinned_summary(runtime, fake_slack, landed[0])
+    ch = await channels.channel_for_case(runtime, CASE.id)
+    assert ch is not None
+    [summary] = summaries(fake_slack, ch.id)
+    assert "5" in json.dumps(summary.blocks)
+    assert [i for i, _ in relayed_items(fake_slack, ch.id)] == ["chat:1"]
+
+
+async def test_summary_crash_between_post_and_record_in_the_summary_op_leaves_one(
+    runtime: Runtime, fake_slack: FakeSlack
+) -> None:
+    await channel_without_summary(runtime, fake_slack)
+    landed = crash_after_summary_post(runtime)
+    await enqueue(runtime, Delivery(id="summary:1", case_id=CASE.id, kind="summary", op="summary", case=CASE))
+    with pytest.raises(Crash):
+        await deliverer(runtime).run_once("dead-worker")
+    survivor = await restart_lane(runtime)
+    await drain(survivor, "live-worker")  # the same summary op, worked again
+    await assert_one_pinned_summary(runtime, fake_slack, landed[0])
+    assert await runtime.redis.llen(runtime.keys.relay_outbox(CASE.id)) == 0
+
+
+async def test_summary_pending_that_never_reached_slack_is_posted_once(
+    runtime: Runtime, fake_slack: FakeSlack
+) -> None:
+    ch = await channel_without_summary(runtime, fake_slack)
+    # a crash after the pending mark, before the post reached Slack
+    await runtime.stores.channels.update(CASE.id, pin=f"pending|{time.time():.3f}", summary="")
+    await enqueue(runtime, Delivery(id="summary:1", case_id=CASE.id, kind="summary", op="summary", case=CASE))
+    await drain(deliverer(runtime))
+    [summary] = summaries(fake_slack, ch.id)
+    await assert_one_pinned_summary(runtime, fake_slack, summary.ts)
+
+
+async def channel_without_summary(runtime: Runtime, fake_slack: FakeSlack) -> channels.CaseChannel:
+    """The case's channel, created while the case was not active (so with no summary yet)."""
+    pending = CASE.model_copy(update={"lifecycle": "Pending", "lifecycle_display": "Pending"})
+    await enqueue(runtime, Delivery(id="chat:1", case_id=CASE.id, kind="chat", op="post", text="m",
+                                    case=pending, version="1"))
+    await drain(deliverer(runtime))
+    ch = await channels.channel_for_case(runtime, CASE.id)
+    assert ch is not None and summaries(fake_slack, ch.id) == []
+    return ch

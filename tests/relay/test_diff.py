@@ -118,18 +118,18 @@ def test_diff_lifecycle_phase_close_and_reopen() -> None:
                                      "date_updated": NOW + 1})
     r = diff_case(case_id="c1", state=state, seen={}, now=NOW + 2, path="sweep", settings=Settings(),
                   fetched=Fetched(case=paused))
-    assert [d.kind for d in r.deliveries] == ["lifecycle", "phase", "topic"]
+    assert [d.kind for d in r.deliveries] == ["lifecycle", "phase", "summary", "topic"]
     closed = paused.model_copy(update={"lifecycle": "Closed", "lifecycle_display": "Closed",
                                        "close_code": "Paid", "date_updated": NOW + 3})
     r2 = diff_case(case_id="c1", state=r.state, seen={}, now=NOW + 4, path="webhook", settings=Settings(),
                    fetched=Fetched(case=closed))
-    assert [d.op for d in r2.deliveries] == ["post", "archive", "topic"]
+    assert [d.op for d in r2.deliveries] == ["post", "summary", "archive", "topic"]
     assert r2.deliveries[0].kind == "closed"
     reopened = closed.model_copy(update={"lifecycle": "Active", "lifecycle_display": "Active",
                                          "date_updated": NOW + 5})
     r3 = diff_case(case_id="c1", state=r2.state, seen={}, now=NOW + 6, path="webhook", settings=Settings(),
                    fetched=Fetched(case=reopened))
-    assert [d.op for d in r3.deliveries][:2] == ["unarchive", "post"]
+    assert [d.op for d in r3.deliveries][:3] == ["unarchive", "post", "summary"]
     assert r3.deliveries[1].kind == "reopened"
 
 
@@ -180,3 +180,42 @@ def test_diff_timeline_item_announcing_a_chat_is_not_posted_twice() -> None:
     r2 = diff_case(case_id="c1", state=state, seen={}, now=NOW + 700, path="poll", settings=Settings(),
                    fetched=Fetched(timeline=[echo]))
     assert [d.kind for d in r2.deliveries] == ["timeline"]
+
+
+def test_diff_payment_edit_is_posted_once_and_old_seen_values_are_upgraded_quietly() -> None:
+    state = CaseState(first_seen=NOW, case=CASE, baselined={"payments"})
+    p = PaymentSnap(id="p1", date=NOW + 1, amount="10.00", currency="EUR", recipient="Creditor",
+                    method="Bank")
+    old_format = {payment_field("p1"): "10.00|EUR"}  # stored by an earlier release: amount|currency
+    quiet = diff_case(case_id="c1", state=state, seen=old_format, now=NOW + 5, path="poll",
+                      settings=Settings(), fetched=Fetched(payments=[p]))
+    assert quiet.deliveries == [] and quiet.seen_set[payment_field("p1")].startswith("10.00|EUR|")
+    seen = apply(old_format, quiet.seen_set, quiet.seen_del)
+    edited = PaymentSnap(id="p1", date=NOW + 1, amount="12.50", currency="EUR", recipient="Creditor",
+                         method="Bank")
+    r = diff_case(case_id="c1", state=quiet.state, seen=seen, now=NOW + 9, path="sweep", settings=Settings(),
+                  fetched=Fetched(payments=[edited]))
+    assert [d.kind for d in r.deliveries] == ["payment_edited"]
+    assert "10.00 EUR" in str(r.deliveries[0].blocks) and "12.50 EUR" in str(r.deliveries[0].blocks)
+    again = diff_case(case_id="c1", state=r.state, seen=apply(seen, r.seen_set, r.seen_del), now=NOW + 12,
+                      path="poll", settings=Settings(), fetched=Fetched(payments=[edited]))
+    assert again.deliveries == []
+    # Only the date moved: still an edit, said as such.
+    moved = PaymentSnap(id="p1", date=NOW + 86_400, amount="12.50", currency="EUR", recipient="Creditor",
+                        method="Bank")
+    r3 = diff_case(case_id="c1", state=r.state, seen=apply(seen, r.seen_set, r.seen_del), now=NOW + 15,
+                   path="poll", settings=Settings(), fetched=Fetched(payments=[moved]))
+    assert [d.kind for d in r3.deliveries] == ["payment_edited"] and "edited" in r3.deliveries[0].text
+
+
+def test_diff_test_case_messages_are_labelled() -> None:
+    test_case = CASE.model_copy(update={"is_test": True})
+    state = CaseState(first_seen=NOW, case=test_case, baselined={"chats"})
+    r = diff_case(case_id="c1", state=state, seen={}, now=NOW + 10, path="poll", settings=Settings(),
+                  fetched=Fetched(case=test_case.model_copy(update={"lifecycle": "Paused"}),
+                                  chats=[chat(1, NOW + 5)]))
+    posted = [d for d in r.deliveries if d.op == "post"]
+    assert posted and all(":test_tube: *Test case*" in str(d.blocks[0]) for d in posted)
+    assert all(d.feed.startswith("Test case · ") for d in posted)
+    topic = next(d for d in r.deliveries if d.op == "topic")
+    assert topic.text.startswith("Test case · ")

@@ -105,6 +105,11 @@ async def test_relay_webhook_path_duplicates_replays_and_bad_signature(
 
         # replay every delivered event: each answers duplicate, nothing is posted twice (no blocking
         # waits on the sandbox here: its deliveries come to a server on this very event loop)
+        async with sandbox.async_client() as http:
+            async def logged() -> bool:  # the log fills a moment after the delivery (as Debitura's)
+                return bool((await http.get("/webhooks/events", params={"caseId": case_id})).json())
+
+            await wait_until(logged, 20, "the delivered events in the event log")
         with sandbox.client() as http:
             events = http.get("/webhooks/events", params={"caseId": case_id}).json()
             assert events

@@ -288,7 +288,8 @@ async def test_a_future_dated_case_does_not_poison_the_sweep_watermark(
     reads: list[int] = []
 
     class Client:
-        async def list_cases(self, *, page: int, page_size: int, sort: str) -> CasePage:
+        async def list_cases(self, *, page: int, page_size: int, sort: str, include_test_cases: bool = False
+                         ) -> CasePage:
             reads.append(page)
             ordered = sorted(listing, key=lambda c: c["dateUpdated"], reverse=True)
             chunk = ordered[(page - 1) * page_size: page * page_size]

@@ -37,7 +37,8 @@ class Listing:
         self.cases = [{"id": cid, "lifecycle": "Active", "dateUpdated": iso(NOW - 10 - i)}
                       for i, cid in enumerate(ids)]
 
-    async def list_cases(self, *, page: int, page_size: int, sort: str) -> CasePage:
+    async def list_cases(self, *, page: int, page_size: int, sort: str, include_test_cases: bool = False
+                         ) -> CasePage:
         chunk = self.cases[(page - 1) * page_size: page * page_size]
         total = max(1, (len(self.cases) + page_size - 1) // page_size)
         return CasePage.model_validate({"cases": chunk, "page": {"currentPage": page, "totalPages": total}})
@@ -108,3 +109,16 @@ async def test_a_full_sweep_asks_for_watched_cases_missing_from_the_listing(
     state = await redis.hget(keys.case_state(watched[-1]), "want")
     assert state is not None and int(state) & int(Want.CASE)
     assert not await redis.exists(keys.case_state(followed[0]))
+
+
+def test_changed_fields_sees_what_the_pinned_summary_shows_but_not_an_older_snapshot() -> None:
+    from bot.relay.sweep import changed_fields
+    from bot.store.cases import Want
+    from bot.store.snapshots import CaseSnap
+
+    now = CaseSnap(id="c", lifecycle="Active", principal="100", period_end=1_800_000_000.0, needs_info=True)
+    assert changed_fields(now.model_copy(update={"needs_info": False}), now) == Want.CASE
+    assert changed_fields(now.model_copy(update={"period_end": 1.0}), now) == Want.CASE
+    assert changed_fields(now, now) == Want.NONE
+    older_release = CaseSnap(id="c", lifecycle="Active")  # no summary fields stored yet
+    assert changed_fields(older_release, now) == Want.NONE

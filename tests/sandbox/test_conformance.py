@@ -52,8 +52,28 @@ def _no_rate_limits(sandbox_server: SandboxProcess) -> Iterator[None]:
     """Generated traffic would exceed 2,000/min; the limits have their own tests."""
     url = f"{sandbox_server.url}/_sandbox"
     httpx.put(f"{url}/rate-limits", json={"perMinute": 0, "perHour": 0, "perDay": 0}).raise_for_status()
+    _submit_managed_cases(sandbox_server)
     yield
     httpx.post(f"{url}/reset").raise_for_status()
+
+
+def _submit_managed_cases(server: SandboxProcess) -> None:
+    """Managed cases (test and production, ours and another partner's), one with a payment, and an
+    ingestion job: the records the generated ids of the new operations are pointed at."""
+    with httpx.Client(base_url=server.url, headers={"XApiKey": server.api_key}) as api:
+        debtor = {"type": "Person", "name": "Eva Lund", "countryAlpha2": "SE"}
+        base = {"creditorCompanyName": "Fjord ApS", "creditorCountryAlpha2": "DK", "currencyCode": "SEK",
+                "date": "2026-01-15", "debtor": debtor, "amountToRecover": 500}
+        made = [api.post("/managed-cases", json={**base, "isTest": True, "tag": "conformance"}).json()
+                for _ in range(3)]
+        api.post("/managed-cases", json={**base, "isTest": False}).raise_for_status()
+        abroad = {**base, "debtor": {**debtor, "countryAlpha2": "GB"}}
+        api.post("/managed-cases", json=abroad).raise_for_status()
+        api.post(f"/test/cases/{made[0]['id']}/advance", json={"to": "Active"}).raise_for_status()
+        api.post(
+            f"/managed-cases/{made[0]['id']}/payments", json={"date": "2026-01-20", "paymentAmount": 50}
+        ).raise_for_status()
+        api.post("/ingestion-jobs", json={"rows": [{"caseId": made[0]["id"], "description": "x"}]})
 
 
 @cache
@@ -62,12 +82,31 @@ def _known(url: str) -> tuple[list[dict[str, Any]], list[str]]:
     return cases, [c["reference"] for c in cases]
 
 
+@cache
+def _managed(url: str) -> tuple[list[dict[str, Any]], list[str]]:
+    cases = [
+        c
+        for ours in ("true", "false")
+        for c in httpx.get(f"{url}/_sandbox/cases", params={"managed": "true", "ours": ours}).json()
+    ]
+    return cases, [c["reference"] for c in cases]
+
+
 def _use_real_ids(case: Any, url: str) -> None:
-    """Point three in four generated case/payment ids at seeded records, so 200 answers get checked too."""
+    """Point three in four generated case/payment ids at seeded records, so 200 answers get checked too
+    (managed cases for /managed-cases and /test/cases, test cases for the fired webhooks)."""
     params = case.path_parameters
-    if not params or not case.path.startswith("/cases/"):
+    if case.path == "/test/webhooks/fire" and isinstance(case.body, dict):
+        n = zlib.crc32(str(case.body.get("caseId")).encode())
+        tests = [c for c in _managed(url)[0] if c["isTest"]]
+        if n % 4 and tests:
+            case.body["caseId"] = tests[n % len(tests)]["id"]
         return
-    cases, refs = _known(url)
+    if not params or not case.path.startswith(("/cases/", "/managed-cases/", "/test/cases/")):
+        return
+    cases, refs = _known(url) if case.path.startswith("/cases/") else _managed(url)
+    if not cases:
+        return
     if "id" in params:
         n = zlib.crc32(str(params["id"]).encode())
         if n % 4:

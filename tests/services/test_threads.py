@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from blocks.metadata import RelayStamp
 from bot.services.threads import note_key, note_text, offer_reply, reply_key, thread_reply, too_long
-from bot.slack.threads import relayed_item
+from bot.slack.threads import relay_stamp, relayed_item
 
 REPLY: dict[str, Any] = {"type": "message", "channel": "C1", "user": "U1", "text": "hi", "ts": "2.000200",
                          "thread_ts": "1.000100", "parent_user_id": "UBOT", "channel_type": "group"}
@@ -57,6 +58,22 @@ def test_relay_stamp_is_read_only_from_caseroom_metadata() -> None:
     no_case = {"event_type": "caseroom_item", "event_payload": {"item_id": "x"}}
     assert relayed_item({"metadata": no_case}) is None
     assert relayed_item({}) is None and relayed_item(None) is None
+
+
+def test_the_stamp_carries_a_chats_role_when_the_relay_wrote_it() -> None:
+    written = RelayStamp(item_id="chat:abc", case_id="case-1", role=1).to_slack()
+    assert written == {"event_type": "caseroom_item",
+                       "event_payload": {"item_id": "chat:abc", "case_id": "case-1", "role": 1}}
+    stamp = relay_stamp({"metadata": written})
+    assert stamp is not None and stamp.role == 1
+    assert relayed_item({"metadata": written}) == ("chat:abc", "case-1")
+    payload: dict[str, Any] = {"item_id": "chat:abc", "case_id": "case-1"}
+    older = {"event_type": "caseroom_item", "event_payload": payload}
+    stamp = relay_stamp({"metadata": older})
+    assert stamp is not None and stamp.role is None  # posted before the role was stamped: look it up
+    assert RelayStamp(item_id="tl:x", case_id="c").to_slack()["event_payload"] == {"item_id": "tl:x",
+                                                                                    "case_id": "c"}
+    assert relay_stamp({"metadata": {**older, "event_payload": {**payload, "role": "x"}}}) is None
 
 
 def test_keys_are_stable_per_message_and_distinct_per_purpose() -> None:

@@ -226,3 +226,37 @@ async def test_check_refuses_to_subscribe_a_url_caseroom_does_not_serve(
         assert entry.mark is Mark.FAIL and why in entry.detail
     with sandbox.client() as client:
         assert client.get("/webhooks").json() == []
+
+
+async def test_check_app_home_and_assignees_without_slack_accounts(
+    threaded_slack: ThreadedSlack, sandbox: Any
+) -> None:
+    import redis.asyncio as aioredis
+
+    from bot.store.attention import AttentionStore
+    from bot.store.keys import Keys
+
+    settings = good_settings(threaded_slack, sandbox)
+    threaded_slack.fake.workspace.add_user("known", email="Known.Agent@partner.example")
+    client = aioredis.Redis.from_url(redis_url(), decode_responses=True)
+    store = AttentionStore(client, Keys(settings.caseroom_redis_prefix))
+    try:
+        for case_id, email in (("c1", "known.agent@partner.example"), ("c2", "ghost@partner.example"),
+                               ("c3", "")):
+            await store.index(case_id, None, email)
+        report = await run_check(settings)
+        assignees = line(report, "assignees")
+        assert assignees.mark is Mark.WARN and not report.failed
+        assert "1 of 2 assignee emails have no Slack account: ghost@partner.example" in assignees.detail
+        assert "admins' queue" in assignees.fix
+        found = await store.accounts(["known.agent@partner.example", "ghost@partner.example"])
+        assert found["known.agent@partner.example"] is not None and found["known.agent@partner.example"][0]
+        assert found["ghost@partner.example"] is not None and found["ghost@partner.example"][0] == ""
+        home = line(report, "app home")
+        assert home.mark is Mark.WARN and "home_tab_enabled" in home.fix
+        await store.note_home_opened(1_800_000_000)
+        again = await run_check(settings)
+        assert line(again, "app home").mark is Mark.OK
+        assert "last opened 2027-01-15" in line(again, "app home").detail
+    finally:
+        await client.aclose()

@@ -48,16 +48,20 @@ def test_render_blocks_of_every_type_the_builders_use(render: ModuleType) -> Non
 
 async def test_render_pages_come_from_the_builders_and_sandbox_data(render: ModuleType) -> None:
     pages = await render.build_pages()
-    assert set(pages) == {"case-card", "case-channel"}
+    assert set(pages) == {"case-card", "case-channel", "app-home"}
     card = pages["case-card"]
     for label in ("Debtor", "Creditor", "Outstanding", "Lifecycle", "Record payment", "Share in channel"):
         assert label in card
     channel = pages["case-channel"]
     assert "Reply" in channel and "(Creditor)" in channel and "registered on" in channel
+    home = pages["app-home"]
+    for label in ("My cases", "Waiting for activation", "Creditor waiting for a reply", "Open card",
+                  "Activate", "Mute", "Notification settings", "Team", "Next"):
+        assert label in home, label
 
 
 def test_render_readme_pictures_are_committed_pngs() -> None:
-    for name in ("case-card", "case-channel"):
+    for name in ("case-card", "case-channel", "app-home"):
         data = (REPO / "docs" / "images" / f"{name}.png").read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         assert len(data) > 10_000

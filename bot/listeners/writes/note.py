@@ -15,8 +15,9 @@ from slack_sdk.errors import SlackApiError
 from blocks import forms
 from blocks.ids import Action, Block, Callback
 from blocks.metadata import CaseRef, ModalContext
-from blocks.parse import SLACK_INPUT_MAX, FormErrors, NoteForm, parse_note_form, parse_pick_case_form
+from blocks.parse import FormErrors, NoteForm, parse_note_form, parse_pick_case_form
 from bot.debitura.errors import DebituraError, NotFound
+from bot.debitura.models import NOTE_MAX
 from bot.listeners.writes.flow import (
     Opener,
     Reply,
@@ -115,10 +116,13 @@ class PickCaseFlow(WriteFlow[PickedNote]):
             return FormErrors({Block.PICK_CASE: plain_words(exc.message)})
         case: Case | None = None
         try:
-            case = await asyncio.wait_for(lookup.fetch_case(runtime, query), timeout=PICK_RESOLVE_TIMEOUT)
+            case = await asyncio.wait_for(lookup.fetch_case(runtime, query, ref=form.ref),
+                                          timeout=PICK_RESOLVE_TIMEOUT)
         except NotFound:
             return FormErrors({
                 Block.PICK_CASE: f"No case {form.ref} among the cases assigned to you. Check the reference."})
+        except lookup.HiddenTestCase as exc:
+            return FormErrors({Block.PICK_CASE: plain_words(exc.message)})
         except (TimeoutError, DebituraError):
             case = None  # looked up again after the ack, where errors are shown with an id
         return PickedNote(note=form.note, query=query, case=case)
@@ -187,10 +191,17 @@ async def message_permalink(runtime: Runtime, channel_id: str | None, ts: str) -
 
 
 def note_text_from_message(text: str, permalink: str | None) -> str:
-    """The message text plus its permalink, cut so the whole fits Slack's 3,000-character input."""
+    """The message text plus its permalink, whole: the note form spreads it over its fields, and a
+    note takes NOTE_MAX characters. Raises BadInput, with the limit named, when it is longer: the
+    text is never cut."""
     suffix = f"\n\n(From Slack: {permalink})" if permalink else ""
-    room = SLACK_INPUT_MAX - len(suffix)
     body = text.strip()
-    if len(body) > room:
-        body = body[: room - 1].rstrip() + "…"
-    return (body + suffix).strip()
+    whole = (body + suffix).strip()
+    submitted = forms.note_as_submitted(whole)
+    if submitted is None or len(submitted) > NOTE_MAX:
+        size = len(submitted) if submitted is not None else len(whole)
+        raise BadInput(
+            f"This message makes a note of {size:,} characters (with the link back to it); a note holds "
+            f"at most {NOTE_MAX:,}, so it was not put in a note form. Copy the part you need into "
+            "`/case note`, or add it as two notes.")
+    return whole

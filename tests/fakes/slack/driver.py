@@ -444,6 +444,12 @@ class Driver:
         who = self._user(user)
         return await self.event(payloads.user_change_event(self.ws, who), event_id=event_id)
 
+    async def app_home_opened(self, user: str | User, *, tab: str = "home",
+                              event_id: str | None = None) -> Ack:
+        """The person opens the app's Home (or Messages) tab: Slack's `app_home_opened` event."""
+        who = self._user(user)
+        return await self.event(payloads.app_home_opened_event(self.ws, who, tab=tab), event_id=event_id)
+
     async def user_message(
         self,
         text: str,

@@ -360,3 +360,14 @@ def reaction_added_event(message: Message, *, user: User, reaction: str, event_t
     if message.user:
         event["item_user"] = message.user
     return event
+
+
+def app_home_opened_event(ws: Workspace, user: User, *, tab: str = "home") -> dict[str, Any]:
+    """Slack's `app_home_opened`: the person, the app's DM with them, the tab (`home` or `messages`), and,
+    once a Home was published for them, that `view` (as views.publish returned it)."""
+    event: dict[str, Any] = {"type": "app_home_opened", "user": user.id, "channel": ws.open_im(user.id).id,
+                             "tab": tab, "event_ts": f"{time.time():.6f}"}
+    view_id = ws.home_views.get(user.id)
+    if tab == "home" and view_id:
+        event["view"] = ws.views[view_id].to_api()
+    return event

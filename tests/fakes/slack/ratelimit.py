@@ -46,6 +46,7 @@ METHOD_TIERS: dict[str, int] = {
     "files.completeUploadExternal": 4,
     "files.info": 4,
     "apps.connections.open": 1,
+    "pins.add": 2,
 }
 """chat.postMessage is Slack's special tier and is handled per channel."""
 

@@ -48,6 +48,7 @@ FIXED: dict[str, str | None] = {
     "files.info": "files:read",
     "apps.connections.open": None,  # app-level token, connections:write
     "reactions.add": "reactions:write",
+    "pins.add": "pins:write",
 }
 
 # Events API: the bot scope an event needs (by conversation type for `message`); Slack delivers an

@@ -103,6 +103,8 @@ class Message:
     """[{"name", "users", "count"}], as Slack shows them."""
     username: str | None = None
     """A `bot_message` (classic bot / webhook) carries a username instead of a user."""
+    pinned_to: list[str] = field(default_factory=list)
+    """Channels the message is pinned in (pins.add)."""
 
     def to_api(self, *, include_metadata: bool = True) -> dict[str, Any]:
         body: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text}
@@ -133,6 +135,8 @@ class Message:
             body["files"] = [{"id": f} for f in self.files]
         if include_metadata and self.metadata is not None:
             body["metadata"] = copy.deepcopy(self.metadata)
+        if self.pinned_to:
+            body["pinned_to"] = list(self.pinned_to)
         return body
 
 

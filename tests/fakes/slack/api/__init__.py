@@ -124,6 +124,14 @@ def method(name: str, *, token: TokenKind = "bot") -> Callable[[Handler], Handle
 
 def load_all() -> dict[str, Method]:
     """Import every method module (they register on import) and return the registry."""
-    from tests.fakes.slack.api import chat, conversations, files, people, reactions, views  # noqa: F401
+    from tests.fakes.slack.api import (  # noqa: F401
+        chat,
+        conversations,
+        files,
+        people,
+        pins,
+        reactions,
+        views,
+    )
 
     return REGISTRY

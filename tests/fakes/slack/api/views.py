@@ -73,6 +73,9 @@ async def update_view(ctx: Context) -> dict[str, Any]:
 
 @method("views.publish")
 async def publish_view(ctx: Context) -> dict[str, Any]:
+    if not ctx.args.string("user_id"):
+        raise SlackError("invalid_arguments",
+                         messages=["missing required field: user_id [json-pointer:/user_id]"])
     user = ctx.ws.user(ctx.args.string("user_id"))
     data = parse_view(ctx, kind="home")
     existing = ctx.ws.home_views.get(user.id)
