@@ -7,11 +7,14 @@ import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
+from bot.check import run_check
 from bot.config import Settings
 from bot.runtime import build_runtime
 from bot.server import EXIT_CONFIG, run, run_relay
+from bot.tenancy import TenantRegistry
+from tests.fakes.slack.server import FakeSlack
 from tests.fixtures.redis import new_prefix
-from tests.tenancy.helpers import multi_settings
+from tests.tenancy.helpers import installation, multi_settings
 
 
 @pytest.mark.parametrize("secret", [None, "not-a-fernet-key"])
@@ -52,3 +55,21 @@ async def test_single_workspace_mode_on_a_cluster_keeps_one_slot(cluster_url: st
         assert len(slots) == 1
     finally:
         await runtime.aclose()
+
+
+async def test_check_in_multi_workspace_mode_on_a_cluster(cluster_url: str, cluster_redis: aioredis.Redis,
+                                                          fake_slack: FakeSlack) -> None:
+    prefix = new_prefix()
+    settings = multi_settings(prefix, redis_url=cluster_url, slack_api_url=fake_slack.api_url)
+    registry = TenantRegistry(settings, redis=cluster_redis)
+    await registry.installations.async_save(installation("T0AAAA"))
+    await registry.installations.async_save(installation("T0BBBB"))
+    await registry.workspace_store("T0AAAA").save_debitura(
+        api_key="k", webhook_secret=None, admins=[], lifecycles=[], partner_name="", user_id="U1")
+    report = await run_check(settings)
+    names = [entry.name for entry in report.lines]
+    assert "slack auth.test" not in names and "debitura /me" not in names  # no deployment token or key
+    workspaces = next(entry for entry in report.lines if entry.name == "workspaces")
+    assert "2 installed, 1 connected to Debitura, 0 with a key Debitura refused" in workspaces.detail
+    assert next(entry for entry in report.lines if entry.name == "redis").mark.name != "FAIL"
+    await registry.aclose()
