@@ -44,6 +44,7 @@ from bot.relay.status import measured_costs
 from bot.slack.errors import slack_error
 from bot.store.attention import AttentionStore
 from bot.store.budget import background_limit
+from bot.store.connect import redis_from_url
 from bot.store.follows import FollowStore
 from bot.store.keys import Keys
 from bot.store.listings import truncated_listings
@@ -913,8 +914,8 @@ async def run_check(
 
         redis = build_cluster_redis(settings.cluster_url)
     else:
-        redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True, socket_connect_timeout=3,
-                                        socket_timeout=5)
+        redis = redis_from_url(settings.redis_url, decode_responses=True, socket_connect_timeout=3,
+                               socket_timeout=5)
     try:
         checker = Checker(settings, slack=slack, debitura=debitura, redis=redis,
                           create_webhook=create_webhook, webhook_test_mode=webhook_test_mode,

@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.debitura.client import DebituraClient, RetryPolicy
 from bot.debitura.ratelimit import Priority, RateLimiter
 from bot.metrics import Metrics
+from bot.store.connect import redis_from_url
 from bot.store.keys import Keys
 from bot.store.listings import record_listing_end
 from bot.store.stores import Stores
@@ -120,7 +121,7 @@ def build_redis(settings: Settings) -> aioredis.Redis:
     cluster = settings.cluster_url
     if cluster is not None:
         return build_cluster_redis(cluster)
-    return aioredis.Redis.from_url(
+    return redis_from_url(
         settings.redis_url, decode_responses=True, socket_connect_timeout=5, socket_timeout=10,
         health_check_interval=15, retry_on_timeout=True,
     )

@@ -83,6 +83,10 @@ PAYMENT = Decimal("10.00")
 MARKER_PREFIX = "caseroom-smoke-"
 LEFTOVER_PAGES = 5
 """Pages of managed cases searched for a leftover whose id was never learnt (killed mid-create)."""
+REAPPLY = 1.0
+"""Seconds between the signal's cancel and its repetition while the run has not yet stopped: a
+cancellation some library drops (redis-py on Python 3.11 did, see bot/store/connect.py) must not
+let the run go on."""
 
 EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
 
@@ -138,6 +142,8 @@ class Smoke:
         self.email = ""
         self.subscription: Webhook | None = None
         self.interrupted: str | None = None
+        self.stopping = False
+        """The run took the interruption in (it now only cleans up): no more cancels."""
         self.payment_id = ""
         self.started = time.monotonic()
 
@@ -152,6 +158,8 @@ class Smoke:
 
     async def step(self, name: str, action: Callable[[], Awaitable[str]]) -> None:
         """Run one step; print its line; StepFailed (or any error, in words) ends the run."""
+        if self.interrupted and not self.stopping:
+            raise asyncio.CancelledError  # the signal's cancel was lost: no step starts after it
         began = time.monotonic()
         try:
             detail = await action()
@@ -195,10 +203,12 @@ class Smoke:
         except StepFailed:
             pass
         except asyncio.CancelledError:
-            if task is not None:
-                task.uncancel()
+            self.stopping = True
+            while task is not None and task.cancelling():
+                task.uncancel()  # every cancel the signal made (repeated, or dropped by a library)
             why = self.interrupted or "cancelled"
             self._say(Line(False, "interrupted", time.monotonic() - self.started, f"{why}; cleaning up"))
+        self.stopping = True  # a signal from here on cancels nothing: the cleanup runs to its end
         if not self.keep or self.run_record is None:
             with contextlib.suppress(StepFailed):
                 await self.step("cleanup", self.clean_this_run)
@@ -213,6 +223,24 @@ class Smoke:
         verdict = "FAILED" if self.failed else "passed"
         print(f"smoke {verdict} in {total:.1f}s", file=self.out, flush=True)
         return EXIT_FAILED if self.failed else EXIT_OK
+
+    def interrupt(self, why: str, task: asyncio.Task[Any] | None) -> None:
+        """A signal: stop the run where it is, then clean up (a second signal only gets a word). The
+        cancel is repeated every REAPPLY seconds until the run has taken it in."""
+        if self.interrupted is not None:
+            print("still cleaning up; one moment", file=self.out, flush=True)
+            return
+        self.interrupted = why
+        if task is None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def cancel() -> None:
+            if not self.stopping and not task.done():
+                task.cancel()
+                loop.call_later(REAPPLY, cancel)
+
+        cancel()
 
     # --- 1. leftovers --------------------------------------------------------------------------------
     async def clean_leftovers(self) -> str:
@@ -611,17 +639,9 @@ async def run_smoke(runtime: Runtime, **options: Any) -> int:
     loop = asyncio.get_running_loop()
     signals: list[signal.Signals] = []
 
-    def on_signal(sig: signal.Signals) -> None:
-        if smoke.interrupted is None:
-            smoke.interrupted = sig.name
-            if task is not None:
-                task.cancel()
-        else:
-            print("still cleaning up; one moment", file=smoke.out, flush=True)
-
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, on_signal, sig)
+            loop.add_signal_handler(sig, smoke.interrupt, sig.name, task)
             signals.append(sig)
     try:
         return await smoke.run()

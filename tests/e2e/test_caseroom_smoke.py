@@ -250,6 +250,9 @@ async def test_a_smoke_killed_at_any_step_is_cleaned_up_by_the_next(setup: Setup
 @pytest.mark.subprocess
 async def test_the_smoke_command_cleans_up_when_interrupted(setup: Setup) -> None:
     env = {**setup.caseroom.env, "PYTHONPATH": str(REPO)}
+    # Hold the step after `follow` (the advance to Active) so the signal lands mid-run, however fast
+    # the steps are and however late this test reads the `follow` line.
+    setup.sandbox.control.add_fault("/test/cases/*/advance", "POST", latency_ms=60_000, times=1)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", "smoke", "--user", setup.user_id, "--timeout", str(TIMEOUT),
         env=env, cwd=os.path.dirname(__file__), stdout=asyncio.subprocess.PIPE,

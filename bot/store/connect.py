@@ -1,0 +1,54 @@
+"""The one way Caseroom opens a Redis client: `redis_from_url`, whose connections never lose a task's
+cancellation.
+
+With a socket timeout, redis-py sends every command under `asyncio.wait_for(send, socket_timeout)`. On
+Python 3.11 `wait_for` returns the inner result when the caller is cancelled while (or just after) the
+send completes, dropping the CancelledError (CPython gh-86296, fixed in 3.12 by rewriting `wait_for` on
+`asyncio.timeout`). The task then runs on as if never cancelled, with `cancelling()` raised: a SIGINT
+that lands while the smoke's rate limiter is talking to Redis let the whole run go on, and any shutdown
+that cancels a task busy with Redis could be lost the same way. The connection class here notices it
+(the task's `cancelling()` went up during the send, yet the send returned) and raises the
+CancelledError the caller was owed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
+
+
+class _CancelSafe(AbstractConnection):
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        task = asyncio.current_task()
+        before = task.cancelling() if task is not None else 0
+        await super().send_packed_command(command, check_health)
+        if task is not None and task.cancelling() > before:
+            # Cancelled during the send, but wait_for swallowed it. The command is on the wire and its
+            # reply unread: drop the connection (as redis-py does on any interrupted command), then
+            # raise what the caller was owed.
+            await self.disconnect(nowait=True)
+            raise asyncio.CancelledError
+
+
+_SAFE: dict[str, type[AbstractConnection]] = {}
+
+
+def cancel_safe(connection_class: type[AbstractConnection]) -> type[AbstractConnection]:
+    """`connection_class` (TCP, TLS or Unix socket, as the URL chose) that keeps a cancellation."""
+    if issubclass(connection_class, _CancelSafe):
+        return connection_class
+    name = f"{connection_class.__module__}.{connection_class.__qualname__}"
+    if name not in _SAFE:
+        _SAFE[name] = type(f"CancelSafe{connection_class.__name__}", (_CancelSafe, connection_class), {})
+    return _SAFE[name]
+
+
+def redis_from_url(url: str, **options: Any) -> aioredis.Redis:
+    """`redis.asyncio.Redis.from_url(url, **options)` with cancel-safe connections."""
+    client = aioredis.Redis.from_url(url, **options)
+    pool = client.connection_pool
+    pool.connection_class = cancel_safe(pool.connection_class)
+    return client
