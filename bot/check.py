@@ -55,6 +55,7 @@ REQUIRED_SCOPES: tuple[str, ...] = (
     "commands", "chat:write", "channels:manage", "groups:write", "channels:read", "groups:read",
     "channels:history", "groups:history", "users:read", "users:read.email", "usergroups:read", "files:read",
     "reactions:read", "reactions:write",
+    "im:write", "im:history",
     "pins:write",
 )
 

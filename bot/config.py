@@ -217,6 +217,10 @@ class Settings(BaseSettings):
         description="Secret of a test-mode webhook subscription to this Caseroom (events of test cases only, "
         "for `caseroom smoke`); the webhook door accepts deliveries signed with it as well.",
     )
+    # --- direct messages, reminders and digests (issue 13, part B) ---
+    caseroom_attention_interval: int = Field(
+        default=60, ge=1, le=3600, description="Seconds between two reminder and digest passes of the relay."
+    )
     # --- many workspaces on one deployment (issue 16; appended) ---
     slack_client_id: str | None = Field(
         default=None,

@@ -41,6 +41,9 @@ EMOJI = {
     "hourglass_flowing_sand": "\u23F3", "lock": "\U0001F512", "page_facing_up": "\U0001F4C4",
     "calendar": "\U0001F4C5", "bust_in_silhouette": "\U0001F464", "link": "\U0001F517",
 }
+EMOJI.update({  # direct messages, reminders and digests (blocks/notify.py)
+    "inbox_tray": "\U0001F4E5", "alarm_clock": "\u23F0", "mag": "\U0001F50D",
+})
 
 CSS = """
 body { margin: 0; background: #fff; font-family: 'DejaVu Sans', 'Lato', sans-serif; color: #1d1c1d;
@@ -275,7 +278,43 @@ async def build_pages() -> dict[str, str]:
     messages = [message_html(blocks, time=hhmm(at)) for at, blocks in sorted(events, key=lambda e: e[0])]
     channel = f"#case-{reference.lower()}"
     channel_page = page(channel, "private case channel", messages)
-    return {"case-card": card_page, "case-channel": channel_page, "app-home": await build_home_page()}
+    pages = {"case-card": card_page, "case-channel": channel_page, "app-home": await build_home_page()}
+    pages["direct-messages"] = dm_page(case, chats, reference)
+    return pages
+
+
+def dm_page(case: Any, chats: Sequence[Any], reference: str) -> str:
+    """The app's Messages tab as an assignee sees it: an assignment (with Activate), a creditor chat,
+    a reminder and the morning digest, from blocks/notify.py."""
+    from blocks.notify import (
+        CaseLine,
+        DigestItem,
+        build_assigned_dm,
+        build_creditor_chat_dm,
+        build_digest,
+        build_reminder,
+    )
+    from bot.debitura.models import ChatRole
+
+    line = CaseLine(case_id=case.id, reference=reference, debtor=case.debtor.name if case.debtor else "",
+                    outstanding=str(case.remainder or ""), currency=case.currency or "",
+                    lifecycle="PendingVerification", lifecycle_display="Pending Verification")
+    active = CaseLine(case_id=case.id, reference=reference, debtor=line.debtor, outstanding=line.outstanding,
+                      currency=line.currency, lifecycle="Active", lifecycle_display="Active")
+    chat = [c for c in chats if c.role == ChatRole(1)][-1]
+    at = chat.date_created.timestamp() if chat.date_created else 0.0
+    author = (chat.user.full_name if chat.user is not None else "") or "Creditor"
+    messages = [
+        (build_digest(counts=[("Waiting for activation", 1), ("Creditor waiting for a reply", 3),
+                              ("Needs info", 0), ("Exclusive period ending", 2), ("Recently paid", 1)],
+                      top=[DigestItem(label="Waiting for activation", case=line),
+                           DigestItem(label="Creditor waiting for a reply", case=active)],
+                      day="2026-12-03")[1], "08:00"),
+        (build_assigned_dm(line)[1], "09:12"),
+        (build_creditor_chat_dm(active, author=author, message=chat.message or "", at=at)[1], "11:47"),
+        (build_reminder("reply", active, threshold=24, since=at, now=at + 26 * 3600)[1], "13:47"),
+    ]
+    return page("Caseroom", "Messages", [message_html(blocks, time=time) for blocks, time in messages])
 
 
 async def build_home_page() -> str:

@@ -29,12 +29,14 @@ from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
 
 from blocks.relay import build_feed_line
+from bot.relay.dms import DirectMessages, Held
 from bot.relay.model import Delivery
 from bot.relay.store import RelayStore
 from bot.slack import channels, sharing
 from bot.slack.errors import slack_error
 from bot.slack.pacing import ChannelUnavailable, RetryLater, SlackIO, SlackRefused, retry_after_of, status_of
 from bot.store.cases import CaseState
+from bot.store.notify import NotifyStore
 from bot.store.reads import hget, hgetall
 from bot.store.snapshots import CaseSnap
 
@@ -89,6 +91,9 @@ class Deliverer:
         self.clock = clock
         self.stats = DeliveryStats()
         self.stopping = False
+        self.notify = NotifyStore(store.redis, store.keys)
+        self.dms = DirectMessages(runtime, slack, self.notify, clock=clock)
+        """Direct messages (op `dm`): who may get one, quiet hours, preferences (bot.relay.dms)."""
         self.after_post: Callable[[Delivery], Awaitable[None]] = _nothing
         """Test seam: awaited right after a Slack post returned, before it is recorded."""
 
@@ -128,6 +133,10 @@ class Deliverer:
                 return None
             try:
                 record, feed = await self.deliver(item)
+            except Held as exc:
+                log.info("direct message held", extra={"item": item.id, "reason": exc.reason,
+                                                       "until": round(exc.until)})
+                return exc.until
             except RetryLater as exc:
                 self.stats.retries += 1
                 if "429" in exc.reason or "paced" in exc.reason:
@@ -153,7 +162,7 @@ class Deliverer:
 
     def _observe(self, item: Delivery) -> None:
         metrics = self.runtime.metrics
-        if item.op in ("post", "update"):
+        if item.op in ("post", "update", "dm"):
             metrics.relayed.labels(kind=item.kind).inc()
             if item.at:
                 metrics.relay_lag.labels(path=item.path).observe(max(0.0, self.clock() - item.at))
@@ -242,6 +251,16 @@ class Deliverer:
             return None, None
         if item.op == "update":
             return await self._update(item), None
+        if item.op == "dm":
+            return await self.dms.deliver(
+                item, lambda it, channel_of, dm: self._post_once(it, channel_of, dm=dm)), None
+        if item.op == "digest":
+            digest_channel = item.to
+
+            async def digest() -> str:
+                return digest_channel
+
+            return await self._post_once(item, digest), None
         if item.op == "feed":
             feed_channel = runtime.settings.caseroom_feed_channel
             if not feed_channel:
@@ -265,8 +284,8 @@ class Deliverer:
         return Delivery(id="feed:" + item.id, case_id=item.case_id, kind="feed", op="feed", text=line,
                         at=item.at, path=item.path)
 
-    async def _post_once(self, item: Delivery,
-                         channel_of: Callable[[], Awaitable[str]]) -> tuple[str, str] | None:
+    async def _post_once(self, item: Delivery, channel_of: Callable[[], Awaitable[str]], *,
+                         dm: bool = False) -> tuple[str, str] | None:
         relayed_key = self.store.keys.relayed(item.case_id)
         redis = self.store.redis
         current = await hget(redis, relayed_key, item.id)
@@ -283,13 +302,17 @@ class Deliverer:
                 return item.id, f"{channel_p}|{ts}|{item.version}"
         channel_id = await channel_of()
         for attempt in range(2):
-            await self._refuse_shared(channel_id, item)
+            if not dm:  # a DM is no channel: nobody from another organisation is in it
+                await self._refuse_shared(channel_id, item)
             await redis.hset(relayed_key, item.id, f"{PENDING}|{channel_id}|{self.clock():.3f}")
             try:
                 ts = await self.slack.post(channel_id, text=item.text, blocks=item.blocks, item_id=item.id,
                                            case_id=item.case_id, role=item.role)
             except ChannelUnavailable as exc:
-                if item.op == "feed" or attempt:
+                if dm:  # the DM channel went away: open it again next time
+                    await self.notify.forget_person_only(item.to if "@" in item.to else "id:" + item.to)
+                    raise RetryLater(0, f"dm {exc.error}") from None
+                if item.op in ("feed", "digest") or attempt:
                     raise RetryLater(0, f"channel {exc.error}") from None
                 await self._repair_channel(item, exc.error)
                 channel_id = await self._ensure_channel(item)

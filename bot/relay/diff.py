@@ -16,7 +16,7 @@ relay first saw the case (they happened while we were watching) and the newest `
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from blocks.relay import (
@@ -34,6 +34,7 @@ from blocks.relay import (
     timeline_summaries,
 )
 from bot.relay.model import Delivery
+from bot.relay.notices import day_counts, notices
 from bot.slack.channels import case_topic
 from bot.store.cases import CaseState, chat_field, payment_field, timeline_field
 from bot.store.snapshots import CaseSnap, ChatSnap, PaymentSnap, TimelineSnap, next_marks, short_hash
@@ -57,6 +58,8 @@ class DiffResult:
     state: CaseState
     seen_set: dict[str, str]
     seen_del: list[str]
+    counts: dict[str, float] = field(default_factory=dict)
+    """The day's team counts this fetch adds (bot.relay.notices.day_counts)."""
 
     @property
     def active(self) -> bool:
@@ -317,4 +320,7 @@ def diff_case(
         new_state.last_activity = now
     new_state.marks = next_marks(state.marks, before=state.case, after=fetched.case, chats=fetched.chats,
                                  payments=fetched.payments, first_seen=new_state.first_seen, now=now)
-    return DiffResult(deliveries=out, state=new_state, seen_set=seen_set, seen_del=seen_del)
+    counts = day_counts(out, fetched.payments)
+    out.extend(notices(case_id=case_id, old=state.case, new=fetched.case, out=out, chats=fetched.chats,
+                       payments=fetched.payments, path=path, now=now, first_fetch=not state.baselined))
+    return DiffResult(deliveries=out, state=new_state, seen_set=seen_set, seen_del=seen_del, counts=counts)

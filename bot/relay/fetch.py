@@ -21,10 +21,12 @@ from redis.exceptions import RedisError, WatchError
 from bot.debitura.errors import DebituraError, NotFound, RateLimited
 from bot.relay import diff as diffmod
 from bot.relay.diff import Fetched
+from bot.relay.notices import utc_day
 from bot.relay.scheduler import Policy
 from bot.relay.store import RelayStore
 from bot.store.attention import index_commands
 from bot.store.cases import URGENT_OFFSET, CaseState, Want
+from bot.store.keys import NOTIFY_DAILY_TTL
 from bot.store.reads import get, hgetall
 from bot.store.snapshots import (
     CaseSnap,
@@ -211,10 +213,12 @@ class Fetcher:
         result = diffmod.diff_case(case_id=case_id, state=state, seen=seen, fetched=fetched, now=now,
                                    path=path, settings=self.diff_settings)
         old_email = state.case.assignee_email if state.case is not None else None
-        await self._commit(case_id, token, asked, result, now, late, old_email)
+        await self._commit(case_id, token, asked, result, now, late, old_email, path=path,
+                           first_sight=not state.baselined)
 
     async def _commit(self, case_id: str, token: str, handled: Want, result: diffmod.DiffResult,
-                      now: float, late: float = 0.0, old_email: str | None = None) -> None:
+                      now: float, late: float = 0.0, old_email: str | None = None, *, path: str = "poll",
+                      first_sight: bool = False) -> None:
         keys = self.store.keys
         lease_key = keys.lease("fetch:" + case_id)
         state_key = keys.case_state(case_id)
@@ -251,10 +255,20 @@ class Fetcher:
                         pipe.hset(keys.relay_seen(case_id), mapping=result.seen_set)  # type: ignore[arg-type]
                     if result.seen_del:
                         pipe.hdel(keys.relay_seen(case_id), *result.seen_del)
-                    if result.deliveries:
-                        queued = [d.model_dump_json() for d in result.deliveries]
-                        pipe.rpush(keys.relay_outbox(case_id), *queued)
-                        pipe.zadd(keys.relay_ready(), {case_id: now}, nx=True)
+                    lanes: dict[str, list[str]] = {}
+                    for d in result.deliveries:  # the case's lane, and each DM's person lane
+                        lanes.setdefault(d.lane or case_id, []).append(d.model_dump_json())
+                    for lane, queued in lanes.items():
+                        pipe.rpush(keys.relay_outbox(lane), *queued)
+                        pipe.zadd(keys.relay_ready(), {lane: now}, nx=True)
+                    counts = dict(result.counts)
+                    if first_sight and path in ("webhook", "sweep"):
+                        counts["new"] = 1.0
+                    if counts:  # the admins' team digest (bot.relay.attention), counted once per fetch
+                        day_key = keys.notify_daily(utc_day(now))
+                        for name, amount in counts.items():
+                            pipe.hincrbyfloat(day_key, name, amount)
+                        pipe.expire(day_key, NOTIFY_DAILY_TTL)
                     if result.active:
                         pipe.zadd(keys.relay_activity(), {case_id: now})
                     if result.state.case is not None:  # people's queues: the assignee's index

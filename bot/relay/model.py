@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.store.snapshots import CaseSnap
 
-Op = Literal["post", "update", "topic", "archive", "unarchive", "feed", "summary"]
+Op = Literal["post", "update", "topic", "archive", "unarchive", "feed", "summary", "dm", "digest"]
 
 
 class Delivery(BaseModel):
@@ -38,3 +38,13 @@ class Delivery(BaseModel):
     attempts: int = 0
     role: int | None = None
     """A chat's author role (Debitura's number), stamped in the message metadata (RelayStamp)."""
+    lane: str = ""
+    """The outbox lane ("" = the case's own). Direct messages go to `dm:<email>` (bot.store.notify)."""
+    to: str = ""
+    """`dm`: the Debitura email of the person (their Slack account is found at delivery), or a Slack user
+    id (`U...`, admins); `digest`: the channel. Empty for channel items."""
+    hold: bool = True
+    """`dm`: wait for the end of the person's quiet hours (False: send at once)."""
+    pref: str = ""
+    """`dm`: the preference that allows it (`dm:<DmKind>`, `reminder:<ReminderKind>` of
+    bot.store.attention, or `digest`); "" = always."""

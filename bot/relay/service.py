@@ -26,6 +26,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot.relay.attention import AttentionPass
 from bot.relay.delivery import Deliverer
 from bot.relay.fetch import Fetcher
 from bot.relay.reconcile import ReconcileInterrupted, Reconciler
@@ -60,6 +61,9 @@ class RelayOptions:
     stop_timeout: float = 30.0
     first_spread: float | None = None
     """Seconds over which first polls of new cases are spread (None: the quiet interval)."""
+    attention: bool = True
+    """Run the reminder and digest pass (bot.relay.attention; one process at a time, lease `attention`)."""
+    attention_interval: float = 60.0
 
     @classmethod
     def from_settings(cls, runtime: Runtime) -> RelayOptions:
@@ -69,7 +73,8 @@ class RelayOptions:
                    lease_seconds=float(s.caseroom_relay_lease),
                    reconcile_interval=float(s.caseroom_webhook_reconcile_interval),
                    first_spread=(float(s.caseroom_relay_first_spread)
-                                 if s.caseroom_relay_first_spread is not None else None))
+                                 if s.caseroom_relay_first_spread is not None else None),
+                   attention_interval=float(s.caseroom_attention_interval))
 
 
 class Relay:
@@ -89,6 +94,8 @@ class Relay:
         self.deliverer = Deliverer(runtime, self.store, self.slack, lease_ms=lease_ms, clock=clock)
         self.sweeper = Sweeper(runtime, self.store, self.policy, clock=clock,
                                policy_for=lambda n: dataclasses.replace(self._policy, cases=n))
+        self._attention_waited = False
+        self.attention = AttentionPass(runtime, self.deliverer.notify, self.deliverer.dms.people, clock=clock)
         self.reconciler = Reconciler(runtime, self.store, clock=clock)
         self.reconciler.on_requested = self.nudge
         self._reconciled_once = False
@@ -139,6 +146,9 @@ class Relay:
             self._delivery_tasks.append(task)
         if self.options.sweep:
             self._tasks.append(asyncio.create_task(self._loop("sweep", self._sweep_step)))
+        if self.options.attention:
+            self._attention_waited = False
+            self._tasks.append(asyncio.create_task(self._loop("attention", self._attention_step)))
         if self.options.reconcile:
             self._reconciled_once = False
             self._tasks.append(asyncio.create_task(self._loop("reconcile", self._reconcile_step)))
@@ -320,6 +330,30 @@ class Relay:
                     return
             except (RedisError, OSError):
                 continue
+
+    async def _attention_step(self, token: str) -> float:
+        """One reminder and digest pass, by the process holding the `attention` lease (relay/attention).
+        The first waits one interval: a process that just started (or a short test run) has nothing due
+        that a pass a minute later would not find."""
+        if not self._attention_waited:
+            self._attention_waited = True
+            return self.options.attention_interval * (0.75 + random.random() / 2)
+        lease_ms = int(self.options.lease_seconds * 1000)
+        store = self.store
+        if not await store.acquire_lease("attention", token, lease_ms) and not await store.renew_lease(
+            "attention", token, lease_ms
+        ):
+            return max(1.0, self.options.lease_seconds / 3)
+        renew = asyncio.create_task(self._keep_lease("attention", token, lease_ms))
+        try:
+            stats = await self.attention.run()
+        finally:
+            renew.cancel()
+        if stats.fired or stats.digests:
+            self._wake_delivery()
+            log.info("attention pass", extra={"cases": stats.cases, "reminders": stats.fired,
+                                              "digests": stats.digests, "cpu_ms": round(stats.cpu * 1000, 1)})
+        return self.options.attention_interval
 
     async def _housekeeping_step(self, token: str) -> float:
         keys = self.runtime.keys

@@ -6,7 +6,10 @@ No API key (when the server has a control token, send it as `X-Sandbox-Token`). 
     GET    /_sandbox/info                   api keys, seed, counts, limits, team
     GET    /_sandbox/cases                  case summaries incl. hidden (?lifecycle=&closeCode=&test=&ours=
                                             &managed=&tag=)
-    POST   /_sandbox/cases                  assign a new case to us {lifecycle?, isTest?, claimType?}
+    POST   /_sandbox/cases                  assign a new case to us {lifecycle?, isTest?, claimType?,
+                                            assignedUserEmail?} (Debitura's own assignment rules name
+                                            the team member; the email must be an active member)
+    POST   /_sandbox/cases/{id}/assignee    {email: team member or null}: reassign (case.updated)
     POST   /_sandbox/cases/{id}/chats       post as creditor {message, role?=1, firstName?, lastName?, email?}
     PUT    /_sandbox/cases/{id}/chats/{c}   edit a chat {message?, isSeen?}
     POST   /_sandbox/cases/{id}/timeline    {type, title, description, actorType?, actorName?, date?}
@@ -214,8 +217,12 @@ async def assign_case(request: Request) -> Response:
         f.fail("lifecycle", f"unknown lifecycle {lifecycle_raw!r} (known: {lifecycle_names()})")
     is_test = f.boolean("isTest")
     claim = f.string("claimType")
+    assignee_email = f.string("assignedUserEmail")
     f.check()
     assert lifecycle is not None
+    assignee = st.user_by_email(assignee_email) if assignee_email else None
+    if assignee_email and assignee is None:
+        raise FieldErrors({"assignedUserEmail": ["not an active member of the partner's team"]})
     index = len(st.cases)
     rng = random.Random(f"assign:{st.seed}:{index}:{uuid.uuid4()}")
     spec: dict[str, Any] = {"lifecycle": lifecycle, "test": is_test}
@@ -233,6 +240,8 @@ async def assign_case(request: Request) -> Response:
         case.exclusive_period = None
         case.engagement_phase = None
         case.payments = []
+    if assignee is not None:
+        case.assigned_user_id = assignee.id
     st.add_case(case)
     st.materialize(case)
     case.timeline = [t for t in case.timeline if t.type == "Assignment"]
@@ -373,6 +382,27 @@ async def set_phase(request: Request) -> Response:
             actor_name=None,
         )
     sb.state.touch(case)
+    return JSONResponse(summary(sb, case))
+
+
+@controlled
+async def set_assignee(request: Request) -> Response:
+    sb = sandbox_of(request)
+    case = _case(request)
+    data = await _body(request)
+    if "email" not in data:
+        raise FieldErrors({"email": ["email is required (null leaves the case unassigned)"]})
+    email = data["email"]
+    user = None
+    if email is not None:
+        user = sb.state.user_by_email(str(email))
+        if user is None:
+            raise FieldErrors({"email": ["not an active member of the partner's team"]})
+    new_id = user.id if user is not None else None
+    if case.assigned_user_id != new_id:
+        case.assigned_user_id = new_id
+        sb.state.touch(case)
+        sb.state.emit("case.updated", case, lifecycle=LIFECYCLE_DISPLAY[case.lifecycle])
     return JSONResponse(summary(sb, case))
 
 
@@ -548,6 +578,7 @@ def routes() -> list[Route]:
         Route("/_sandbox/reset", reset, methods=["POST"]),
         Route("/_sandbox/cases", list_cases, methods=["GET"]),
         Route("/_sandbox/cases", assign_case, methods=["POST"]),
+        Route("/_sandbox/cases/{id}/assignee", set_assignee, methods=["POST"]),
         Route("/_sandbox/cases/{id}", get_case, methods=["GET"]),
         Route("/_sandbox/cases/{id}/chats", add_chat, methods=["POST"]),
         Route("/_sandbox/cases/{id}/chats/{chatId}", edit_chat, methods=["PUT"]),

@@ -40,6 +40,13 @@ PERMANENT_ERRORS = {
     "no_permission",
 }
 CHANNEL_GONE_ERRORS = {"channel_not_found", "is_archived", "not_in_channel"}
+DM_REFUSED_ERRORS = {"user_not_found", "cannot_dm_bot", "user_disabled", "account_inactive",
+                     "user_not_visible"}
+"""A direct message Slack will never take for this person (deactivated, a bot, unknown): recorded once."""
+PERMANENT_ERRORS |= DM_REFUSED_ERRORS
+METHOD_INTERVAL_MS = {"users.lookupByEmail": 1300, "conversations.open": 1300, "users.info": 650}
+"""Method-wide pacing (every process together) under the method's tier: Tier 3 (50+/min) and Tier 4
+(100+/min), so a burst of DMs to many people reads their profiles and opens their DMs without 429s."""
 
 class RetryLater(Exception):
     def __init__(self, after: float, reason: str) -> None:
@@ -95,7 +102,7 @@ class SlackIO:
         self.calls = 0
 
     async def _gate(self, method: str, channel: str | None) -> None:
-        interval = CHANNEL_INTERVAL_MS if channel else 0
+        interval = CHANNEL_INTERVAL_MS if channel else METHOD_INTERVAL_MS.get(method, 0)
         while True:
             wait_ms = await self.store.take_slot(method, channel, int(self.clock() * 1000), interval)
             if wait_ms <= 0:
@@ -165,3 +172,31 @@ class SlackIO:
             if not cursor:
                 return None
         return None
+
+    async def open_dm(self, user_id: str) -> str:
+        """The bot's DM channel with `user_id` (conversations.open, paced per method); a refusal
+        (`cannot_dm_bot`, `user_disabled`, `user_not_found`...) comes out as `SlackRefused`."""
+        resp = await self.call("conversations.open", None,
+                               lambda: self.client.conversations_open(users=user_id))
+        return str((resp.get("channel") or {}).get("id") or "")
+
+    async def user_by_email(self, email: str) -> dict[str, Any] | None:
+        """users.lookupByEmail (paced per method): the user object, or None when no account has it."""
+        try:
+            resp = await self.call("users.lookupByEmail", None,
+                                   lambda: self.client.users_lookupByEmail(email=email))
+        except RetryLater as exc:
+            if "users_not_found" in exc.reason:
+                return None
+            raise
+        return dict(resp.get("user") or {})
+
+    async def user_info(self, user_id: str) -> dict[str, Any] | None:
+        """users.info (paced per method): the user object with `tz`/`tz_offset`; None when unknown."""
+        try:
+            resp = await self.call("users.info", None, lambda: self.client.users_info(user=user_id))
+        except SlackRefused as exc:
+            if exc.error == "user_not_found":
+                return None
+            raise
+        return dict(resp.get("user") or {})

@@ -20,6 +20,10 @@ AUDIT_STREAM_MAXLEN = 100_000
 RELAY_SNAPSHOT_TTL = 15 * 60
 RELAY_DEAD_MAXLEN = 10_000
 CHANNEL_SHARING_TTL = 15 * 60
+NOTIFY_PERSON_TTL = 3600
+NOTIFY_DIGEST_TTL = 3 * 24 * 3600
+NOTIFY_DAILY_TTL = 9 * 24 * 3600
+NOTIFY_REFUSED_TTL = 24 * 3600
 ATTENTION_TEAM_TTL = 60
 OAUTH_STATE_TTL = 10 * 60
 WORKSPACE_ID = re.compile(r"[TE][A-Z0-9]{2,20}")
@@ -262,3 +266,30 @@ class Keys:
     def oauth_state(self, state: str) -> str:
         """An OAuth install state issued by /slack/install, consumed once by /slack/oauth_redirect; TTL."""
         return self._k("oauth", "state", state)
+
+    # --- direct messages, reminders and digests (appended by issue 13, part B; bot/store/notify.py) ---
+    def notify_person(self, email: str) -> str:
+        """A Debitura email's Slack DM target (user id, time zone, or why no DM may go), JSON; TTL."""
+        return self._k("notify", "person", email.strip().lower())
+
+    def notify_reminders(self, case_id: str) -> str:
+        """Hash: reminder fired for the case (`<kind>:<threshold>:<anchor>` -> unix s); its fields go when
+        the condition clears (durable while it holds)."""
+        return self._k("case", case_id, "reminders")
+
+    def notify_digest(self, who: str, day: str) -> str:
+        """Marker: the digest of `who` (a Slack user id, or `team`) for local day `day` went out; TTL."""
+        return self._k("notify", "digest", who, day)
+
+    def notify_daily(self, day: str) -> str:
+        """Hash: the team's counts of one UTC day for the admins' digest (`pay:<cur>`, `close:<code>`,
+        `new`); TTL."""
+        return self._k("notify", "daily", day)
+
+    def notify_reminded(self) -> str:
+        """Set of case ids with fired reminders (`notify_reminders` not empty): the pass reads only those."""
+        return self._k("notify", "reminded")
+
+    def notify_refused(self, email: str) -> str:
+        """Marker: Slack refused a DM to this person (its error); no DM is tried until it expires; TTL."""
+        return self._k("notify", "refused", email.strip().lower())

@@ -78,3 +78,44 @@ async def test_relay_in_caseroom_run_webhook_to_channel(
     except AssertionError:
         raise AssertionError(instance.output[-5000:]) from None
     assert ids.count(f"chat:{chat['id']}") == 1
+
+
+async def test_assignment_webhook_to_caseroom_run_dms_the_assignee_once(
+    caseroom_factory: Callable[..., Awaitable[Caseroom]], sandbox: SandboxHandle, fake_slack: FakeSlack,
+    redis: aioredis.Redis, redis_prefix: str,
+) -> None:
+    """Issue 13: `case.assigned` through the real /debitura/webhooks door; one DM in the Messages tab."""
+    from tests.relay.notify_helpers import action_ids, dm_ids, dms
+
+    email = sandbox.user_email()
+    alice = fake_slack.workspace.add_user("assignee", email=email)
+    instance = await caseroom_factory("http", relay=True, env={
+        "DEBITURA_WEBHOOK_SECRET": SECRET, "CASEROOM_RELAY_SWEEP_INTERVAL": "3600",
+        "CASEROOM_RELAY_FIRST_SPREAD": "1", "CASEROOM_MAX_STALENESS": "3600", "CASEROOM_RELAY_LEASE": "3",
+        "CASEROOM_RATE_PER_DAY": "20000000", "CASEROOM_RATE_PER_HOUR": "1000000", "CASEROOM_QUIET_HOURS": "",
+    })
+    case = sandbox.control.assign_new_case(assignee_email=email)
+    for n in range(2):  # Debitura retries: the same event twice, a new event id once more
+        body = json.dumps({"id": f"evt-assign-{n // 2}", "event": "case.assigned",
+                           "timestamp": "2026-01-01T00:00:00Z", "data": {"caseId": case["id"]}}).encode()
+        status, _ = await post_webhook(instance, body, sign(SECRET, body, int(time.time())))
+        assert status == 200
+
+    async def dm_sent() -> list[str] | None:
+        return dm_ids(fake_slack, alice.id, f"dm:assigned:{case['id']}:") or None
+
+    try:
+        ids = await wait_until(dm_sent, 30, "the assignment DM")
+    except AssertionError:
+        raise AssertionError(instance.output[-5000:]) from None
+    body = json.dumps({"id": "evt-assign-again", "event": "case.assigned",
+                       "timestamp": "2026-01-01T00:00:01Z", "data": {"caseId": case["id"]}}).encode()
+    assert (await post_webhook(instance, body, sign(SECRET, body, int(time.time()))))[0] == 200
+    keys = Keys(redis_prefix)
+
+    async def fetched_again() -> bool:
+        return (await hgetall(redis, keys.case_state(case["id"]))).get("want", "0") == "0"
+
+    await wait_until(fetched_again, 30, "the second webhook's fetch")
+    assert dm_ids(fake_slack, alice.id, f"dm:assigned:{case['id']}:") == ids
+    assert "case_open_activate" in action_ids(dms(fake_slack, alice.id)[0])

@@ -39,6 +39,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations_history": ("channels:history", "groups:history"),
     "conversations_replies": ("channels:history", "groups:history"),
     "conversations_join": ("channels:join",),
+    "conversations_open": ("im:write",),
     "users_info": ("users:read",), "users_lookupByEmail": ("users:read.email",),
     "usergroups_users_list": ("usergroups:read",),
     "files_info": ("files:read",), "files_upload_v2": ("files:write",),
@@ -54,6 +55,7 @@ IMPLICIT_SCOPES = {
     "reactions:read": "the reaction_added event (the note reaction)",
     "commands": "the slash command and the message shortcut",
     "files:read": "downloading the file a person attaches in the upload modal (url_private)",
+    "im:history": "conversations.history on a DM (the relay's repair of a DM after a crash)",
 }
 CALL = re.compile(
     r"\b(?:client|slack|web_client)\.((?:chat|conversations|views|users|usergroups|bookmarks|files|"

@@ -48,7 +48,7 @@ def test_render_blocks_of_every_type_the_builders_use(render: ModuleType) -> Non
 
 async def test_render_pages_come_from_the_builders_and_sandbox_data(render: ModuleType) -> None:
     pages = await render.build_pages()
-    assert set(pages) == {"case-card", "case-channel", "app-home"}
+    assert set(pages) == {"case-card", "case-channel", "app-home", "direct-messages"}
     card = pages["case-card"]
     for label in ("Debtor", "Creditor", "Outstanding", "Lifecycle", "Record payment", "Share in channel"):
         assert label in card
@@ -58,10 +58,13 @@ async def test_render_pages_come_from_the_builders_and_sandbox_data(render: Modu
     for label in ("My cases", "Waiting for activation", "Creditor waiting for a reply", "Open card",
                   "Activate", "Mute", "Notification settings", "Team", "Next"):
         assert label in home, label
+    dms = pages["direct-messages"]
+    for label in ("assigned to you", "Activate", "The creditor wrote", "waiting 26 hours", "Your cases"):
+        assert label in dms
 
 
 def test_render_readme_pictures_are_committed_pngs() -> None:
-    for name in ("case-card", "case-channel", "app-home"):
+    for name in ("case-card", "case-channel", "app-home", "direct-messages"):
         data = (REPO / "docs" / "images" / f"{name}.png").read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         assert len(data) > 10_000

@@ -34,6 +34,7 @@ METHOD_TIERS: dict[str, int] = {
     "conversations.join": 3,
     "conversations.replies": 3,
     "reactions.add": 3,
+    "conversations.open": 3,
     "views.open": 4,
     "views.update": 4,
     "views.push": 4,

@@ -40,6 +40,7 @@ FIXED: dict[str, str | None] = {
     "views.push": None,
     "views.publish": None,
     "users.info": "users:read",
+    "conversations.open": "im:write",
     "users.lookupByEmail": "users:read.email",
     "usergroups.users.list": "usergroups:read",
     "bookmarks.add": "bookmarks:write",

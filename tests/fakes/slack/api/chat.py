@@ -58,6 +58,15 @@ def writable_channel(ws: Workspace, channel_arg: str | None) -> Channel:
         found = ws.channel_by_name(channel_arg[1:])
         channel_arg = found.id if found else None
     channel = ws.channel(channel_arg)
+    if channel.is_im:
+        # A DM (a D id, or a user id: Slack posts in the app's Messages tab): the other person must
+        # still be someone the bot may write to (deactivated: `user_disabled`; a bot: `cannot_dm_bot`).
+        from tests.fakes.slack.api.conversations import dm_refusal
+
+        other = next((m for m in channel.members if m != ws.BOT_USER_ID), ws.BOT_USER_ID)
+        error = dm_refusal(ws, other)
+        if error:
+            raise SlackError(error)
     if channel.is_archived:
         raise SlackError("is_archived")
     if ws.BOT_USER_ID not in channel.members:

@@ -205,6 +205,59 @@ async def join(ctx: Context) -> dict[str, Any]:
     return body
 
 
+MPIM_MAX_USERS = 8
+"""conversations.open takes up to 8 users (a group DM); more is `too_many_users`."""
+
+
+def dm_refusal(ws: Workspace, user_id: str) -> str | None:
+    """Why the bot may not open (or post into) a DM with `user_id`, as Slack says it: an unknown id is
+    `user_not_found`, a deactivated account `user_disabled`, a bot (ours included) `cannot_dm_bot`."""
+    user = ws.users.get(user_id)
+    if user is None:
+        return "user_not_found"
+    if user.deleted:
+        return "user_disabled"
+    if user.is_bot or user_id == ws.BOT_USER_ID:
+        return "cannot_dm_bot"
+    return None
+
+
+@method("conversations.open")
+async def open_conversation(ctx: Context) -> dict[str, Any]:
+    """Open (or find) the bot's DM with one user: `users` (one id here; a comma list of 2-8 ids opens a
+    group DM, which the fake does not model: `not_supported`), or `channel` to resume a known IM.
+    `return_im` answers the full IM object, with `already_open` when it existed."""
+    ws = ctx.ws
+    channel_arg = ctx.args.string("channel")
+    users = ctx.args.items("users")
+    if channel_arg and users:
+        raise SlackError("invalid_arguments", messages=["provide either channel or users, not both"])
+    if channel_arg:
+        channel = ws.channels.get(channel_arg)
+        if channel is None or not channel.is_im or ws.BOT_USER_ID not in channel.members:
+            raise SlackError("channel_not_found")
+        return {"channel": {"id": channel.id}}
+    if not users:
+        raise SlackError("users_list_not_supplied")
+    if len(users) > MPIM_MAX_USERS:
+        raise SlackError("too_many_users")
+    if len(users) > 1:
+        raise SlackError("not_supported", messages=["the fake Slack does not model group DMs"])
+    user_id = users[0]
+    error = dm_refusal(ws, user_id)
+    if error:
+        raise SlackError(error)
+    existed = any(c.is_im and c.members == {user_id, ws.BOT_USER_ID} for c in ws.channels.values())
+    im = ws.open_im(user_id)
+    if ctx.args.flag("return_im"):
+        body: dict[str, Any] = {"channel": {**im.to_api(), "user": user_id, "is_open": True}}
+        if existed:
+            body["already_open"] = True
+            body["no_op"] = True
+        return body
+    return {"channel": {"id": im.id}}
+
+
 REPLIES_MAX_LIMIT = 1000
 
 
