@@ -13,6 +13,7 @@ class Shortcut(StrEnum):
     """Message and global shortcuts (manifest.yml `features.shortcuts[].callback_id`)."""
 
     NOTE_FROM_MESSAGE = "case_note_from_message"
+    WORKSPACE_SETUP = "caseroom_workspace_setup"
 
 
 class Callback(StrEnum):
@@ -31,6 +32,7 @@ class Callback(StrEnum):
     PICK_CASE = "case_pick_modal"
     RESULT = "case_result_modal"
     HOME_SETTINGS = "case_home_settings_modal"
+    WORKSPACE_SETUP = "caseroom_workspace_setup_modal"
 
 
 class Action(StrEnum):
@@ -81,6 +83,8 @@ class Action(StrEnum):
     HOME_SETTINGS = "case_home_settings"
     HOME_PAGE_PREVIOUS = "case_home_page_previous"
     HOME_PAGE_NEXT = "case_home_page_next"
+    # multi-workspace admin setup (App Home)
+    OPEN_WORKSPACE_SETUP = "caseroom_open_workspace_setup"
 
 
 class Block(StrEnum):
@@ -120,6 +124,10 @@ class Block(StrEnum):
     PREF_QUIET_START = "pref_quiet_start"
     PREF_QUIET_END = "pref_quiet_end"
     PREF_DIGEST_TIME = "pref_digest_time"
+    SETUP_API_KEY = "setup_api_key"
+    SETUP_WEBHOOK_SECRET = "setup_webhook_secret"
+    SETUP_ADMINS = "setup_admins"
+    SETUP_LIFECYCLES = "setup_lifecycles"
 
 
 class Element(StrEnum):

@@ -8,6 +8,7 @@ can fail), and the two app lifecycle events manifest.yml subscribes to.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -17,12 +18,27 @@ from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 
 from blocks.ids import Action, Callback, Shortcut
-from bot.listeners import cards, commands, errors, events, home, modals, relay_actions, threads
+from bot.listeners import (
+    cards,
+    commands,
+    errors,
+    events,
+    home,
+    modals,
+    relay_actions,
+    threads,
+    workspace_setup,
+)
 from bot.metrics import Metrics
 from bot.runtime import Runtime
+from bot.services.workspace_setup import needs_setup
 from bot.store.keys import SLACK_EVENT_DEDUPE_TTL
+from bot.tenancy import TenantRegistry, current_runtime, slack_oauth_client
 
 log = logging.getLogger(__name__)
+
+NOT_SET_UP = ("Caseroom is installed in this workspace but not connected to Debitura yet: the person who "
+              "installed it sets it up from Caseroom's App Home (Home tab).")
 
 _KNOWN_IDS = {str(i) for i in (*Action, *Callback, *Shortcut)}
 
@@ -85,8 +101,12 @@ def outcome_label(response: BoltResponse | None) -> str:
     return "error"
 
 
-def build_app(runtime: Runtime, *, socket_mode: bool) -> CaseroomApp:
-    """The Bolt app with middleware and every listener module registered."""
+def build_app(runtime: Runtime, *, socket_mode: bool, registry: TenantRegistry | None = None) -> CaseroomApp:
+    """The Bolt app with middleware and every listener module registered.
+
+    `registry` (multi-workspace mode): `runtime` is then a `WorkspaceRuntime`; requests are authorized
+    per workspace from the installation store (OAuth v2, bot/oauth.py), and each is handled with its
+    workspace's runtime (`CaseroomApp.async_dispatch`)."""
     settings = runtime.settings
     secret = settings.slack_signing_secret
     signing_secret = secret.get_secret_value() if secret is not None else None
@@ -98,14 +118,83 @@ def build_app(runtime: Runtime, *, socket_mode: bool) -> CaseroomApp:
     quiet = _DropMessage("`token` will be unused")
     bolt_log.addFilter(quiet)
     try:
-        app = _new_app(runtime, signing_secret, socket_mode, bolt_log)
+        if registry is not None:
+            app = _new_multi_workspace_app(runtime, registry, signing_secret, socket_mode, bolt_log)
+        else:
+            app = _new_app(runtime, signing_secret, socket_mode, bolt_log)
     finally:
         bolt_log.removeFilter(quiet)
     app.metrics = runtime.metrics
+    app.registry = registry
     app.middleware(_dedupe_middleware(runtime))
     _register_listeners(app, runtime)
-    _register_app_events(app)
+    if registry is not None:
+        _register_workspace_events(app, registry)
+    else:
+        _register_app_events(app)
     return app
+
+
+def _new_multi_workspace_app(
+    runtime: Runtime, registry: TenantRegistry, signing_secret: str | None, socket_mode: bool,
+    logger: logging.Logger,
+) -> CaseroomApp:
+    from bot.oauth import build_oauth
+
+    flow, authorize = build_oauth(registry.settings, registry)
+    return CaseroomApp(
+        # token-less, at SLACK_API_URL: Bolt copies it with each workspace's token per request
+        client=slack_oauth_client(registry.settings),
+        signing_secret=signing_secret or "",
+        request_verification_enabled=not socket_mode,
+        process_before_response=False,
+        ignoring_self_events_enabled=True,
+        logger=logger,
+        oauth_flow=flow,
+        authorize=authorize,  # type: ignore[arg-type]  # an AsyncAuthorize: Bolt takes it as is
+    )
+
+
+def _register_workspace_events(app: AsyncApp, registry: TenantRegistry) -> None:
+    """Multi-workspace mode: an uninstall or revoked bot token removes that workspace: its installation,
+    its Debitura settings and all its data (its channels in Slack stay as they are)."""
+
+    async def remove(body: dict[str, Any], why: str) -> None:
+        workspace = workspace_of(body)
+        if workspace is None:
+            log.warning("%s without a workspace id ignored", why)
+            return
+        deleted = await registry.uninstall(workspace)
+        log.warning("workspace %s: %s; its installation, Debitura key and %d keys of data were deleted",
+                    workspace, why, deleted)
+
+    @app.event("app_uninstalled")
+    async def _uninstalled(body: dict[str, Any]) -> None:
+        await remove(body, "Caseroom was uninstalled")
+
+    @app.event("tokens_revoked")
+    async def _revoked(body: dict[str, Any]) -> None:
+        tokens = (body.get("event") or {}).get("tokens") or {}
+        if not tokens.get("bot"):
+            log.info("user tokens revoked in workspace %s; the bot's token is unaffected",
+                     body.get("team_id"))
+            return
+        await remove(body, "Slack revoked Caseroom's bot token")
+
+
+def workspace_of(body: dict[str, Any]) -> str | None:
+    """The workspace a (verified) Slack request belongs to: its org for an org-wide install, else its
+    team. Read the way Bolt reads it for authorization."""
+    from slack_bolt.request.internals import (
+        extract_enterprise_id,
+        extract_is_enterprise_install,
+        extract_team_id,
+    )
+
+    from bot.store.installations import workspace_id
+
+    return workspace_id(extract_enterprise_id(body), extract_team_id(body),
+                        extract_is_enterprise_install(body))
 
 
 class _DropMessage(logging.Filter):
@@ -164,14 +253,28 @@ class CaseroomApp(AsyncApp):
     """
 
     metrics: Metrics | None = None
+    registry: TenantRegistry | None = None
 
     async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
         started = time.perf_counter()
         response: BoltResponse | None = None
+        token: contextvars.Token[Runtime | None] | None = None
         try:
+            if self.registry is not None:
+                # The workspace comes from the verified request (the signature was checked before
+                # this, or the request came over the authenticated websocket). The listener tasks Bolt
+                # starts copy this context: every `runtime.x` in them is this workspace's.
+                workspace = workspace_of(req.body)
+                tenant = await self.registry.runtime(workspace)
+                token = current_runtime.set(tenant)
+                if tenant is not None and req.body.get("command") and needs_setup(tenant):
+                    response = BoltResponse(status=200, body=NOT_SET_UP)
+                    return response
             response = await super().async_dispatch(req)
             return response
         finally:
+            if token is not None:
+                current_runtime.reset(token)
             if self.metrics is not None and (response is None or response.status != 401):
                 record_request(self.metrics, req.body, response, time.perf_counter() - started)
 
@@ -227,6 +330,7 @@ def _register_listeners(app: AsyncApp, runtime: Runtime) -> None:
     cards.register(app, runtime)
     modals.register(app, runtime)
     relay_actions.register(app, runtime)
+    workspace_setup.register(app, runtime)
     events.register(app, runtime)
     threads.register(app, runtime)
     home.register(app, runtime)

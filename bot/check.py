@@ -208,6 +208,17 @@ class Checker:
         else:
             mode = "Socket Mode" if s.socket_mode else "HTTP mode"
             self.report.add("settings", Mark.OK, f"loaded; {mode}; command {s.caseroom_command}")
+        if s.multi_workspace:
+            # Many workspaces: each one's bot token and Debitura key are its own (App Home); the
+            # deployment has none to check, so this is what can be checked.
+            if not self._needs(("slack transport",), "slack_app_token", "slack_signing_secret", TRANSPORT,
+                               "slack_api_url"):
+                await self._guard("slack transport", self.check_transport, "see README.md, Quickstart")
+            if not self._needs(("redis",), "redis_url"):
+                await self._guard("redis", self.check_redis, "check REDIS_URL")
+            await self._guard("workspaces", self.check_workspaces,
+                              "see README.md, One deployment for many workspaces")
+            return self.report
         if not self._needs(("slack auth.test", "slack scopes"), "slack_bot_token", "slack_api_url"):
             await self._guard("slack auth.test", self.check_slack, "check SLACK_API_URL and the network")
         if not self._needs(("slack transport",), "slack_app_token", "slack_signing_secret", TRANSPORT,
@@ -225,6 +236,32 @@ class Checker:
         await self._guard("app home", self.check_app_home, "see README.md, App Home")
         await self._guard("assignees", self.check_assignees, "see README.md, App Home")
         return self.report
+
+    async def check_workspaces(self) -> None:
+        """Multi-workspace mode: the secret key, and how many workspaces are installed, set up, refused."""
+        from bot.store.installations import RedisInstallationStore
+        from bot.store.workspaces import WorkspaceStore
+        from bot.tenancy import MultiWorkspaceConfigError, check_multi_workspace
+
+        try:
+            box = check_multi_workspace(self.settings)
+        except MultiWorkspaceConfigError as exc:
+            self.report.add("workspaces", Mark.FAIL, str(exc), "set CASEROOM_SECRET_KEY")
+            return
+        keys = Keys(self.settings.caseroom_redis_prefix)
+        installed = await RedisInstallationStore(self.redis, keys, box).installed()
+        configured = refused = 0
+        for workspace in installed:
+            config = await WorkspaceStore(self.redis, keys.for_workspace(workspace), box).load()
+            configured += config.configured
+            refused += config.configured and not config.usable
+        text = (f"multi-workspace mode: {len(installed)} installed, {configured} connected to Debitura, "
+                f"{refused} with a key Debitura refused")
+        if refused or configured < len(installed):
+            self.report.add("workspaces", Mark.WARN, text,
+                            "the installer of each such workspace sets its key from Caseroom's App Home")
+        else:
+            self.report.add("workspaces", Mark.OK, text)
 
     def _needs(self, names: tuple[str, ...], *fields: str) -> bool:
         """Skip the checks `names` (True) when a setting they need is bad; the settings line said why."""
@@ -873,8 +910,13 @@ async def run_check(
         if await asyncio.to_thread(running.answers):  # `caseroom run` is using it: check that one
             settings = settings.model_copy(update={"redis_url": running.url})
             embedded = True
-    redis = redis_from_url(settings.redis_url, decode_responses=True, socket_connect_timeout=3,
-                           socket_timeout=5)
+    if settings.cluster_url is not None:  # a Redis Cluster (REDIS_CLUSTER_URL or redis+cluster://)
+        from bot.runtime import build_cluster_redis
+
+        redis = build_cluster_redis(settings.cluster_url)
+    else:
+        redis = redis_from_url(settings.redis_url, decode_responses=True, socket_connect_timeout=3,
+                               socket_timeout=5)
     try:
         checker = Checker(settings, slack=slack, debitura=debitura, redis=redis,
                           create_webhook=create_webhook, webhook_test_mode=webhook_test_mode,

@@ -22,6 +22,10 @@ ADMIN_EVERYONE = "*"
 _SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]+")
 
 
+MULTI_WORKSPACE_STAND_INS = {"slack_bot_token": "xoxb-multi-workspace", "debitura_api_key": "multi-workspace"}
+"""What stands for SLACK_BOT_TOKEN and DEBITURA_API_KEY in multi-workspace mode (never sent anywhere)."""
+
+
 class LogFormat(StrEnum):
     text = "text"
     json = "json"
@@ -217,6 +221,35 @@ class Settings(BaseSettings):
     caseroom_attention_interval: int = Field(
         default=60, ge=1, le=3600, description="Seconds between two reminder and digest passes of the relay."
     )
+    # --- many workspaces on one deployment (issue 16; appended) ---
+    slack_client_id: str | None = Field(
+        default=None,
+        description="Slack app Client ID: with SLACK_CLIENT_SECRET and CASEROOM_SECRET_KEY, one deployment "
+        "serves many workspaces installed through /slack/install (OAuth v2) instead of SLACK_BOT_TOKEN.",
+    )
+    slack_client_secret: SecretStr | None = Field(
+        default=None, description="Slack app Client Secret (multi-workspace mode, see SLACK_CLIENT_ID)."
+    )
+    caseroom_secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key(s) encrypting tokens and Debitura keys at rest (multi-workspace mode); "
+        "several, comma-separated, newest first, to rotate.",
+    )
+    slack_redirect_uri: str | None = Field(
+        default=None,
+        description="OAuth redirect URL registered with the Slack app (https://<host>/slack/oauth_redirect); "
+        "default: the one configured in the app.",
+    )
+    slack_oauth_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="Slack's authorize page (default: derived from SLACK_API_URL, "
+        "https://slack.com/oauth/v2/authorize).",
+    )
+    redis_cluster_url: str | None = Field(
+        default=None,
+        description="A Redis (or Valkey) Cluster node URL, redis://host:port; also given as a "
+        "redis+cluster:// REDIS_URL. Keys are hash-tagged by workspace.",
+    )
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -251,8 +284,8 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url_shape(cls, v: str) -> str:
-        if not v.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must be a redis:// , rediss:// or unix:// URL")
+        if not v.startswith(("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")):
+            raise ValueError("must be a redis:// , rediss:// , redis+cluster:// or unix:// URL")
         return v
 
     @field_validator("caseroom_log_level")
@@ -340,6 +373,37 @@ class Settings(BaseSettings):
     def redis_url_given(self) -> bool:
         """REDIS_URL came from the environment, .env or the caller (not the default)."""
         return "redis_url" in self.model_fields_set
+
+    @model_validator(mode="before")
+    @classmethod
+    def _multi_workspace_stand_ins(cls, data: Any) -> Any:
+        """Multi-workspace mode (SLACK_CLIENT_ID and SLACK_CLIENT_SECRET): each workspace's bot token and
+        Debitura key come from its installation, so the single-workspace ones may be absent. Stand-ins
+        fill them; nothing ever calls Slack or Debitura with them (bot/tenancy.py)."""
+        if not isinstance(data, dict):
+            return data
+        lowered = {str(k).lower(): v for k, v in data.items()}
+        if lowered.get("slack_client_id") and lowered.get("slack_client_secret"):
+            data = dict(data)
+            for name, stand_in in MULTI_WORKSPACE_STAND_INS.items():
+                if not lowered.get(name):
+                    data.pop(name.upper(), None)
+                    data[name] = stand_in
+        return data
+
+    @property
+    def multi_workspace(self) -> bool:
+        """SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set: workspaces install through OAuth."""
+        return bool(self.slack_client_id) and self.slack_client_secret is not None
+
+    @property
+    def cluster_url(self) -> str | None:
+        """The Redis Cluster to use (REDIS_CLUSTER_URL, or a redis+cluster:// REDIS_URL), or None."""
+        if self.redis_cluster_url:
+            return self.redis_cluster_url
+        if "+cluster://" in self.redis_url:
+            return self.redis_url.replace("+cluster://", "://", 1)
+        return None
 
     @model_validator(mode="after")
     def _transport(self) -> Settings:
@@ -486,6 +550,8 @@ def secret_values(settings: Settings) -> list[str]:
             settings.debitura_api_key,
             settings.debitura_webhook_secret,
             settings.debitura_webhook_test_secret,
+            settings.slack_client_secret,
+            settings.caseroom_secret_key,
         )
         if s is not None
     ]

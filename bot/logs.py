@@ -97,3 +97,17 @@ def setup_logging(fmt: str = "text", level: str = "INFO", secrets: Iterable[str]
     root.setLevel(level.upper())
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def add_secrets(values: Iterable[str]) -> None:
+    """Mask more secrets from now on in every handler Caseroom set up (a workspace's Debitura key and
+    tokens, decrypted after start-up in multi-workspace mode)."""
+    fresh = [v for v in values if v and len(v) >= 4]
+    if not fresh:
+        return
+    for handler in logging.getLogger().handlers:
+        for flt in handler.filters:
+            if isinstance(flt, RedactSecrets):
+                known = set(flt.secrets)
+                if not known.issuperset(fresh):
+                    flt.secrets = sorted(known.union(fresh), key=len, reverse=True)

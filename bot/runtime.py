@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass, field
+from typing import cast
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
@@ -28,6 +29,7 @@ from bot.store.connect import redis_from_url
 from bot.store.keys import Keys
 from bot.store.listings import record_listing_end
 from bot.store.stores import Stores
+from bot.store.workspaces import WorkspaceHandle
 
 INTERACTIVE_RETRY = RetryPolicy(max_wait=5.0)
 """People wait on these calls: a longer Debitura 429 is reported to them, not slept through."""
@@ -50,6 +52,12 @@ class Runtime:
         default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     )
     _stores: Stores | None = field(default=None, init=False, repr=False)
+    owns_redis: bool = True
+    """False for a workspace's runtime in multi-workspace mode: the Redis client is the deployment's."""
+    workspace_id: str | None = None
+    """The Slack team (or org) this runtime serves in multi-workspace mode; None in single-workspace mode."""
+    workspace: WorkspaceHandle | None = None
+    """Multi-workspace mode: this workspace's setup (Debitura settings from App Home); None otherwise."""
 
     @property
     def stores(self) -> Stores:
@@ -64,7 +72,8 @@ class Runtime:
 
     async def aclose(self) -> None:
         await self.debitura.aclose()
-        await self.redis.aclose()
+        if self.owns_redis:
+            await self.redis.aclose()
 
 
 class CountingRateLimitHandler(AsyncRateLimitErrorRetryHandler):
@@ -109,10 +118,31 @@ def without_rate_limit_retries(client: AsyncWebClient) -> AsyncWebClient:
 
 
 def build_redis(settings: Settings) -> aioredis.Redis:
+    cluster = settings.cluster_url
+    if cluster is not None:
+        return build_cluster_redis(cluster)
     return redis_from_url(
         settings.redis_url, decode_responses=True, socket_connect_timeout=5, socket_timeout=10,
         health_check_interval=15, retry_on_timeout=True,
     )
+
+
+def build_cluster_redis(url: str) -> aioredis.Redis:
+    """A Redis (or Valkey) Cluster client. Typed as the plain client: the commands, scripts and
+    pipelines Caseroom uses are the same, and every multi-key one names keys of one hash tag
+    (`Keys.for_workspace`, `Keys.hash_tagged`), so each runs on one node."""
+    from redis.asyncio.cluster import RedisCluster
+
+    client = RedisCluster.from_url(url, decode_responses=True, socket_connect_timeout=5, socket_timeout=10)
+    return cast(aioredis.Redis, client)
+
+
+def base_keys(settings: Settings) -> Keys:
+    """The deployment's keys: as configured; on a cluster in single-workspace mode, hash-tagged whole."""
+    keys = Keys(settings.caseroom_redis_prefix)
+    if settings.cluster_url is not None and not settings.multi_workspace:
+        return keys.hash_tagged()
+    return keys
 
 
 def build_limiter(settings: Settings, redis: aioredis.Redis, keys: Keys, metrics: Metrics) -> RateLimiter:
@@ -123,9 +153,14 @@ def build_limiter(settings: Settings, redis: aioredis.Redis, keys: Keys, metrics
 
 
 async def build_runtime(settings: Settings, *, limiter: RateLimiter | None = None) -> Runtime:
-    keys = Keys(settings.caseroom_redis_prefix)
-    redis = build_redis(settings)
-    metrics = Metrics()
+    return assemble_runtime(settings, build_redis(settings), base_keys(settings), Metrics(), limiter=limiter)
+
+
+def assemble_runtime(
+    settings: Settings, redis: aioredis.Redis, keys: Keys, metrics: Metrics, *,
+    limiter: RateLimiter | None = None, owns_redis: bool = True, workspace_id: str | None = None,
+) -> Runtime:
+    """A runtime over given Redis, keys and metrics: the deployment's, or one workspace's (bot/tenancy.py)."""
     if limiter is None:
         limiter = build_limiter(settings, redis, keys, metrics)
     debitura = DebituraClient(
@@ -148,4 +183,6 @@ async def build_runtime(settings: Settings, *, limiter: RateLimiter | None = Non
         slack=build_slack_client(settings, metrics),
         metrics=metrics,
         limiter=limiter,
+        owns_redis=owns_redis,
+        workspace_id=workspace_id,
     )

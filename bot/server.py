@@ -34,10 +34,13 @@ from bot.embedded import EmbeddedRedis, EmbeddedRedisError, local_redis_answers
 from bot.logs import setup_logging
 from bot.loopwatch import LoopWatch, freeze_startup_objects
 from bot.relay import Relay
+from bot.relay.fleet import RelayFleet
 from bot.relay.webhooks import handle_webhook
 from bot.runtime import Runtime, build_runtime
 from bot.slack.errors import slack_error
 from bot.store.budget import RedisRateLimiter
+from bot.store.secrets import SecretBox
+from bot.tenancy import MultiWorkspaceConfigError, TenantRegistry, WorkspaceRuntime, check_multi_workspace
 from bot.web import WebState, build_web_app
 
 log = logging.getLogger("caseroom.server")
@@ -77,6 +80,24 @@ def resolve_mode(settings: Settings, requested: str | None) -> str:
             EXIT_CONFIG,
         )
     return mode
+
+
+def multi_workspace_problem(settings: Settings) -> str | None:
+    """Why multi-workspace mode cannot start (CASEROOM_SECRET_KEY missing or malformed), or None."""
+    if not settings.multi_workspace:
+        return None
+    try:
+        check_multi_workspace(settings)
+    except MultiWorkspaceConfigError as exc:
+        return str(exc)
+    return None
+
+
+def _secret_box(settings: Settings) -> SecretBox:
+    try:
+        return check_multi_workspace(settings)
+    except MultiWorkspaceConfigError as exc:
+        raise StartupError(str(exc), EXIT_CONFIG) from None
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -206,6 +227,7 @@ async def serve(
     serve_task: asyncio.Task[None] | None = None
     demo_sandbox: DemoSandbox | None = None
     watch: LoopWatch | None = None
+    registries: list[TenantRegistry] = []
     with _signal_handlers(loop, on_signal):
         try:
             sock = bind_socket(host, port)
@@ -219,23 +241,44 @@ async def serve(
                     "caseroom sandbox ctl --url %s chat Q8OAXF3W \"Any news?\"",
                     demo_sandbox.cases, demo_sandbox.url, demo_sandbox.url,
                 )
-            runtime = await build_runtime(settings)
-            state = WebState(runtime=runtime, mode=mode, webhook_handler=handle_webhook)
-            if isinstance(runtime.limiter, RedisRateLimiter):
-                state.metric_refreshers.append(_budget_refresher(runtime.limiter))
-            await check_redis(runtime)
-            auth = await check_slack(runtime)
-            state.slack_ok = True
-            log.info(
-                "Slack: connected to team %s (%s) as bot user %s",
-                auth.get("team"), auth.get("team_id"), auth.get("user_id"),
-            )
+            registry: TenantRegistry | None = None
+            auth: AsyncSlackResponse | None = None
+            if settings.multi_workspace:
+                registry = TenantRegistry(settings, box=_secret_box(settings))
+                registries.append(registry)
+                runtime = registry.base
+                state = WebState(runtime=runtime, mode=mode, webhook_handler=handle_webhook,
+                                 registry=registry)
+                await check_redis(runtime)
+                state.slack_ok = True  # no token of its own: each workspace's is checked as it is used
+                installed = await registry.installed()
+                log.info("Multi-workspace mode: %d workspace(s) installed; install more at /slack/install",
+                         len(installed))
+            else:
+                runtime = await build_runtime(settings)
+                state = WebState(runtime=runtime, mode=mode, webhook_handler=handle_webhook)
+                if isinstance(runtime.limiter, RedisRateLimiter):
+                    state.metric_refreshers.append(_budget_refresher(runtime.limiter))
+                await check_redis(runtime)
+                auth = await check_slack(runtime)
+                state.slack_ok = True
+                log.info(
+                    "Slack: connected to team %s (%s) as bot user %s",
+                    auth.get("team"), auth.get("team_id"), auth.get("user_id"),
+                )
             slack_handler = None
+            oauth_handler = None
             if mode in ("http", "socket"):
                 from bot.app import build_app
 
-                app = build_app(runtime, socket_mode=mode == "socket")
-                reuse_auth_test(app, auth)
+                listener_runtime: Runtime = WorkspaceRuntime(registry) if registry is not None else runtime
+                app = build_app(listener_runtime, socket_mode=mode == "socket", registry=registry)
+                if auth is not None:
+                    reuse_auth_test(app, auth)
+                if registry is not None:
+                    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+
+                    oauth_handler = AsyncSlackRequestHandler(app)
                 if mode == "http":
                     from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 
@@ -246,11 +289,15 @@ async def serve(
             # httpx's transport (anyio) imports its asyncio backend lazily, 21 modules and about 100 ms of
             # CPU at the first Debitura request, on the loop with Slack's requests waiting: do it now.
             await anyio.lowlevel.checkpoint()
-            if relay_enabled:
+            if relay_enabled and registry is not None:
+                fleet = RelayFleet(registry)
+                state.fleet = fleet
+                await fleet.start()
+            elif relay_enabled:
                 relay = Relay(runtime)
                 state.relay = relay  # set first: a failed start is still stopped on the way out
                 await relay.start()
-            web_app = build_web_app(state, slack_handler=slack_handler)
+            web_app = build_web_app(state, slack_handler=slack_handler, oauth_handler=oauth_handler)
             config = uvicorn.Config(
                 web_app, log_config=None, lifespan="off", access_log=False, proxy_headers=True,
                 timeout_graceful_shutdown=GRACEFUL_HTTP_SECONDS, server_header=False,
@@ -286,8 +333,18 @@ async def serve(
         finally:
             if watch is not None:
                 await watch.stop()  # before the drain, which waits for every task still running
-            await _shutdown(state, server, serve_task, socket_handler, relay, runtime, signals.again,
-                            demo_sandbox)
+            if state is not None and state.fleet is not None:
+                try:
+                    await state.fleet.stop(graceful=not signals.again.is_set())
+                except Exception:
+                    log.exception("stopping the relays failed")
+            await _shutdown(state, server, serve_task, socket_handler, relay,
+                            None if registries else runtime, signals.again, demo_sandbox)
+            for opened in registries:
+                try:
+                    await opened.aclose()
+                except Exception as exc:
+                    log.warning("closing clients failed: %s", exc)
             if sock is not None:
                 sock.close()
 
@@ -424,6 +481,10 @@ def run(settings: Settings, *, mode: str | None, host: str, port: int | None, re
     except StartupError as exc:
         print(f"Caseroom cannot start: {exc}", file=sys.stderr)
         return exc.code
+    problem = multi_workspace_problem(settings)
+    if problem is not None:
+        print(f"Caseroom cannot start: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     listen_port = settings.caseroom_port if port is None else port
     setup_logging(
         settings.caseroom_log_format.value, settings.caseroom_log_level, secrets=secret_values(settings)
@@ -452,6 +513,10 @@ def run(settings: Settings, *, mode: str | None, host: str, port: int | None, re
 
 def run_relay(settings: Settings, *, host: str, port: int | None) -> int:
     """`caseroom relay`: the relay alone, with webhooks intake and health endpoints."""
+    problem = multi_workspace_problem(settings)
+    if problem is not None:
+        print(f"Caseroom cannot start: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     listen_port = settings.caseroom_port if port is None else port
     return _run(
         lambda: serve(settings, mode="relay", host=host, port=listen_port, relay_enabled=True), settings

@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 
     from bot.relay import Relay
+    from bot.relay.fleet import RelayFleet
+    from bot.tenancy import TenantRegistry
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,10 @@ class WebState:
     """Refused requests and failing health checks: one log line per kind a minute."""
     body_budget: BodyBudget = field(default_factory=BodyBudget)
     """Request body bytes both doors may hold together past each request's first 16 KiB."""
+    registry: TenantRegistry | None = None
+    """Multi-workspace mode: the installed workspaces' runtimes (webhooks go to /debitura/webhooks/{id})."""
+    fleet: RelayFleet | None = None
+    """Multi-workspace mode: the relays of this process, one per workspace."""
 
     def reject(self, door: Door, reason: Reason) -> Response:
         """Count, log (rate-limited) and answer a request refused at a door."""
@@ -154,11 +160,12 @@ async def _connections(state: WebState) -> dict[str, tuple[bool, str]]:
 
 def _relay_check(state: WebState) -> tuple[bool, str] | None:
     """The relay in this process: running with every worker task alive (a dead loop means restart)."""
-    if state.relay is None:
+    relay: Relay | RelayFleet | None = state.relay if state.relay is not None else state.fleet
+    if relay is None:
         return None
     if state.shutting_down:
         return True, "stopping"
-    health = state.relay.health()
+    health = relay.health()
     alive, total = health.get("tasks_alive", 0), health.get("tasks_total", 0)
     ok = bool(health.get("running")) and alive == total
     detail = f"{alive}/{total} workers alive, {health.get('cases_watched', 0)} cases watched"
@@ -193,8 +200,10 @@ async def _read_body(state: WebState, request: Request, door: Door, cap: int) ->
         return Response(status_code=400)
 
 
-def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | None = None) -> Starlette:
-    """Starlette app over `state`. `slack_handler` is given in HTTP mode only."""
+def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | None = None,
+                  oauth_handler: AsyncSlackRequestHandler | None = None) -> Starlette:
+    """Starlette app over `state`. `slack_handler` is given in HTTP mode only; `oauth_handler` in
+    multi-workspace mode (both modes): GET /slack/install and /slack/oauth_redirect."""
 
     async def healthz(request: Request) -> Response:
         checks = {"process": (True, state.mode), **await _connections(state)}
@@ -253,12 +262,48 @@ def build_web_app(state: WebState, *, slack_handler: AsyncSlackRequestHandler | 
         headers = {"Retry-After": "30"} if status == 503 else None
         return JSONResponse(payload, status_code=status, headers=headers)
 
+    async def workspace_webhooks(request: Request) -> Response:
+        """Multi-workspace mode: a delivery for one workspace, verified with that workspace's secret
+        (a body signed with another workspace's secret is refused like any bad signature)."""
+        registry = state.registry
+        if registry is None or state.webhook_handler is None:
+            return JSONResponse({"error": "webhooks_not_served"}, status_code=404)
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if not signature:
+            return state.reject(Door.WEBHOOK, Reason.SIGNATURE)
+        tenant = await registry.runtime(request.path_params["workspace"])
+        secret = tenant.settings.debitura_webhook_secret if tenant is not None else None
+        if tenant is None or secret is None:
+            # Unknown workspace, or none set up: refused the same way, so the path tells nothing.
+            return state.reject(Door.WEBHOOK, Reason.SIGNATURE)
+        body = await _read_body(state, request, Door.WEBHOOK, MAX_WEBHOOK_BODY)
+        if isinstance(body, Response):
+            return body
+        try:
+            verify_any([secret.get_secret_value()], signature, body)
+        except InvalidSignature as exc:
+            return state.reject(Door.WEBHOOK, Reason.STALE if exc.reason in ("stale", "future")
+                                else Reason.SIGNATURE)
+        except ValueError:
+            return state.reject(Door.WEBHOOK, Reason.SIGNATURE)
+        relay = state.fleet.relay_for(tenant.workspace_id or "") if state.fleet is not None else None
+        status, payload = await state.webhook_handler(tenant, relay, body, dict(request.headers))
+        headers = {"Retry-After": "30"} if status == 503 else None
+        return JSONResponse(payload, status_code=status, headers=headers)
+
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/debitura/webhooks", debitura_webhooks, methods=["POST"]),
+        Route("/debitura/webhooks/{workspace}", workspace_webhooks, methods=["POST"]),
     ]
+    if oauth_handler is not None:
+        async def oauth(request: Request) -> Response:
+            return await oauth_handler.handle(request)
+
+        routes.append(Route("/slack/install", oauth, methods=["GET"]))
+        routes.append(Route("/slack/oauth_redirect", oauth, methods=["GET"]))
     if slack_handler is not None:
         from slack_bolt.adapter.starlette.async_handler import to_starlette_response
         from slack_bolt.async_app import AsyncBoltRequest

@@ -26,6 +26,7 @@ pytest_plugins = [
     "tests.fixtures.fakeslack",
     "tests.fixtures.e2e",
     "tests.fixtures.sandbox",
+    "tests.fixtures.cluster",
 ]
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,6 +16,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "bot.relay": ("bot.services", "bot.listeners"),
     "bot.slack": ("bot.relay", "bot.services", "bot.listeners"),
     "bot.store": ("bot.relay", "bot.services", "bot.listeners", "bot.slack", "bot.attention"),
+    "bot.tenancy": ("bot.relay", "bot.services", "bot.listeners", "bot.slack"),
     "bot.attention": ("bot.relay", "bot.services", "bot.listeners", "bot.slack", "bot.runtime", "blocks"),
     "bot.debitura": ("bot.relay", "bot.services", "bot.listeners", "bot.slack", "bot.store", "bot.runtime",
                      "bot.attention"),

@@ -254,7 +254,16 @@ class Relay:
 
     async def _delivery_step(self, token: str) -> float:
         did = await self.deliverer.run_once(token)
-        return 0.0 if did else self.options.idle_sleep * (0.75 + random.random() / 2)
+        if did:
+            return 0.0
+        idle = self.options.idle_sleep * (0.75 + random.random() / 2)
+        # A lane paced after its last post (one message a second per channel) is due within a second:
+        # wake for it then rather than at the next idle tick.
+        now = self.clock()
+        soonest = await self.store.next_lane_at(now)
+        if soonest is not None:
+            idle = min(idle, max(0.01, soonest - now))
+        return idle
 
     async def _sweep_step(self, token: str) -> float:
         lease_ms = int(self.options.lease_seconds * 1000)

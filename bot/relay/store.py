@@ -255,6 +255,12 @@ class RelayStore:
             leased, queued, delivering = await pipe.execute()
         return bool(leased) or bool(queued) or bool(delivering)
 
+    async def next_lane_at(self, now: float) -> float | None:
+        """When the soonest lane that is not due yet (paced after a post, or backing off) becomes due."""
+        rows = await self.redis.zrangebyscore(self.keys.relay_ready(), f"({now}", "+inf", start=0, num=1,
+                                              withscores=True)
+        return float(rows[0][1]) if rows else None
+
     async def queue_depth(self) -> int:
         lanes = cast(list[str], await self.redis.zrange(self.keys.relay_ready(), 0, -1))
         if not lanes:

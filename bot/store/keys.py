@@ -6,6 +6,7 @@ dedupe markers and leases always do (the TTL lives next to the key, as a constan
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # TTLs (seconds) for non-durable keys, kept beside the key names they belong to.
@@ -28,6 +29,9 @@ TEAM_LOAD_TTL = 60
 DIGEST_RECORDS_TTL = 8 * 24 * 3600
 """The exactly-once records of one day's digests (`relayed("_digest:<day>")`): kept well past the day
 (a digest held for quiet hours or a weekend is delivered within it), then gone, so they never pile up."""
+OAUTH_STATE_TTL = 10 * 60
+WORKSPACE_ID = re.compile(r"[TE][A-Z0-9]{2,20}")
+"""A Slack team id (T...) or Enterprise Grid org id (E...): what may stand in a workspace's key prefix."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +232,44 @@ class Keys:
     def attention_home_opened(self) -> str:
         """Unix seconds of the last `app_home_opened` event (durable; `caseroom check` reads it)."""
         return self._k("att", "home_opened")
+    # --- many workspaces on one deployment (appended by tenancy, issue 16) ---
+    def for_workspace(self, workspace_id: str) -> Keys:
+        """Every key of one workspace: `<prefix>:{<workspace id>}:...`. The braces are a Redis Cluster
+        hash tag: a workspace's keys share one slot (each Lua script and transaction over them stays in
+        one node) and workspaces spread across the cluster. Every other key method on the result is that
+        workspace's, so stores and the relay built over it are scoped without knowing it."""
+        if not WORKSPACE_ID.fullmatch(workspace_id):
+            raise ValueError("not a Slack team or enterprise id")
+        return Keys(f"{self.prefix}:{{{workspace_id}}}")
+
+    def hash_tagged(self) -> Keys:
+        """The single-workspace keys on a Redis Cluster: the whole prefix as one hash tag."""
+        return self if "{" in self.prefix else Keys(f"{{{self.prefix}}}")
+
+    def workspace_pattern(self) -> str:
+        """SCAN pattern matching every key of the workspace these keys belong to (uninstall)."""
+        escaped = self.prefix
+        for special in ("[", "]", "*", "?"):
+            escaped = escaped.replace(special, "\\" + special)
+        return escaped + ":*"
+
+    def slack_installation(self) -> str:
+        """A workspace's Slack installation (bot token, refresh token, scopes, installer), JSON encrypted
+        with CASEROOM_SECRET_KEY (durable; deleted on app_uninstalled / tokens_revoked)."""
+        return self._k("slack", "installation")
+
+    def workspace_config(self) -> str:
+        """Hash: a workspace's Debitura settings from App Home (API key and webhook secret encrypted,
+        admins, relay lifecycles, key status) (durable)."""
+        return self._k("workspace", "config")
+
+    def workspaces(self) -> str:
+        """Set (base keys, not a workspace's): the ids of the installed workspaces."""
+        return self._k("workspaces")
+
+    def oauth_state(self, state: str) -> str:
+        """An OAuth install state issued by /slack/install, consumed once by /slack/oauth_redirect; TTL."""
+        return self._k("oauth", "state", state)
 
     # --- direct messages, reminders and digests (appended by issue 13, part B; bot/store/notify.py) ---
     def notify_person(self, email: str) -> str:

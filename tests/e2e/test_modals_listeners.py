@@ -21,7 +21,10 @@ WRITE_ACTIONS = [
     Action.PAYMENT_AMOUNT_CHANGED,
     Action.RECIPIENT_CHANGED,
 ]
-SUBMITTED = [c for c in Callback if c is not Callback.RESULT]  # the result view has no submit button
+# The result view has no submit button; App Home's settings (bot.listeners.home) and the workspace setup
+# (bot.listeners.workspace_setup) are submitted to their own modules.
+NOT_WRITES = {Callback.RESULT, Callback.HOME_SETTINGS, Callback.WORKSPACE_SETUP}
+SUBMITTED = [c for c in Callback if c not in NOT_WRITES]
 
 
 def body_for(kind: str, ident: str) -> dict[str, Any]:

@@ -216,14 +216,21 @@ class SocketTransport:
 class Driver:
     """Slack's side of the conversation with the bot: commands, clicks, modals, shortcuts, events."""
 
-    def __init__(self, fake: FakeSlack, transport: Transport, *, ack_deadline: float = ACK_DEADLINE) -> None:
+    def __init__(self, fake: FakeSlack, transport: Transport, *, ack_deadline: float = ACK_DEADLINE,
+                 workspace: Workspace | None = None) -> None:
         self.fake = fake
         self.transport = transport
         self.ack_deadline = ack_deadline
+        self.workspace = workspace
+        """The workspace whose people act (default: the fake's first); see FakeSlack.add_team."""
 
     @property
     def ws(self) -> Workspace:
-        return self.fake.workspace
+        return self.workspace if self.workspace is not None else self.fake.workspace
+
+    def for_team(self, workspace: Workspace) -> Driver:
+        """The same transport, acting as people of another workspace."""
+        return Driver(self.fake, self.transport, ack_deadline=self.ack_deadline, workspace=workspace)
 
     def _user(self, user: str | User) -> User:
         user_id = user.id if isinstance(user, User) else user

@@ -24,6 +24,7 @@ from tests.fakes.slack.clock import FakeClock
 from tests.fakes.slack.errors import SlackError
 from tests.fakes.slack.faults import Faults
 from tests.fakes.slack.journal import Call, Journal, ResponsePost
+from tests.fakes.slack.oauth import OAuthApp
 from tests.fakes.slack.ratelimit import RateLimits
 from tests.fakes.slack.socket_mode import SocketModeHub
 from tests.fakes.slack.workspace import Workspace
@@ -55,6 +56,9 @@ class FakeSlack:
         """The app's `bot_events` (manifest names: message.groups...); None: every event is delivered."""
         self.clock = FakeClock()
         self.workspace = Workspace(self.clock, bot_token=bot_token, app_token=app_token)
+        self.teams: dict[str, Workspace] = {self.workspace.TEAM_ID: self.workspace}
+        """Every workspace of the fake, by team id (the first is `workspace`)."""
+        self.oauth = OAuthApp(self)
         self.journal = Journal(self.workspace)
         self.faults = Faults()
         self.rate_limits = RateLimits(self.clock, scale=rate_scale, enabled=rate_limits)
@@ -84,6 +88,7 @@ class FakeSlack:
         app.router.add_get("/files/{file_id}/{name}", self._download)
         app.router.add_post("/response/{team}/{token}", self._response_url)
         app.router.add_get("/link/", self.socket.handle)
+        app.router.add_get("/oauth/v2/authorize", self.oauth.authorize)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
@@ -110,7 +115,10 @@ class FakeSlack:
         raw: dict[str, Any] = {}
         try:
             raw, token = await _parse(request)
-            answer = await self._dispatch(name, raw, token)
+            if name == "oauth.v2.access":  # authenticated by the client id and secret, not a token
+                answer = self.oauth.access(raw, request.headers.get("Authorization", ""))
+            else:
+                answer = await self._dispatch(name, raw, token)
             status, body, headers = 200, {"ok": True, **answer}, {}
         except SlackError as exc:
             status, body, headers = exc.status, exc.body(), exc.headers
@@ -128,9 +136,10 @@ class FakeSlack:
             raise SlackError("unknown_method", status=404)
         if not token:
             raise SlackError("not_authed")
-        kind = "bot" if token == self.bot_token else "app" if token == self.app_token else None
+        workspace = self.oauth.workspace_for(token)
+        kind = "bot" if workspace is not None else "app" if token == self.app_token else None
         if kind is None:
-            raise SlackError("invalid_auth")
+            raise SlackError(self.oauth.token_error(token))
         if kind != spec.token:
             raise SlackError("not_allowed_token_type")
         if kind == "bot" and self.granted_scopes is not None:
@@ -142,7 +151,17 @@ class FakeSlack:
         retry_after = self.rate_limits.check(name, _channel_key(raw))
         if retry_after is not None:
             raise SlackError("ratelimited", status=429, headers={"Retry-After": str(retry_after)})
-        return await spec.handler(Context(name, Args(raw), self, kind))
+        return await spec.handler(Context(name, Args(raw), self, kind, workspace))
+
+    def add_team(self, team_id: str, *, domain: str | None = None) -> Workspace:
+        """Another workspace (not yet installing the app: see `oauth.approve` and /oauth/v2/authorize)."""
+        if team_id in self.teams:
+            raise ValueError(f"team {team_id} exists")
+        # ids (users, channels, views) are unique across teams, as in Slack: one counter
+        ws = Workspace(self.clock, bot_token="", app_token=self.app_token, team_id=team_id,
+                       team_domain=domain, ids=self.workspace._ids)
+        self.teams[team_id] = ws
+        return ws
 
     # -- upload URL (files.getUploadURLExternal) --------------------------------------------------
 
@@ -172,11 +191,12 @@ class FakeSlack:
         token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
         if not token:
             return web.Response(status=401, text="not_authed")
-        if token != self.bot_token:
+        owner = self.oauth.workspace_for(token)
+        if owner is None:
             return web.Response(status=401, text="invalid_auth")
         if self.granted_scopes is not None and "files:read" not in self.granted_scopes:
             return web.Response(status=403, text="missing_scope: files:read")
-        file = self.workspace.files.get(request.match_info["file_id"])
+        file = owner.files.get(request.match_info["file_id"])
         name = request.match_info["name"]
         if file is None or not file.completed or file.content is None or file.name != name:
             return web.Response(status=404, text="file_not_found")
@@ -187,12 +207,13 @@ class FakeSlack:
     async def _response_url(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
         url = f"{self.base_url}response/{request.match_info['team']}/{token}"
-        record = self.workspace.response_urls.get(token)
+        team = self.teams.get(request.match_info["team"], self.workspace)
+        record = team.response_urls.get(token)
         try:
             body: Any = await request.json()
         except ValueError:
             body = None
-        outcome = response_urls.post(self.workspace, record, body)
+        outcome = response_urls.post(team, record, body)
         self.journal.record_response(
             ResponsePost(
                 token=token,

@@ -339,7 +339,13 @@ class Workspace:
     BOT_ID = "B0CASEROOM"
     BOT_USER_ID = "U0CASEBOT"
 
-    def __init__(self, clock: FakeClock, *, bot_token: str, app_token: str) -> None:
+    def __init__(self, clock: FakeClock, *, bot_token: str, app_token: str, team_id: str | None = None,
+                 team_domain: str | None = None, bot_user_id: str | None = None,
+                 ids: itertools.count[int] | None = None) -> None:
+        if team_id is not None:  # another workspace the app is installed in (FakeSlack.add_team)
+            self.TEAM_ID = team_id
+            self.TEAM_DOMAIN = team_domain or team_id.lower()
+            self.BOT_USER_ID = bot_user_id or f"U0BOT{team_id[-4:]}"
         self.clock = clock
         self.bot_token = bot_token
         self.app_token = app_token
@@ -353,7 +359,7 @@ class Workspace:
         self.ephemerals: dict[str, Message] = {}
         self.triggers: dict[str, Trigger] = {}
         self.response_urls: dict[str, ResponseUrl] = {}
-        self._ids = itertools.count(1)
+        self._ids = ids if ids is not None else itertools.count(1)
         self._last_ts = 0.0
         self._hash_counter = itertools.count(1)
         self.users[self.BOT_USER_ID] = User(

@@ -91,10 +91,12 @@ class Context:
     args: Args
     fake: FakeSlack
     token_kind: TokenKind
+    workspace: Workspace | None = None
+    """The workspace the bot token belongs to (FakeSlack.add_team installs the app in more)."""
 
     @property
     def ws(self) -> Workspace:
-        return self.fake.workspace
+        return self.workspace if self.workspace is not None else self.fake.workspace
 
 
 Handler = Callable[[Context], Awaitable[dict[str, Any]]]

@@ -1,0 +1,88 @@
+"""Slack OAuth v2 install for multi-workspace mode: Bolt's AsyncOAuthFlow over Redis stores.
+
+`/slack/install` answers an "Add to Slack" page whose link carries a fresh `state` (kept in Redis,
+also set as a cookie); `/slack/oauth_redirect` checks the state (once: GETDEL), exchanges the code
+with oauth.v2.access and saves the installation (encrypted) in the workspace's keys. Requests are
+authorized per workspace from that store, with bot token rotation (Bolt refreshes a token that
+expires within two hours and saves it back; the registry sees the save).
+
+The scopes are manifest.yml's bot scopes (read from the repository's manifest when present, else
+the list `caseroom check` requires).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+
+from bot.check import REQUIRED_SCOPES
+from bot.config import Settings
+from bot.tenancy import ROTATE_MINUTES_BEFORE, TenantRegistry, slack_oauth_client
+
+log = logging.getLogger(__name__)
+
+INSTALL_PATH = "/slack/install"
+REDIRECT_PATH = "/slack/oauth_redirect"
+MANIFEST = Path(__file__).resolve().parents[1] / "manifest.yml"
+
+
+def manifest_scopes(path: Path = MANIFEST) -> list[str]:
+    """manifest.yml's `oauth_config.scopes.bot`, or REQUIRED_SCOPES when the file is not there."""
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        scopes = data["oauth_config"]["scopes"]["bot"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return list(REQUIRED_SCOPES)
+    return [str(s) for s in scopes]
+
+
+def authorize_url(settings: Settings) -> str:
+    """Slack's authorize page: SLACK_OAUTH_URL, or SLACK_API_URL's host with /oauth/v2/authorize."""
+    if settings.slack_oauth_url is not None:
+        return str(settings.slack_oauth_url)
+    api = str(settings.slack_api_url)
+    root = api[: -len("api/")] if api.endswith("api/") else api.rstrip("/") + "/"
+    return f"{root}oauth/v2/authorize"
+
+
+def build_oauth(
+    settings: Settings, registry: TenantRegistry
+) -> tuple[AsyncOAuthFlow, AsyncInstallationStoreAuthorize]:
+    """The OAuth flow (install page and redirect) and the per-workspace authorize Bolt runs."""
+    secret = settings.slack_client_secret
+    if not settings.slack_client_id or secret is None:
+        raise ValueError("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are needed for the OAuth install")
+    client_secret = secret.get_secret_value()
+    oauth_settings = AsyncOAuthSettings(
+        client_id=settings.slack_client_id,
+        client_secret=client_secret,
+        scopes=manifest_scopes(),
+        user_scopes=[],
+        redirect_uri=settings.slack_redirect_uri,
+        install_path=INSTALL_PATH,
+        redirect_uri_path=REDIRECT_PATH,
+        authorization_url=authorize_url(settings),
+        installation_store=registry.installations,
+        installation_store_bot_only=True,
+        token_rotation_expiration_minutes=ROTATE_MINUTES_BEFORE,
+        state_store=registry.states,
+        state_validation_enabled=True,
+        logger=log,
+    )
+    flow = AsyncOAuthFlow(client=slack_oauth_client(settings), settings=oauth_settings, logger=log)
+    authorize = AsyncInstallationStoreAuthorize(
+        logger=log,
+        installation_store=registry.installations,
+        client_id=settings.slack_client_id,
+        client_secret=client_secret,
+        token_rotation_expiration_minutes=ROTATE_MINUTES_BEFORE,
+        bot_only=True,
+        client=slack_oauth_client(settings),
+    )
+    return flow, authorize
