@@ -29,7 +29,7 @@ from bot.sandbox.http import (
     query_multi,
     sandbox_of,
 )
-from bot.sandbox.state import SORT_FIELDS, dump
+from bot.sandbox.state import SORT_FIELDS, State, dump
 
 if TYPE_CHECKING:
     from bot.sandbox.app import Sandbox
@@ -185,6 +185,11 @@ async def list_cases(request: Request) -> Response:
             and (debtor_ids is None or c.debtor_id in debtor_ids)
             and (division_ids is None or c.division_id in division_ids)
         ]
+    return case_page(state, rows, page, size)
+
+
+def case_page(state: State, rows: list[CaseRec], page: int, size: int) -> Response:
+    """One page of a case listing (GET /cases, GET /managed-cases), serialised once per case."""
     chunk = rows[(page - 1) * size : page * size]
     body = (
         b'{"page":'

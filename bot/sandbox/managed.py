@@ -32,8 +32,8 @@ from bot.sandbox.api import (
     _int_param,
     _list_param,
     _uuid_list,
+    case_page,
     guarded,
-    page_envelope,
     parse_sort,
 )
 from bot.sandbox.enums import (
@@ -55,7 +55,7 @@ from bot.sandbox.http import (
 )
 from bot.sandbox.model import CaseRec, Creditor, PaymentRec, TimelineRec, iso, money, now
 from bot.sandbox.seed import COUNTRIES, OTHER_PARTNER_ID, OTHER_PARTNER_NAME, success_fee_for
-from bot.sandbox.state import dump, order_cases
+from bot.sandbox.state import order_cases
 
 if TYPE_CHECKING:
     from bot.sandbox.app import Sandbox
@@ -333,15 +333,7 @@ async def list_managed_cases(request: Request) -> Response:
         and (debtor_ids is None or c.debtor_id in debtor_ids)
         and (division_ids is None or c.division_id in division_ids)
     ]
-    chunk = rows[(page - 1) * size : page * size]
-    body = (
-        b'{"page":'
-        + dump(page_envelope(len(rows), page, size, len(chunk)))
-        + b',"cases":['
-        + b",".join(state.case_bytes(c) for c in chunk)
-        + b"]}"
-    )
-    return Response(body, media_type="application/json")
+    return case_page(state, rows, page, size)
 
 
 @guarded
