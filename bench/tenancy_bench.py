@@ -7,7 +7,8 @@ replicas in multi-workspace mode, one Debitura sandbox, the fake Slack with W te
 What it measures (printed as Markdown):
 - the webhook path (a chat added in the sandbox, its `chat.created` webhook posted to one small
   workspace's /debitura/webhooks/<team>, until that workspace's case channel shows the chat) for the
-  small workspaces, quiet and while workspace 0 floods `--flood` webhook events;
+  small workspaces, quiet and while workspace 0 floods `--flood` webhook events. Each small workspace
+  samples its own cases (`sample_plan`): see there why shared ones measured a backlog, not the path;
 - how long workspace 0's flood takes to be taken in and worked off;
 - one replica SIGKILLed during the flood: every sampled chat posted exactly once (none lost, none
   duplicated) in its workspace's channel;
@@ -105,6 +106,21 @@ def relayed_case_ids(url: str, key: str) -> list[str]:
             page += 1
 
 
+def sample_plan(teams: list[str], case_ids: list[str], per_team: int = 3) -> dict[str, list[str]]:
+    """The cases each small workspace's timed chats go to: its own, none shared with another.
+
+    Every workspace relays every case here (one sandbox partner), so a chat added for workspace A's
+    sample is also news to workspace B. Had B's samples used the same cases, B's fetch would find every
+    chat of the other workspaces' samples since its last look and post them first, in order, at
+    Slack's one message a second per channel: the timed chat waited whole seconds behind a backlog no
+    real agency has (each has its own cases). Workspace 0 (the flood) samples nothing."""
+    small = teams[1:]
+    per = max(1, min(per_team, len(case_ids) // max(1, len(small))))
+    if per * len(small) > len(case_ids):
+        raise ValueError(f"{len(case_ids)} relayed cases cannot give {len(small)} workspaces one each")
+    return {team: case_ids[i * per:(i + 1) * per] for i, team in enumerate(small)}
+
+
 def posted_items(ws: Workspace, channel_id: str) -> list[str]:
     channel = ws.channels.get(channel_id)
     out: list[str] = []
@@ -182,7 +198,8 @@ async def run(args: argparse.Namespace) -> str:
         print(f"{len(teams)} workspaces x {len(case_ids)} relayed cases, {args.replicas} replicas; logs in "
               f"{bench.log_dir}", flush=True)
         keys = {team: Keys(bench.prefix).for_workspace(team) for team in teams}
-        active = random.Random(5).sample(case_ids, min(6, len(case_ids)))
+        own = sample_plan(teams, random.Random(5).sample(case_ids, len(case_ids)))
+        pairs_timed = [(team, cid) for team, cids in own.items() for cid in cids]
         http = httpx.AsyncClient(timeout=30)
 
         async def webhook(team: str, case_id: str, event_id: str, port: int | None = None) -> int:
@@ -206,27 +223,25 @@ async def run(args: argparse.Namespace) -> str:
             value = await redis.hget(keys[team].case_channel(case_id), "id")
             return str(value) if value else None
 
-        # Warm-up: a chat on each active case, announced to every workspace: every workspace relays it,
-        # so the case channels exist before anything is timed.
+        # Warm-up: a chat on each small workspace's own sampled cases, announced to that workspace, so
+        # their case channels exist before anything is timed.
         started = time.time()
         while time.time() - started < 240:
             ready = 0
-            for team in teams:
-                for cid in active:
-                    state = await redis.hget(keys[team].case_state(cid), "base")
-                    ready += bool(state and "chats" in state)
-            if ready == len(teams) * len(active):
+            for team, cid in pairs_timed:
+                state = await redis.hget(keys[team].case_state(cid), "base")
+                ready += bool(state and "chats" in state)
+            if ready == len(pairs_timed):
                 break
             await asyncio.sleep(2)
-        baselined = f"{ready} of {len(teams) * len(active)} (active case, workspace) pairs baselined"
+        baselined = f"{ready} of {len(pairs_timed)} sampled (workspace, own case) pairs baselined"
         print(f"{baselined} after {time.time() - started:.0f} s", flush=True)
-        for cid in active:
+        for team, cid in pairs_timed:
             await asyncio.to_thread(control.add_chat, cid, "warm-up", 1)
-            for team in teams:
-                await webhook(team, cid, f"warm-{team}-{cid}")
+            await webhook(team, cid, f"warm-{team}-{cid}")
         deadline = time.time() + 240
         while time.time() < deadline:
-            missing = [1 for team in teams for cid in active if not await channel_of(team, cid)]
+            missing = [1 for team, cid in pairs_timed if not await channel_of(team, cid)]
             if not missing:
                 break
             await asyncio.sleep(1)
@@ -240,7 +255,7 @@ async def run(args: argparse.Namespace) -> str:
             n = 0
             while time.time() < end:
                 team = random.choice(teams[1:])
-                cid = random.choice(active)
+                cid = random.choice(own[team])
                 n += 1
                 tasks.append(asyncio.create_task(one_sample(phase, team, cid, n)))
                 await asyncio.sleep(1.0)
@@ -353,6 +368,8 @@ async def run(args: argparse.Namespace) -> str:
             f"Redis: {nkeys} keys, {memory} bytes (MEMORY USAGE, rate windows excluded) = "
             f"{memory / max(1, pairs):.0f} B per relayed case-workspace pair.",
             f"Before the timed phases: {baselined} (the rest were still being baselined).",
+            f"Sampled: {len(pairs_timed)} (workspace, own case) pairs, {len(own.get(teams[1], []))} case(s) "
+            "per small workspace, none shared.",
         ]
         await http.aclose()
         await registry.aclose()

@@ -41,12 +41,12 @@ from bot.debitura.webhooks import sign
 from bot.embedded import EmbeddedRedis, local_redis_answers, server_binary
 from bot.relay.scheduler import Policy, budget_day, policy_from_settings
 from bot.relay.status import measured_costs
+from bot.runtime import base_keys, build_cluster_redis
 from bot.slack.errors import slack_error
 from bot.store.attention import AttentionStore
 from bot.store.budget import background_limit
 from bot.store.connect import redis_from_url
 from bot.store.follows import FollowStore
-from bot.store.keys import Keys
 from bot.store.listings import truncated_listings
 from bot.store.webhooks import WebhookStore
 
@@ -175,6 +175,9 @@ class Checker:
         problems: dict[str, str] | None = None, embedded_redis: bool = False, fix_webhooks: bool = False,
     ) -> None:
         self.settings = settings
+        self.keys = base_keys(settings)
+        """The keys the running Caseroom uses (`bot.runtime.base_keys`): on a Redis Cluster in
+        single-workspace mode the whole prefix is one hash tag. Every read of its state uses these."""
         self.embedded_redis = embedded_redis
         """REDIS_URL points at Caseroom's running embedded Redis (no REDIS_URL, none on localhost)."""
         self.problems = problems or {}
@@ -248,7 +251,7 @@ class Checker:
         except MultiWorkspaceConfigError as exc:
             self.report.add("workspaces", Mark.FAIL, str(exc), "set CASEROOM_SECRET_KEY")
             return
-        keys = Keys(self.settings.caseroom_redis_prefix)
+        keys = self.keys
         installed = await RedisInstallationStore(self.redis, keys, box).installed()
         configured = refused = 0
         for workspace in installed:
@@ -606,7 +609,7 @@ class Checker:
         if not self.redis_ok:
             return
         try:
-            last = await WebhookStore(self.redis, Keys(self.settings.caseroom_redis_prefix)).last_run()
+            last = await WebhookStore(self.redis, self.keys).last_run()
         except Exception:
             return
         if not last.get("at"):
@@ -744,7 +747,7 @@ class Checker:
         followed = 0
         pages, listing, extra = 1.0, 0.0, 0.0
         if self.redis_ok:
-            keys = Keys(s.caseroom_redis_prefix)
+            keys = self.keys
             followed = await FollowStore(self.redis, keys).followed_count()
             # What the running relay measured (pages per incremental sweep, requests outside the plan).
             pages, listing, extra = await measured_costs(self.redis, keys, time.time(), budget_day(s))
@@ -774,7 +777,7 @@ class Checker:
         if not self.redis_ok:
             self.report.add("listings", Mark.SKIP, "needs Redis")
             return
-        cut = await truncated_listings(self.redis, Keys(self.settings.caseroom_redis_prefix))
+        cut = await truncated_listings(self.redis, self.keys)
         if not cut:
             self.report.add("listings", Mark.OK, "no Debitura listing was cut short")
             return
@@ -797,7 +800,7 @@ class Checker:
         if not self.redis_ok:
             self.report.add("app home", Mark.SKIP, "needs Redis")
             return
-        store = AttentionStore(self.redis, Keys(self.settings.caseroom_redis_prefix))
+        store = AttentionStore(self.redis, self.keys)
         opened = await store.home_opened_at()
         if not opened:
             self.report.add(
@@ -816,7 +819,7 @@ class Checker:
         if not self.redis_ok:
             self.report.add("assignees", Mark.SKIP, "needs Redis")
             return
-        store = AttentionStore(self.redis, Keys(self.settings.caseroom_redis_prefix))
+        store = AttentionStore(self.redis, self.keys)
         emails = [e for e in await store.owners() if e]
         if not emails:
             self.report.add("assignees", Mark.OK, "no assigned case seen yet (the relay lists them)")
@@ -858,8 +861,7 @@ class Checker:
         from bot.metrics import Metrics
         from bot.store.budget import RedisRateLimiter
 
-        keys = Keys(self.settings.caseroom_redis_prefix)
-        limiter = RedisRateLimiter(self.redis, keys, self.settings, Metrics())
+        limiter = RedisRateLimiter(self.redis, self.keys, self.settings, Metrics())
         usage = await limiter.usage()
         day = usage.window("day")
         text = f"; used today {day.used}/{day.limit} (relay {day.background_used}/{day.background_limit})"
@@ -911,8 +913,6 @@ async def run_check(
             settings = settings.model_copy(update={"redis_url": running.url})
             embedded = True
     if settings.cluster_url is not None:  # a Redis Cluster (REDIS_CLUSTER_URL or redis+cluster://)
-        from bot.runtime import build_cluster_redis
-
         redis = build_cluster_redis(settings.cluster_url)
     else:
         redis = redis_from_url(settings.redis_url, decode_responses=True, socket_connect_timeout=3,

@@ -25,7 +25,7 @@ from bot.config import Settings
 from bot.debitura.client import DebituraClient, RetryPolicy
 from bot.debitura.ratelimit import Priority, RateLimiter
 from bot.metrics import Metrics
-from bot.store.connect import redis_from_url
+from bot.store.connect import cluster_from_url, redis_from_url
 from bot.store.keys import Keys
 from bot.store.listings import record_listing_end
 from bot.store.stores import Stores
@@ -131,9 +131,7 @@ def build_cluster_redis(url: str) -> aioredis.Redis:
     """A Redis (or Valkey) Cluster client. Typed as the plain client: the commands, scripts and
     pipelines Caseroom uses are the same, and every multi-key one names keys of one hash tag
     (`Keys.for_workspace`, `Keys.hash_tagged`), so each runs on one node."""
-    from redis.asyncio.cluster import RedisCluster
-
-    client = RedisCluster.from_url(url, decode_responses=True, socket_connect_timeout=5, socket_timeout=10)
+    client = cluster_from_url(url, decode_responses=True, socket_connect_timeout=5, socket_timeout=10)
     return cast(aioredis.Redis, client)
 
 

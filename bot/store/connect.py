@@ -17,7 +17,8 @@ import asyncio
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import AbstractConnection, Connection
 
 
 class _CancelSafe(AbstractConnection):
@@ -51,4 +52,24 @@ def redis_from_url(url: str, **options: Any) -> aioredis.Redis:
     client = aioredis.Redis.from_url(url, **options)
     pool = client.connection_pool
     pool.connection_class = cancel_safe(pool.connection_class)
+    return client
+
+
+def cluster_from_url(url: str, **options: Any) -> RedisCluster:
+    """`redis.asyncio.RedisCluster.from_url(url, **options)` with cancel-safe connections on every node.
+
+    The cluster client takes no connection class: each node builds its connections from the class it
+    was made with, and every node (the start-up ones, those found by the slots discovery, those met on
+    a MOVED/ASK or after a failover) is made from the one `connection_kwargs` dict the client shares
+    with its nodes manager. So the class goes into that dict and onto the start-up nodes already made
+    from it, before any connection exists."""
+    client = RedisCluster.from_url(url, **options)
+    kwargs = client.nodes_manager.connection_kwargs
+    safe = cancel_safe(kwargs.get("connection_class") or Connection)
+    kwargs["connection_class"] = safe
+    client.connection_kwargs["connection_class"] = safe  # the same dict today; kept in step if not
+    nodes = [*client.startup_nodes, *client.nodes_manager.startup_nodes.values(),
+             *client.nodes_manager.nodes_cache.values()]
+    for node in nodes:
+        node.connection_class = safe  # type: ignore[assignment]  # a Connection subclass (TCP or TLS)
     return client
