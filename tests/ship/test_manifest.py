@@ -113,6 +113,12 @@ def test_manifest_scopes_match_what_check_requires() -> None:
     assert len(set(manifest_scopes())) == len(manifest_scopes())
 
 
+def test_manifest_lists_each_bot_event_once() -> None:
+    # Two features wanting the same event (App Home's queue and the workspace setup) subscribe once.
+    events = MANIFEST["settings"]["event_subscriptions"]["bot_events"]
+    assert len(set(events)) == len(events), sorted(e for e in events if events.count(e) > 1)
+
+
 def test_manifest_grants_every_method_the_code_calls() -> None:
     scopes = set(manifest_scopes())
     called = methods_called()
