@@ -4,8 +4,9 @@
 An installation is kept per workspace (a team, or an Enterprise Grid org for an org-wide install) at
 `Keys.for_workspace(id).slack_installation()`, its JSON encrypted with CASEROOM_SECRET_KEY (the bot
 token and the refresh token are secrets at rest). Bot token rotation: Bolt's authorize refreshes a
-token about to expire and saves the new installation here; `on_saved` tells the tenancy registry so
-its clients use the new token at once. The set `Keys.workspaces()` lists the installed workspaces.
+token about to expire and saves it here (`async_save_bot`, into the stored installation); `on_saved`
+tells the tenancy registry so its clients use the new token at once. The set `Keys.workspaces()`
+lists the installed workspaces.
 
 OAuth state: `async_issue` stores a random state for OAUTH_STATE_TTL; `async_consume` takes it with
 GETDEL, so a state works once, and a forged or expired one is refused.
@@ -99,7 +100,19 @@ class RedisInstallationStore(AsyncInstallationStore):
         return workspace
 
     async def async_save_bot(self, bot: Bot) -> None:
-        raise NotImplementedError("installations are saved whole (async_save)")
+        """Bolt's bot-only authorize rotated a bot token: write the new token, refresh token and expiry
+        into the stored installation (kept whole) and tell the registry, as `async_save` does."""
+        workspace = workspace_id(bot.enterprise_id, bot.team_id, bot.is_enterprise_install)
+        if workspace is None:
+            raise ValueError("a bot without a team or enterprise id")
+        installation = await self.load(workspace)
+        if installation is None:  # uninstalled meanwhile: nothing to refresh
+            return
+        installation.bot_token = bot.bot_token
+        installation.bot_refresh_token = bot.bot_refresh_token
+        installation.bot_token_expires_at = bot.bot_token_expires_at
+        installation.bot_scopes = bot.bot_scopes
+        await self.async_save(installation)
 
     async def load(self, workspace: str) -> Installation | None:
         raw = await self.redis.get(self.keys.for_workspace(workspace).slack_installation())

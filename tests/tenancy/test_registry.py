@@ -38,6 +38,31 @@ async def test_installation_is_encrypted_at_rest_and_found_per_workspace(
     assert await store.installed() == ["T0BBBB"]
 
 
+async def test_a_bot_token_rotated_by_bolt_is_saved_into_the_installation(
+    redis: aioredis.Redis, keys: Keys
+) -> None:
+    saved: list[str] = []
+
+    async def on_saved(workspace: str, _installation: object) -> None:
+        saved.append(workspace)
+
+    store = RedisInstallationStore(redis, keys, SecretBox(SECRET_KEY), on_saved=on_saved)
+    await store.async_save(installation("T0AAAA"))
+    bot = await store.async_find_bot(enterprise_id=None, team_id="T0AAAA")
+    assert bot is not None
+    bot.bot_token, bot.bot_refresh_token = "xoxe.xoxb-new", "xoxe-1-new"
+    bot.bot_token_expires_at = 2_000_000_000
+    await store.async_save_bot(bot)  # what Bolt's bot-only authorize calls after a rotation
+    found = await store.async_find_installation(enterprise_id=None, team_id="T0AAAA")
+    assert found is not None and found.bot_token == "xoxe.xoxb-new"
+    assert found.bot_refresh_token == "xoxe-1-new" and found.bot_token_expires_at == 2_000_000_000
+    assert found.app_id == installation("T0AAAA").app_id  # the rest of the installation is kept
+    assert saved == ["T0AAAA", "T0AAAA"]  # the registry hears of the new token
+    await store.async_delete_installation(enterprise_id=None, team_id="T0AAAA")
+    await store.async_save_bot(bot)  # uninstalled meanwhile: nothing comes back
+    assert await store.async_find_bot(enterprise_id=None, team_id="T0AAAA") is None
+
+
 async def test_oauth_state_works_once_and_forged_ones_are_refused(redis: aioredis.Redis, keys: Keys) -> None:
     states = RedisOAuthStateStore(redis, keys)
     state = await states.async_issue()
