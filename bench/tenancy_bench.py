@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis as redis_sync
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,6 +211,10 @@ async def run(args: argparse.Namespace) -> str:
     fake.rate_limits.enabled = False
     await fake.start()
     redis = AsyncRedisCluster.from_url(node, decode_responses=True)
+    if args.hash_listpack_value:  # a server setting to compare against (the default is 64 bytes)
+        for port in cluster.ports:
+            with redis_sync.Redis(port=port) as node_client:
+                node_client.config_set("hash-max-listpack-value", args.hash_listpack_value)
     teams = [f"T0W{i:04d}" for i in range(args.workspaces)]
     controls = {team: SandboxControl(f"{url}/p{i}") for i, team in enumerate(teams)}
     cpu: dict[str, float] = {}
@@ -418,7 +423,8 @@ async def run(args: argparse.Namespace) -> str:
             longest = max(longest_per_case, default=float("nan"))
             ends = [checks[i + 1] for checks in tracked[team].checks.values() for i in range(len(checks) - 1)
                     if checks[i + 1] - checks[i] == longest]
-            late = [by for _when, by in tracked[team].late]
+            firsts = {checks[0] for checks in tracked[team].checks.values()}
+            late = [by for when, by in tracked[team].late if when not in firsts]  # first checks: paced
             ratio = longest / floor if longest_per_case else float("inf")
             ok = ratio <= 1 + TOLERANCE
             met += ok
@@ -459,7 +465,8 @@ async def run(args: argparse.Namespace) -> str:
             "multi-workspace mode, 3-master Redis Cluster on loopback; sandbox rate limits "
             f"{'off' if args.no_sandbox_limits else 'on (per key)'}; "
             f"CASEROOM_MAX_STALENESS={args.max_staleness}, CASEROOM_TIME_SCALE={k} (a budget day = "
-            f"{day:.0f} s), sweep interval {args.sweep_interval} s, lease {args.lease} s; relays ran "
+            f"{day:.0f} s), sweep interval {args.sweep_interval} s, lease {args.lease} s, "
+            f"hash-max-listpack-value {args.hash_listpack_value or 64}; relays ran "
             f"{elapsed:.0f} s. Load average (1/5/15 min) before {load_before}, after the timed phases "
             f"{load_mid}, at the end {load_after}.",
             "",
@@ -468,7 +475,8 @@ async def run(args: argparse.Namespace) -> str:
             "it at the end, sweeps and measured extra requests included):",
             "",
             "| workspace | N | 2N/B | plan bound | extra req/day | cases with a gap | gap p50 | gap p95 | "
-            "longest gap | it ended at | check lateness p95 / max | longest / (2N/B) | within 10 % |",
+            "longest gap | it ended at | lateness p95 / max (checks after the first) | longest / (2N/B) | "
+            "within 10 % |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
             *gap_rows,
             "",
@@ -542,6 +550,8 @@ def main() -> None:
     parser.add_argument("--timed-after", type=float, default=0,
                         help="seconds after the relays start before the timed phases (e.g. one plan "
                         "bound, so the flood and the kill fall where gaps are measured)")
+    parser.add_argument("--hash-listpack-value", type=int, default=0,
+                        help="CONFIG SET hash-max-listpack-value on the cluster's nodes (0: Redis' 64)")
     parser.add_argument("--track-every", type=float, default=10, help="seconds between two gap reads")
     parser.add_argument("--no-sandbox-limits", action="store_true",
                         help="turn the sandboxes' rate limits off")
