@@ -9,6 +9,9 @@ that lands while the smoke's rate limiter is talking to Redis let the whole run 
 that cancels a task busy with Redis could be lost the same way. The connection class here notices it
 (the task's `cancelling()` went up during the send, yet the send returned) and raises the
 CancelledError the caller was owed.
+
+On a Redis Cluster, `cluster_from_url` also keeps WATCH transactions on the caller's event loop: see
+`_InLoopTransaction`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import asyncio
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio import cluster as redis_cluster
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.connection import AbstractConnection, Connection
 
 
@@ -55,6 +59,54 @@ def redis_from_url(url: str, **options: Any) -> aioredis.Redis:
     return client
 
 
+_FIRST_KEY_COMMANDS = frozenset({
+    "HSET", "HDEL", "HINCRBY", "HINCRBYFLOAT", "HSETNX", "SET", "GET", "DEL", "UNLINK", "EXPIRE", "PEXPIRE",
+    "PERSIST", "RPUSH", "LPUSH", "LTRIM", "LREM", "ZADD", "ZREM", "ZINCRBY", "ZREMRANGEBYSCORE", "SADD",
+    "SREM", "INCR", "INCRBY", "XADD", "XTRIM",
+})
+"""Commands whose first argument is their one key (all a transaction here queues)."""
+
+_TransactionStrategy: Any = getattr(redis_cluster, "TransactionStrategy", None)
+
+
+if _TransactionStrategy is not None:
+    class _InLoopTransaction(_TransactionStrategy):  # type: ignore[misc]  # redis-py's class, untyped here
+        """redis-py's cluster transaction (redis-py >= 6), without its thread per command.
+
+        redis-py's `TransactionStrategy.execute_command` is synchronous (a pipeline queues), yet finding a
+        command's slot is a coroutine, so it runs each command through `asyncio.run` in a new thread and
+        joins it: every WATCH, every read while watching and every queued command of a transaction
+        blocked the event loop for a thread and an event loop's start and close (about a third of a
+        relay process's CPU on a cluster, bench/RESULTS.md, issue 16). And when the client had to
+        reinitialize (a MOVED, a failover), that thread took the client's lock, bound to the caller's
+        loop: RuntimeError "bound to a different event loop", and the fetch failed.
+
+        Here a WATCH and the reads while watching run as coroutines on the caller's loop (the caller
+        awaits them, as with the plain client), and a queued command whose slot is its first key's is
+        queued at once; anything else goes redis-py's way."""
+
+        def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+            name = str(args[0]).upper()
+            if (self._watching or name in self.IMMEDIATE_EXECUTE_COMMANDS) and not self._explicit_transaction:
+                return self._in_loop(*args, **kwargs)
+            if name in _FIRST_KEY_COMMANDS and len(args) > 1 and not self._pipe.cluster_client._initialize:
+                self._pipeline_slots.add(self._pipe.cluster_client.keyslot(args[1]))
+                return redis_cluster.AbstractStrategy.execute_command(self, *args, **kwargs)
+            return super().execute_command(*args, **kwargs)
+
+        async def _in_loop(self, *args: Any, **kwargs: Any) -> Any:
+            command = await self._execute_command(*args, **kwargs)  # hands back the command's coroutine
+            return await command
+
+
+class _Cluster(RedisCluster):
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
+        pipe = super().pipeline(transaction, shard_hint)
+        if transaction and _TransactionStrategy is not None:
+            pipe._execution_strategy = _InLoopTransaction(pipe)
+        return pipe
+
+
 def cluster_from_url(url: str, **options: Any) -> RedisCluster:
     """`redis.asyncio.RedisCluster.from_url(url, **options)` with cancel-safe connections on every node.
 
@@ -63,7 +115,7 @@ def cluster_from_url(url: str, **options: Any) -> RedisCluster:
     a MOVED/ASK or after a failover) is made from the one `connection_kwargs` dict the client shares
     with its nodes manager. So the class goes into that dict and onto the start-up nodes already made
     from it, before any connection exists."""
-    client = RedisCluster.from_url(url, **options)
+    client = _Cluster.from_url(url, **options)
     kwargs = client.nodes_manager.connection_kwargs
     safe = cancel_safe(kwargs.get("connection_class") or Connection)
     kwargs["connection_class"] = safe
