@@ -33,10 +33,18 @@ What it measures (printed as Markdown):
 
 Honest limits: the fake Slack's rate limits are global (not per team), so they are off. The sample
 chats go to 3 cases of each small workspace (its own). The webhooks are posted by this process (the
-sandboxes' own webhook delivery is not used), signed with each workspace's secret; a webhook that got
-no answer (its replica died) is retried on another replica, as Debitura does. The longest gap includes
-the first cycle (first checks are spread over CASEROOM_RELAY_FIRST_SPREAD = 20 s and paced at the
-plan's rate) and the kill. Everything shares the machine's CPUs with whatever else runs on it.
+sandboxes' own webhook delivery is not used), signed with each workspace's secret, 20 at a time, so the
+flood arrives as fast as this process and the replicas can take it (not at a fixed rate); a webhook
+that got no answer (its replica died) is retried on another replica, as Debitura does. 2N/B leaves out
+the plan's own sweeps (an incremental one every CASEROOM_RELAY_SWEEP_INTERVAL, a full one per cycle:
+2-4 % of B here), so a workspace on plan sits 2-6 % above it and the 10 % target leaves it little room.
+The longest gap includes the first cycle (first checks are spread over CASEROOM_RELAY_FIRST_SPREAD =
+20 s and paced at the plan's rate) and the kill; `--timed-after` puts the flood and the kill after
+the first cycle, where gaps are measured. With `--scale` k > 1 the polls run k times faster while the
+flood and the webhook path stay in real time, so a flood delays a k times shorter cycle: the flood
+workspace's gap ratio is pessimistic by up to k. The gap tracker reads every case's state every
+`--track-every` s (exact check times; a case checked twice within it would hide a gap). Everything
+shares the machine's CPUs with whatever else runs on it (the report gives the load average).
 """
 
 from __future__ import annotations
