@@ -89,7 +89,7 @@ if _TransactionStrategy is not None:
             name = str(args[0]).upper()
             if (self._watching or name in self.IMMEDIATE_EXECUTE_COMMANDS) and not self._explicit_transaction:
                 return self._in_loop(*args, **kwargs)
-            if name in _FIRST_KEY_COMMANDS and len(args) > 1 and not self._pipe.cluster_client._initialize:
+            if name in _FIRST_KEY_COMMANDS and len(args) > 1:  # routed at EXEC, by the slots it knows
                 self._pipeline_slots.add(self._pipe.cluster_client.keyslot(args[1]))
                 return redis_cluster.AbstractStrategy.execute_command(self, *args, **kwargs)
             return super().execute_command(*args, **kwargs)
@@ -107,6 +107,12 @@ class _Cluster(RedisCluster):
         return pipe
 
 
+CLUSTER_MAX_CONNECTIONS = 2**31
+"""Connections per cluster node: no cap, as a single Redis' pool (redis-py's cluster default, 100 per
+node, raised MaxConnectionsError once about a dozen workspaces' relays shared a node in one process:
+each workspace's relay has its own workers, and the error made the client reinitialize)."""
+
+
 def cluster_from_url(url: str, **options: Any) -> RedisCluster:
     """`redis.asyncio.RedisCluster.from_url(url, **options)` with cancel-safe connections on every node.
 
@@ -115,6 +121,7 @@ def cluster_from_url(url: str, **options: Any) -> RedisCluster:
     a MOVED/ASK or after a failover) is made from the one `connection_kwargs` dict the client shares
     with its nodes manager. So the class goes into that dict and onto the start-up nodes already made
     from it, before any connection exists."""
+    options.setdefault("max_connections", CLUSTER_MAX_CONNECTIONS)
     client = _Cluster.from_url(url, **options)
     kwargs = client.nodes_manager.connection_kwargs
     safe = cancel_safe(kwargs.get("connection_class") or Connection)

@@ -9,6 +9,7 @@ tests/relay/test_budget.py, tests/services/test_stores.py) run again here: this 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 
 import pytest
@@ -113,3 +114,12 @@ async def test_a_watch_transaction_stays_on_the_callers_event_loop(
             await pipe.execute()
     assert await cluster_redis.hget(key, "n") == "3"
     assert not [name for name in threaded if "TransactionStrategy" in name]
+
+
+async def test_many_commands_at_once_on_one_node_get_a_connection_each(cluster_redis: aioredis.Redis,
+                                                                        cluster_keys: Keys) -> None:
+    """50 workspaces' relays in one process hold far more than redis-py's default 100 connections to a
+    node at once (each workspace has its own workers); the client must not refuse them."""
+    key = cluster_keys.relay_outbox("nothing")
+    answers = await asyncio.gather(*(cluster_redis.blpop([key], timeout=0.3) for _ in range(150)))
+    assert answers == [None] * 150
