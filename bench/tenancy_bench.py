@@ -81,6 +81,7 @@ from bot.config import Settings  # noqa: E402
 from bot.debitura.webhooks import sign  # noqa: E402
 from bot.relay.status import current_policy  # noqa: E402
 from bot.store.budget import background_limit  # noqa: E402
+from bot.store.cases import URGENT_OFFSET  # noqa: E402
 from bot.store.keys import Keys  # noqa: E402
 from bot.store.secrets import generate_key  # noqa: E402
 from bot.tenancy import TenantRegistry  # noqa: E402
@@ -286,8 +287,14 @@ async def run(args: argparse.Namespace) -> str:
             return str(value) if value else None
 
         # Warm-up: the sampled pairs baselined (a webhook makes their first check come now rather than
-        # somewhere in the first cycle), then a chat on each, so their case channels exist.
-        await asyncio.sleep(5)
+        # somewhere in the first cycle), then a chat on each, so their case channels exist. First every
+        # replica answers (with W workspaces to load a replica takes a while on a busy machine).
+        for port in bench.ports:
+            while time.time() - started < 120:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(f"http://127.0.0.1:{port}/healthz", timeout=5)).status_code < 500:
+                        break
+                await asyncio.sleep(1)
         for team, cid in pairs_timed:
             await webhook(team, cid, f"nudge-{team}-{cid}")
         ready = 0
@@ -376,8 +383,9 @@ async def run(args: argparse.Namespace) -> str:
         await sampler
         await flood_task
 
-        async def flood_queue() -> int:
-            return int(await redis.zcount(keys[flood_team].schedule(), "-inf", time.time() - 5))
+        async def flood_queue() -> int:  # fetches the flood asked for, still waiting (scored urgent)
+            urgent = time.time() - URGENT_OFFSET / 2
+            return int(await redis.zcount(keys[flood_team].schedule(), "-inf", urgent))
 
         t_drain = time.time()
         while time.time() - t_drain < 300 and await flood_queue() > 0:
