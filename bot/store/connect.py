@@ -17,7 +17,7 @@ import asyncio
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import AbstractStrategy, ClusterPipeline, RedisCluster, TransactionStrategy
 from redis.asyncio.connection import AbstractConnection, Connection
 
 
@@ -55,6 +55,45 @@ def redis_from_url(url: str, **options: Any) -> aioredis.Redis:
     return client
 
 
+class _SameLoopTransaction(TransactionStrategy):
+    """redis-py's (8.1) cluster transaction strategy runs every command given to a transaction pipeline
+    (the WATCHed reads and the commands queued after MULTI) in a new thread under `asyncio.run`, and
+    blocks the caller's event loop until it ends. The thread re-reads the cluster's topology first when
+    the client is due to (after a connection error: a node failed over), on its own event loop: the
+    client's lock, held by a task of the real loop, raises "bound to a different event loop" (seen when a
+    master was killed under the relay), and connections it opened belong to a loop that is gone.
+
+    Here nothing leaves the caller's loop: a WATCHed read is awaited where it is called, and a queued
+    command is only queued; its slot is found in `execute`, after the topology is read if it must be."""
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if (self._watching or args[0] in self.IMMEDIATE_EXECUTE_COMMANDS) and not self._explicit_transaction:
+            return self._now(*args, **kwargs)
+        return AbstractStrategy.execute_command(self, *args, **kwargs)
+
+    async def _now(self, *args: Any, **kwargs: Any) -> Any:
+        return await (await self._execute_command(*args, **kwargs))
+
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
+        client = self._pipe.cluster_client
+        if self._command_queue and client._initialize:
+            await client.initialize()
+        for command in self._command_queue:
+            if command.args[0] not in self.NO_SLOTS_COMMANDS:
+                self._pipeline_slots.add(await client._determine_slot(*command.args))
+        return await super().execute(raise_on_error, allow_redirections)
+
+
+class CaseroomCluster(RedisCluster):
+    """`RedisCluster` whose transaction pipelines stay on the caller's event loop (`_SameLoopTransaction`)."""
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
+        pipe = super().pipeline(transaction, shard_hint)
+        if transaction:
+            pipe._execution_strategy = _SameLoopTransaction(pipe)
+        return pipe
+
+
 def cluster_from_url(url: str, **options: Any) -> RedisCluster:
     """`redis.asyncio.RedisCluster.from_url(url, **options)` with cancel-safe connections on every node.
 
@@ -63,7 +102,7 @@ def cluster_from_url(url: str, **options: Any) -> RedisCluster:
     a MOVED/ASK or after a failover) is made from the one `connection_kwargs` dict the client shares
     with its nodes manager. So the class goes into that dict and onto the start-up nodes already made
     from it, before any connection exists."""
-    client = RedisCluster.from_url(url, **options)
+    client = CaseroomCluster.from_url(url, **options)
     kwargs = client.nodes_manager.connection_kwargs
     safe = cancel_safe(kwargs.get("connection_class") or Connection)
     kwargs["connection_class"] = safe
