@@ -34,6 +34,7 @@ from typing import TypeVar
 import redis
 
 SLOTS = 16384
+FORMING_NODE_TIMEOUT = 2000
 T = TypeVar("T")
 
 
@@ -88,7 +89,9 @@ class RedisCluster:
             os.makedirs(node_dir, exist_ok=True)
             proc = subprocess.Popen(  # noqa: S603
                 [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                 "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", str(self.node_timeout),
+                 "--cluster-config-file", "nodes.conf",
+                 # the nodes' handshakes time out after the node timeout: a short one is set once they met
+                 "--cluster-node-timeout", str(max(self.node_timeout, FORMING_NODE_TIMEOUT)),
                  # a replica stays electable however long its master was gone (tests kill masters)
                  "--cluster-replica-validity-factor", "0", "--repl-diskless-sync-delay", "0",
                  "--save", "", "--appendonly", "no", "--dir", node_dir, "--daemonize", "no",
@@ -123,25 +126,40 @@ class RedisCluster:
                 slots = list(range(first, last + 1))
                 for chunk in range(0, len(slots), 2000):
                     client.execute_command("CLUSTER ADDSLOTS", *slots[chunk:chunk + 2000])
-            for client in clients[1:]:
-                client.execute_command("CLUSTER MEET", "127.0.0.1", self.ports[0])
+            if not self.replicas:
+                for client in clients[1:]:
+                    client.execute_command("CLUSTER MEET", "127.0.0.1", self.ports[0])
+            else:  # every node meets every other: no waiting for the gossip to spread them (seconds)
+                for i, client in enumerate(clients):
+                    for port in self.ports[i + 1:]:
+                        client.execute_command("CLUSTER MEET", "127.0.0.1", port)
             deadline = time.monotonic() + timeout
             if self.replicas:
-                _wait(lambda: all(_info_field(c.execute_command("CLUSTER INFO"), "cluster_known_nodes")
-                                  == str(self.total) for c in clients), deadline, "the nodes did not meet")
+                _wait(lambda: all(_met(c, self.total) for c in clients), deadline, "the nodes did not meet")
+                self._set_node_timeout(clients)  # a short one also has them ping each other more often
                 ids = [str(c.execute_command("CLUSTER MYID")) for c in clients[:self.masters]]
                 for n, client in enumerate(clients[self.masters:]):
                     client.execute_command("CLUSTER REPLICATE", ids[n % self.masters])
                 _wait(lambda: all(_replica_synced(c) for c in clients[self.masters:]), deadline,
                       "the replicas did not sync")
+                # ...and every node lists them (a client reads its slot table, replicas included, from any)
+                _wait(lambda: all(len(entry) == 3 + self.replicas
+                                  for c in clients for entry in c.execute_command("CLUSTER SLOTS")),
+                      deadline, "the nodes did not learn of the replicas")
             _wait(lambda: all(_cluster_ok(c.execute_command("CLUSTER INFO"), self.total) for c in clients),
                   deadline, "the cluster did not reach cluster_state:ok")
+            self._set_node_timeout(clients)
             for c in clients:
                 c.close()
             return self.url
         except BaseException:
             self.stop()
             raise
+
+    def _set_node_timeout(self, clients: list[redis.Redis]) -> None:
+        if self.node_timeout != max(self.node_timeout, FORMING_NODE_TIMEOUT):
+            for c in clients:
+                c.config_set("cluster-node-timeout", self.node_timeout)
 
     # --- faults ------------------------------------------------------------------------------------
     def _live(self) -> list[int]:
@@ -248,6 +266,14 @@ def _info_field(info: object, name: str) -> str | None:
 def _cluster_ok(info: object, nodes: int) -> bool:
     return (_info_field(info, "cluster_state") == "ok"
             and _info_field(info, "cluster_known_nodes") == str(nodes))
+
+
+def _met(client: redis.Redis, nodes: int) -> bool:
+    """The node knows `nodes` nodes by their ids, none of them still in handshake."""
+    known = client.execute_command("CLUSTER NODES")
+    return isinstance(known, dict) and len(known) == nodes and not any(
+        "handshake" in str(node.get("flags", "")) or "noaddr" in str(node.get("flags", ""))
+        for node in known.values())
 
 
 def _replica_synced(client: redis.Redis) -> bool:

@@ -17,8 +17,20 @@ import asyncio
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import AbstractStrategy, ClusterPipeline, RedisCluster, TransactionStrategy
+from redis.asyncio.cluster import (
+    AbstractStrategy,
+    ClusterPipeline,
+    PipelineCommand,
+    RedisCluster,
+    TransactionStrategy,
+)
 from redis.asyncio.connection import AbstractConnection, Connection
+from redis.exceptions import AskError, ClusterDownError, MovedError, TryAgainError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+REPLICA_WAIT_MS = 500
+"""How long `write_replicated` waits for a replica to acknowledge a write."""
 
 
 class _CancelSafe(AbstractConnection):
@@ -112,3 +124,48 @@ def cluster_from_url(url: str, **options: Any) -> RedisCluster:
     for node in nodes:
         node.connection_class = safe  # type: ignore[assignment]  # a Connection subclass (TCP or TLS)
     return client
+
+
+async def write_replicated(redis: aioredis.Redis, key: str, *command: Any,
+                           timeout_ms: int = REPLICA_WAIT_MS) -> int | None:
+    """Run `command` (a write of `key`), then `WAIT 1 timeout_ms` on the same connection: how many
+    replicas hold the write (and, the replication stream being ordered, every write before it), 0 when
+    none acknowledged it in time, None when there is no replica to wait for (a plain Redis, or a Redis
+    Cluster whose master of that slot has no replica in the client's slot table).
+
+    Redis replicates asynchronously: a write its master acknowledged can be missing on the replica the
+    cluster promotes when that master dies. A write that must survive a failover (the relay's pending
+    mark before a Slack post, the webhook door's last write before its 200) goes through here; on 0 the
+    caller holds back what depends on it. On 0 the client also re-reads the topology, so a replica the
+    cluster has meanwhile flagged as failed leaves the slot table (then None: nothing to wait for)."""
+    if not isinstance(redis, RedisCluster):
+        await redis.execute_command(*command)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+        return None
+    cluster: RedisCluster = redis
+    for _ in range(2):
+        if cluster._initialize:
+            await cluster.initialize()
+        slot = cluster.keyslot(key)
+        holders = cluster.nodes_manager.slots_cache.get(slot) or []
+        if len(holders) < 2:
+            await cluster.execute_command(*command)
+            return None
+        steps = [PipelineCommand(0, *command), PipelineCommand(1, "WAIT", 1, timeout_ms)]
+        try:
+            await holders[0].execute_pipeline(steps)
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            cluster._initialize = True  # as redis-py does: the next command re-reads the slots
+            raise
+        written, waited = steps[0].result, steps[1].result
+        if isinstance(written, (MovedError, AskError, ClusterDownError, TryAgainError)):
+            cluster._initialize = True  # the slot moved (a failover this client has not seen yet)
+            continue
+        if isinstance(written, Exception):
+            raise written
+        if isinstance(waited, Exception):
+            raise waited
+        if not int(waited):
+            cluster._initialize = True
+        return int(waited)
+    await cluster.execute_command(*command)  # moved twice: written the ordinary way, not confirmed
+    return 0

@@ -1,4 +1,5 @@
-"""Transactions on the cluster client stay on the caller's event loop (bot/store/connect.py).
+"""The cluster client of bot/store/connect.py: transactions stay on the caller's event loop, and
+`write_replicated` says whether a replica holds a write.
 
 redis-py 8.1 runs each command of a cluster transaction pipeline in a new thread under `asyncio.run`,
 blocking the loop meanwhile; when the client had to re-read the topology (a master failed over), that
@@ -8,13 +9,18 @@ forever on a lock the blocked loop held."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 from typing import Any
 
 import pytest
+import redis as syncredis
 import redis.asyncio as aioredis
 import redis.asyncio.cluster as aiocluster
+from redis.crc import key_slot
 
+from bot.store.connect import cluster_from_url, write_replicated
 from bot.store.keys import Keys
 
 
@@ -60,3 +66,47 @@ async def test_a_queued_transaction_without_watch_finds_its_slot_at_execute(
         pipe.ltrim(key, 0, 9)
         assert await pipe.execute() == [1, True]
     assert await cluster_redis.lrange(key, 0, -1) == ["a"]
+
+
+async def test_write_replicated_without_replicas_just_writes(
+    cluster_redis: aioredis.Redis, cluster_keys: Keys, redis: aioredis.Redis, keys: Keys,
+) -> None:
+    for client, key in ((cluster_redis, cluster_keys.relayed("c1")), (redis, keys.relayed("c1"))):
+        assert await write_replicated(client, key, "HSET", key, "chat:1", "pending|C1|0") is None
+        assert await client.hget(key, "chat:1") == "pending|C1|0"
+
+
+@pytest.mark.slow
+async def test_write_replicated_waits_for_the_replica(redis_cluster_with_replicas: Any) -> None:
+    cluster = redis_cluster_with_replicas
+    client = cluster_from_url(cluster.url, decode_responses=True)
+    key = Keys("caseroom-test:wait").for_workspace("T0WAIT").relayed("c1")
+    slot = key_slot(key.encode())
+    master = cluster.master_port_of(slot)
+    replica_port = next(port for port in cluster.ports if port != master and _replica_of(port) == master)
+    try:
+        await client.initialize()
+        assert await write_replicated(client, key, "HSET", key, "chat:1", "pending|C1|0") == 1
+        replica = syncredis.Redis(port=replica_port, decode_responses=True, single_connection_client=True)
+        replica.execute_command("READONLY")
+        assert replica.hget(key, "chat:1") == "pending|C1|0"  # on the replica once acknowledged
+        replica.close()
+        # The replica stops answering: the write is on the master only, and the caller is told so.
+        os.kill(cluster.procs[cluster.index_of(replica_port)].pid, signal.SIGSTOP)
+        try:
+            stopped = await write_replicated(client, key, "HSET", key, "chat:2", "pending|C1|1", timeout_ms=200)
+            assert stopped == 0
+            assert await client.hget(key, "chat:2") == "pending|C1|1"
+        finally:
+            os.kill(cluster.procs[cluster.index_of(replica_port)].pid, signal.SIGCONT)
+    finally:
+        await client.aclose()
+
+
+def _replica_of(port: int) -> int | None:
+    client = syncredis.Redis(port=port, decode_responses=True)
+    try:
+        info = client.info("replication")
+        return int(info["master_port"]) if info.get("role") == "slave" else None
+    finally:
+        client.close()
