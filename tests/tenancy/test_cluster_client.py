@@ -94,9 +94,9 @@ async def test_write_replicated_waits_for_the_replica(redis_cluster_with_replica
         # The replica stops answering: the write is on the master only, and the caller is told so.
         os.kill(cluster.procs[cluster.index_of(replica_port)].pid, signal.SIGSTOP)
         try:
-            stopped = await write_replicated(client, key, "HSET", key, "chat:2", "pending|C1|1", timeout_ms=200)
-            assert stopped == 0
-            assert await client.hget(key, "chat:2") == "pending|C1|1"
+            waited = await write_replicated(client, key, "HSET", key, "chat:2", "x", timeout_ms=200)
+            assert waited == 0
+            assert await client.hget(key, "chat:2") == "x"
         finally:
             os.kill(cluster.procs[cluster.index_of(replica_port)].pid, signal.SIGCONT)
     finally:
@@ -110,3 +110,34 @@ def _replica_of(port: int) -> int | None:
         return int(info["master_port"]) if info.get("role") == "slave" else None
     finally:
         client.close()
+
+
+async def test_startup_names_the_cluster_variable_and_the_node_that_did_not_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from bot import server
+    from bot.config import Settings
+    from bot.runtime import build_cluster_redis
+    from tests.fixtures.e2e import free_port
+
+    monkeypatch.setattr(server.asyncio, "sleep", _no_sleep)
+    port = free_port()  # nothing listens there: the one node named is down
+    url = f"redis://:hunter2@127.0.0.1:{port}"
+    settings = Settings(_env_file=None, slack_bot_token="xoxb-1", slack_signing_secret="s",
+                        debitura_api_key="k", redis_cluster_url=url)
+    client = build_cluster_redis(url)
+    try:
+        with pytest.raises(server.StartupError) as failed:
+            await server.check_redis(SimpleNamespace(settings=settings, redis=client))  # type: ignore[arg-type]
+    finally:
+        await client.aclose()
+    message = str(failed.value)
+    assert f"cannot reach the Redis Cluster at redis://:***@127.0.0.1:{port} (REDIS_CLUSTER_URL)" in message
+    assert f"connecting to 127.0.0.1:{port}" in message  # the node that did not answer
+    assert "hunter2" not in message
+
+
+async def _no_sleep(_seconds: float) -> None:
+    return None
