@@ -22,8 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import ClusterDownError, RedisError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.relay.attention import AttentionPass
@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDLE_SLEEP = 0.5
+REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError, TryAgainError,
+                     SlotNotCoveredError, OSError)
+"""What Redis raises while it cannot serve, for a while: unreachable, or a cluster slot without a master
+(CLUSTERDOWN, TRYAGAIN during a failover, after redis-py's own retries). Retried, one warning line."""
 POLICY_REFRESH = 15.0
 HEARTBEAT_TTL = 60
 
@@ -222,7 +226,7 @@ class Relay:
                 self.redis_ok = True
             except asyncio.CancelledError:
                 raise
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except REDIS_UNAVAILABLE as exc:
                 failures += 1
                 self.redis_ok = False
                 self.last_error = f"{name}: {type(exc).__name__}"
