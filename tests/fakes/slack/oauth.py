@@ -106,6 +106,12 @@ class OAuthApp:
             if team == team_id:
                 del self.refresh_tokens[refresh]
 
+    def issue_bot_token(self, team_id: str) -> str:
+        """A bot token of `team_id` as if the app had been installed there (no authorize round trip)."""
+        if team_id not in self.fake.teams:
+            raise ValueError(f"unknown team {team_id}: add it with fake.add_team()")
+        return str(self._issue(team_id)["access_token"])
+
     def _issue(self, team_id: str) -> dict[str, Any]:
         now = self.fake.clock.time()
         if self.token_rotation:

@@ -148,7 +148,8 @@ class FakeSlack:
                 provided = ",".join(sorted(self.granted_scopes))
                 raise SlackError("missing_scope", extra={"needed": ",".join(wanted), "provided": provided})
         await self.faults.apply(name, raw)
-        retry_after = self.rate_limits.check(name, _channel_key(raw))
+        team = workspace.TEAM_ID if workspace is not None else ""
+        retry_after = self.rate_limits.check(name, _channel_key(raw), team)
         if retry_after is not None:
             raise SlackError("ratelimited", status=429, headers={"Retry-After": str(retry_after)})
         return await spec.handler(Context(name, Args(raw), self, kind, workspace))
