@@ -4,7 +4,10 @@
 also set as a cookie); `/slack/oauth_redirect` checks the state (once: GETDEL), exchanges the code
 with oauth.v2.access and saves the installation (encrypted) in the workspace's keys. Requests are
 authorized per workspace from that store, with bot token rotation (Bolt refreshes a token that
-expires within two hours and saves it back; the registry sees the save).
+expires within two hours and saves it back; the registry sees the save). Bolt's auth.test of a token
+is remembered (`AuthCache`): without it every request of a workspace called auth.test first, so a busy
+workspace spent its auth.test budget (Slack counts per workspace) and, once answered 429, Bolt took
+the token for invalid and refused that workspace's requests.
 
 The scopes are manifest.yml's bot scopes (read from the repository's manifest when present, else
 the list `caseroom check` requires).
@@ -51,6 +54,24 @@ def authorize_url(settings: Settings) -> str:
     return f"{root}oauth/v2/authorize"
 
 
+AUTH_CACHE_SIZE = 10_000
+"""Tokens whose auth.test answer is remembered (two per workspace at most while one rotates)."""
+
+
+class AuthCache(dict[str, Any]):
+    """Bolt's `authorize_result_cache` (token -> AuthorizeResult), bounded: the oldest goes first, so
+    tokens rotated away (every 12 hours with rotation) do not pile up in a long-running process."""
+
+    def __init__(self, size: int = AUTH_CACHE_SIZE) -> None:
+        super().__init__()
+        self.size = size
+
+    def __setitem__(self, token: str, result: Any) -> None:
+        super().__setitem__(token, result)
+        while len(self) > self.size:
+            del self[next(iter(self))]
+
+
 def build_oauth(
     settings: Settings, registry: TenantRegistry
 ) -> tuple[AsyncOAuthFlow, AsyncInstallationStoreAuthorize]:
@@ -84,5 +105,7 @@ def build_oauth(
         token_rotation_expiration_minutes=ROTATE_MINUTES_BEFORE,
         bot_only=True,
         client=slack_oauth_client(settings),
+        cache_enabled=True,
     )
+    authorize.authorize_result_cache = AuthCache()
     return flow, authorize

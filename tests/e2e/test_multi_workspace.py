@@ -279,3 +279,19 @@ async def test_only_the_installer_and_chosen_admins_may_open_the_setup(
     shown = await fake.journal.wait_for(lambda: ws.top_view(mallory.id), timeout=10)
     assert "Only the person who installed Caseroom" in json.dumps(shown.data)
     assert (await set_up(deployment.driver, ws, alice.id, sandbox.api_key)).ok
+
+
+async def test_requests_do_not_spend_the_workspaces_auth_test_budget(
+    deployment: Caseroom, fake_slack: FakeSlack, sandbox: SandboxHandle
+) -> None:
+    """Bolt authorizes each request from the installation store; the token's auth.test answer is
+    remembered, so a busy workspace's requests do not each call auth.test (Slack limits it per
+    workspace: answered 429, Bolt would take the token for invalid and refuse the request)."""
+    ws, alice = fake_slack.workspace, deployment.user
+    await install(deployment, ws.TEAM_ID, alice.id)
+    assert (await set_up(deployment.driver, ws, alice.id, sandbox.api_key)).ok
+    calls = len(fake_slack.journal.calls("auth.test"))
+    for _ in range(6):
+        ack = await command(deployment.driver, "help", alice.id, deployment.channel.id)
+        assert "reinstall" not in ack.body and "/case" in ack.body, ack.body
+    assert len(fake_slack.journal.calls("auth.test")) - calls <= 1
