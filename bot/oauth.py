@@ -11,18 +11,30 @@ the token for invalid and refused that workspace's requests.
 
 The scopes are manifest.yml's bot scopes (read from the repository's manifest when present, else
 the list `caseroom check` requires).
+
+Enterprise Grid: a workspace of an org installing Caseroom for itself is a workspace like any other,
+keyed by its team id. An org-wide install (one token for every workspace of the org, no team) is
+refused at the redirect with a page saying why (`ORG_WIDE_REFUSED`) and nothing is stored: Caseroom's
+tenant is a workspace (its Debitura key, admins and case channels), and channels made with an org
+token would need the workspace named on every call.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 from pathlib import Path
 from typing import Any
 
 import yaml
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
+from slack_bolt.error import BoltError
+from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.oauth.installation_store.models.installation import Installation
 
 from bot.check import REQUIRED_SCOPES
 from bot.config import Settings
@@ -52,6 +64,40 @@ def authorize_url(settings: Settings) -> str:
     api = str(settings.slack_api_url)
     root = api[: -len("api/")] if api.endswith("api/") else api.rstrip("/") + "/"
     return f"{root}oauth/v2/authorize"
+
+
+ORG_WIDE_REFUSED = (
+    "Caseroom cannot be installed org-wide on an Enterprise Grid org: each workspace is its own Caseroom "
+    "(its own Debitura key, admins and case channels). Ask an org admin to remove the org-wide install, "
+    "then add Caseroom to each workspace that needs it from that workspace's \"Add to Slack\" page."
+)
+
+
+class OrgWideInstall(BoltError):
+    """An Enterprise Grid org-wide install: refused (ORG_WIDE_REFUSED)."""
+
+
+class CaseroomOAuthFlow(AsyncOAuthFlow):
+    """Bolt's flow, refusing org-wide installs before anything is stored."""
+
+    async def store_installation(self, request: AsyncBoltRequest, installation: Installation) -> None:
+        if installation.is_enterprise_install:
+            log.warning("org-wide install of Enterprise Grid org %s refused: Caseroom is installed per "
+                        "workspace", installation.enterprise_id)
+            raise OrgWideInstall(ORG_WIDE_REFUSED)
+        await super().store_installation(request, installation)
+
+
+async def _installed(args: AsyncSuccessArgs) -> BoltResponse:
+    return await args.default.success(args)
+
+
+async def _not_installed(args: AsyncFailureArgs) -> BoltResponse:
+    if isinstance(args.error, OrgWideInstall):
+        page = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Caseroom</title></head><body>"
+                f"<h2>Not installed</h2><p>{html.escape(ORG_WIDE_REFUSED)}</p></body></html>")
+        return BoltResponse(status=400, body=page, headers={"Content-Type": "text/html; charset=utf-8"})
+    return await args.default.failure(args)
 
 
 AUTH_CACHE_SIZE = 10_000
@@ -94,9 +140,10 @@ def build_oauth(
         token_rotation_expiration_minutes=ROTATE_MINUTES_BEFORE,
         state_store=registry.states,
         state_validation_enabled=True,
+        callback_options=AsyncCallbackOptions(success=_installed, failure=_not_installed),
         logger=log,
     )
-    flow = AsyncOAuthFlow(client=slack_oauth_client(settings), settings=oauth_settings, logger=log)
+    flow = CaseroomOAuthFlow(client=slack_oauth_client(settings), settings=oauth_settings, logger=log)
     authorize = AsyncInstallationStoreAuthorize(
         logger=log,
         installation_store=registry.installations,
