@@ -194,17 +194,26 @@ async def test_buttons_copied_from_bs_card_and_clicked_in_a_touch_nothing_of_b(
     hidden = secrets_of(case)
     card_b = await reply(ag.caseroom, await ag.driver_b.command("/case", case.reference, user=ag.bob.id,
                                                                 channel=ag.room_b.id))
-    # Alice's copy of B's card, in A's channel: every button carries B's values, clicked in A.
+    # B's payments view (Edit / Delete per payment), as Bob sees it from the card.
+    shown_b = ag.ws_b.add_bot_message(ag.ws_b.channels[ag.room_b.id], text=card_b.text,
+                                      blocks=card_b.body["blocks"], attachments=None, thread_ts=None,
+                                      metadata=None)
+    listed = await ag.driver_b.click(Action.SHOW_PAYMENTS, user=ag.bob.id, channel=ag.room_b.id,
+                                     message_ts=shown_b.ts)
+    payments_b = await reply(ag.caseroom, listed)
+    # Alice's copies of B's card and payments, in A's channel: every button carries B's values.
     channel_a = ag.ws_a.channels[ag.caseroom.channel.id]
-    copy = ag.ws_a.add_bot_message(channel_a, text=card_b.text, blocks=card_b.body["blocks"],
-                                   attachments=None, thread_ts=None, metadata=None)
-    clickable = buttons(copy.blocks or [])
-    assert {Action.FOLLOW, Action.OPEN_NOTE, Action.OPEN_PAYMENT} <= {a for _, a in clickable}, clickable
+    copies = [ag.ws_a.add_bot_message(channel_a, text=m.text, blocks=m.body["blocks"], attachments=None,
+                                      thread_ts=None, metadata=None) for m in (card_b, payments_b)]
+    clickable = [(copy, block_id, action_id) for copy in copies
+                 for block_id, action_id in buttons(copy.blocks or [])]
+    assert {Action.FOLLOW, Action.OPEN_NOTE, Action.OPEN_PAYMENT, Action.EDIT_PAYMENT,
+            Action.DELETE_PAYMENT} <= {a for _, _, a in clickable}, clickable
     b_keys, b_slack, b_asked = await ag.b_keys(), ag.b_slack(), len(ag.partners.asked[ag.b])
     a_channels = set(ag.ws_a.channels)
     journal = ag.caseroom.fake.journal
     calls, responses = len(journal.calls()), len(journal.responses(accepted_only=False))
-    for block_id, action_id in clickable:
+    for copy, block_id, action_id in clickable:
         asked_a = len(ag.partners.asked[ag.a])
         ack = await ag.driver_a.click(action_id, user=ag.alice.id, channel=channel_a.id, message_ts=copy.ts,
                                       block_id=block_id)
@@ -286,10 +295,43 @@ async def test_webhooks_of_b_at_as_door_and_as_app_home_never_reach_b(
 
     anna_a = ag.ws_a.add_user("anna", email=EMAIL, real_name="Anna Berg")
     anna_b = ag.ws_b.add_user("anna", email=EMAIL, real_name="Anna Berg")
-    assert b_mine[0] in await home_of(ag, ag.driver_b, ag.ws_b, anna_b, ag.b, b_mine[0])
+    home_b = await home_of(ag, ag.driver_b, ag.ws_b, anna_b, ag.b, b_mine[0])
+    assert b_mine[0] in home_b
     home_a = await home_of(ag, ag.driver_a, ag.ws_a, anna_a, ag.a, a_mine[0])
     assert a_mine[0] in home_a
     assert not [ref for ref in b_mine if ref in home_a]
+
+    # The buttons of B's Home (open the card, reply, follow, mute...), copied and clicked by Anna in A.
+    room = ag.ws_a.add_channel("anna-room", members=[anna_a.id])
+    copy = ag.ws_a.add_bot_message(room, text="copied", blocks=json.loads(home_b)["blocks"],
+                                   attachments=None, thread_ts=None, metadata=None)
+    home_buttons = [(block_id, action) for block_id, action in buttons(copy.blocks or [])
+                    if action in (Action.HOME_OPEN_CARD, Action.HOME_REPLY, Action.HOME_ACTIVATE,
+                                  Action.HOME_FOLLOW, Action.HOME_MUTE)]
+    assert {Action.HOME_OPEN_CARD, Action.HOME_MUTE} <= {a for _, a in home_buttons}, home_buttons
+    journal = ag.caseroom.fake.journal
+    b_ids = [c.id for c in ours(ag.b) if c.reference in b_mine]
+    for block_id, action in home_buttons:
+        told = len(journal.calls("chat.postMessage"))
+        ack = await ag.driver_a.click(action, user=anna_a.id, channel=room.id, message_ts=copy.ts,
+                                      block_id=block_id)
+        assert ack.ok, (action, ack.status, ack.body)
+
+        def answered(told: int = told) -> str | None:
+            dms = [c for c in journal.calls("chat.postMessage")[told:] if c.args.get("channel") == anna_a.id]
+            if dms:
+                return str(dms[-1].args.get("text"))
+            view = ag.ws_a.top_view(anna_a.id)
+            shown = mrkdwn(view.data) if view is not None else ""
+            return shown if shown and "Loading" not in shown else None
+
+        answer: str = await journal.wait_for(answered, timeout=20, what=f"the answer to {action}")
+        assert "not found" in answer.lower() or "not one of this workspace's" in answer, (action, answer)
+        if ag.ws_a.top_view(anna_a.id) is not None:
+            await ag.driver_a.close_view(user=anna_a.id)
+    assert not await redis.smembers(ag.keys_a.attention_mutes(anna_a.id))
+    assert not [k async for k in redis.scan_iter(match=ag.keys_a.workspace_pattern())
+                if any(case_id in k for case_id in b_ids)]
 
     def rooms_of_a() -> set[str]:  # case channels (the relay may DM Anna about A's own case meanwhile)
         return {c.id for c in ag.ws_a.channels.values() if not c.is_im}
