@@ -168,7 +168,8 @@ async def test_naming_a_case_of_b_in_a_finds_nothing_and_asks_only_a(
     journal = ag.caseroom.fake.journal
     calls, responses = len(journal.calls()), len(journal.responses(accepted_only=False))
     names = [case.reference, case.id, f"creditor:{case.creditor_id}:{case.creditor_reference}",
-             f'partner:"{case.partner_reference}"', f"chats {case.reference}", f"debtor {case.reference}"]
+             f'partner:"{case.partner_reference}"', f"chats {case.reference}", f"debtor {case.reference}",
+             f"follow {case.reference}", f"mute {case.reference}", f"find {case.partner_reference}"]
     for name in names:
         asked_a = len(ag.partners.asked[ag.a])
         answer = await answer_of(ag, name)
