@@ -1,7 +1,9 @@
 """`POST /debitura/webhooks`: verify, dedupe, ask for a fetch of the case, answer at once.
 
-The answer never waits for Debitura or Slack: it costs four Redis round trips. The fetch is
-done by whichever relay process claims the case first (this one is nudged so it starts at once).
+The answer never waits for Debitura or Slack: it costs five Redis round trips. The fetch is
+done by whichever relay process claims the case first: this one is nudged so it starts at once, and
+the others through the workspace's wake-up channel (bot/relay/wakeup.py; a lost wake-up leaves the
+fetch to their idle poll).
 
 Answers: 200 `{"status": "queued"|"duplicate"|"ignored"}`, 400 for a body that is not an event,
 401 for a missing/bad/stale signature, 503 when no webhook secret is configured or Redis cannot be
@@ -21,6 +23,7 @@ from redis.exceptions import RedisError
 
 from bot.debitura.webhooks import InvalidSignature, parse_event, verify_any
 from bot.relay.store import RelayStore
+from bot.relay.wakeup import publish_wake
 from bot.store.cases import Want
 from bot.store.webhooks import WebhookStore
 
@@ -105,14 +108,17 @@ async def _queue(
     runtime.metrics.webhooks.labels(event=label, outcome=outcome).inc()
     if outcome == "ignored":
         return 200, {"status": "ignored", "reason": f"event {name} is not relayed"}
+    if outcome in ("queued", UNCONFIRMED):
+        if relay is not None:
+            relay.nudge()
+        try:
+            await publish_wake(runtime.redis, runtime.keys)
+        except (RedisError, OSError) as exc:  # queued all the same: the relays' idle poll finds it
+            log.info("webhook %s: wake-up not published (%s)", event_id, type(exc).__name__)
     if outcome == UNCONFIRMED:
         log.warning("webhook %s for case %s queued, but no Redis replica acknowledged it: answered 503, "
                     "Debitura retries", event_id, case_id)
-        if relay is not None:
-            relay.nudge()
         return 503, {"error": "unavailable", "message": "try again later"}
-    if outcome == "queued" and relay is not None:
-        relay.nudge()
     return 200, {"status": outcome}
 
 
