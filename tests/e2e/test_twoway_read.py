@@ -312,8 +312,11 @@ async def test_a_long_message_becomes_one_whole_note_from_the_shortcut(
 async def test_test_cases_are_labelled_wherever_they_appear(
     caseroom_factory: Factory, sandbox: SandboxHandle
 ) -> None:
+    # The sweep every second finds the chat added after the follow (no webhook here): without it the chat
+    # is relayed only if the case's first check happens to come after it (a race the suite lost under load).
     on = await caseroom_factory("http", relay=True, env={"CASEROOM_INCLUDE_TEST_CASES": "true",
-                                                         "CASEROOM_RELAY_FIRST_SPREAD": "1"})
+                                                         "CASEROOM_RELAY_FIRST_SPREAD": "1",
+                                                         "CASEROOM_RELAY_SWEEP_INTERVAL": "1"})
     test_case = sandbox.control.assign_new_case(lifecycle="Active", is_test=True)
     ref = test_case["reference"]
     card = await reply(on, await run(on, ref))

@@ -75,47 +75,6 @@ async def test_registry_and_uninstall_on_the_cluster(cluster_redis: aioredis.Red
     await registry.aclose()
 
 
-async def test_a_watch_transaction_stays_on_the_callers_event_loop(
-    cluster_redis: aioredis.Redis, cluster_keys: Keys, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """redis-py's cluster transaction ran each command through asyncio.run in a thread it joined, which
-    blocked the loop every time and failed when the client had to reinitialize (its lock is bound to this
-    loop); bot.store.connect keeps them on this loop, with the same answers and the same WatchError."""
-    import threading
-
-    from redis.exceptions import WatchError
-
-    threaded: list[str] = []
-    start = threading.Thread.start
-
-    def counting_start(thread: threading.Thread) -> None:
-        target = getattr(thread, "_target", None)
-        threaded.append(getattr(target, "__qualname__", ""))
-        start(thread)
-
-    key, other = cluster_keys.case_state("c1"), cluster_keys.case_state("c2")
-    await cluster_redis.hset(key, "n", "1")
-    monkeypatch.setattr(threading.Thread, "start", counting_start)
-    async with cluster_redis.pipeline(transaction=True) as pipe:
-        await pipe.watch(key, other)
-        assert await pipe.hget(key, "n") == "1"
-        pipe.multi()
-        pipe.hset(key, "n", "2")
-        pipe.hset(other, "m", "x")
-        pipe.expire(other, 60)
-        assert await pipe.execute() == [0, 1, True]
-    assert await cluster_redis.hget(key, "n") == "2"
-    async with cluster_redis.pipeline(transaction=True) as pipe:  # a change after the WATCH aborts it
-        await pipe.watch(key)
-        await cluster_redis.hset(key, "n", "3")
-        pipe.multi()
-        pipe.hset(key, "n", "4")
-        with pytest.raises(WatchError):
-            await pipe.execute()
-    assert await cluster_redis.hget(key, "n") == "3"
-    assert not [name for name in threaded if "TransactionStrategy" in name]
-
-
 async def test_many_commands_at_once_on_one_node_get_a_connection_each(cluster_redis: aioredis.Redis,
                                                                         cluster_keys: Keys) -> None:
     """50 workspaces' relays in one process hold far more than redis-py's default 100 connections to a
