@@ -37,6 +37,7 @@ import redis.asyncio as aioredis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.gaps import Tracked, pct, relayed_case_ids, track_gaps  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.debitura.client import DebituraClient  # noqa: E402
 from bot.debitura.errors import RateLimited  # noqa: E402
@@ -50,14 +51,6 @@ from tests.fixtures.sandbox import SandboxControl  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 REDIS = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-RELAY_LIFECYCLES = ("Active", "Paused", "NeedsAdditionalDetails", "PendingVerification")
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 @dataclass
@@ -99,20 +92,6 @@ def start_sandbox(cases: int) -> tuple[subprocess.Popen[bytes], str, str]:
     if not match:
         raise RuntimeError(f"sandbox did not start: {line!r}")
     return proc, match.group(1), match.group(2)
-
-
-def relayed_case_ids(url: str, key: str) -> list[str]:
-    ids: list[str] = []
-    with httpx.Client(base_url=url, headers={"XApiKey": key}, timeout=60) as http:
-        page = 1
-        while True:
-            params: list[tuple[str, str | int]] = [("Page", page), ("PageSize", 100)]
-            params += [("Statuses", lc) for lc in RELAY_LIFECYCLES]
-            data = http.get("/cases", params=params).json()
-            ids += [c["id"] for c in data["cases"]]
-            if page >= data["page"]["totalPages"]:
-                return ids
-            page += 1
 
 
 def rss_mb(pid: int) -> float:
@@ -209,51 +188,6 @@ def mark_posted(fake: FakeSlack, samples: list[Sample], prefix: str = "chat:") -
         sample = wanted.get(str(item))
         if sample is not None and sample.posted is None:
             sample.posted = call.at
-
-
-@dataclass
-class Tracked:
-    """What the gap tracker saw: gaps per case, (when, lateness) of each check, (when, interval
-    scheduled) after each check, and when full sweeps started."""
-    gaps: dict[str, list[float]] = field(default_factory=dict)
-    late: list[tuple[float, float]] = field(default_factory=list)
-    intervals: list[tuple[float, float]] = field(default_factory=list)
-    full_sweeps: list[float] = field(default_factory=list)
-
-
-async def track_gaps(redis: aioredis.Redis, keys: Keys, case_ids: list[str], stop: asyncio.Event,
-                     out: Tracked) -> None:
-    """Every 5 s, each case's last check ("chk") and due time ("next"): a new check adds the gap since
-    the one before, how late after its due time it started, and the interval it was given next."""
-    last: dict[str, float] = {}
-    due: dict[str, float] = {}
-    while not stop.is_set():
-        async with redis.pipeline(transaction=False) as pipe:
-            for cid in case_ids:
-                pipe.hmget(keys.case_state(cid), ["chk", "next"])
-            pipe.hget(keys.relay_sweep(), "full")
-            *values, full = await pipe.execute()
-        if full is not None and (not out.full_sweeps or float(full) > out.full_sweeps[-1]):
-            out.full_sweeps.append(float(full))
-        for cid, (chk, nxt) in zip(case_ids, values, strict=True):
-            if chk is None:
-                if nxt is not None:
-                    due[cid] = float(nxt)  # the first check's due time
-                continue
-            t = float(chk)
-            prev = last.get(cid)
-            if prev is None or t > prev:
-                if prev is not None:
-                    out.gaps.setdefault(cid, []).append(t - prev)
-                if cid in due:  # the first check too: due at the spread first check
-                    out.late.append((t, t - due[cid]))
-                if nxt is not None:
-                    out.intervals.append((t, float(nxt) - t))
-            last[cid] = t
-            if nxt is not None:
-                due[cid] = float(nxt)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 5)
 
 
 def near_full_sweeps(late: list[tuple[float, float]], sweeps: list[float], within: float) -> str:

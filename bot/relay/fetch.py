@@ -72,32 +72,21 @@ class Fetcher:
                                               archive_on_close=runtime.settings.caseroom_archive_on_close)
         self.on_enqueued: Callable[[], None] = lambda: None
 
-    async def run_once(self, token: str) -> bool:
-        """Claim one due case and process it; False when nothing is due (or the pacer says wait)."""
-        keys = self.store.keys
+    async def run_once(self, token: str, *, polls_first: bool = False) -> bool:
+        """Claim one due case and process it; False when nothing is due (or the pacer says wait).
+
+        Requested fetches (webhooks, changes a sweep found) go first and unpaced: what they cost is
+        measured and paid for out of the poll budget (Policy.extra_per_day). A worker with
+        `polls_first` takes a due poll the pacer lets through before them: one such worker per process
+        (Relay.start) keeps the polls on their plan while a flood of webhooks keeps every other worker
+        busy, at no cost to the webhook path beyond the plan's few polls a second (paced)."""
         now = self.clock()
-        # Requested fetches (webhooks, changes a sweep found) first and unpaced: what they cost is
-        # measured and paid for out of the poll budget (Policy.extra_per_day).
-        case_id = await self.store.claim(keys.schedule(), "fetch:", token, self.lease_ms, now,
-                                         upto=now - URGENT_OFFSET / 2)
+        if polls_first:
+            case_id = await self._claim_poll(token, now) or await self._claim_requested(token, now)
+        else:
+            case_id = await self._claim_requested(token, now) or await self._claim_poll(token, now)
         if case_id is None:
-            due = await self.store.next_due(keys.schedule(), now)
-            if due is None or due > now:
-                return False
-            # Scheduled polls go at the rate the plan pays for, shared by every process: a schedule
-            # running ahead of the budget (first checks planned before costs were measured) is held
-            # back here, evenly, instead of by the daily cap all at once.
-            policy = self.policy()
-            if await self.store.take_poll_slot(now, policy.pacer_rate, policy.poll_burst, policy.day) > 0:
-                self.stats.paced += 1
-                return False
-            case_id = await self.store.claim(keys.schedule(), "fetch:", token, self.lease_ms, now,
-                                             above=now - URGENT_OFFSET / 2)
-            if case_id is None:
-                # Another worker took it: the slot goes back, or idle workers racing for the one
-                # due case would spend the pace and hold the schedule back.
-                await self.store.return_poll_slot(policy.poll_burst)
-                return False
+            return False
         renew = asyncio.create_task(self._keep_lease("fetch:" + case_id, token))
         try:
             await self.fetch_case(case_id, token)
@@ -105,6 +94,30 @@ class Fetcher:
             renew.cancel()
             await self.store.release_lease("fetch:" + case_id, token)
         return True
+
+    async def _claim_requested(self, token: str, now: float) -> str | None:
+        return await self.store.claim(self.store.keys.schedule(), "fetch:", token, self.lease_ms, now,
+                                      upto=now - URGENT_OFFSET / 2)
+
+    async def _claim_poll(self, token: str, now: float) -> str | None:
+        keys = self.store.keys
+        due = await self.store.next_due(keys.schedule(), now)
+        if due is None or due > now:
+            return None
+        # Scheduled polls go at the rate the plan pays for, shared by every process: a schedule
+        # running ahead of the budget (first checks planned before costs were measured) is held
+        # back here, evenly, instead of by the daily cap all at once.
+        policy = self.policy()
+        if await self.store.take_poll_slot(now, policy.pacer_rate, policy.poll_burst, policy.day) > 0:
+            self.stats.paced += 1
+            return None
+        case_id = await self.store.claim(keys.schedule(), "fetch:", token, self.lease_ms, now,
+                                         above=now - URGENT_OFFSET / 2)
+        if case_id is None:
+            # Another worker took it: the slot goes back, or idle workers racing for the one
+            # due case would spend the pace and hold the schedule back.
+            await self.store.return_poll_slot(policy.poll_burst)
+        return case_id
 
     async def _keep_lease(self, name: str, token: str) -> None:
         while True:

@@ -152,7 +152,8 @@ class Relay:
         with contextlib.suppress(RedisError, OSError):
             await self.refresh_policy()
         for i in range(self.options.fetch_workers):
-            self._tasks.append(asyncio.create_task(self._loop(f"fetch-{i}", self._fetch_step)))
+            step = self._fetch_step if i else self._fetch_step_polls_first  # one keeps polls on plan
+            self._tasks.append(asyncio.create_task(self._loop(f"fetch-{i}", step)))
         for i in range(self.options.delivery_workers):
             task = asyncio.create_task(self._loop(f"deliver-{i}", self._delivery_step))
             self._delivery_tasks.append(task)
@@ -268,9 +269,13 @@ class Relay:
             await asyncio.wait_for(event.wait(), timeout=seconds)
         event.clear()
 
-    async def _fetch_step(self, token: str) -> float:
-        did = await self.fetcher.run_once(token)
+    async def _fetch_step(self, token: str, polls_first: bool = False) -> float:
+        did = await self.fetcher.run_once(token, polls_first=polls_first)
         return 0.0 if did else self.options.idle_sleep * (0.75 + random.random() / 2)
+
+    async def _fetch_step_polls_first(self, token: str) -> float:
+        """A fetch worker that takes due polls (paced) before requested fetches (Fetcher.run_once)."""
+        return await self._fetch_step(token, polls_first=True)
 
     async def _delivery_step(self, token: str) -> float:
         did = await self.deliverer.run_once(token)

@@ -128,6 +128,12 @@ class CaseroomCluster(RedisCluster):
         return count
 
 
+CLUSTER_MAX_CONNECTIONS = 2**31
+"""Connections per cluster node: no cap, as a single Redis' pool (redis-py's cluster default, 100 per
+node, raised MaxConnectionsError once about a dozen workspaces' relays shared a node in one process:
+each workspace's relay has its own workers, and the error made the client reinitialize)."""
+
+
 def cluster_from_url(url: str, **options: Any) -> RedisCluster:
     """`redis.asyncio.RedisCluster.from_url(url, **options)` with cancel-safe connections on every node.
 
@@ -136,6 +142,7 @@ def cluster_from_url(url: str, **options: Any) -> RedisCluster:
     a MOVED/ASK or after a failover) is made from the one `connection_kwargs` dict the client shares
     with its nodes manager. So the class goes into that dict and onto the start-up nodes already made
     from it, before any connection exists."""
+    options.setdefault("max_connections", CLUSTER_MAX_CONNECTIONS)
     client = CaseroomCluster.from_url(url, **options)
     kwargs = client.nodes_manager.connection_kwargs
     safe = cancel_safe(kwargs.get("connection_class") or Connection)

@@ -233,6 +233,41 @@ async def test_fetches_outside_the_plan_are_counted(sandbox: SandboxHandle, fake
         assert fetcher.stats.requests == 7 and await extra() == 3
 
 
+async def test_a_polls_first_worker_takes_a_due_poll_before_requested_fetches(
+    sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str
+) -> None:
+    """A flood of webhook fetches keeps every worker busy; the one worker per process that takes due
+    polls first (paced) keeps the polling plan, so no case's gap between checks grows with the flood."""
+    import time
+
+    from bot.store.cases import Want
+
+    async with fetch_rig(sandbox, fake_slack, redis_prefix, cases=3) as rig:
+        store, fetcher, keys = rig.store, rig.fetcher, rig.runtime.keys
+        polled, *requested = [c["id"] for c in sandbox.cases(lifecycle="Active")[:3]]
+        now = time.time()
+        await store.watch([polled, *requested], [now - 10, now + 3600, now + 3600])
+        assert await fetcher.run_once("t0")  # the due first check of `polled`
+        first = float(await redis.hget(keys.case_state(polled), "chk") or 0)
+        assert first
+        await redis.hset(keys.case_state(polled), "next", f"{time.time() - 1:.3f}")
+        await redis.zadd(keys.schedule(), {polled: time.time() - 1})  # its next poll is due
+        for case_id in requested:  # webhooks ask for the others: urgent, ahead of every poll
+            await store.request_fetch(case_id, int(Want.CHATS), time.time(), source="webhook")
+
+        async def checked() -> float:
+            return float(await redis.hget(keys.case_state(polled), "chk") or 0)
+
+        assert await fetcher.run_once("t1")  # an ordinary worker: a requested fetch first
+        assert await checked() == first
+        assert await fetcher.run_once("t2", polls_first=True)  # the due poll, though one is requested
+        assert await checked() > first
+        urgent = await redis.zrangebyscore(keys.schedule(), "-inf", time.time() - 1e8)
+        assert len(urgent) == 1  # still waiting for an ordinary worker (or this one, when no poll is due)
+        assert await fetcher.run_once("t3", polls_first=True)
+        assert not await redis.zrangebyscore(keys.schedule(), "-inf", time.time() - 1e8)
+
+
 async def test_full_sweep_once_per_quiet_interval(fake_slack: FakeSlack, redis: aioredis.Redis,
                                                   redis_prefix: str) -> None:
     """Out of reach, the full listing runs once per bound (not every CASEROOM_MAX_STALENESS)."""

@@ -9,6 +9,7 @@ tests/relay/test_budget.py, tests/services/test_stores.py) run again here: this 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 
 import pytest
@@ -72,3 +73,12 @@ async def test_registry_and_uninstall_on_the_cluster(cluster_redis: aioredis.Red
     for runtime in runtimes[1:]:
         assert runtime is not None and await runtime.stores.follows.is_followed("case-1")
     await registry.aclose()
+
+
+async def test_many_commands_at_once_on_one_node_get_a_connection_each(cluster_redis: aioredis.Redis,
+                                                                        cluster_keys: Keys) -> None:
+    """50 workspaces' relays in one process hold far more than redis-py's default 100 connections to a
+    node at once (each workspace has its own workers); the client must not refuse them."""
+    key = cluster_keys.relay_outbox("nothing")
+    answers = await asyncio.gather(*(cluster_redis.blpop([key], timeout=0.3) for _ in range(150)))
+    assert answers == [None] * 150
