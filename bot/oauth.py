@@ -4,22 +4,37 @@
 also set as a cookie); `/slack/oauth_redirect` checks the state (once: GETDEL), exchanges the code
 with oauth.v2.access and saves the installation (encrypted) in the workspace's keys. Requests are
 authorized per workspace from that store, with bot token rotation (Bolt refreshes a token that
-expires within two hours and saves it back; the registry sees the save).
+expires within two hours and saves it back; the registry sees the save). Bolt's auth.test of a token
+is remembered (`AuthCache`): without it every request of a workspace called auth.test first, so a busy
+workspace spent its auth.test budget (Slack counts per workspace) and, once answered 429, Bolt took
+the token for invalid and refused that workspace's requests.
 
 The scopes are manifest.yml's bot scopes (read from the repository's manifest when present, else
 the list `caseroom check` requires).
+
+Enterprise Grid: a workspace of an org installing Caseroom for itself is a workspace like any other,
+keyed by its team id. An org-wide install (one token for every workspace of the org, no team) is
+refused at the redirect with a page saying why (`ORG_WIDE_REFUSED`) and nothing is stored: Caseroom's
+tenant is a workspace (its Debitura key, admins and case channels), and channels made with an org
+token would need the workspace named on every call.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 from pathlib import Path
 from typing import Any
 
 import yaml
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
+from slack_bolt.error import BoltError
+from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.oauth.installation_store.models.installation import Installation
 
 from bot.check import REQUIRED_SCOPES
 from bot.config import Settings
@@ -51,6 +66,58 @@ def authorize_url(settings: Settings) -> str:
     return f"{root}oauth/v2/authorize"
 
 
+ORG_WIDE_REFUSED = (
+    "Caseroom cannot be installed org-wide on an Enterprise Grid org: each workspace is its own Caseroom "
+    "(its own Debitura key, admins and case channels). Ask an org admin to remove the org-wide install, "
+    "then add Caseroom to each workspace that needs it from that workspace's \"Add to Slack\" page."
+)
+
+
+class OrgWideInstall(BoltError):
+    """An Enterprise Grid org-wide install: refused (ORG_WIDE_REFUSED)."""
+
+
+class CaseroomOAuthFlow(AsyncOAuthFlow):
+    """Bolt's flow, refusing org-wide installs before anything is stored."""
+
+    async def store_installation(self, request: AsyncBoltRequest, installation: Installation) -> None:
+        if installation.is_enterprise_install:
+            log.warning("org-wide install of Enterprise Grid org %s refused: Caseroom is installed per "
+                        "workspace", installation.enterprise_id)
+            raise OrgWideInstall(ORG_WIDE_REFUSED)
+        await super().store_installation(request, installation)
+
+
+async def _installed(args: AsyncSuccessArgs) -> BoltResponse:
+    return await args.default.success(args)
+
+
+async def _not_installed(args: AsyncFailureArgs) -> BoltResponse:
+    if isinstance(args.error, OrgWideInstall):
+        page = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Caseroom</title></head><body>"
+                f"<h2>Not installed</h2><p>{html.escape(ORG_WIDE_REFUSED)}</p></body></html>")
+        return BoltResponse(status=400, body=page, headers={"Content-Type": "text/html; charset=utf-8"})
+    return await args.default.failure(args)
+
+
+AUTH_CACHE_SIZE = 10_000
+"""Tokens whose auth.test answer is remembered (two per workspace at most while one rotates)."""
+
+
+class AuthCache(dict[str, Any]):
+    """Bolt's `authorize_result_cache` (token -> AuthorizeResult), bounded: the oldest goes first, so
+    tokens rotated away (every 12 hours with rotation) do not pile up in a long-running process."""
+
+    def __init__(self, size: int = AUTH_CACHE_SIZE) -> None:
+        super().__init__()
+        self.size = size
+
+    def __setitem__(self, token: str, result: Any) -> None:
+        super().__setitem__(token, result)
+        while len(self) > self.size:
+            del self[next(iter(self))]
+
+
 def build_oauth(
     settings: Settings, registry: TenantRegistry
 ) -> tuple[AsyncOAuthFlow, AsyncInstallationStoreAuthorize]:
@@ -73,9 +140,10 @@ def build_oauth(
         token_rotation_expiration_minutes=ROTATE_MINUTES_BEFORE,
         state_store=registry.states,
         state_validation_enabled=True,
+        callback_options=AsyncCallbackOptions(success=_installed, failure=_not_installed),
         logger=log,
     )
-    flow = AsyncOAuthFlow(client=slack_oauth_client(settings), settings=oauth_settings, logger=log)
+    flow = CaseroomOAuthFlow(client=slack_oauth_client(settings), settings=oauth_settings, logger=log)
     authorize = AsyncInstallationStoreAuthorize(
         logger=log,
         installation_store=registry.installations,
@@ -84,5 +152,7 @@ def build_oauth(
         token_rotation_expiration_minutes=ROTATE_MINUTES_BEFORE,
         bot_only=True,
         client=slack_oauth_client(settings),
+        cache_enabled=True,
     )
+    authorize.authorize_result_cache = AuthCache()
     return flow, authorize

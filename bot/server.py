@@ -139,8 +139,18 @@ async def check_redis(runtime: Runtime) -> None:
             last = exc
             if attempt + 1 < REDIS_START_ATTEMPTS:
                 await asyncio.sleep(1)
+    settings = runtime.settings
+    if settings.cluster_url is not None:
+        # The error names the node that did not answer: on a cluster, a master that is down and whose
+        # slots no replica has taken over (yet: a failover takes cluster-node-timeout and a moment).
+        variable = "REDIS_CLUSTER_URL" if settings.redis_cluster_url else "REDIS_URL"
+        raise StartupError(
+            f"cannot reach the Redis Cluster at {redact_url(settings.cluster_url)} ({variable}): "
+            f"{type(last).__name__}: {last}. Check its nodes (redis-cli -c -u URL cluster nodes): a master "
+            f"that is down needs a replica to take its slots over; or fix {variable}."
+        )
     raise StartupError(
-        f"cannot reach Redis at {redact_url(runtime.settings.redis_url)} (REDIS_URL): "
+        f"cannot reach Redis at {redact_url(settings.redis_url)} (REDIS_URL): "
         f"{type(last).__name__}: {last}. Start Redis or fix REDIS_URL."
     )
 

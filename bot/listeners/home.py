@@ -171,7 +171,7 @@ def _register_mute(app: AsyncApp, runtime: Runtime, action_id: Action, muted: bo
                 target = HomeCase.decode(action_value(body))
             except MetadataError:
                 raise BadInput("This button is from an older Home. Open the Home tab again.") from None
-            await home.mute(runtime, user_id, target.id, muted=muted)
+            await home.mute_listed(runtime, user_id, target.id, muted=muted)
         except Exception as exc:
             await _tell_error(runtime, user_id, exc, "action home mute")
             return

@@ -36,6 +36,7 @@ from bot.slack import channels, sharing
 from bot.slack.errors import slack_error
 from bot.slack.pacing import ChannelUnavailable, RetryLater, SlackIO, SlackRefused, retry_after_of, status_of
 from bot.store.cases import CaseState
+from bot.store.connect import write_replicated
 from bot.store.notify import NotifyStore
 from bot.store.reads import hget, hgetall
 from bot.store.snapshots import CaseSnap
@@ -304,7 +305,12 @@ class Deliverer:
         for attempt in range(2):
             if not dm:  # a DM is no channel: nobody from another organisation is in it
                 await self._refuse_shared(channel_id, item)
-            await redis.hset(relayed_key, item.id, f"{PENDING}|{channel_id}|{self.clock():.3f}")
+            # The pending mark must survive a failover: were it lost with a master that died after the
+            # post, the item would be posted again. So it is on a replica (with the outbox item and the
+            # lease before it) before the post, or the post waits (write_replicated).
+            mark = f"{PENDING}|{channel_id}|{self.clock():.3f}"
+            if await write_replicated(redis, relayed_key, "HSET", relayed_key, item.id, mark) == 0:
+                raise RetryLater(0, "no Redis replica acknowledged the pending mark")
             try:
                 ts = await self.slack.post(channel_id, text=item.text, blocks=item.blocks, item_id=item.id,
                                            case_id=item.case_id, role=item.role)

@@ -288,13 +288,20 @@ class Fetcher:
             self.on_enqueued()
 
     async def _commit_gone(self, case_id: str, token: str) -> None:
+        """Debitura does not give us the case (any more): unwatch it. A case never read (a webhook or
+        a sweep naming an id this workspace's key was never given) leaves no state behind; a case we
+        had keeps its state, marked gone."""
         keys = self.store.keys
         lease_key = keys.lease("fetch:" + case_id)
         if await self.store.redis.get(lease_key) != token:
             return
+        known = await self.store.redis.hexists(keys.case_state(case_id), "case")
         async with self.store.redis.pipeline(transaction=True) as pipe:
             pipe.zrem(keys.schedule(), case_id)
             pipe.zrem(keys.relay_activity(), case_id)
-            pipe.hset(keys.case_state(case_id), mapping={"want": "0", "gone": "1"})
+            if known:
+                pipe.hset(keys.case_state(case_id), mapping={"want": "0", "gone": "1"})
+            else:
+                pipe.delete(keys.case_state(case_id))
             pipe.delete(lease_key)
             await pipe.execute()

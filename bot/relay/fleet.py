@@ -22,6 +22,7 @@ from typing import Any
 
 from bot.debitura.errors import Unauthorized
 from bot.relay.service import Relay, RelayOptions
+from bot.relay.wakeup import WakeUps
 from bot.store.workspaces import KEY_INVALID
 from bot.tenancy import TenantRegistry
 
@@ -52,6 +53,8 @@ class RelayFleet:
         self._stopping = asyncio.Event()
         self._sync_lock = asyncio.Lock()
         self.last_error = ""
+        self.wakeups = WakeUps(registry.redis)
+        """One wake-up subscription for every workspace this process relays."""
 
     def _options(self, relay_runtime: Any) -> RelayOptions:
         if self.options is not None:
@@ -67,6 +70,7 @@ class RelayFleet:
     async def start(self) -> None:
         self._stopping.clear()
         self.registry.on_change.append(self._changed)
+        self.wakeups.start()
         await self.sync()
         self._task = asyncio.create_task(self._loop(), name="relay-fleet")
 
@@ -106,7 +110,7 @@ class RelayFleet:
                     continue
                 if relay is not None:
                     await self._stop(workspace)
-                relay = Relay(tenant.runtime, self._options(tenant.runtime))
+                relay = Relay(tenant.runtime, self._options(tenant.runtime), wakeups=self.wakeups)
                 self.relays[workspace] = relay
                 self._runtimes[workspace] = id(tenant.runtime)
                 await relay.start()
@@ -166,3 +170,4 @@ class RelayFleet:
                 await self._task
             self._task = None
         await asyncio.gather(*(self._stop(w, graceful) for w in list(self.relays)), return_exceptions=True)
+        await self.wakeups.stop()

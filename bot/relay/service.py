@@ -22,8 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import ClusterDownError, RedisError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.relay.attention import AttentionPass
@@ -34,6 +34,7 @@ from bot.relay.scheduler import Policy, policy_from_settings
 from bot.relay.status import current_policy, relay_daily_budget
 from bot.relay.store import RelayStore, new_token
 from bot.relay.sweep import Sweeper, SweepInterrupted
+from bot.relay.wakeup import WakeUps
 from bot.runtime import without_rate_limit_retries
 from bot.slack.pacing import SlackIO
 from bot.store.pacing import PaceStore
@@ -44,6 +45,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDLE_SLEEP = 0.5
+REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError, TryAgainError,
+                     SlotNotCoveredError, OSError)
+"""What Redis raises while it cannot serve, for a while: unreachable, or a cluster slot without a master
+(CLUSTERDOWN, TRYAGAIN during a failover, after redis-py's own retries). Retried, one warning line."""
 POLICY_REFRESH = 15.0
 HEARTBEAT_TTL = 60
 
@@ -64,6 +69,9 @@ class RelayOptions:
     attention: bool = True
     """Run the reminder and digest pass (bot.relay.attention; one process at a time, lease `attention`)."""
     attention_interval: float = 60.0
+    wake_across_processes: bool = True
+    """Subscribe to the workspace's wake-up channel (bot/relay/wakeup.py) unless given a shared
+    subscription: a webhook taken by another process starts this relay's fetch at once."""
 
     @classmethod
     def from_settings(cls, runtime: Runtime) -> RelayOptions:
@@ -79,9 +87,13 @@ class RelayOptions:
 
 class Relay:
     def __init__(self, runtime: Runtime, options: RelayOptions | None = None, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, wakeups: WakeUps | None = None) -> None:
+        """`wakeups`: the process's shared wake-up subscription (the fleet's); None: this relay makes
+        its own when `options.wake_across_processes`."""
         self.runtime = runtime
         self.options = options or RelayOptions.from_settings(runtime)
+        self._own_wakeups = wakeups is None and self.options.wake_across_processes
+        self.wakeups = WakeUps(runtime.redis) if self._own_wakeups else wakeups
         self.clock = clock
         self.store = RelayStore(runtime.redis, runtime.keys)
         lease_ms = int(self.options.lease_seconds * 1000)
@@ -153,6 +165,10 @@ class Relay:
             self._reconciled_once = False
             self._tasks.append(asyncio.create_task(self._loop("reconcile", self._reconcile_step)))
         self._tasks.append(asyncio.create_task(self._loop("housekeeping", self._housekeeping_step)))
+        if self.wakeups is not None:
+            self.wakeups.add(self.runtime.keys.relay_wake(), self.nudge)
+            if self._own_wakeups:
+                self.wakeups.start()
         log.info("relay started", extra={"process_id": self.runtime.process_id,
                                          "fetch_workers": self.options.fetch_workers,
                                          "delivery_workers": self.options.delivery_workers})
@@ -161,6 +177,10 @@ class Relay:
         """Stop. Graceful: no new work is claimed, deliveries in flight finish and are recorded."""
         self._stopping.set()
         self.deliverer.stopping = True
+        if self.wakeups is not None:
+            self.wakeups.remove(self.runtime.keys.relay_wake(), self.nudge)
+            if self._own_wakeups:
+                await self.wakeups.stop()
         self._fetch_wake.set()
         self._delivery_wake.set()
         if graceful and self._delivery_tasks:
@@ -177,7 +197,7 @@ class Relay:
         log.info("relay stopped", extra={"process_id": self.runtime.process_id})
 
     def nudge(self) -> None:
-        """Something is due now (a webhook arrived): wake the fetch workers."""
+        """Something is due now (a webhook arrived, here or in another process): wake the fetch workers."""
         self._fetch_wake.set()
 
     def _wake_delivery(self) -> None:
@@ -222,7 +242,7 @@ class Relay:
                 self.redis_ok = True
             except asyncio.CancelledError:
                 raise
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except REDIS_UNAVAILABLE as exc:
                 failures += 1
                 self.redis_ok = False
                 self.last_error = f"{name}: {type(exc).__name__}"

@@ -1,11 +1,14 @@
 """`POST /debitura/webhooks`: verify, dedupe, ask for a fetch of the case, answer at once.
 
-The answer never waits for Debitura or Slack: it costs four Redis round trips. The fetch is
-done by whichever relay process claims the case first (this one is nudged so it starts at once).
+The answer never waits for Debitura or Slack: it costs five Redis round trips. The fetch is
+done by whichever relay process claims the case first: this one is nudged so it starts at once, and
+the others through the workspace's wake-up channel (bot/relay/wakeup.py; a lost wake-up leaves the
+fetch to their idle poll).
 
 Answers: 200 `{"status": "queued"|"duplicate"|"ignored"}`, 400 for a body that is not an event,
 401 for a missing/bad/stale signature, 503 when no webhook secret is configured or Redis cannot be
-reached (Debitura retries the delivery; one log line, no traceback).
+reached, or (a Redis Cluster whose master has a replica) no replica acknowledged the event in time
+(Debitura retries the delivery; one log line, no traceback).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from redis.exceptions import RedisError
 
 from bot.debitura.webhooks import InvalidSignature, parse_event, verify_any
 from bot.relay.store import RelayStore
+from bot.relay.wakeup import publish_wake
 from bot.store.cases import Want
 from bot.store.webhooks import WebhookStore
 
@@ -31,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "x-debitura-signature"
+UNCONFIRMED = "unconfirmed"
+"""take_in's outcome when the event was queued but no Redis replica acknowledged it (answered 503)."""
 
 EVENT_BITS: dict[str, Want] = {
     "chat.created": Want.CHATS,
@@ -102,8 +108,17 @@ async def _queue(
     runtime.metrics.webhooks.labels(event=label, outcome=outcome).inc()
     if outcome == "ignored":
         return 200, {"status": "ignored", "reason": f"event {name} is not relayed"}
-    if outcome == "queued" and relay is not None:
-        relay.nudge()
+    if outcome in ("queued", UNCONFIRMED):
+        if relay is not None:
+            relay.nudge()
+        try:
+            await publish_wake(runtime.redis, runtime.keys)
+        except (RedisError, OSError) as exc:  # queued all the same: the relays' idle poll finds it
+            log.info("webhook %s: wake-up not published (%s)", event_id, type(exc).__name__)
+    if outcome == UNCONFIRMED:
+        log.warning("webhook %s for case %s queued, but no Redis replica acknowledged it: answered 503, "
+                    "Debitura retries", event_id, case_id)
+        return 503, {"error": "unavailable", "message": "try again later"}
     return 200, {"status": outcome}
 
 
@@ -112,7 +127,10 @@ async def take_in(runtime: Runtime, store: RelayStore, event_id: str, case_id: s
     """Take one Debitura event in, whichever way it came (`via`: the webhook door, or the reconciliation
     of the delivery log): "duplicate" when it was taken in before, "ignored" when the relay does not use
     it, else "queued" (a fetch of the case reading what the event touched is asked for; the relay's
-    fetch and diff relay each item once however many events point at it). Four Redis round trips."""
+    fetch and diff relay each item once however many events point at it). Four Redis round trips, and on
+    a Redis Cluster whose master has a replica a WAIT after the last: "unconfirmed" when no replica
+    acknowledged the writes in time (a failover now could lose them, so the door answers 503 and
+    Debitura's retry finds the event taken: "duplicate", or, if the writes were lost, takes it again)."""
     hooks = WebhookStore(runtime.redis, runtime.keys)
     if not await hooks.take_event(event_id, via):
         return "duplicate"
@@ -131,7 +149,12 @@ async def take_in(runtime: Runtime, store: RelayStore, event_id: str, case_id: s
             await hooks.release_event(event_id)
         raise
     # The marker says the fetch is asked for (what `caseroom smoke` waits for before it looks at the
-    # relay's state); the fetch does not need it.
-    with contextlib.suppress(Exception):
-        await hooks.queued(event_id, via)
-    return "queued"
+    # relay's state); the fetch does not need it, but the door's answer waits for a replica to hold it
+    # and every write before it.
+    try:
+        replicas = await hooks.queued(event_id, via)
+    except (RedisError, OSError):
+        if via == "door":
+            raise  # 503: Debitura's retry is a duplicate, or, if the master died with the writes, taken in
+        return "queued"
+    return UNCONFIRMED if replicas == 0 and via == "door" else "queued"

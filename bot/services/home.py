@@ -44,7 +44,7 @@ from blocks.text import esc
 from blocks.views import build_notice
 from bot.attention.queue import ADMINS, SECTIONS, Queue, QueueItem, Section, build_queue
 from bot.services import identity
-from bot.services.errors import Refused
+from bot.services.errors import BadInput, Refused
 from bot.slack.home import publish_home
 from bot.store.attention import UNASSIGNED, DmKind, Prefs, ReminderKind
 from bot.store.snapshots import TrackedCase
@@ -244,6 +244,15 @@ async def mute(runtime: Runtime, user_id: str, case_id: str, *, muted: bool) -> 
     if muted:
         return await store.mute(user_id, case_id)
     return await store.unmute(user_id, case_id)
+
+
+async def mute_listed(runtime: Runtime, user_id: str, case_id: str, *, muted: bool) -> bool:
+    """A Home button's mute: only a case this workspace's relay has read can be muted so (the Home lists
+    nothing else; a button copied from another workspace's Home names a case of theirs). Unmuting is
+    always allowed."""
+    if muted and (await runtime.stores.cases.load(case_id)).case is None:
+        raise BadInput("That case is not one of this workspace's. Open the Home tab again.")
+    return await mute(runtime, user_id, case_id, muted=muted)
 
 
 def _defaults(runtime: Runtime) -> Prefs:

@@ -301,3 +301,9 @@ class Keys:
     def debitura_users_loading(self) -> str:
         """Marker: a process is loading the Debitura team list (`GET /users`) for App Home; TTL."""
         return self._k("debitura", "users", "loading")
+
+    # --- cross-process wake-ups (issue 16 follow-up; bot/relay/wakeup.py) ---
+    def relay_wake(self) -> str:
+        """Pub/sub channel, not a key: the door publishes on it when it queued a fetch, relay processes
+        subscribe. Named like the workspace's keys, so on a cluster it is a sharded channel of their slot."""
+        return self._k("relay", "wake")

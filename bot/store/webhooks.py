@@ -17,6 +17,7 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
+from bot.store.connect import write_replicated
 from bot.store.keys import WEBHOOK_EVENT_DEDUPE_TTL, Keys
 from bot.store.reads import hgetall
 
@@ -67,9 +68,12 @@ class WebhookStore:
         """Undo `take_event` (the event could not be queued: its redelivery must get through)."""
         await self.redis.delete(self.keys.webhook_seen(event_id))
 
-    async def queued(self, event_id: str, via: str = "door") -> None:
-        """The event's fetch is asked for (after `take_event`): the marker becomes "<via>:queued"."""
-        await self.redis.set(self.keys.webhook_seen(event_id), f"{via}:{QUEUED}", xx=True, keepttl=True)
+    async def queued(self, event_id: str, via: str = "door") -> int | None:
+        """The event's fetch is asked for (after `take_event`): the marker becomes "<via>:queued". Returns
+        how many replicas hold it and every write before it (`write_replicated`: None when there is no
+        replica to wait for, 0 when none acknowledged it in time)."""
+        key = self.keys.webhook_seen(event_id)
+        return await write_replicated(self.redis, key, "SET", key, f"{via}:{QUEUED}", "XX", "KEEPTTL")
 
     async def event_taken(self, event_id: str) -> bool:
         return bool(await self.redis.exists(self.keys.webhook_seen(event_id)))

@@ -40,8 +40,9 @@ def multi_env() -> dict[str, str]:
             "CASEROOM_SECRET_KEY": generate_key(), "SLACK_BOT_TOKEN": ""}
 
 
-async def install(caseroom: Caseroom, team: str, user: str) -> str:
-    """"Add to Slack" as a browser does it: the install page, Slack's authorize page, the redirect."""
+async def install(caseroom: Caseroom, team: str, user: str, expect: int = 200) -> str:
+    """"Add to Slack" as a browser does it: the install page, Slack's authorize page, the redirect.
+    Returns the page the redirect answered (its status `expect`)."""
     fake = caseroom.fake
     fake.oauth.redirect_uris = [f"{caseroom.base_url}/slack/oauth_redirect"]  # the app's Redirect URL
     fake.oauth.approve(team, user)
@@ -58,8 +59,8 @@ async def install(caseroom: Caseroom, team: str, user: str) -> str:
             back = slack.headers["Location"]
         async with browser.get(back, allow_redirects=False, headers={"Cookie": cookie}) as done:
             body = await done.text()
-            assert done.status == 200, body
-    return back
+            assert done.status == expect, body
+    return body
 
 
 async def open_home(driver: Driver, ws: Workspace, user: str) -> dict[str, Any]:
@@ -287,3 +288,57 @@ async def test_only_the_installer_and_chosen_admins_may_open_the_setup(
     shown = await fake.journal.wait_for(lambda: ws.top_view(mallory.id), timeout=10)
     assert "Only the person who installed Caseroom" in json.dumps(shown.data)
     assert (await set_up(deployment.driver, ws, alice.id, sandbox.api_key)).ok
+
+
+async def test_requests_do_not_spend_the_workspaces_auth_test_budget(
+    deployment: Caseroom, fake_slack: FakeSlack, sandbox: SandboxHandle
+) -> None:
+    """Bolt authorizes each request from the installation store; the token's auth.test answer is
+    remembered, so a busy workspace's requests do not each call auth.test (Slack limits it per
+    workspace: answered 429, Bolt would take the token for invalid and refuse the request)."""
+    ws, alice = fake_slack.workspace, deployment.user
+    await install(deployment, ws.TEAM_ID, alice.id)
+    assert (await set_up(deployment.driver, ws, alice.id, sandbox.api_key)).ok
+    calls = len(fake_slack.journal.calls("auth.test"))
+    for _ in range(6):
+        ack = await command(deployment.driver, "help", alice.id, deployment.channel.id)
+        assert "reinstall" not in ack.body and "/case" in ack.body, ack.body
+    assert len(fake_slack.journal.calls("auth.test")) - calls <= 1
+
+
+async def test_enterprise_grid_workspace_installs_alone_and_an_org_wide_install_is_refused(
+    deployment: Caseroom, sandbox: SandboxHandle, redis: aioredis.Redis
+) -> None:
+    """A workspace of a Grid org installing Caseroom for itself is keyed by its team (its own tenant,
+    another workspace of the same org is another); an org-wide install is refused with the reason,
+    and nothing of it is stored."""
+    fake = deployment.fake
+    keys = Keys(deployment.redis_prefix)
+    grid = fake.add_team("T0GRIDONE", domain="grid-one", enterprise_id="E0GRIDORG")
+    gina = grid.add_user("gina", email="gina@grid.example")
+    room = grid.add_channel("grid-collections", members=[gina.id])
+    other = fake.add_team("T0GRIDTWO", domain="grid-two", enterprise_id="E0GRIDORG")
+    otto = other.add_user("otto", email="otto@grid.example")
+    room_other = other.add_channel("grid-two-collections", members=[otto.id])
+
+    await install(deployment, grid.TEAM_ID, gina.id)
+    assert fake.oauth.access_log[-1]["enterprise"]["id"] == "E0GRIDORG"
+    assert await redis.exists(keys.for_workspace(grid.TEAM_ID).slack_installation())
+    driver = deployment.driver.for_team(grid)
+    assert (await set_up(driver, grid, gina.id, sandbox.api_key)).ok
+    case = sandbox.case("Active")
+    post = await reply(deployment, await command(driver, case["reference"], gina.id, room.id))
+    assert case["reference"] in mrkdwn(post.body)
+
+    fake.oauth.org_wide = True
+    page = await install(deployment, other.TEAM_ID, otto.id, expect=400)
+    assert fake.oauth.access_log[-1]["is_enterprise_install"] is True
+    assert "cannot be installed org-wide" in html.unescape(page)
+    assert not await redis.exists(keys.for_workspace("E0GRIDORG").slack_installation())
+    assert sorted(await redis.smembers(keys.workspaces())) == [grid.TEAM_ID]
+    # The org's other workspace is not installed: it gets nothing of the first, though in the same org.
+    ack = await deployment.driver.for_team(other).command("/case", case["reference"], user=otto.id,
+                                                          channel=room_other.id)
+    answers = [r.body for r in deployment.fake.journal.responses(ack.response_url, accepted_only=False)]
+    assert "reinstall this app" in json.dumps(answers)  # Bolt's answer, given before the ack
+    assert case["reference"] not in ack.body + json.dumps(answers)

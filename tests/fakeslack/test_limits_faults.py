@@ -1,4 +1,4 @@
-"""Rate limits per method tier and chat.postMessage per channel; injected faults."""
+"""Rate limits per method tier and chat.postMessage per channel, per workspace; injected faults."""
 
 from __future__ import annotations
 
@@ -74,6 +74,36 @@ async def test_limits_are_per_method(slack_client: AsyncWebClient, fake_slack: F
         await error_code(slack_client.conversations_setTopic(channel=general.id, topic="t")) == "ratelimited"
     )
     assert (await slack_client.conversations_create(name="other-tier-2-method"))["ok"]
+
+
+async def test_each_workspace_has_its_own_budgets(
+    slack_client: AsyncWebClient, fake_slack: FakeSlack
+) -> None:
+    """Slack counts per app per workspace: team A exhausting a Tier 2 method gets 429 with Retry-After,
+    team B's calls of the same method (and its channels' postMessage) still answer."""
+    fake_slack.clock.freeze()
+    ws_b = fake_slack.add_team("T0OTHERTEAM")
+    token_b = fake_slack.oauth.issue_bot_token(ws_b.TEAM_ID)
+    client_b = AsyncWebClient(token=token_b, base_url=fake_slack.api_url)
+    general_a, general_b = fake_slack.workspace.channel_by_name("general"), ws_b.channel_by_name("general")
+    assert general_a is not None and general_b is not None
+    for i in range(20):  # Tier 2: 20 a minute
+        await slack_client.conversations_setTopic(channel=general_a.id, topic=f"a{i}")
+    exc = await slack_error(slack_client.conversations_setTopic(channel=general_a.id, topic="over"))
+    assert (exc.response.status_code, exc.response["error"]) == (429, "ratelimited")
+    assert int(exc.response.headers["Retry-After"]) >= 1
+    for i in range(20):  # B's own Tier 2 budget, whole
+        assert (await client_b.conversations_setTopic(channel=general_b.id, topic=f"b{i}"))["ok"]
+    over_b = client_b.conversations_setTopic(channel=general_b.id, topic="over")
+    assert await error_code(over_b) == "ratelimited"
+    still_a = slack_client.conversations_setTopic(channel=general_a.id, topic="still")
+    assert await error_code(still_a) == "ratelimited"
+    assert (general_a.topic, general_b.topic) == ("a19", "b19")
+    # chat.postMessage: each channel's burst in each workspace
+    for i in range(fake_slack.rate_limits.post_message_burst):
+        await slack_client.chat_postMessage(channel=general_a.id, text=f"a{i}")
+    assert await error_code(slack_client.chat_postMessage(channel=general_a.id, text="over")) == "ratelimited"
+    assert (await client_b.chat_postMessage(channel=general_b.id, text="b"))["ok"]
 
 
 async def test_post_message_about_one_per_second_per_channel(

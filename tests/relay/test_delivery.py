@@ -391,3 +391,33 @@ async def channel_without_summary(runtime: Runtime, fake_slack: FakeSlack) -> ch
     ch = await channels.channel_for_case(runtime, CASE.id)
     assert ch is not None and summaries(fake_slack, ch.id) == []
     return ch
+
+
+async def test_no_post_until_a_replica_holds_the_pending_mark(
+    runtime: Runtime, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a Redis Cluster the pending mark is written with a WAIT for a replica (write_replicated): when
+    none acknowledges it, a failover could lose it after the post, so the post waits (the lane backs off),
+    and the next turn posts once."""
+    import bot.relay.delivery as delivery
+    from bot.store.connect import write_replicated
+
+    answers = [0]
+
+    async def replicated(*args: Any, **kwargs: Any) -> int | None:
+        await write_replicated(*args, **kwargs)  # the write itself (no replica on the test Redis)
+        return answers.pop(0) if answers else 1
+
+    monkeypatch.setattr(delivery, "write_replicated", replicated)
+    d = deliverer(runtime)
+    await enqueue(runtime, item(1))
+    assert await d.run_once("t")
+    ch = await channels.channel_for_case(runtime, CASE.id)
+    assert ch is not None and relayed_items(fake_slack, ch.id) == []
+    assert d.stats.retries == 1 and d.stats.posted == 0
+    record = await hget(runtime.redis, runtime.keys.relayed(CASE.id), "chat:1")
+    assert record is not None and record.startswith("pending|")
+    await runtime.redis.zadd(runtime.keys.relay_ready(), {CASE.id: 0})  # its backoff is over
+    await drain(d)
+    assert [i for i, _ in relayed_items(fake_slack, ch.id)] == ["chat:1"]
+    assert d.stats.posted == 1 and d.stats.repaired == 0

@@ -445,3 +445,33 @@ async def test_workers_racing_for_one_due_poll_spend_one_slot(
         assert sum(results) == 1
         tokens = float(await redis.hget(runtime.keys.relay_poll_pace(), "t") or 0)
         assert tokens >= policy.poll_burst - 1 - 1e-6
+
+
+async def test_a_case_debitura_does_not_give_us_is_unwatched_and_an_unknown_one_leaves_nothing(
+    sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str
+) -> None:
+    """404 for a case the relay had read: unwatched, its state kept and marked gone. 404 for an id it
+    never read (a webhook naming another partner's case): unwatched and no state left behind."""
+    import time
+
+    from bot.store.cases import Want
+
+    async with fetch_rig(sandbox, fake_slack, redis_prefix, cases=2) as rig:
+        store, fetcher, keys = rig.store, rig.fetcher, rig.runtime.keys
+        known = sandbox.case("Active")["id"]
+        await store.watch([known], [time.time() - 1])
+        assert await fetcher.run_once("t1")
+        assert await redis.hexists(keys.case_state(known), "case")
+        sandbox.control.set_lifecycle(known, "PendingVerificationInternal")  # hidden: 404 for us now
+        await store.request_fetch(known, int(Want.CASE), time.time(), source="webhook")
+        assert await fetcher.run_once("t2")
+        state = await hgetall(redis, keys.case_state(known))
+        assert state["gone"] == "1" and state["want"] == "0" and "case" in state
+        assert await redis.zscore(keys.schedule(), known) is None
+
+        foreign = sandbox.case(ours=False, visible=None)["id"]
+        await store.request_fetch(foreign, int(Want.CHATS), time.time(), source="webhook")
+        assert await redis.exists(keys.case_state(foreign))
+        assert await fetcher.run_once("t3")
+        assert not await redis.exists(keys.case_state(foreign))
+        assert await redis.zscore(keys.schedule(), foreign) is None

@@ -3,11 +3,21 @@ came in, subscription states and smoke run records survive a round trip."""
 
 from __future__ import annotations
 
+import json
+import time
+from typing import Any
+
+import pytest
 import redis.asyncio as aioredis
 
+from bot.debitura.webhooks import sign
+from bot.relay.webhooks import handle_webhook
 from bot.store.keys import Keys
+from bot.store.reads import hgetall
 from bot.store.smoke import SmokeRun, SmokeStore
 from bot.store.webhooks import SubscriptionState, WebhookStore
+from tests.fakes.slack.server import FakeSlack
+from tests.relay.harness import build_test_runtime, close_runtime, relay_settings
 
 
 async def test_cursors_move_forward_only_and_gone_subscriptions_are_dropped(redis: aioredis.Redis,
@@ -57,3 +67,32 @@ async def test_subscription_states_and_smoke_runs_round_trip(redis: aioredis.Red
     assert [r.case_id for r in await runs.runs("t")] == ["c"]
     await runs.done("r1")
     assert await runs.runs("t") == [] and [r.run_id for r in await runs.runs()] == ["r2"]
+
+
+async def test_the_door_answers_503_while_no_replica_holds_an_accepted_event(
+    fake_slack: FakeSlack, redis_prefix: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a Redis Cluster the door's last write waits for a replica (write_replicated): when none
+    acknowledges, a failover could lose the event after a 200, so the answer is 503; Debitura's retry
+    then finds it taken (it is on the master) and gets its 200."""
+    import bot.store.webhooks as webhooks_store
+    from bot.store.connect import write_replicated
+
+    async def unreplicated(*args: Any, **kwargs: Any) -> int | None:
+        await write_replicated(*args, **kwargs)
+        return 0
+
+    monkeypatch.setattr(webhooks_store, "write_replicated", unreplicated)
+    secret = "c2VjcmV0LWZvci10aGUtZG9vcg=="
+    runtime = await build_test_runtime(relay_settings(fake_slack, "http://127.0.0.1:9", "key", redis_prefix,
+                                                      debitura_webhook_secret=secret))
+    try:
+        body = json.dumps({"id": "evt-unreplicated", "event": "chat.created",
+                           "data": {"caseId": "case-1"}}).encode()
+        headers = {"X-Debitura-Signature": sign(secret, body, int(time.time()))}
+        assert (await handle_webhook(runtime, None, body, headers))[0] == 503
+        state = await hgetall(runtime.redis, runtime.keys.case_state("case-1"))
+        assert int(state.get("want") or 0)  # the fetch is asked for all the same
+        assert await handle_webhook(runtime, None, body, headers) == (200, {"status": "duplicate"})
+    finally:
+        await close_runtime(runtime)

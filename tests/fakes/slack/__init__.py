@@ -5,7 +5,7 @@ Slack towards the bot. Module map:
     api/            the Web API methods, one module per area
     workspace.py    in-memory team state (users, channels, messages, views, files, triggers)
     validation.py   Block Kit and view rules (validate_message / validate_view), also for unit tests
-    ratelimit.py    method tiers and chat.postMessage per channel
+    ratelimit.py    method tiers and chat.postMessage per channel, per workspace
     faults.py       injected errors, 429s, 500s and latency
     journal.py      what happened, for assertions, and wait_for
     socket_mode.py  hello, envelopes, acks, redelivery, disconnect

@@ -63,6 +63,9 @@ class OAuthApp:
         self.redirect_uris: list[str] = []
         """Registered redirect URLs (empty: any http(s) URL is accepted)."""
         self.token_rotation = False
+        self.org_wide = False
+        """The next install of a workspace of an Enterprise Grid org is org-wide (the admin chose the
+        whole org): oauth.v2.access answers the org, no team, is_enterprise_install true."""
         self.token_lifetime = TOKEN_LIFETIME
         self.approver: tuple[str, str] | None = None
         self.denied = False
@@ -105,6 +108,12 @@ class OAuthApp:
         for refresh, team in list(self.refresh_tokens.items()):
             if team == team_id:
                 del self.refresh_tokens[refresh]
+
+    def issue_bot_token(self, team_id: str) -> str:
+        """A bot token of `team_id` as if the app had been installed there (no authorize round trip)."""
+        if team_id not in self.fake.teams:
+            raise ValueError(f"unknown team {team_id}: add it with fake.add_team()")
+        return str(self._issue(team_id)["access_token"])
 
     def _issue(self, team_id: str) -> dict[str, Any]:
         now = self.fake.clock.time()
@@ -166,15 +175,17 @@ class OAuthApp:
             raise SlackError("bad_redirect_uri")
         grant.used = True
         ws = self.fake.teams[grant.team_id]
+        org_wide = self.org_wide and ws.ENTERPRISE_ID is not None
         answer: dict[str, Any] = {
             **self._issue(ws.TEAM_ID),
             "token_type": "bot",
             "scope": ",".join(grant.scopes),
             "bot_user_id": ws.BOT_USER_ID,
             "app_id": ws.APP_ID,
-            "team": {"id": ws.TEAM_ID, "name": ws.TEAM_DOMAIN},
-            "enterprise": None,
-            "is_enterprise_install": False,
+            "team": None if org_wide else {"id": ws.TEAM_ID, "name": ws.TEAM_DOMAIN},
+            "enterprise": ({"id": ws.ENTERPRISE_ID, "name": ws.ENTERPRISE_ID.lower()}
+                           if ws.ENTERPRISE_ID else None),
+            "is_enterprise_install": org_wide,
             "authed_user": {"id": grant.user_id},
         }
         self.access_log.append(answer)

@@ -26,6 +26,10 @@ def _team(ws: Workspace) -> dict[str, Any]:
     return {"id": ws.TEAM_ID, "domain": ws.TEAM_DOMAIN}
 
 
+def _enterprise(ws: Workspace) -> dict[str, Any] | None:
+    return {"id": ws.ENTERPRISE_ID, "name": ws.ENTERPRISE_ID.lower()} if ws.ENTERPRISE_ID else None
+
+
 def _base(ws: Workspace, user: User, kind: str) -> dict[str, Any]:
     return {
         "type": kind,
@@ -34,7 +38,7 @@ def _base(ws: Workspace, user: User, kind: str) -> dict[str, Any]:
         "user": _user(user),
         "api_app_id": ws.APP_ID,
         "is_enterprise_install": False,
-        "enterprise": None,
+        "enterprise": _enterprise(ws),
     }
 
 
@@ -42,7 +46,10 @@ def slash_command(
     ws: Workspace, base_url: str, *, command: str, text: str, user: User, channel_id: str
 ) -> dict[str, str]:
     channel = ws.channels.get(channel_id)
+    grid = {"enterprise_id": ws.ENTERPRISE_ID, "enterprise_name": ws.ENTERPRISE_ID.lower()} \
+        if ws.ENTERPRISE_ID else {}
     return {
+        **grid,
         "token": VERIFICATION_TOKEN,
         "team_id": ws.TEAM_ID,
         "team_domain": ws.TEAM_DOMAIN,
@@ -289,6 +296,7 @@ def event_envelope(ws: Workspace, event: Mapping[str, Any], *, event_id: str | N
     return {
         "token": VERIFICATION_TOKEN,
         "team_id": ws.TEAM_ID,
+        **({"enterprise_id": ws.ENTERPRISE_ID} if ws.ENTERPRISE_ID else {}),
         "api_app_id": ws.APP_ID,
         "event": dict(event),
         "type": "event_callback",
@@ -296,7 +304,7 @@ def event_envelope(ws: Workspace, event: Mapping[str, Any], *, event_id: str | N
         "event_time": now,
         "authorizations": [
             {
-                "enterprise_id": None,
+                "enterprise_id": ws.ENTERPRISE_ID,
                 "team_id": ws.TEAM_ID,
                 "user_id": ws.BOT_USER_ID,
                 "is_bot": True,

@@ -1,8 +1,9 @@
 """Slack's Web API rate limits: per method tier, and chat.postMessage per channel.
 
-Token buckets on the fake's clock. Tier budgets are per minute per method (tier 1/2/3/4 =
-1/20/50/100, with a burst floor of 3 since Slack documents them as "1+", "20+"...);
-chat.postMessage allows about 1 message per second per channel with a short burst.
+Token buckets on the fake's clock, one set per workspace (Slack counts per app per workspace: a
+team exhausting a method's budget leaves every other team's untouched). Tier budgets are per minute
+per method (tier 1/2/3/4 = 1/20/50/100, with a burst floor of 3 since Slack documents them as "1+",
+"20+"...); chat.postMessage allows about 1 message per second per channel with a short burst.
 `scale` multiplies every rate and burst (tests use a small scale to hit limits quickly, or a large
 one to stay clear of them); `enabled=False` turns limiting off.
 """
@@ -77,20 +78,21 @@ class RateLimits:
     post_message_per_second: float = 1.0
     post_message_burst: int = 5
     tiers: dict[str, int] = field(default_factory=lambda: dict(METHOD_TIERS))
-    _buckets: dict[tuple[str, str], _Bucket] = field(default_factory=dict)
+    _buckets: dict[tuple[str, str, str], _Bucket] = field(default_factory=dict)
 
     def reset(self) -> None:
         self._buckets.clear()
 
-    def _bucket(self, key: tuple[str, str], capacity: float, per_second: float) -> _Bucket:
+    def _bucket(self, key: tuple[str, str, str], capacity: float, per_second: float) -> _Bucket:
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = _Bucket(capacity, per_second, capacity, self.clock.time())
             self._buckets[key] = bucket
         return bucket
 
-    def check(self, method: str, channel: str | None = None) -> int | None:
-        """None when the call may proceed, else the Retry-After seconds (at least 1)."""
+    def check(self, method: str, channel: str | None = None, team: str = "") -> int | None:
+        """None when the call may proceed, else the Retry-After seconds (at least 1). `team`: the
+        workspace of the calling token (budgets are per workspace; "" for app-level tokens)."""
         if not self.enabled:
             return None
         now = self.clock.time()
@@ -99,12 +101,12 @@ class RateLimits:
                 return None
             capacity = max(1.0, self.post_message_burst * self.scale)
             per_second = self.post_message_per_second * self.scale
-            wait = self._bucket((method, channel), capacity, per_second).take(now)
+            wait = self._bucket((team, method, channel), capacity, per_second).take(now)
         else:
             tier = self.tiers.get(method)
             if tier is None:
                 return None
             per_minute = TIER_PER_MINUTE[tier] * self.scale
             capacity = max(1.0, max(TIER_PER_MINUTE[tier], BURST_FLOOR) * self.scale)
-            wait = self._bucket((method, ""), capacity, per_minute / 60).take(now)
+            wait = self._bucket((team, method, ""), capacity, per_minute / 60).take(now)
         return None if wait == 0 else max(1, math.ceil(wait))

@@ -148,18 +148,21 @@ class FakeSlack:
                 provided = ",".join(sorted(self.granted_scopes))
                 raise SlackError("missing_scope", extra={"needed": ",".join(wanted), "provided": provided})
         await self.faults.apply(name, raw)
-        retry_after = self.rate_limits.check(name, _channel_key(raw))
+        team = workspace.TEAM_ID if workspace is not None else ""
+        retry_after = self.rate_limits.check(name, _channel_key(raw), team)
         if retry_after is not None:
             raise SlackError("ratelimited", status=429, headers={"Retry-After": str(retry_after)})
         return await spec.handler(Context(name, Args(raw), self, kind, workspace))
 
-    def add_team(self, team_id: str, *, domain: str | None = None) -> Workspace:
-        """Another workspace (not yet installing the app: see `oauth.approve` and /oauth/v2/authorize)."""
+    def add_team(self, team_id: str, *, domain: str | None = None,
+                 enterprise_id: str | None = None) -> Workspace:
+        """Another workspace (not yet installing the app: see `oauth.approve` and /oauth/v2/authorize);
+        `enterprise_id`: a workspace of that Enterprise Grid org."""
         if team_id in self.teams:
             raise ValueError(f"team {team_id} exists")
         # ids (users, channels, views) are unique across teams, as in Slack: one counter
         ws = Workspace(self.clock, bot_token="", app_token=self.app_token, team_id=team_id,
-                       team_domain=domain, ids=self.workspace._ids)
+                       team_domain=domain, ids=self.workspace._ids, enterprise_id=enterprise_id)
         self.teams[team_id] = ws
         return ws
 

@@ -335,13 +335,16 @@ class Workspace:
 
     TEAM_ID = "T0CASEROOM"
     TEAM_DOMAIN = "caseroom-fake"
+    ENTERPRISE_ID: str | None = None
+    """The Enterprise Grid org the workspace belongs to (None: a standalone workspace)."""
     APP_ID = "A0CASEROOM"
     BOT_ID = "B0CASEROOM"
     BOT_USER_ID = "U0CASEBOT"
 
     def __init__(self, clock: FakeClock, *, bot_token: str, app_token: str, team_id: str | None = None,
                  team_domain: str | None = None, bot_user_id: str | None = None,
-                 ids: itertools.count[int] | None = None) -> None:
+                 ids: itertools.count[int] | None = None, enterprise_id: str | None = None) -> None:
+        self.ENTERPRISE_ID = enterprise_id
         if team_id is not None:  # another workspace the app is installed in (FakeSlack.add_team)
             self.TEAM_ID = team_id
             self.TEAM_DOMAIN = team_domain or team_id.lower()

@@ -19,6 +19,7 @@ async def auth_test(ctx: Context) -> dict[str, Any]:
         "user_id": ws.BOT_USER_ID,
         "bot_id": ws.BOT_ID,
         "is_enterprise_install": False,
+        **({"enterprise_id": ws.ENTERPRISE_ID} if ws.ENTERPRISE_ID else {}),
     }
 
 
