@@ -55,6 +55,7 @@ async def every_dm_once(fake: FakeSlack, user_id: str, cases: list[str], procs: 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # a fresh interpreter per kill: 1.5-2 s of imports quiet, 10 s at load 10
 async def test_assignment_dms_once_across_sigkills_mid_delivery(
     sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str, procs_dir: Path,  # noqa: F811
 ) -> None:

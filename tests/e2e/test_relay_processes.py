@@ -155,6 +155,7 @@ times."""
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # a fresh interpreter per kill: 1.5-2 s of imports quiet, 10 s at load 10
 async def test_relay_sigkill_during_delivery_every_event_once(
     sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str, procs_dir: Path,
 ) -> None:
