@@ -18,7 +18,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -349,7 +349,7 @@ async def serve(
                 except Exception:
                     log.exception("stopping the relays failed")
             await _shutdown(state, server, serve_task, socket_handler, relay,
-                            None if registries else runtime, signals.again, demo_sandbox)
+                            None if registries else runtime, signals.again, demo_sandbox, registries)
             for opened in registries:
                 try:
                     await opened.aclose()
@@ -409,7 +409,7 @@ async def _open_socket_mode(app: Any, runtime: Runtime) -> Any:
 async def _shutdown(
     state: WebState | None, server: _Server | None, serve_task: asyncio.Task[None] | None,
     socket_handler: Any, relay: Relay | None, runtime: Runtime | None, hurry: asyncio.Event,
-    demo_sandbox: DemoSandbox | None = None,
+    demo_sandbox: DemoSandbox | None = None, registries: Sequence[TenantRegistry] = (),
 ) -> None:
     if state is not None:
         state.shutting_down = True
@@ -431,6 +431,11 @@ async def _shutdown(
             log.exception("stopping the relay failed")
     if demo_sandbox is not None:
         await demo_sandbox.stop()
+    for registry in registries:  # its timers are no work in flight: the drain would wait on them
+        try:
+            await registry.second_passes_now()
+        except Exception:
+            log.exception("the second cleanup of uninstalled workspaces failed")
     await _drain_background_tasks(hurry=hurry)
     if runtime is not None:
         try:
@@ -450,7 +455,8 @@ async def _drain_background_tasks(
     current = asyncio.current_task()
     pending = {t for t in asyncio.all_tasks() if t is not current and not t.done()}
     if pending:
-        log.info("waiting up to %.0f s for %d task(s) in flight", grace, len(pending))
+        log.info("waiting up to %.0f s for %d task(s) in flight: %s", grace, len(pending),
+                 _task_names(pending))
         waiters: set[asyncio.Future[Any]] = set(pending)
         hurry_task = asyncio.ensure_future(hurry.wait()) if hurry is not None else None
         if hurry_task is not None:
@@ -468,6 +474,12 @@ async def _drain_background_tasks(
             hurry_task.cancel()
     for task in pending:
         task.cancel()
+
+
+def _task_names(tasks: set[asyncio.Task[Any]], most: int = 5) -> str:
+    """What the tasks run (their coroutines' names, each once): which work a shutdown waits on."""
+    names = sorted({getattr(t.get_coro(), "__qualname__", t.get_name()) for t in tasks})
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _run(coro_factory: Callable[[], Coroutine[Any, Any, int]], settings: Settings) -> int:

@@ -114,7 +114,8 @@ class TenantRegistry:
         self._tenants: dict[str, Tenant] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._retired: list[Runtime] = []
-        self._background: set[asyncio.Task[None]] = set()
+        self._second_passes: dict[asyncio.Task[None], str] = {}
+        """Uninstalled workspaces whose second cleanup is due FORGET_AGAIN_AFTER after the first."""
         self.on_change: list[Changed] = []
         """Called with a workspace id when it is installed, set up, changed or removed (the relay fleet)."""
         secret = settings.slack_client_secret
@@ -257,15 +258,18 @@ class TenantRegistry:
         deleted = await forget_workspace(self.redis, self.workspace_keys(workspace))
         # Other replicas stop their relay for it within their next sync (RelayFleet, 5 s); whatever one
         # wrote meanwhile is removed by a second pass.
-        task = asyncio.create_task(self._forget_again(workspace))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task = asyncio.create_task(self._forget_again(workspace), name=f"forget-again-{workspace}")
+        self._second_passes[task] = workspace
+        task.add_done_callback(self._second_passes.pop)
         log.info("workspace %s removed: installation, Debitura settings and %d keys deleted",
                  workspace, deleted)
         return deleted
 
     async def _forget_again(self, workspace: str) -> None:
         await asyncio.sleep(FORGET_AGAIN_AFTER)
+        await self._sweep_up(workspace)
+
+    async def _sweep_up(self, workspace: str) -> None:
         try:
             if await self.installations.load(workspace) is None:
                 await forget_workspace(self.redis, self.workspace_keys(workspace))
@@ -277,9 +281,18 @@ class TenantRegistry:
         if tenant is not None:
             await tenant.runtime.aclose()
 
-    async def aclose(self) -> None:
-        for task in list(self._background):
+    async def second_passes_now(self) -> None:
+        """At shutdown: the second cleanups still waiting run now (early, rather than never). They are
+        timers, not work in flight: the shutdown's drain of running tasks must not wait 15 s for them
+        (it gave up after 10 s, and the second pass was lost)."""
+        due = dict(self._second_passes)
+        for task in due:
             task.cancel()
+        for workspace in sorted(set(due.values())):
+            await self._sweep_up(workspace)
+
+    async def aclose(self) -> None:
+        await self.second_passes_now()
         for workspace in list(self._tenants):
             await self._drop(workspace)
         for runtime in self._retired:

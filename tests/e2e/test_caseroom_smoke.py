@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+import bot.smoke
 from bot.check import WEBHOOK_EVENTS
 from bot.config import Settings
 from bot.runtime import Runtime, build_runtime
@@ -61,6 +62,12 @@ def free_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}/debitura/webhooks"
+
+
+@pytest.fixture(autouse=True)
+def _quick_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The smoke's waits look every 0.05 s instead of 0.5 s: the same checks, seen sooner."""
+    monkeypatch.setattr(bot.smoke, "POLL", 0.05)
 
 
 @pytest.fixture
@@ -218,12 +225,13 @@ async def test_smoke_refuses_to_touch_a_case_that_is_not_a_test_case(
 
 
 async def test_a_smoke_killed_at_any_step_is_cleaned_up_by_the_next(setup: Setup) -> None:
-    # Killed after each step that leaves something behind: a case and no channel (create), a case with
-    # its channel (follow, activate, chat, note, payment), webhooks and relay work in flight (chat.created,
-    # payment.created), a closed case whose channel the relay may be archiving itself (close). Before
-    # create nothing exists; the run record is written before the case is asked for.
-    steps = ["create", "follow", "activate", "chat", "note", "chat.created", "payment", "payment.created",
-             "close"]
+    # Killed after one step of each kind that leaves something behind: a case and no channel (create), a
+    # case with its channel and the relay idle (follow; activate, chat, note and payment leave the same:
+    # more data on a case the cleanup deletes with its tag whatever it holds), webhooks and relay work in
+    # flight (chat.created; payment.created is the same wait for the relay to go idle), a closed case
+    # whose channel the relay may be archiving itself (close). Before create nothing exists; the run
+    # record is written before the case is asked for.
+    steps = ["create", "follow", "chat.created", "close"]
     for step in steps:
         code, out = await smoke(setup, crash_after=step)  # as SIGKILL: no cleanup of its own
         assert code == 1 and step_of([ln for ln in out.splitlines() if ln.startswith("[")][-1]) == step, out

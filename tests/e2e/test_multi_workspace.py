@@ -252,6 +252,14 @@ async def test_uninstall_deletes_that_workspace_only(
                                                  deployment.channel.id))
     assert case["reference"] in mrkdwn(post.body)  # A keeps working
 
+    # What another replica's relay wrote for B before it heard of the uninstall: the second cleanup
+    # removes it. It is due 15 s after the uninstall; a shutdown before then runs it at once instead
+    # of waiting for it as for a request in flight (the drain gave up after 10 s, and it was lost).
+    await redis.hset(keys_b.case_state("late-write"), mapping={"base": "chats"})
+    assert await deployment.stop() == 0
+    assert [k async for k in redis.scan_iter(match=keys_b.workspace_pattern())] == []
+    assert "_forget_again" not in deployment.output, deployment.output
+
 
 async def test_socket_mode_installs_and_serves_workspaces(
     caseroom_factory: Factory, sandbox: SandboxHandle

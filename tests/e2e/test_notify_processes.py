@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from bot.store.cases import CaseStateStore, Want
 from bot.store.keys import Keys
-from tests.e2e.test_relay_processes import Procs, procs_dir, relay_env  # noqa: F401 (fixture)
+from tests.e2e.test_relay_processes import Procs, kill_mid_post, procs_dir, relay_env  # noqa: F401 (fixture)
 from tests.fakes.slack.server import FakeSlack
 from tests.fixtures.sandbox import SandboxHandle
 from tests.relay.harness import wait_until
@@ -55,24 +55,26 @@ async def every_dm_once(fake: FakeSlack, user_id: str, cases: list[str], procs: 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # a fresh interpreter per kill: 1.5-2 s of imports quiet, 10 s at load 10
 async def test_assignment_dms_once_across_sigkills_mid_delivery(
     sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str, procs_dir: Path,  # noqa: F811
 ) -> None:
     email = sandbox.user_email()
     alice = slack_user_for(fake_slack, email)
     store = CaseStateStore(redis, Keys(redis_prefix))
-    # slow posts keep DMs in flight, so the kills land during them
-    fake_slack.faults.add("chat.postMessage", latency=0.15, times=None)
+    # slow posts keep DMs in flight, so the kills land during them (each once a DM is in flight: 5 such
+    # kills; 8 timed 1-3 s from the spawn hit the relay at work about 4 times)
+    posts = fake_slack.faults.add("chat.postMessage", latency=0.15, times=None)
     procs = Procs(notify_env(fake_slack, sandbox, redis_prefix), procs_dir)
     rng = random.Random(20261203)
     cases: list[str] = []
     try:
-        for _ in range(8):
+        for _ in range(5):
+            before = posts.hits
             proc = procs.start()
             for _ in range(rng.randint(1, 2)):
                 cases.append(await assign(sandbox, store, email))
-            await asyncio.sleep(rng.uniform(1.0, 3.0))
-            procs.kill(proc)
+            await kill_mid_post(procs, proc, posts, before, rng)
         final = procs.start()
         await every_dm_once(fake_slack, alice.id, cases, procs)
         assert final.poll() is None, procs.logs()

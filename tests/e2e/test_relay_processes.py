@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from bot.slack.channels import channel_for_case
 from bot.store.keys import Keys
 from bot.store.reads import hgetall
+from tests.fakes.slack.faults import Fault
 from tests.fakes.slack.server import FakeSlack
 from tests.fixtures.e2e import free_port
 from tests.fixtures.redis import redis_url
@@ -99,6 +100,24 @@ class Procs:
         return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.log_dir.glob("*.log")))
 
 
+async def kill_mid_post(procs: Procs, proc: subprocess.Popen[bytes], posts: Fault, before: int,
+                        rng: random.Random) -> None:
+    """SIGKILL `proc` once a post of its own is in flight: after the fake Slack took in a post beyond
+    `before` (posts.hits when `proc` started; the only live relay), at a random 0-0.3 s into the post
+    the fake holds for 0.15 s: before Slack's answer, or after it and before or after the relay
+    recorded the delivery. A kill timed from the spawn instead (0.8-3 s) landed in the interpreter's
+    start-up about half the time, where it tests nothing."""
+
+    async def posting() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"the relay exited by itself:\n{procs.logs()}")
+        return posts.hits > before
+
+    await wait_until(posting, 90, "a post of the relay in flight")
+    await asyncio.sleep(rng.uniform(0.0, 0.3))
+    procs.kill(proc)
+
+
 @pytest.fixture
 def procs_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
@@ -130,27 +149,33 @@ async def channel_items(fake: FakeSlack, sandbox: SandboxHandle, prefix: str, ca
     return [i for i, _ in relayed_items(fake, ch.id)] if ch is not None else []
 
 
+KILLS = 10
+"""Each lands in a post (kill_mid_post); 20 kills timed from the spawn hit the relay at work about 10
+times."""
+
+
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # a fresh interpreter per kill: 1.5-2 s of imports quiet, 10 s at load 10
 async def test_relay_sigkill_during_delivery_every_event_once(
     sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str, procs_dir: Path,
 ) -> None:
     case_id = sandbox.case("Active")["id"]
     await prime(fake_slack, sandbox, redis, redis_prefix, [case_id])
     # slow posts keep deliveries in flight, so the kills land during them
-    fake_slack.faults.add("chat.postMessage", latency=0.15, times=None)
+    posts = fake_slack.faults.add("chat.postMessage", latency=0.15, times=None)
     procs = Procs(relay_env(fake_slack, sandbox, redis_prefix), procs_dir)
     rng = random.Random(20260101)
     chats: list[str] = []
     kills = 0
     try:
-        for _ in range(20):
+        for _ in range(KILLS):
+            before = posts.hits
             proc = procs.start()
             for _ in range(rng.randint(1, 3)):
                 chats.append(sandbox.control.add_chat(case_id, f"chat {len(chats)}", role=1)["id"])
-            await asyncio.sleep(rng.uniform(0.8, 3.0))
-            procs.kill(proc)
+            await kill_mid_post(procs, proc, posts, before, rng)
             kills += 1
-        assert kills >= 20
+        assert kills == KILLS
         final = procs.start()
         expected = [f"chat:{c}" for c in chats]
 

@@ -3,6 +3,8 @@ listeners hold, and uninstall (every key of the workspace gone, the other's unto
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import redis.asyncio as aioredis
 
@@ -157,3 +159,28 @@ async def test_uninstall_deletes_the_workspace_and_leaves_the_other(registry: Te
     assert await b.stores.follows.is_followed("case-1")
     assert len(await b.stores.audit.recent()) == 1
     assert seen == ["T0AAAA"]
+
+
+async def test_the_second_cleanup_after_uninstall_runs_at_close_instead_of_being_waited_for(
+    registry: TenantRegistry,
+) -> None:
+    for team in ("T0AAAA", "T0BBBB"):
+        await registry.installations.async_save(installation(team))
+    a = await registry.runtime("T0AAAA")
+    assert a is not None
+    await registry.uninstall("T0AAAA")
+    await registry.uninstall("T0BBBB")
+    await registry.installations.async_save(installation("T0BBBB"))  # installed again meanwhile
+    b = await registry.runtime("T0BBBB")
+    assert b is not None
+    # Another replica's relay wrote for both before it heard of the uninstall.
+    await a.stores.follows.follow("case-late")
+    await b.stores.follows.follow("case-new")
+    timers = [t for t in asyncio.all_tasks() if t.get_name().startswith("forget-again-")]
+    assert len(timers) == 2 and not any(t.done() for t in timers)
+
+    await registry.second_passes_now()  # what the shutdown does before it drains the tasks in flight
+
+    assert all(t.done() for t in timers)  # nothing left for the drain to wait on
+    assert [k async for k in registry.redis.scan_iter(match=a.keys.workspace_pattern())] == []
+    assert await b.stores.follows.is_followed("case-new")  # a workspace installed again is kept
