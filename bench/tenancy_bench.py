@@ -31,8 +31,9 @@ What it measures (printed as Markdown):
 - CPU seconds of each process (replicas, sandboxes, cluster nodes, this one), to see what the
   machine's CPUs went to.
 
-Honest limits: the fake Slack's rate limits are global (not per team), so they are off. The sample
-chats go to 3 cases of each small workspace (its own). The webhooks are posted by this process (the
+Honest limits: the fake Slack's rate limits are off (per team since branch tgaps; the recorded runs
+were made without them, and off keeps them comparable). The sample chats go to 3 cases of each small
+workspace (its own). The webhooks are posted by this process (the
 sandboxes' own webhook delivery is not used), signed with each workspace's secret, 20 at a time, so the
 flood arrives as fast as this process and the replicas can take it (not at a fixed rate); a webhook
 that got no answer (its replica died) is retried on another replica, as Debitura does. 2N/B leaves out
