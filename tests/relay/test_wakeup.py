@@ -94,7 +94,7 @@ async def wake_across(sandbox: SandboxHandle, fake: FakeSlack, redis: aioredis.R
         channel = keys.relay_wake()
 
         async def listening() -> bool:
-            return channel in worker.wakeups.subscribed  # type: ignore[union-attr]
+            return channel in worker.wakeups.subscribed  # type: ignore[union-attr]  # started: not None
 
         await wait_until(listening, 10, "the worker's subscription")
         assert worker.fetcher.stats.fetches == 0  # its first idle step found nothing: asleep for an hour
@@ -106,7 +106,7 @@ async def wake_across(sandbox: SandboxHandle, fake: FakeSlack, redis: aioredis.R
         await kill_subscription(redis, worker.wakeups)
 
         async def subscribed_again() -> bool:
-            return worker.wakeups.sessions > sessions and await listening()  # type: ignore[union-attr]
+            return worker.wakeups.sessions > sessions and await listening()  # type: ignore[union-attr]  # started: not None
 
         await wait_until(subscribed_again, 20, "a new subscription after the connection was killed")
         received = worker.wakeups.received

@@ -135,7 +135,7 @@ async def test_startup_names_the_cluster_variable_and_the_node_that_did_not_answ
     client = build_cluster_redis(url)
     try:
         with pytest.raises(server.StartupError) as failed:
-            await server.check_redis(SimpleNamespace(settings=settings, redis=client))  # type: ignore[arg-type]
+            await server.check_redis(SimpleNamespace(settings=settings, redis=client))  # type: ignore[arg-type]  # only these two
     finally:
         await client.aclose()
     message = str(failed.value)
