@@ -465,3 +465,25 @@ def test_ctl_lists_test_cases_with_their_tags(
     assert ctl_main(["--url", sandbox.url, "cases", "--tag", "smoke-1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1].startswith("1 case(s)") and tagged["id"] in lines[1]
+
+
+async def test_an_ingestion_job_never_counts_every_row_while_still_running() -> None:
+    """The last row's outcome and the final status land together (a poller's view of it)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from bot.sandbox.ingestion import IngestionJobs, RowOutcome
+
+    jobs = IngestionJobs(start_delay=0)
+    sb: Any = SimpleNamespace(state=SimpleNamespace(find=lambda _id: None))
+    rows = [RowOutcome(i, str(uuid.uuid4()), "x", None, None) for i in range(3)]
+    job = jobs.submit(sb, rows)
+    seen = []
+    while job.status < 2:
+        body = job.to_json()
+        seen.append(body["status"])
+        assert body["rowsSucceeded"] + body["rowsFailed"] < body["rowsTotal"], body
+        await asyncio.sleep(0)
+    assert job.to_json() == {"status": 3, "rowsTotal": 3, "rowsSucceeded": 0, "rowsFailed": 3}
+    assert 1 in seen
+    await jobs.aclose()
