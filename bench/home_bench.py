@@ -55,8 +55,9 @@ MINE = 500
 OTHERS = 40
 
 
-def case_state(rng: random.Random, n: int, email: str, now: float) -> dict[str, str]:
-    """A case as the relay stores it, in one of the queue's situations (or none)."""
+def case_state(rng: random.Random, n: int, email: str, now: float) -> tuple[str, dict[str, str]]:
+    """A case id and its state fields as the relay stores them (long values in pieces), in one of the
+    queue's situations (or none)."""
     kind = n % 10
     lifecycle = "Active"
     extra: dict[str, Any] = {}
@@ -88,7 +89,7 @@ def case_state(rng: random.Random, n: int, email: str, now: float) -> dict[str, 
     state = CaseState(first_seen=now - 20 * DAY, case=case, topic=f"Debtor {n} | {case.outstanding}",
                       baselined={"chats", "timeline", "payments"}, last_activity=now - DAY,
                       marks=CaseMarks.model_validate(marks))
-    return state.to_hash()
+    return case.id, state.to_fields()[0]
 
 
 async def seed(redis: aioredis.Redis, keys: Keys, emails: list[str], now: float) -> tuple[int, float]:
@@ -103,9 +104,8 @@ async def seed(redis: aioredis.Redis, keys: Keys, emails: list[str], now: float)
                 email = ""
             else:
                 email = emails[1 + n % (len(emails) - 1)]
-            mapping = case_state(rng, n, email, now)
+            case_id, mapping = case_state(rng, n, email, now)
             sizes.append(sum(len(k) + len(v) for k, v in mapping.items()))
-            case_id = json.loads(mapping["case"])["id"]
             pipe.hset(keys.case_state(case_id), mapping=mapping)  # type: ignore[arg-type]
             index_commands(pipe, keys, case_id, None, email)
             if n % 500 == 499:

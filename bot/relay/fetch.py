@@ -258,12 +258,12 @@ class Fetcher:
                         next_poll = float(current[1] or 0) or now + policy.quiet_poll_interval
                     due = now - URGENT_OFFSET if remaining else next_poll
                     pipe.multi()  # type: ignore[no-untyped-call]
-                    mapping = result.state.to_hash()
+                    mapping, stale = result.state.to_fields()
                     mapping.update(want=str(remaining), next=f"{next_poll:.3f}")
                     if polled:
                         mapping["chk"] = f"{now:.3f}"  # last full check (chats + timeline)
                     pipe.hset(state_key, mapping=mapping)  # type: ignore[arg-type]
-                    pipe.hdel(state_key, "err", "src", "gone")  # it answered: no longer gone
+                    pipe.hdel(state_key, "err", "src", "gone", *stale)  # it answered: no longer gone
                     if result.seen_set:
                         pipe.hset(keys.relay_seen(case_id), mapping=result.seen_set)  # type: ignore[arg-type]
                     if result.seen_del:

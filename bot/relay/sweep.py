@@ -36,8 +36,9 @@ from bot.relay.scheduler import (
 )
 from bot.relay.store import RelayStore
 from bot.store.attention import index_commands
-from bot.store.cases import Want
+from bot.store.cases import FIRST_SIGHT_LUA, Want
 from bot.store.keys import RELAY_SNAPSHOT_TTL
+from bot.store.pieces import spread
 from bot.store.reads import hgetall
 from bot.store.snapshots import CaseSnap, snapshot_case
 
@@ -242,8 +243,9 @@ class Sweeper:
             self.stats.first_sight += len(first_sight)
             async with redis.pipeline(transaction=True) as pipe:
                 for case_id, listed_raw in first_sight:
-                    pipe.hsetnx(keys.case_state(case_id), "fs", f"{now:.3f}")
-                    pipe.hsetnx(keys.case_state(case_id), "case", listed_raw)
+                    pieces, _ = spread("case", listed_raw)
+                    pipe.eval(FIRST_SIGHT_LUA, 1, keys.case_state(case_id), f"{now:.3f}",
+                              *(x for item in pieces.items() for x in item))
                 await pipe.execute()
             # Scheduled at the end of the sweep, once it is known how many cases there are, so the
             # first checks spread over the interval the budget can hold for all of them. (A crash
@@ -253,9 +255,11 @@ class Sweeper:
             # Snapshots stored before the exclusive period end and needsInfo were kept: the listed case
             # replaces them as it is (nothing a message depends on changed, see passive_upgrade), so
             # people's queues see them without a fetch, a Debitura request or a pinned-summary edit.
-            async with redis.pipeline(transaction=False) as pipe:
+            async with redis.pipeline(transaction=True) as pipe:  # a reader never sees half the pieces
                 for case_id, listed_raw in refresh:
-                    pipe.hset(keys.case_state(case_id), "case", listed_raw)
+                    pieces, stale = spread("case", listed_raw)
+                    pipe.hset(keys.case_state(case_id), mapping=pieces)  # type: ignore[arg-type]  # redis-py's mapping type is invariant
+                    pipe.hdel(keys.case_state(case_id), *stale)
                 await pipe.execute()
         if known:
             # People's queues (bot.store.attention): every known case in its listed assignee's index (a

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from bot.config import Settings, parse_clock, parse_span
 from bot.store.cases import CaseState, MemoryCaseStates
 from bot.store.keys import ATTENTION_TEAM_TTL, Keys
+from bot.store.pieces import WHOLE_LUA
 from bot.store.reads import get, hget, hgetall
 from bot.store.snapshots import TrackedCase
 
@@ -210,12 +211,16 @@ return out
 """
 
 
-# KEYS: case-state hashes. Fields fs, case, att, gone of each (false where absent), one round trip, as
+# KEYS: case-state hashes. Fields fs, case, att, gone of each (false where absent; case and att joined
+# from their pieces, bot/store/pieces.py), one round trip, as
 # one JSON text: a reply of 500 x 4 bulk strings costs redis-py's pure-Python RESP parser ~4x the time
 # of one string and json.loads (bench/home_bench.py).
-_STATES = """
+_STATES = WHOLE_LUA + """
 local out = {}
-for i, key in ipairs(KEYS) do out[i] = redis.call('HMGET', key, 'fs', 'case', 'att', 'gone') end
+for i, key in ipairs(KEYS) do
+  out[i] = {redis.call('HGET', key, 'fs') or false, whole(key, 'case'), whole(key, 'att'),
+            redis.call('HGET', key, 'gone') or false}
+end
 return cjson.encode(out)
 """
 

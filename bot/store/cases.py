@@ -6,7 +6,9 @@ Two Redis hashes per case (keys `case_state` and `relay_seen`, see bot/store/key
   baseline), `act` last activity, `want` the Want bits asked for, `src` what asked (`webhook`), `err`
   consecutive fetch errors, `gone` the case no longer answers, `next` a sweep's first due time,
   `att` the attention marks (CaseMarks JSON: lifecycle since, newest chat, creditor waiting, last
-  payment, closed; absent in states written before them);
+  payment, closed; absent in states written before them); `case`, `att` and `topic` are stored in
+  pieces of at most 60 bytes (`case.1`, `case.2`, ...: bot/store/pieces.py) so the hash keeps Redis'
+  compact encoding;
 * the *seen* hash, one short field per item ever accounted for: `c<hash(chat id)>` ->
   "<version>|<posted 0/1>", `t<hash(fingerprint)>` -> "", `p<hash(payment id)>` -> "amount|currency".
 
@@ -25,8 +27,12 @@ from typing import Protocol
 import redis.asyncio as aioredis
 
 from bot.store.keys import Keys
+from bot.store.pieces import WHOLE_LUA, spread_all, whole
 from bot.store.reads import hgetall
 from bot.store.snapshots import CaseMarks, CaseSnap, TrackedCase, short_hash
+
+PIECED = ("case", "att", "topic")
+"""State fields that may be longer than a listpack value: written with `state_fields`, read with `whole`."""
 
 URGENT_OFFSET = 1e9
 """Requested fetches (webhooks, sweep-detected changes) are scored this far in the past, so they are
@@ -55,14 +61,15 @@ class CaseState:
 
     @classmethod
     def from_hash(cls, raw: Mapping[str, str]) -> CaseState:
-        case = CaseSnap.model_validate_json(raw["case"]) if raw.get("case") else None
+        snap, marks = whole(raw, "case"), whole(raw, "att")
+        case = CaseSnap.model_validate_json(snap) if snap else None
         return cls(
             first_seen=float(raw.get("fs") or 0),
             case=case,
-            topic=raw.get("topic", ""),
+            topic=whole(raw, "topic") or "",
             baselined={s for s in (raw.get("base") or "").split(",") if s},
             last_activity=float(raw.get("act") or 0),
-            marks=CaseMarks.model_validate_json(raw["att"]) if raw.get("att") else CaseMarks(),
+            marks=CaseMarks.model_validate_json(marks) if marks else CaseMarks(),
         )
 
     def to_hash(self) -> dict[str, str]:
@@ -78,11 +85,21 @@ class CaseState:
             out["att"] = self.marks.model_dump_json(exclude_defaults=True)
         return out
 
+    def to_fields(self) -> tuple[dict[str, str], list[str]]:
+        """`to_hash` as stored: the fields to set (long values in pieces) and the stale pieces to delete."""
+        return state_fields(self.to_hash())
+
     def tracked(self) -> TrackedCase | None:
         """The case as the attention queues see it (None: no snapshot yet)."""
         if self.case is None:
             return None
         return TrackedCase(case=self.case, marks=self.marks, first_seen=self.first_seen)
+
+
+def state_fields(mapping: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """State fields as stored: `mapping` with its long values in pieces, and the pieces to delete in the
+    same transaction (HDEL after HSET)."""
+    return spread_all(mapping, PIECED)
 
 
 def chat_field(chat_id: str) -> str:
@@ -108,10 +125,20 @@ return 1
 """
 
 # KEYS: case-state hashes; ARGV[1] field. One round trip for a listed page (false where absent).
-_HGET_EACH = """
+_HGET_EACH = WHOLE_LUA + """
 local out = {}
-for i, key in ipairs(KEYS) do out[i] = redis.call('HGET', key, ARGV[1]) or false end
+for i, key in ipairs(KEYS) do out[i] = whole(key, ARGV[1]) end
 return out
+"""
+
+# KEYS[1] state hash; ARGV[1] first sight (s), then the fields and values of a case snapshot's pieces.
+# A case first seen in a listing: `fs` and the listed snapshot, each only if not stored yet (a fetch may
+# have stored a fuller one). EVAL in the sweep's transaction (a pipelined script needs no load).
+FIRST_SIGHT_LUA = """
+redis.call('HSETNX', KEYS[1], 'fs', ARGV[1])
+if redis.call('HEXISTS', KEYS[1], 'case') == 1 then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
 """
 
 

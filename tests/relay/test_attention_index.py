@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from bot.debitura.models import StartCaseRequest
 from bot.store.cases import CaseState
 from bot.store.keys import Keys
+from bot.store.pieces import all_pieces
 from bot.store.reads import hgetall
 from tests.fakes.slack.server import FakeSlack
 from tests.fixtures.sandbox import SandboxHandle
@@ -75,6 +76,7 @@ async def test_a_snapshot_stored_before_the_upgrade_gets_its_exclusive_end_from_
         # What a Caseroom before these fields kept: no amounts, no period end, no needsInfo.
         old = current.case.model_dump(exclude={"period_end", "needs_info", "principal", "fees", "created",
                                                "finished", "is_test"})
+        await redis.hdel(keys.case_state(case_id), *all_pieces("case"))  # stored whole, as it was then
         await redis.hset(keys.case_state(case_id), "case", json.dumps(old))
         assert CaseState.from_hash(await hgetall(redis, keys.case_state(case_id))).case.period_end == 0.0  # type: ignore[union-attr]
         await redis.hset(keys.relay_sweep(), "full", "0")  # the next sweep is a full one

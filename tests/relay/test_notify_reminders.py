@@ -13,11 +13,10 @@ import redis.asyncio as aioredis
 from bot.attention.queue import ADMINS, SECTIONS, Section, build_queue
 from bot.debitura.models import SendChatRequest
 from bot.relay.service import Relay
-from bot.store.cases import Want
+from bot.store.cases import CaseState, Want
 from bot.store.keys import Keys
 from bot.store.notify import dm_lane
 from bot.store.reads import hgetall
-from bot.store.snapshots import CaseSnap
 from tests.fakes.slack.server import FakeSlack
 from tests.fixtures.sandbox import SandboxHandle
 from tests.relay.harness import relay_settings, stop_relay, wait_until
@@ -139,7 +138,8 @@ async def test_exclusive_period_reminders_once_at_each_threshold(
     try:
         await as_webhook(relay, case_id)
         await settle(relay, redis, keys, case_id)
-        snap = CaseSnap.model_validate_json((await hgetall(redis, keys.case_state(case_id)))["case"])
+        snap = CaseState.from_hash(await hgetall(redis, keys.case_state(case_id))).case
+        assert snap is not None
         end = snap.period_end
         assert end > 0, "an Active sandbox case has an exclusive period"
         await delivered(redis, keys, dm_lane(email))  # the assignment DM, in real time

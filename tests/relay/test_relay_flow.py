@@ -53,6 +53,8 @@ async def test_relay_each_event_once(sandbox: SandboxHandle, fake_slack: FakeSla
         await wait_until(lambda: baselined(redis, redis_prefix, case_id), 30, "baseline of the case")
         # nothing from history was posted
         assert await channel_for_case(runtime, case_id) is None
+        # the state hash keeps Redis' compact encoding (its long values in pieces, bot/store/pieces.py)
+        assert await redis.object("encoding", runtime.keys.case_state(case_id)) == "listpack"
 
         chat = sandbox.control.add_chat(case_id, "Hello <!channel> & welcome", role=1)
 
