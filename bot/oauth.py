@@ -14,7 +14,8 @@ the list `caseroom check` requires).
 
 Enterprise Grid: a workspace of an org installing Caseroom for itself is a workspace like any other,
 keyed by its team id. An org-wide install (one token for every workspace of the org, no team) is
-refused at the redirect with a page saying why (`ORG_WIDE_REFUSED`) and nothing is stored: Caseroom's
+refused at the redirect with a page saying why (`ORG_WIDE_REFUSED`), its token is revoked
+(auth.revoke) and nothing is stored: Caseroom's
 tenant is a workspace (its Debitura key, admins and case channels), and channels made with an org
 token would need the workspace named on every call.
 """
@@ -26,6 +27,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.error import BoltError
@@ -34,6 +36,7 @@ from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackClientError
 from slack_sdk.oauth.installation_store.models.installation import Installation
 
 from bot.check import REQUIRED_SCOPES
@@ -84,8 +87,20 @@ class CaseroomOAuthFlow(AsyncOAuthFlow):
         if installation.is_enterprise_install:
             log.warning("org-wide install of Enterprise Grid org %s refused: Caseroom is installed per "
                         "workspace", installation.enterprise_id)
+            await self._revoke(installation)
             raise OrgWideInstall(ORG_WIDE_REFUSED)
         await super().store_installation(request, installation)
+
+    async def _revoke(self, installation: Installation) -> None:
+        """The refused install's token is given back (auth.revoke): nothing holds a token Caseroom keeps
+        no record of. A failure is logged; the install stays refused either way."""
+        if not installation.bot_token:
+            return
+        try:
+            await self.client.auth_revoke(token=installation.bot_token)
+        except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.warning("could not revoke the refused org-wide install's token (%s); remove the app "
+                        "from the org in Slack's admin pages", type(exc).__name__)
 
 
 async def _installed(args: AsyncSuccessArgs) -> BoltResponse:

@@ -311,7 +311,7 @@ async def test_enterprise_grid_workspace_installs_alone_and_an_org_wide_install_
 ) -> None:
     """A workspace of a Grid org installing Caseroom for itself is keyed by its team (its own tenant,
     another workspace of the same org is another); an org-wide install is refused with the reason,
-    and nothing of it is stored."""
+    its token revoked, and nothing of it is stored."""
     fake = deployment.fake
     keys = Keys(deployment.redis_prefix)
     grid = fake.add_team("T0GRIDONE", domain="grid-one", enterprise_id="E0GRIDORG")
@@ -334,6 +334,8 @@ async def test_enterprise_grid_workspace_installs_alone_and_an_org_wide_install_
     page = await install(deployment, other.TEAM_ID, otto.id, expect=400)
     assert fake.oauth.access_log[-1]["is_enterprise_install"] is True
     assert "cannot be installed org-wide" in html.unescape(page)
+    org_token = fake.oauth.access_log[-1]["access_token"]
+    assert fake.oauth.token_error(org_token) == "token_revoked"  # given back, not left valid
     assert not await redis.exists(keys.for_workspace("E0GRIDORG").slack_installation())
     assert sorted(await redis.smembers(keys.workspaces())) == [grid.TEAM_ID]
     # The org's other workspace is not installed: it gets nothing of the first, though in the same org.

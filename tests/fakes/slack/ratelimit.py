@@ -20,6 +20,7 @@ BURST_FLOOR = 3
 
 METHOD_TIERS: dict[str, int] = {
     "auth.test": 4,
+    "auth.revoke": 3,
     "chat.postEphemeral": 4,
     "chat.update": 3,
     "chat.getPermalink": 4,

@@ -30,6 +30,7 @@ BY_CONVERSATION: dict[str, dict[str, str]] = {
 
 FIXED: dict[str, str | None] = {
     "auth.test": None,
+    "auth.revoke": None,
     "chat.postMessage": "chat:write",
     "chat.postEphemeral": "chat:write",
     "chat.update": "chat:write",

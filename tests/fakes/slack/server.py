@@ -152,7 +152,7 @@ class FakeSlack:
         retry_after = self.rate_limits.check(name, _channel_key(raw), team)
         if retry_after is not None:
             raise SlackError("ratelimited", status=429, headers={"Retry-After": str(retry_after)})
-        return await spec.handler(Context(name, Args(raw), self, kind, workspace))
+        return await spec.handler(Context(name, Args(raw), self, kind, workspace, token))
 
     def add_team(self, team_id: str, *, domain: str | None = None,
                  enterprise_id: str | None = None) -> Workspace:

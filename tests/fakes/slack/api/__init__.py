@@ -93,6 +93,8 @@ class Context:
     token_kind: TokenKind
     workspace: Workspace | None = None
     """The workspace the bot token belongs to (FakeSlack.add_team installs the app in more)."""
+    token: str = ""
+    """The token the call presented (auth.revoke revokes it)."""
 
     @property
     def ws(self) -> Workspace:

@@ -1,4 +1,4 @@
-"""auth.test, users.info, users.lookupByEmail, usergroups.users.list, apps.connections.open."""
+"""auth.test, auth.revoke, users.info, users.lookupByEmail, usergroups.users.list, apps.connections.open."""
 
 from __future__ import annotations
 
@@ -21,6 +21,16 @@ async def auth_test(ctx: Context) -> dict[str, Any]:
         "is_enterprise_install": False,
         **({"enterprise_id": ws.ENTERPRISE_ID} if ws.ENTERPRISE_ID else {}),
     }
+
+
+@method("auth.revoke")
+async def auth_revoke(ctx: Context) -> dict[str, Any]:
+    """Revokes the presented token (`test=true`: only says it would not); the app stays installed
+    for the workspace's other tokens, as with Slack."""
+    if ctx.args.string("test") in ("1", "true"):
+        return {"revoked": False}
+    ctx.fake.oauth.tokens[ctx.token].revoked = True
+    return {"revoked": True}
 
 
 @method("users.info")
