@@ -7,6 +7,7 @@ never asked, nothing of B reaches A, and nothing of B (its Redis keys, its chann
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
@@ -18,6 +19,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from blocks.ids import Action
+from blocks.notify import CaseLine, build_assigned_dm, build_creditor_chat_dm
+from blocks.relay import build_chat_message
 from bot.debitura.webhooks import sign
 from bot.sandbox.app import Sandbox
 from bot.sandbox.model import CaseRec
@@ -187,7 +190,7 @@ def buttons(blocks: list[dict[str, Any]]) -> list[tuple[str | None, str]]:
             for e in b["elements"] if e.get("type") == "button"]
 
 
-async def test_buttons_copied_from_bs_card_and_clicked_in_a_touch_nothing_of_b(
+async def test_buttons_copied_from_bs_messages_and_clicked_in_a_touch_nothing_of_b(
     caseroom_factory: Factory, partners: Partners, redis: aioredis.Redis
 ) -> None:
     ag = await agencies(caseroom_factory, partners, redis, relay=False)
@@ -202,14 +205,25 @@ async def test_buttons_copied_from_bs_card_and_clicked_in_a_touch_nothing_of_b(
     listed = await ag.driver_b.click(Action.SHOW_PAYMENTS, user=ag.bob.id, channel=ag.room_b.id,
                                      message_ts=shown_b.ts)
     payments_b = await reply(ag.caseroom, listed)
-    # Alice's copies of B's card and payments, in A's channel: every button carries B's values.
+    # What B's relay posts for the case: a relayed creditor chat in its room, and DMs to its people.
+    line = CaseLine(case_id=case.id, reference=case.reference, debtor="B's debtor")
+    relayed_b = [
+        build_chat_message(case_id=case.id, reference=case.reference, author="Creditor of B",
+                           role_label="Creditor", from_creditor=True, created=time.time(), message="Hi"),
+        build_assigned_dm(dataclasses.replace(line, lifecycle="PendingVerification")),  # with Activate
+        build_creditor_chat_dm(line, author="Creditor of B", message="Hi", at=time.time()),
+    ]
+    # Alice's copies of B's card, payments and relayed messages, in A's channel: every button carries
+    # B's values.
     channel_a = ag.ws_a.channels[ag.caseroom.channel.id]
-    copies = [ag.ws_a.add_bot_message(channel_a, text=m.text, blocks=m.body["blocks"], attachments=None,
-                                      thread_ts=None, metadata=None) for m in (card_b, payments_b)]
+    shown = [(m.text, m.body["blocks"]) for m in (card_b, payments_b)] + relayed_b
+    copies = [ag.ws_a.add_bot_message(channel_a, text=text, blocks=blocks, attachments=None,
+                                      thread_ts=None, metadata=None) for text, blocks in shown]
     clickable = [(copy, block_id, action_id) for copy in copies
                  for block_id, action_id in buttons(copy.blocks or [])]
-    assert {Action.FOLLOW, Action.OPEN_NOTE, Action.OPEN_PAYMENT, Action.EDIT_PAYMENT,
-            Action.DELETE_PAYMENT} <= {a for _, _, a in clickable}, clickable
+    assert {Action.FOLLOW, Action.OPEN_NOTE, Action.OPEN_PAYMENT, Action.EDIT_PAYMENT, Action.DELETE_PAYMENT,
+            Action.REPLY, Action.NOTE_FROM_RELAY, Action.SHOW_CARD, Action.OPEN_ACTIVATE,
+            } <= {a for _, _, a in clickable}, clickable
     b_keys, b_slack, b_asked = await ag.b_keys(), ag.b_slack(), len(ag.partners.asked[ag.b])
     a_channels = set(ag.ws_a.channels)
     journal = ag.caseroom.fake.journal
