@@ -71,6 +71,8 @@ class Fetcher:
         self.diff_settings = diffmod.Settings(backfill=runtime.settings.caseroom_backfill,
                                               archive_on_close=runtime.settings.caseroom_archive_on_close)
         self.on_enqueued: Callable[[], None] = lambda: None
+        self._held: set[tuple[str, str]] = set()
+        """(case id, token) of requested fetches put off with their lease kept (`_put_off`)."""
 
     async def run_once(self, token: str, *, polls_first: bool = False) -> bool:
         """Claim one due case and process it; False when nothing is due (or the pacer says wait).
@@ -92,7 +94,10 @@ class Fetcher:
             await self.fetch_case(case_id, token)
         finally:
             renew.cancel()
-            await self.store.release_lease("fetch:" + case_id, token)
+            if (case_id, token) in self._held:
+                self._held.discard((case_id, token))  # put off: the lease runs out by itself
+            else:
+                await self.store.release_lease("fetch:" + case_id, token)
         return True
 
     async def _claim_requested(self, token: str, now: float) -> str | None:
@@ -130,10 +135,19 @@ class Fetcher:
                 log.warning("lost fetch lease", extra={"lease": name})
                 return
 
-    async def _reschedule(self, case_id: str, token: str, after: float) -> None:
+    async def _reschedule(self, case_id: str, token: str, after: float, *, requested: bool) -> None:
+        """Try the fetch again `after` seconds from now. A requested fetch (a webhook, a change a sweep
+        found) stays requested: scored among them, not among the polls, where it would take a paced
+        poll's turn (a flood refused by the budget then held every poll back for minutes); its lease is
+        kept until then, so no worker takes it sooner."""
         lease_key = self.store.keys.lease("fetch:" + case_id)
-        if await self.store.redis.get(lease_key) == token:
-            await self.store.redis.zadd(self.store.keys.schedule(), {case_id: self.clock() + after})
+        at = self.clock() + after
+        if not requested:
+            if await self.store.redis.get(lease_key) == token:
+                await self.store.redis.zadd(self.store.keys.schedule(), {case_id: at})
+            return
+        if await self.store.put_off(case_id, token, at - URGENT_OFFSET, max(1, int(after * 1000))):
+            self._held.add((case_id, token))
 
     async def fetch_case(self, case_id: str, token: str) -> None:
         keys = self.store.keys
@@ -161,12 +175,13 @@ class Fetcher:
         fetched = Fetched()
         # Requests outside the polling plan (everything but the chats + timeline of a due poll) are
         # counted in Redis: the plan pays for them out of the poll budget (Policy.extra_per_day).
-        spent = {"made": 0, "planned": 0}
+        spent = {"made": 0, "planned": 0, "last_planned": 0}
 
         def spend(planned: bool) -> None:
             self.stats.requests += 1
             spent["made"] += 1
             spent["planned"] += int(planned)
+            spent["last_planned"] = int(planned)
 
         try:
             if bits & Want.CASE:
@@ -208,7 +223,11 @@ class Fetcher:
             await self._commit_gone(case_id, token)
             return
         except RateLimited as exc:
-            await self._reschedule(case_id, token, max(1.0, exc.retry_after or 1.0))
+            # Refused (our budget, or Debitura's 429): no request was made, so none is counted.
+            spent["made"] -= 1
+            spent["planned"] -= int(spent["last_planned"])
+            self.stats.requests -= 1
+            await self._reschedule(case_id, token, max(1.0, exc.retry_after or 1.0), requested=bool(want))
             return
         except DebituraError as exc:
             self.stats.errors += 1
@@ -217,7 +236,7 @@ class Fetcher:
             delay = min(MAX_ERROR_BACKOFF, 2.0 ** errors) * (0.5 + random.random() / 2)
             log.warning("fetch failed; retrying later",
                         extra={"case_id": case_id, "error": type(exc).__name__, "retry_in": round(delay, 1)})
-            await self._reschedule(case_id, token, delay)
+            await self._reschedule(case_id, token, delay, requested=bool(want))
             return
         finally:
             await self.store.record_extra(spent["made"] - spent["planned"], now, self.policy().day)

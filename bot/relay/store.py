@@ -32,7 +32,9 @@ from bot.store.reads import hgetall, zmembers
 EXTRA_SINCE = "since"
 """Field of keys.relay_extra(): when counting began (the first count after the hash was empty)."""
 
-# KEYS[1] zset, KEYS[2] lease; ARGV member, now (s), lease ms, token.
+# KEYS[1] zset, KEYS[2] lease; ARGV member, now (s), lease ms, token. A member whose lease is held is
+# put back for when the lease runs out; a requested fetch (scored URGENT_OFFSET in the past) stays
+# among the requested ones, behind those asked for before it, and never becomes a paced poll.
 _TRY_CLAIM = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) > tonumber(ARGV[2]) then return 0 end
@@ -42,8 +44,19 @@ if redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', tonumber(ARGV[3])) then
 end
 local left = redis.call('PTTL', KEYS[2])
 if left < 0 then left = 1000 end
-redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + left / 1000, ARGV[1])
+local at = tonumber(ARGV[2]) + left / 1000
+if tonumber(score) <= tonumber(ARGV[2]) - URGENT_OFFSET / 2 then at = at - URGENT_OFFSET end
+redis.call('ZADD', KEYS[1], at, ARGV[1])
 return 0
+""".replace("URGENT_OFFSET", repr(URGENT_OFFSET))
+
+# KEYS[1] zset, KEYS[2] lease; ARGV member, score, lease ms, token. A requested fetch put off: scored
+# `score` (among the requested ones) and its lease kept `lease ms` more, if still ours.
+_PUT_OFF = """
+if redis.call('GET', KEYS[2]) ~= ARGV[4] then return 0 end
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]), ARGV[1])
+return 1
 """
 
 _RENEW = """
@@ -133,6 +146,7 @@ class RelayStore:
         self.redis = redis
         self.keys = keys
         self._try_claim = redis.register_script(_TRY_CLAIM)
+        self._put_off = redis.register_script(_PUT_OFF)
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
         self._complete = redis.register_script(_COMPLETE)
@@ -163,6 +177,12 @@ class RelayStore:
             if got:
                 return member
         return None
+
+    async def put_off(self, case_id: str, token: str, score: float, lease_ms: int) -> bool:
+        """Put a requested fetch of `case_id` off: scored `score`, its lease (ours) kept `lease_ms`
+        more; False when the lease is no longer ours (nothing changed)."""
+        return bool(await self._put_off(keys=[self.keys.schedule(), self.keys.lease("fetch:" + case_id)],
+                                        args=[case_id, repr(score), lease_ms, token]))
 
     async def next_due(self, zset: str, now: float) -> float | None:
         """The earliest due time of a scheduled poll (requested fetches, scored urgent, left out)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
@@ -233,6 +234,44 @@ async def test_fetches_outside_the_plan_are_counted(sandbox: SandboxHandle, fake
         await redis.zadd(keys.schedule(), {case_id: time.time() - 1})
         assert await fetcher.run_once("t3")
         assert fetcher.stats.requests == 7 and await extra() == 3
+
+
+async def test_a_requested_fetch_refused_by_a_429_is_not_counted_and_stays_requested(
+    sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str
+) -> None:
+    """Refused requests cost nothing (the plan is not charged), and the webhook's fetch waits out the
+    Retry-After among the requested fetches (its lease kept), not in the paced queue of polls."""
+    import time
+
+    from bot.relay.store import EXTRA_SINCE
+    from bot.store.cases import URGENT_OFFSET, Want
+
+    async with fetch_rig(sandbox, fake_slack, redis_prefix, cases=1) as rig:
+        runtime, store, fetcher, policy = rig.runtime, rig.store, rig.fetcher, rig.policy
+        case_id = sandbox.case("Active")["id"]
+        keys = runtime.keys
+
+        async def extra() -> int:
+            return await store.extra_requests(time.time(), policy.day)
+
+        await redis.hset(keys.relay_extra(), EXTRA_SINCE, f"{time.time() - policy.day:.3f}")
+        await store.watch([case_id], [time.time() - 1])
+        assert await fetcher.run_once("t1")  # first check
+        before, made = await extra(), fetcher.stats.requests
+        sandbox.control.add_fault(f"/cases/{case_id}/chats*", rate_limit_rate=1.0, retry_after=2, times=20)
+        await store.request_fetch(case_id, int(Want.CHATS), time.time(), source="webhook")
+        assert await fetcher.run_once("t2")  # refused with 429s
+        assert sandbox.control.faults()[0]["hits"] >= 1
+        assert await extra() == before and fetcher.stats.requests == made
+        score = await redis.zscore(keys.schedule(), case_id)
+        assert score is not None and score < time.time() - URGENT_OFFSET / 2  # still requested
+        assert await redis.pttl(keys.lease("fetch:" + case_id)) > 500  # not before the Retry-After
+        assert not await fetcher.run_once("t3")  # nobody takes it sooner, nor as a poll
+        sandbox.control.clear_faults()
+        await asyncio.sleep(await redis.pttl(keys.lease("fetch:" + case_id)) / 1000 + 0.05)
+        assert await fetcher.run_once("t4")  # then it is fetched, and counted
+        assert await extra() == before + 1
+        assert not await redis.zrangebyscore(keys.schedule(), "-inf", time.time() - URGENT_OFFSET / 2)
 
 
 async def test_a_polls_first_worker_takes_a_due_poll_before_requested_fetches(

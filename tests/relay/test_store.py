@@ -245,3 +245,27 @@ async def test_pace_store_slots_and_pauses_by_method_and_channel(redis: aioredis
     assert await store.take_slot("chat.postMessage", "C2", 1_002_000, 1000) == 8000  # the channel paused
     assert await store.take_slot("chat.update", None, 1_002_000, 0) == 8000  # the method paused
     assert await store.take_slot("conversations.history", None, 1_002_000, 0) == 0
+
+
+async def test_a_requested_fetch_stays_requested_when_its_lease_is_held_or_it_is_put_off(
+        redis: aioredis.Redis, keys: Keys) -> None:
+    """A webhook's fetch that finds the case busy, or that the budget puts off, stays among the
+    requested fetches (never a paced poll), behind the ones asked for before it."""
+    store = RelayStore(redis, keys)
+    zset, half = keys.schedule(), URGENT_OFFSET / 2
+    await store.watch(["busy", "other"], [500.0, 500.0])
+    await store.request_fetch("busy", int(Want.CHATS), 100.0)
+    assert await store.acquire_lease("fetch:busy", "a", 2000)  # a fetch under way
+    assert await store.claim(zset, "fetch:", "b", 5000, now=100.1, upto=100.1 - half) is None
+    score = await redis.zscore(keys.schedule(), "busy")
+    assert score is not None and score <= 100.1 - URGENT_OFFSET / 2  # still requested, not a poll
+    assert score >= 100.1 + 1.5 - URGENT_OFFSET  # not before the lease runs out
+    # a poll claim (paced) never takes it
+    assert await store.claim(zset, "fetch:", "b", 5000, now=600.0, above=600.0 - half) == "other"
+    # put off by its holder: requested, lease kept; not by anyone else
+    assert not await store.put_off("busy", "b", 130.0 - URGENT_OFFSET, 30_000)
+    assert await store.put_off("busy", "a", 130.0 - URGENT_OFFSET, 30_000)
+    assert await redis.zscore(keys.schedule(), "busy") == 130.0 - URGENT_OFFSET
+    assert 29_000 < await redis.pttl(keys.lease("fetch:busy")) <= 30_000
+    await store.request_fetch("new", int(Want.CHATS), 120.0)  # asked for later, claimed first
+    assert await store.claim(zset, "fetch:", "c", 5000, now=121.0, upto=121.0 - half) == "new"
