@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 
 MAX_ERROR_BACKOFF = 300.0
 
+WEBHOOK_SPACING = 2.0
+"""Seconds between two webhook fetches of one case: events for a case within them share the second
+fetch (a creditor's burst of chats, a flood of events) instead of costing a request each; the first
+event of a quiet case is fetched at once."""
+
 
 @dataclass
 class FetchStats:
@@ -171,6 +176,11 @@ class Fetcher:
             bits |= Want.TIMELINE
         asked = bits
         path = "webhook" if raw.get("src") == "webhook" and want else ("sweep" if want else "poll")
+        if path == "webhook" and not due_poll:
+            wait = float(raw.get("wf") or 0) + WEBHOOK_SPACING - now
+            if wait > 0:  # fetched for a webhook moments ago: later events share the next fetch
+                await self._reschedule(case_id, token, wait, requested=True)
+                return
         client = self.runtime.debitura_background
         fetched = Fetched()
         # Requests outside the polling plan (everything but the chats + timeline of a due poll) are
@@ -281,6 +291,8 @@ class Fetcher:
                     mapping.update(want=str(remaining), next=f"{next_poll:.3f}")
                     if polled:
                         mapping["chk"] = f"{now:.3f}"  # last full check (chats + timeline)
+                    if path == "webhook":
+                        mapping["wf"] = f"{now:.3f}"  # last webhook fetch (WEBHOOK_SPACING)
                     pipe.hset(state_key, mapping=mapping)  # type: ignore[arg-type]
                     pipe.hdel(state_key, "err", "src", "gone", *stale)  # it answered: no longer gone
                     if result.seen_set:

@@ -5,6 +5,7 @@ Two Redis hashes per case (keys `case_state` and `relay_seen`, see bot/store/key
 * the *state* hash: `fs` first sight, `case` the last CaseSnap (JSON), `topic`, `base` (streams with a
   baseline), `act` last activity, `want` the Want bits asked for, `src` what asked (`webhook`), `err`
   consecutive fetch errors, `gone` the case no longer answers, `next` a sweep's first due time,
+  `chk` the last full check, `wf` the last fetch a webhook asked for,
   `att` the attention marks (CaseMarks JSON: lifecycle since, newest chat, creditor waiting, last
   payment, closed; absent in states written before them); `case`, `att` and `topic` are stored in
   pieces of at most 60 bytes (`case.1`, `case.2`, ...: bot/store/pieces.py) so the hash keeps Redis'

@@ -274,6 +274,38 @@ async def test_a_requested_fetch_refused_by_a_429_is_not_counted_and_stays_reque
         assert not await redis.zrangebyscore(keys.schedule(), "-inf", time.time() - URGENT_OFFSET / 2)
 
 
+async def test_webhooks_for_one_case_within_the_spacing_share_one_fetch(
+    sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str
+) -> None:
+    """The first webhook of a quiet case is fetched at once; the ones that follow within
+    WEBHOOK_SPACING wait for it to pass (among the requested fetches) and share one fetch."""
+    import time
+
+    from bot.relay.fetch import WEBHOOK_SPACING
+    from bot.store.cases import URGENT_OFFSET, Want
+
+    async with fetch_rig(sandbox, fake_slack, redis_prefix, cases=1) as rig:
+        store, fetcher, keys = rig.store, rig.fetcher, rig.runtime.keys
+        case_id = sandbox.case("Active")["id"]
+        await store.watch([case_id], [time.time() - 1])
+        assert await fetcher.run_once("t1")  # first check
+        await store.request_fetch(case_id, int(Want.CHATS), time.time(), source="webhook")
+        made = fetcher.stats.requests
+        assert await fetcher.run_once("t2")  # at once
+        assert fetcher.stats.requests == made + 1
+        for n in range(3):  # a burst right after
+            await store.request_fetch(case_id, int(Want.CHATS), time.time(), source="webhook")
+            await fetcher.run_once(f"burst{n}")
+        assert fetcher.stats.requests == made + 1  # put off, not fetched
+        left = await redis.pttl(keys.lease("fetch:" + case_id))
+        assert 0 < left <= WEBHOOK_SPACING * 1000
+        assert await redis.zscore(keys.schedule(), case_id) < time.time() - URGENT_OFFSET / 2  # type: ignore[operator]  # zscore is a float here
+        await asyncio.sleep(left / 1000 + 0.05)
+        assert await fetcher.run_once("t3")
+        assert fetcher.stats.requests == made + 2  # the burst shared one fetch
+        assert not await redis.zrangebyscore(keys.schedule(), "-inf", time.time() - URGENT_OFFSET / 2)
+
+
 async def test_a_polls_first_worker_takes_a_due_poll_before_requested_fetches(
     sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str
 ) -> None:
