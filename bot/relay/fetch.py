@@ -25,8 +25,9 @@ from bot.relay.notices import utc_day
 from bot.relay.scheduler import Policy
 from bot.relay.store import RelayStore
 from bot.store.attention import index_commands
-from bot.store.cases import URGENT_OFFSET, CaseState, Want
+from bot.store.cases import PIECED, URGENT_OFFSET, CaseState, Want, state_fields
 from bot.store.keys import NOTIFY_DAILY_TTL
+from bot.store.pieces import gather
 from bot.store.reads import get, hgetall
 from bot.store.snapshots import (
     CaseSnap,
@@ -276,6 +277,10 @@ class Fetcher:
                         return
                     current = await pipe.hmget(state_key, ["want", "next"])
                     remaining = int(current[0] or 0) & ~int(handled)
+                    # A state written whole before its long values went in pieces keeps Redis' larger
+                    # encoding (Redis never converts back): rewritten once, in pieces, by this commit.
+                    larger = await pipe.object("encoding", state_key) == "hashtable"
+                    before = await hgetall(pipe, state_key) if larger else {}
                     followed = await pipe.sismember(keys.followed(), case_id)
                     skipped = await pipe.sismember(keys.unfollowed(), case_id)
                     watched = bool(followed) or (not skipped and relayed_lifecycle(result.state.case,
@@ -293,8 +298,16 @@ class Fetcher:
                         mapping["chk"] = f"{now:.3f}"  # last full check (chats + timeline)
                     if path == "webhook":
                         mapping["wf"] = f"{now:.3f}"  # last webhook fetch (WEBHOOK_SPACING)
-                    pipe.hset(state_key, mapping=mapping)  # type: ignore[arg-type]
-                    pipe.hdel(state_key, "err", "src", "gone", *stale)  # it answered: no longer gone
+                    if larger:
+                        kept = {k: v for k, v in gather(before, PIECED).items()
+                                if k not in mapping and k not in ("err", "src", "gone")}
+                        whole_state = state_fields(kept)[0]
+                        whole_state.update(mapping)
+                        pipe.delete(state_key)
+                        pipe.hset(state_key, mapping=whole_state)  # type: ignore[arg-type]  # redis-py's mapping type is invariant
+                    else:
+                        pipe.hset(state_key, mapping=mapping)  # type: ignore[arg-type]
+                        pipe.hdel(state_key, "err", "src", "gone", *stale)  # it answered: no longer gone
                     if result.seen_set:
                         pipe.hset(keys.relay_seen(case_id), mapping=result.seen_set)  # type: ignore[arg-type]
                     if result.seen_del:

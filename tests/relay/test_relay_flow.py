@@ -306,6 +306,37 @@ async def test_webhooks_for_one_case_within_the_spacing_share_one_fetch(
         assert not await redis.zrangebyscore(keys.schedule(), "-inf", time.time() - URGENT_OFFSET / 2)
 
 
+async def test_a_state_stored_whole_is_rewritten_compact_by_its_next_fetch(
+    sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str
+) -> None:
+    """A state an older Caseroom wrote with whole values has Redis' larger encoding, which Redis never
+    gives up by itself: the next fetch rewrites it in pieces, keeping every field."""
+    import time
+
+    from bot.store.cases import PIECED, CaseState
+    from bot.store.pieces import gather
+
+    async with fetch_rig(sandbox, fake_slack, redis_prefix, cases=1) as rig:
+        store, fetcher, keys = rig.store, rig.fetcher, rig.runtime.keys
+        case_id = sandbox.case("Active")["id"]
+        key = keys.case_state(case_id)
+        await store.watch([case_id], [time.time() - 1])
+        assert await fetcher.run_once("t1")
+        stored = CaseState.from_hash(await hgetall(redis, key))
+        old = gather(await hgetall(redis, key), PIECED)  # whole values, as stored before the pieces
+        await redis.delete(key)
+        await redis.hset(key, mapping={**old, "err": "2", "fs": "123.000"})  # type: ignore[arg-type]  # redis-py's mapping type is invariant
+        assert await redis.object("encoding", key) == "hashtable"
+        await redis.zadd(keys.schedule(), {case_id: time.time() - 1})
+        await redis.hset(key, "next", f"{time.time() - 1:.3f}")
+        assert await fetcher.run_once("t2")
+        assert await redis.object("encoding", key) == "listpack"
+        raw = await hgetall(redis, key)
+        after = CaseState.from_hash(raw)
+        assert after.case == stored.case and after.baselined == stored.baselined
+        assert after.first_seen == 123.0 and "err" not in raw  # kept what the fetch does not write
+
+
 async def test_a_polls_first_worker_takes_a_due_poll_before_requested_fetches(
     sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str
 ) -> None:
