@@ -78,7 +78,7 @@ class Fetcher:
                                               archive_on_close=runtime.settings.caseroom_archive_on_close)
         self.on_enqueued: Callable[[], None] = lambda: None
         self._held: set[tuple[str, str]] = set()
-        """(case id, token) of requested fetches put off with their lease kept (`_put_off`)."""
+        """(case id, token) of requested fetches put off with their lease kept (`_reschedule`)."""
 
     async def run_once(self, token: str, *, polls_first: bool = False) -> bool:
         """Claim one due case and process it; False when nothing is due (or the pacer says wait).
@@ -235,9 +235,10 @@ class Fetcher:
             return
         except RateLimited as exc:
             # Refused (our budget, or Debitura's 429): no request was made, so none is counted.
-            spent["made"] -= 1
-            spent["planned"] -= int(spent["last_planned"])
-            self.stats.requests -= 1
+            if spent["made"]:
+                spent["made"] -= 1
+                spent["planned"] -= int(spent["last_planned"])
+                self.stats.requests -= 1
             await self._reschedule(case_id, token, max(1.0, exc.retry_after or 1.0), requested=bool(want))
             return
         except DebituraError as exc:
