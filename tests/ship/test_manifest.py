@@ -46,7 +46,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "files_getUploadURLExternal": ("files:write",), "files_completeUploadExternal": ("files:write",),
     "bookmarks_add": ("bookmarks:write",), "reactions_add": ("reactions:write",), "pins_add": ("pins:write",),
     "views_open": (), "views_update": (), "views_push": (), "views_publish": (),
-    "auth_test": (), "apps_connections_open": (), "team_info": ("team:read",),
+    "auth_test": (), "auth_revoke": (), "apps_connections_open": (), "team_info": ("team:read",),
 }
 MESSAGE_CHANNEL_TYPES = {"message.channels": "channel", "message.groups": "group", "message.im": "im",
                          "message.mpim": "mpim"}
