@@ -258,11 +258,11 @@ class Fetcher:
                                    path=path, settings=self.diff_settings)
         old_email = state.case.assignee_email if state.case is not None else None
         await self._commit(case_id, token, asked, result, now, late, old_email, path=path,
-                           first_sight=not state.baselined)
+                           first_sight=not state.baselined, asked_seq=raw.get("rq"))
 
     async def _commit(self, case_id: str, token: str, handled: Want, result: diffmod.DiffResult,
                       now: float, late: float = 0.0, old_email: str | None = None, *, path: str = "poll",
-                      first_sight: bool = False) -> None:
+                      first_sight: bool = False, asked_seq: str | None = None) -> None:
         keys = self.store.keys
         lease_key = keys.lease("fetch:" + case_id)
         state_key = keys.case_state(case_id)
@@ -276,8 +276,11 @@ class Fetcher:
                         log.warning("fetch lease lost before commit; another worker redoes it",
                                     extra={"case_id": case_id})
                         return
-                    current = await pipe.hmget(state_key, ["want", "next"])
-                    remaining = int(current[0] or 0) & ~int(handled)
+                    current = await pipe.hmget(state_key, ["want", "next", "rq"])
+                    # Asked for again while this fetch read (a webhook for a chat it may have missed):
+                    # everything asked for stays asked for, so the case is fetched again.
+                    asked_again = current[2] != asked_seq
+                    remaining = int(current[0] or 0) & (~int(handled) if not asked_again else -1)
                     # A state written whole before its long values went in pieces keeps Redis' larger
                     # encoding (Redis never converts back): rewritten once, in pieces, by this commit.
                     larger = await pipe.object("encoding", state_key) == "hashtable"
@@ -301,14 +304,16 @@ class Fetcher:
                         mapping["wf"] = f"{now:.3f}"  # last webhook fetch (WEBHOOK_SPACING)
                     if larger:
                         kept = {k: v for k, v in gather(before, PIECED).items()
-                                if k not in mapping and k not in ("err", "src", "gone")}
+                                if k not in mapping and k not in ("err", "gone")
+                                and (asked_again or k != "src")}
                         whole_state = state_fields(kept)[0]
                         whole_state.update(mapping)
                         pipe.delete(state_key)
                         pipe.hset(state_key, mapping=whole_state)  # type: ignore[arg-type]  # redis-py's mapping type is invariant
                     else:
                         pipe.hset(state_key, mapping=mapping)  # type: ignore[arg-type]
-                        pipe.hdel(state_key, "err", "src", "gone", *stale)  # it answered: no longer gone
+                        done = ("err", "gone") if asked_again else ("err", "src", "gone")
+                        pipe.hdel(state_key, *done, *stale)  # it answered: no longer gone
                     if result.seen_set:
                         pipe.hset(keys.relay_seen(case_id), mapping=result.seen_set)  # type: ignore[arg-type]
                     if result.seen_del:

@@ -5,7 +5,8 @@ Two Redis hashes per case (keys `case_state` and `relay_seen`, see bot/store/key
 * the *state* hash: `fs` first sight, `case` the last CaseSnap (JSON), `topic`, `base` (streams with a
   baseline), `act` last activity, `want` the Want bits asked for, `src` what asked (`webhook`), `err`
   consecutive fetch errors, `gone` the case no longer answers, `next` a sweep's first due time,
-  `chk` the last full check, `wf` the last fetch a webhook asked for,
+  `chk` the last full check, `wf` the last fetch a webhook asked for, `rq` how many fetches were asked
+  for (a fetch that sees it change before its commit leaves the case asked for),
   `att` the attention marks (CaseMarks JSON: lifecycle since, newest chat, creditor waiting, last
   payment, closed; absent in states written before them); `case`, `att` and `topic` are stored in
   pieces of at most 60 bytes (`case.1`, `case.2`, ...: bot/store/pieces.py) so the hash keeps Redis'
@@ -120,6 +121,7 @@ def payment_field(payment_id: str) -> str:
 _REQUEST_FETCH = """
 local want = tonumber(redis.call('HGET', KEYS[1], 'want') or '0')
 redis.call('HSET', KEYS[1], 'want', bit.bor(want, tonumber(ARGV[1])))
+redis.call('HINCRBY', KEYS[1], 'rq', 1)
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'src', ARGV[4]) end
 redis.call('ZADD', KEYS[2], 'LT', tonumber(ARGV[2]), ARGV[3])
 return 1
@@ -211,6 +213,7 @@ class MemoryCaseStates:
     async def request_fetch(self, case_id: str, bits: int, now: float, source: str = "") -> None:
         rec = self.state.setdefault(case_id, {})
         rec["want"] = str(int(rec.get("want") or 0) | int(bits))
+        rec["rq"] = str(int(rec.get("rq") or 0) + 1)
         if source:
             rec["src"] = source
         self.fetches.append((case_id, int(bits), source))

@@ -337,6 +337,35 @@ async def test_a_state_stored_whole_is_rewritten_compact_by_its_next_fetch(
         assert after.first_seen == 123.0 and "err" not in raw  # kept what the fetch does not write
 
 
+async def test_a_webhook_during_the_fetch_of_its_case_gets_a_fetch_of_its_own(
+    sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str
+) -> None:
+    """A chat that arrives while its case's chats are being read may be missing from that read: its
+    webhook leaves the case asked for, so it is fetched again (not left to the next poll)."""
+    import time
+
+    from bot.store.cases import URGENT_OFFSET, Want
+
+    async with fetch_rig(sandbox, fake_slack, redis_prefix, cases=1) as rig:
+        store, fetcher, keys = rig.store, rig.fetcher, rig.runtime.keys
+        case_id = sandbox.case("Active")["id"]
+        await store.watch([case_id], [time.time() - 1])
+        assert await fetcher.run_once("t1")  # first check
+        await store.request_fetch(case_id, int(Want.CHATS), time.time(), source="webhook")
+        sandbox.control.add_fault(f"/cases/{case_id}/chats*", latency_ms=400, times=1)
+        fetching = asyncio.create_task(fetcher.run_once("t2"))
+        await asyncio.sleep(0.2)  # the chats are being read
+        await store.request_fetch(case_id, int(Want.CHATS), time.time(), source="webhook")
+        assert await fetching
+        assert int(await redis.hget(keys.case_state(case_id), "want") or 0) & Want.CHATS
+        assert await redis.hget(keys.case_state(case_id), "src") == "webhook"
+        assert await redis.zscore(keys.schedule(), case_id) < time.time() - URGENT_OFFSET / 2  # type: ignore[operator]  # zscore is a float here
+        await asyncio.sleep(2.1)  # WEBHOOK_SPACING
+        assert await fetcher.run_once("t3")  # fetched again; nothing more asked for since
+        assert int(await redis.hget(keys.case_state(case_id), "want") or 0) == 0
+        assert not await redis.zrangebyscore(keys.schedule(), "-inf", time.time() - URGENT_OFFSET / 2)
+
+
 async def test_a_polls_first_worker_takes_a_due_poll_before_requested_fetches(
     sandbox: SandboxHandle, fake_slack: FakeSlack, redis: aioredis.Redis, redis_prefix: str
 ) -> None:
