@@ -311,7 +311,7 @@ class Fetcher:
                         pipe.delete(state_key)
                         pipe.hset(state_key, mapping=whole_state)  # type: ignore[arg-type]  # redis-py's mapping type is invariant
                     else:
-                        pipe.hset(state_key, mapping=mapping)  # type: ignore[arg-type]
+                        pipe.hset(state_key, mapping=mapping)  # type: ignore[arg-type]  # redis-py's mapping type is invariant
                         done = ("err", "gone") if asked_again else ("err", "src", "gone")
                         pipe.hdel(state_key, *done, *stale)  # it answered: no longer gone
                     if result.seen_set:
