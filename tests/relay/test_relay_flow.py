@@ -202,6 +202,16 @@ async def fetch_rig(sandbox: SandboxHandle, fake_slack: FakeSlack, redis_prefix:
         await close_runtime(runtime)
 
 
+async def checked_case(sandbox: SandboxHandle, rig: FetchRig) -> str:
+    """An active case of the sandbox, watched and checked once by the rig's fetcher."""
+    import time
+
+    case_id: str = sandbox.case("Active")["id"]
+    await rig.store.watch([case_id], [time.time() - 1])
+    assert await rig.fetcher.run_once("first-check")
+    return case_id
+
+
 async def test_fetches_outside_the_plan_are_counted(sandbox: SandboxHandle, fake_slack: FakeSlack,
                                                     redis: aioredis.Redis, redis_prefix: str) -> None:
     """A due poll's chats + timeline are the plan; a case read, a payment baseline and a fetch a
@@ -248,15 +258,13 @@ async def test_a_requested_fetch_refused_by_a_429_is_not_counted_and_stays_reque
 
     async with fetch_rig(sandbox, fake_slack, redis_prefix, cases=1) as rig:
         runtime, store, fetcher, policy = rig.runtime, rig.store, rig.fetcher, rig.policy
-        case_id = sandbox.case("Active")["id"]
         keys = runtime.keys
 
         async def extra() -> int:
             return await store.extra_requests(time.time(), policy.day)
 
         await redis.hset(keys.relay_extra(), EXTRA_SINCE, f"{time.time() - policy.day:.3f}")
-        await store.watch([case_id], [time.time() - 1])
-        assert await fetcher.run_once("t1")  # first check
+        case_id = await checked_case(sandbox, rig)
         before, made = await extra(), fetcher.stats.requests
         sandbox.control.add_fault(f"/cases/{case_id}/chats*", rate_limit_rate=1.0, retry_after=2, times=20)
         await store.request_fetch(case_id, int(Want.CHATS), time.time(), source="webhook")
@@ -286,9 +294,7 @@ async def test_webhooks_for_one_case_within_the_spacing_share_one_fetch(
 
     async with fetch_rig(sandbox, fake_slack, redis_prefix, cases=1) as rig:
         store, fetcher, keys = rig.store, rig.fetcher, rig.runtime.keys
-        case_id = sandbox.case("Active")["id"]
-        await store.watch([case_id], [time.time() - 1])
-        assert await fetcher.run_once("t1")  # first check
+        case_id = await checked_case(sandbox, rig)
         await store.request_fetch(case_id, int(Want.CHATS), time.time(), source="webhook")
         made = fetcher.stats.requests
         assert await fetcher.run_once("t2")  # at once
@@ -318,11 +324,9 @@ async def test_a_state_stored_whole_is_rewritten_compact_by_its_next_fetch(
     from bot.store.pieces import gather
 
     async with fetch_rig(sandbox, fake_slack, redis_prefix, cases=1) as rig:
-        store, fetcher, keys = rig.store, rig.fetcher, rig.runtime.keys
-        case_id = sandbox.case("Active")["id"]
+        fetcher, keys = rig.fetcher, rig.runtime.keys
+        case_id = await checked_case(sandbox, rig)
         key = keys.case_state(case_id)
-        await store.watch([case_id], [time.time() - 1])
-        assert await fetcher.run_once("t1")
         stored = CaseState.from_hash(await hgetall(redis, key))
         old = gather(await hgetall(redis, key), PIECED)  # whole values, as stored before the pieces
         await redis.delete(key)
@@ -349,9 +353,7 @@ async def test_a_webhook_during_the_fetch_of_its_case_gets_a_fetch_of_its_own(
 
     async with fetch_rig(sandbox, fake_slack, redis_prefix, cases=1) as rig:
         store, fetcher, keys = rig.store, rig.fetcher, rig.runtime.keys
-        case_id = sandbox.case("Active")["id"]
-        await store.watch([case_id], [time.time() - 1])
-        assert await fetcher.run_once("t1")  # first check
+        case_id = await checked_case(sandbox, rig)
         await store.request_fetch(case_id, int(Want.CHATS), time.time(), source="webhook")
         sandbox.control.add_fault(f"/cases/{case_id}/chats*", latency_ms=400, times=1)
         fetching = asyncio.create_task(fetcher.run_once("t2"))
