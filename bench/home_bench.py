@@ -106,7 +106,7 @@ async def seed(redis: aioredis.Redis, keys: Keys, emails: list[str], now: float)
                 email = emails[1 + n % (len(emails) - 1)]
             case_id, mapping = case_state(rng, n, email, now)
             sizes.append(sum(len(k) + len(v) for k, v in mapping.items()))
-            pipe.hset(keys.case_state(case_id), mapping=mapping)  # type: ignore[arg-type]
+            pipe.hset(keys.case_state(case_id), mapping=mapping)  # type: ignore[arg-type]  # redis-py's mapping type is invariant
             index_commands(pipe, keys, case_id, None, email)
             if n % 500 == 499:
                 await pipe.execute()

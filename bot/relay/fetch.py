@@ -77,8 +77,6 @@ class Fetcher:
         self.diff_settings = diffmod.Settings(backfill=runtime.settings.caseroom_backfill,
                                               archive_on_close=runtime.settings.caseroom_archive_on_close)
         self.on_enqueued: Callable[[], None] = lambda: None
-        self._held: set[tuple[str, str]] = set()
-        """(case id, token) of requested fetches put off with their lease kept (`_reschedule`)."""
 
     async def run_once(self, token: str, *, polls_first: bool = False) -> bool:
         """Claim one due case and process it; False when nothing is due (or the pacer says wait).
@@ -96,13 +94,12 @@ class Fetcher:
         if case_id is None:
             return False
         renew = asyncio.create_task(self._keep_lease("fetch:" + case_id, token))
+        put_off = False
         try:
-            await self.fetch_case(case_id, token)
+            put_off = await self.fetch_case(case_id, token)
         finally:
             renew.cancel()
-            if (case_id, token) in self._held:
-                self._held.discard((case_id, token))  # put off: the lease runs out by itself
-            else:
+            if not put_off:  # a fetch put off keeps its lease until then: it runs out by itself
                 await self.store.release_lease("fetch:" + case_id, token)
         return True
 
@@ -141,21 +138,22 @@ class Fetcher:
                 log.warning("lost fetch lease", extra={"lease": name})
                 return
 
-    async def _reschedule(self, case_id: str, token: str, after: float, *, requested: bool) -> None:
+    async def _reschedule(self, case_id: str, token: str, after: float, *, requested: bool) -> bool:
         """Try the fetch again `after` seconds from now. A requested fetch (a webhook, a change a sweep
         found) stays requested: scored among them, not among the polls, where it would take a paced
         poll's turn (a flood refused by the budget then held every poll back for minutes); its lease is
-        kept until then, so no worker takes it sooner."""
+        kept until then, so no worker takes it sooner (True: the lease is kept)."""
         lease_key = self.store.keys.lease("fetch:" + case_id)
         at = self.clock() + after
         if not requested:
             if await self.store.redis.get(lease_key) == token:
                 await self.store.redis.zadd(self.store.keys.schedule(), {case_id: at})
-            return
-        if await self.store.put_off(case_id, token, at - URGENT_OFFSET, max(1, int(after * 1000))):
-            self._held.add((case_id, token))
+            return False
+        return await self.store.put_off(case_id, token, at - URGENT_OFFSET, max(1, int(after * 1000)))
 
-    async def fetch_case(self, case_id: str, token: str) -> None:
+    async def fetch_case(self, case_id: str, token: str) -> bool:
+        """Fetch and commit what the case's state asks for; True when the fetch was put off with its
+        lease kept (the caller must not release it)."""
         keys = self.store.keys
         redis = self.store.redis
         now = self.clock()
@@ -180,8 +178,7 @@ class Fetcher:
         if path == "webhook" and not due_poll:
             wait = float(raw.get("wf") or 0) + WEBHOOK_SPACING - now
             if wait > 0:  # fetched for a webhook moments ago: later events share the next fetch
-                await self._reschedule(case_id, token, wait, requested=True)
-                return
+                return await self._reschedule(case_id, token, wait, requested=True)
         client = self.runtime.debitura_background
         fetched = Fetched()
         # Requests outside the polling plan (everything but the chats + timeline of a due poll) are
@@ -232,15 +229,15 @@ class Fetcher:
         except NotFound:
             log.info("case no longer assigned to us; unwatched", extra={"case_id": case_id})
             await self._commit_gone(case_id, token)
-            return
+            return False
         except RateLimited as exc:
             # Refused (our budget, or Debitura's 429): no request was made, so none is counted.
             if spent["made"]:
                 spent["made"] -= 1
                 spent["planned"] -= int(spent["last_planned"])
                 self.stats.requests -= 1
-            await self._reschedule(case_id, token, max(1.0, exc.retry_after or 1.0), requested=bool(want))
-            return
+            return await self._reschedule(case_id, token, max(1.0, exc.retry_after or 1.0),
+                                          requested=bool(want))
         except DebituraError as exc:
             self.stats.errors += 1
             errors = int(raw.get("err") or 0) + 1
@@ -248,8 +245,7 @@ class Fetcher:
             delay = min(MAX_ERROR_BACKOFF, 2.0 ** errors) * (0.5 + random.random() / 2)
             log.warning("fetch failed; retrying later",
                         extra={"case_id": case_id, "error": type(exc).__name__, "retry_in": round(delay, 1)})
-            await self._reschedule(case_id, token, delay, requested=bool(want))
-            return
+            return await self._reschedule(case_id, token, delay, requested=bool(want))
         finally:
             await self.store.record_extra(spent["made"] - spent["planned"], now, self.policy().day)
         self.stats.fetches += 1
@@ -259,6 +255,7 @@ class Fetcher:
         old_email = state.case.assignee_email if state.case is not None else None
         await self._commit(case_id, token, asked, result, now, late, old_email, path=path,
                            first_sight=not state.baselined, asked_seq=raw.get("rq"))
+        return False
 
     async def _commit(self, case_id: str, token: str, handled: Want, result: diffmod.DiffResult,
                       now: float, late: float = 0.0, old_email: str | None = None, *, path: str = "poll",
@@ -280,7 +277,8 @@ class Fetcher:
                     # Asked for again while this fetch read (a webhook for a chat it may have missed):
                     # everything asked for stays asked for, so the case is fetched again.
                     asked_again = current[2] != asked_seq
-                    remaining = int(current[0] or 0) & (~int(handled) if not asked_again else -1)
+                    wanted = int(current[0] or 0)
+                    remaining = wanted if asked_again else wanted & ~int(handled)
                     # A state written whole before its long values went in pieces keeps Redis' larger
                     # encoding (Redis never converts back): rewritten once, in pieces, by this commit.
                     larger = await pipe.object("encoding", state_key) == "hashtable"
@@ -295,7 +293,7 @@ class Fetcher:
                     else:
                         next_poll = float(current[1] or 0) or now + policy.quiet_poll_interval
                     due = now - URGENT_OFFSET if remaining else next_poll
-                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
                     mapping, stale = result.state.to_fields()
                     mapping.update(want=str(remaining), next=f"{next_poll:.3f}")
                     if polled:
@@ -315,7 +313,7 @@ class Fetcher:
                         done = ("err", "gone") if asked_again else ("err", "src", "gone")
                         pipe.hdel(state_key, *done, *stale)  # it answered: no longer gone
                     if result.seen_set:
-                        pipe.hset(keys.relay_seen(case_id), mapping=result.seen_set)  # type: ignore[arg-type]
+                        pipe.hset(keys.relay_seen(case_id), mapping=result.seen_set)  # type: ignore[arg-type]  # redis-py's mapping type is invariant
                     if result.seen_del:
                         pipe.hdel(keys.relay_seen(case_id), *result.seen_del)
                     lanes: dict[str, list[str]] = {}

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from bot.relay.sweep import FIRST_SIGHT_LUA
-from bot.store.cases import CaseState, CaseStateStore
+from bot.store.cases import FIRST_SIGHT_LUA, CaseState, CaseStateStore
 from bot.store.keys import Keys
 from bot.store.pieces import MAX_PIECES, PIECE_BYTES, gather, spread, whole
 from bot.store.reads import hgetall
